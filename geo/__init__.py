@@ -1,0 +1,1 @@
+"""Analysis on GeoDataFrames: pure functions in, findings and metrics out (metres)."""

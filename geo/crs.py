@@ -1,0 +1,141 @@
+"""Choosing a metric CRS for measurement, and checking that coordinates fit their CRS.
+
+Areas, widths and distances are measured in metres in a local projected CRS chosen from
+the data: the CGCS2000 3-degree Gauss-Kruger zone (EPSG:4534-4554, central meridians 75E
+to 135E, no zone prefix in the easting) for data in China, UTM elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from pyproj import CRS, Transformer
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
+
+__all__ = ["CHINA_BOUNDS", "metric_crs_for_bounds", "metric_crs", "coordinate_problems"]
+
+log = logging.getLogger(__name__)
+
+# Rough extent of China's territory (lon_min, lat_min, lon_max, lat_max), degrees.
+CHINA_BOUNDS = (73.0, 18.0, 135.5, 53.6)
+
+_GK3_FIRST_EPSG = 4534  # CGCS2000 / 3-degree Gauss-Kruger CM 75E
+_GK3_FIRST_CM = 75
+
+
+def metric_crs_for_bounds(lon_min: float, lat_min: float, lon_max: float, lat_max: float) -> CRS:
+    """The local metric CRS for data within these WGS 84/CGCS2000 bounds (degrees).
+
+    >>> metric_crs_for_bounds(91.0, 29.6, 91.2, 29.7).to_epsg()   # Lhasa
+    4539
+    >>> metric_crs_for_bounds(116.2, 39.8, 116.5, 40.0).to_epsg()  # Beijing, CM 117E
+    4548
+    >>> metric_crs_for_bounds(13.3, 52.4, 13.5, 52.6).to_epsg()   # Berlin, UTM 33N
+    32633
+    """
+    lon = (lon_min + lon_max) / 2.0
+    lat = (lat_min + lat_max) / 2.0
+    x0, y0, x1, y1 = CHINA_BOUNDS
+    if x0 <= lon <= x1 and y0 <= lat <= y1:
+        cm = int(round(lon / 3.0)) * 3
+        cm = min(max(cm, _GK3_FIRST_CM), 135)
+        crs = CRS.from_epsg(_GK3_FIRST_EPSG + (cm - _GK3_FIRST_CM) // 3)
+    else:
+        info = query_utm_crs_info(
+            datum_name="WGS 84",
+            area_of_interest=AreaOfInterest(lon_min, lat_min, lon_max, lat_max),
+        )
+        crs = CRS.from_epsg(info[0].code)
+    log.info("metric CRS for lon %.3f lat %.3f: %s", lon, lat, crs.name)
+    return crs
+
+
+def metric_crs(*frames) -> CRS:
+    """The local metric CRS for one or more GeoDataFrames (their joint extent).
+
+    Frames must have a CRS; their bounds are taken in geographic coordinates.
+    """
+    bounds = []
+    for gdf in frames:
+        if gdf is None or len(gdf) == 0:
+            continue
+        if gdf.crs is None:
+            raise ValueError("a layer without a CRS cannot be measured; set its CRS first")
+        geo = gdf.crs if gdf.crs.is_geographic else gdf.crs.geodetic_crs
+        t = Transformer.from_crs(gdf.crs, geo, always_xy=True)
+        bounds.append(t.transform_bounds(*gdf.total_bounds))
+    if not bounds:
+        raise ValueError("no features to choose a metric CRS from")
+    b = np.array(bounds)
+    return metric_crs_for_bounds(b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+
+
+def coordinate_problems(bounds, crs: CRS) -> list[str]:
+    """Reasons why coordinates with these bounds cannot be in ``crs`` (empty if plausible).
+
+    Catches latitude beyond ±90, projected metres labelled as degrees, degrees labelled as
+    metres, latitude/longitude swapped, and coordinates far outside the CRS's area of use.
+
+    >>> coordinate_problems((91.0, 29.6, 91.2, 29.7), CRS.from_epsg(4490))
+    []
+    >>> coordinate_problems((29.6, 91.0, 29.7, 91.2), CRS.from_epsg(4326))[0][:40]
+    'latitude 91.2 is beyond ±90: the coordin'
+    """
+    xmin, ymin, xmax, ymax = (float(v) for v in bounds)
+    if not np.all(np.isfinite([xmin, ymin, xmax, ymax])):
+        return ["coordinates are not finite numbers (NaN or infinity)"]
+    problems = []
+    crs_name = crs.to_string()
+    if crs.is_geographic:
+        big = max(abs(xmin), abs(xmax), abs(ymin), abs(ymax))
+        if big > 360:
+            problems.append(
+                f"values up to {big:,.0f} cannot be degrees in {crs_name}: they look like "
+                "projected metres. Fix: state the projected CRS the file is really in, "
+                "e.g. --crs EPSG:4539 (CGCS2000 Gauss-Kruger CM 90E)"
+            )
+        elif max(abs(ymin), abs(ymax)) > 90:
+            lat = ymax if abs(ymax) > abs(ymin) else ymin
+            hint = (" Longitude and latitude look swapped (latitude first); put longitude first "
+                    "(x=lon, y=lat)." if max(abs(xmin), abs(xmax)) <= 90 else "")
+            problems.append(f"latitude {lat:g} is beyond ±90: the coordinates cannot be "
+                            f"degrees in {crs_name}.{hint}")
+        elif max(abs(xmin), abs(xmax)) > 180:
+            problems.append(f"longitude up to {max(abs(xmin), abs(xmax)):g} is beyond ±180 in "
+                            f"{crs_name}")
+        else:
+            cx0, cy0, cx1, cy1 = CHINA_BOUNDS
+            if (cy0 <= xmin and xmax <= cy1 and cx0 <= ymin and ymax <= cx1):
+                problems.append(
+                    f"x runs {xmin:g}..{xmax:g} and y {ymin:g}..{ymax:g}: longitude and "
+                    "latitude look swapped (latitude first). Put longitude in x, latitude in y"
+                )
+        return problems
+
+    if max(abs(xmin), abs(xmax)) <= 360 and max(abs(ymin), abs(ymax)) <= 90:
+        problems.append(
+            f"values {xmin:g}..{xmax:g}, {ymin:g}..{ymax:g} look like degrees, not the metres "
+            f"of {crs_name}. Fix: --crs EPSG:4490 (CGCS2000) or EPSG:4326 (WGS 84)"
+        )
+        return problems
+    aou = crs.area_of_use
+    if aou is not None:
+        geo = crs.geodetic_crs
+        try:
+            t = Transformer.from_crs(crs, geo, always_xy=True)
+            lon0, lat0, lon1, lat1 = t.transform_bounds(xmin, ymin, xmax, ymax)
+        except Exception:  # noqa: BLE001 - a failed projection is itself the finding
+            lon0 = lat0 = lon1 = lat1 = float("nan")
+        margin = 3.0  # degrees: zones are used a little beyond their nominal strip
+        inside = (np.isfinite([lon0, lat0, lon1, lat1]).all()
+                  and lon0 >= aou.west - margin and lon1 <= aou.east + margin
+                  and lat0 >= aou.south - margin and lat1 <= aou.north + margin)
+        if not inside:
+            problems.append(
+                f"coordinates {xmin:,.0f}..{xmax:,.0f}, {ymin:,.0f}..{ymax:,.0f} fall outside "
+                f"where {crs_name} ({crs.name}) is used ({aou.name}). Fix: state the CRS the "
+                "file is really in with --crs"
+            )
+    return problems

@@ -1,0 +1,109 @@
+"""Command line for datasets: ``python -m layers summary|import|export``.
+
+Exit status: 0 done, 2 unusable input (the reason on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from layers.dataset import import_file, summarise
+from layers.errors import GridmapError
+from layers.export import export_layer
+from layers.fields import parse_field_options
+from layers.schema import LAYERS
+from layers.storage import open_store
+
+__all__ = ["main"]
+
+
+def _print_summary(info: dict, dataset: str) -> None:
+    print(f"Dataset {dataset}")
+    print(f"  measured in {info['metric_crs']} ({info.get('metric_crs_name', '')})")
+    for name, s in info["layers"].items():
+        label = LAYERS[name].label
+        line = f"  {name:12s} {label:6s} {s['features']:6d} features"
+        if "area_km2" in s:
+            line += f"  {s['area_km2']:9.2f} km²"
+        if "length_km" in s:
+            line += f"  {s['length_km']:9.1f} km"
+        print(line)
+        if "households" in s:
+            h = s["households_per_feature"]
+            print(f"  {'':19s} households {s['households']:,} (per feature {h['min']}–"
+                  f"{h['max']}, median {h['median']:g}); population {s['population']:,}")
+        if "kinds" in s:
+            print(f"  {'':19s} " + ", ".join(f"{k} {v}" for k, v in s["kinds"].items()))
+
+
+def _summary(args) -> int:
+    store = open_store(args.dataset)
+    layers = store.load()
+    if not layers:
+        raise GridmapError(f"{store.location} holds no gridmap layers (or does not exist)")
+    info = summarise(layers)
+    if args.format == "json":
+        print(json.dumps({"dataset": store.location, **info}, ensure_ascii=False, indent=2))
+    else:
+        _print_summary(info, store.location)
+    return 0
+
+
+def _import(args) -> int:
+    store = open_store(args.dataset)
+    report = import_file(store, args.file, args.layer, source_layer=args.source_layer,
+                         encoding=args.encoding, crs=args.crs,
+                         field_map=parse_field_options(args.field))
+    print("\n".join(report.lines()))
+    print(f"stored in {store.location}")
+    return 0
+
+
+def _export(args) -> int:
+    store = open_store(args.dataset)
+    out = export_layer(store.read_layer(args.layer), args.output, layer=args.layer,
+                       encoding=args.encoding)
+    print(f"{args.layer} → {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m layers", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("summary", help="list the layers of a dataset with their figures")
+    s.add_argument("dataset", help="a .gpkg file or a postgresql:// URL")
+    s.add_argument("--format", choices=["text", "json"], default="text")
+    s.set_defaults(run=_summary)
+
+    i = sub.add_parser("import", help="import a file as one layer of a dataset")
+    i.add_argument("dataset", help="a .gpkg file (created if missing) or a postgresql:// URL")
+    i.add_argument("file", help=".gpkg, .geojson, .shp, .zip (shapefile inside) or .csv")
+    i.add_argument("--layer", required=True, choices=list(LAYERS))
+    i.add_argument("--source-layer", help="layer or member to read from a multi-layer file")
+    i.add_argument("--encoding", help="text encoding, e.g. gbk, gb18030, utf-8 (detected if omitted)")
+    i.add_argument("--crs", help="CRS of the coordinates: EPSG:4490, EPSG:4326, EPSG:4539, "
+                                 "GCJ-02 or BD-09 (converted to WGS 84)")
+    i.add_argument("--field", action="append", metavar="COLUMN=FIELD",
+                   help="map a column to a field, e.g. --field 户数=households (repeatable)")
+    i.set_defaults(run=_import)
+
+    e = sub.add_parser("export", help="write one layer to a GIS file")
+    e.add_argument("dataset")
+    e.add_argument("layer", choices=list(LAYERS))
+    e.add_argument("output", help=".gpkg, .geojson or .shp")
+    e.add_argument("--encoding", default=None,
+                   help="shapefile text encoding (default UTF-8; gbk for older desktop GIS)")
+    e.set_defaults(run=_export)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except GridmapError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

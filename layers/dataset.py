@@ -1,0 +1,44 @@
+"""Datasets as a whole: import a file into one, describe its layers."""
+
+from __future__ import annotations
+
+import os
+
+import geopandas as gpd
+
+from geo.crs import metric_crs
+from geo.summary import summarise_layer
+from layers.readers import ImportReport, read_layer_file
+from layers.storage import LayerStore
+
+__all__ = ["import_file", "dataset_crs", "summarise"]
+
+
+def dataset_crs(store: LayerStore):
+    """The CRS of the dataset's first layer, or None for an empty dataset."""
+    layers = store.list_layers()
+    return store.read_layer(layers[0]).crs if layers else None
+
+
+def import_file(store: LayerStore, path: str | os.PathLike, layer: str, **options) -> ImportReport:
+    """Read ``path`` as ``layer`` (see :func:`layers.readers.read_layer_file` for options)
+    and replace that layer in ``store``. A dataset keeps one CRS: the new layer is brought
+    to the CRS of the layers already there. Nothing is written if anything is wrong."""
+    gdf, report = read_layer_file(path, layer, **options)
+    target = dataset_crs(store)
+    if target is not None and not gdf.crs.equals(target):
+        gdf = gdf.to_crs(target)
+        report.notes.append(f"converted to the dataset's CRS {target.to_string()}")
+        report.crs = target.to_string()
+    store.write_layer(layer, gdf)
+    return report
+
+
+def summarise(layers: dict[str, gpd.GeoDataFrame]) -> dict:
+    """``{"metric_crs": ..., "layers": {name: summary}}`` for a loaded dataset."""
+    if not layers:
+        return {"metric_crs": None, "layers": {}}
+    crs = metric_crs(*layers.values())
+    return {"metric_crs": f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_string(),
+            "metric_crs_name": crs.name,
+            "layers": {name: summarise_layer(gdf, metric_crs=crs) for name, gdf in layers.items()}}

@@ -1,0 +1,25 @@
+"""Where datasets live: one GeoPackage file (default) or a PostGIS database.
+
+>>> store = open_store("data/lhasa.gpkg")              # doctest: +SKIP
+>>> store = open_store("postgresql://localhost/city")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+
+from layers.storage.base import LayerStore
+from layers.storage.geopackage import GeoPackageStore
+
+__all__ = ["LayerStore", "GeoPackageStore", "open_store"]
+
+
+def open_store(dataset: str | os.PathLike, **options) -> LayerStore:
+    """Open a dataset: a ``postgresql://`` URL selects PostGIS, anything else is a
+    GeoPackage path (created on first write)."""
+    text = os.fspath(dataset)
+    if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        from layers.storage.postgis import PostGISStore
+
+        return PostGISStore(text, **options)
+    return GeoPackageStore(text, **options)

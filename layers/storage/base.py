@@ -1,0 +1,67 @@
+"""The storage interface every backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import geopandas as gpd
+
+from layers.errors import StorageError
+from layers.schema import LAYERS, conform
+
+__all__ = ["LayerStore"]
+
+
+class LayerStore(ABC):
+    """A dataset: named layers, each a GeoDataFrame in a geographic CRS.
+
+    Writes replace a whole layer atomically: a reader sees the old layer or the new one,
+    and a writer killed half way leaves the old one intact.
+    """
+
+    #: Human-readable location (file path or URL without password).
+    location: str
+
+    @abstractmethod
+    def list_layers(self) -> list[str]:
+        """Names of the gridmap layers present, in schema order."""
+
+    @abstractmethod
+    def _read(self, layer: str) -> gpd.GeoDataFrame: ...
+
+    @abstractmethod
+    def _write(self, layer: str, gdf: gpd.GeoDataFrame) -> None: ...
+
+    @abstractmethod
+    def delete_layer(self, layer: str) -> None:
+        """Remove a layer (atomically); missing layers are ignored."""
+
+    def read_layer(self, layer: str) -> gpd.GeoDataFrame:
+        """One layer as a GeoDataFrame; StorageError naming the layers present if absent."""
+        if layer not in self.list_layers():
+            present = ", ".join(self.list_layers()) or "no layers"
+            raise StorageError(f"{self.location} has no layer '{layer}'; it has {present}")
+        return self._read(layer)
+
+    def write_layer(self, layer: str, gdf: gpd.GeoDataFrame) -> None:
+        """Replace ``layer`` with ``gdf`` after checking it against the layer schema.
+
+        The layer must be in a geographic CRS (EPSG:4490 or EPSG:4326 by convention).
+        """
+        if layer not in LAYERS:
+            raise StorageError(f"'{layer}' is not a gridmap layer; must be one of "
+                               f"{', '.join(LAYERS)}")
+        if gdf.crs is None:
+            raise StorageError(f"layer '{layer}' has no CRS; set one before storing it")
+        if not gdf.crs.is_geographic:
+            raise StorageError(f"layer '{layer}' is in projected {gdf.crs.to_string()}; store "
+                               "geographic coordinates: gdf.to_crs(gdf.crs.geodetic_crs)")
+        self._write(layer, conform(gdf, layer))
+
+    def load(self, layers: list[str] | None = None) -> dict[str, gpd.GeoDataFrame]:
+        """The dataset as ``{layer name: GeoDataFrame}`` (all layers present by default)."""
+        return {name: self._read(name) for name in (layers or self.list_layers())}
+
+    @staticmethod
+    def _ordered(names) -> list[str]:
+        return [n for n in LAYERS if n in set(names)]

@@ -1,0 +1,98 @@
+"""GeoPackage storage: one SQLite file per dataset, one table per layer.
+
+A write copies the file, writes the layer into the copy and renames the copy over the
+original (an atomic rename on POSIX), under an exclusive lock so two writers cannot lose
+each other's layers. A writer killed mid-write leaves only a temporary file behind, which
+the next writer removes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+
+from layers.errors import StorageError
+from layers.storage.base import LayerStore
+
+__all__ = ["GeoPackageStore"]
+
+
+class GeoPackageStore(LayerStore):
+    """A dataset in one GeoPackage file. The file is created on the first write."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.location = str(self.path)
+        if self.path.suffix.lower() != ".gpkg":
+            raise StorageError(f"{self.path}: a dataset file must end in .gpkg "
+                               "(or give a postgresql:// URL)")
+
+    def list_layers(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        try:
+            names = pyogrio.list_layers(self.path)[:, 0]
+        except Exception as err:  # noqa: BLE001
+            raise StorageError(f"{self.path} is not a readable GeoPackage: {err}") from None
+        return self._ordered(names)
+
+    def _read(self, layer: str) -> gpd.GeoDataFrame:
+        gdf = pyogrio.read_dataframe(self.path, layer=layer)
+        if gdf.geometry.name != "geometry":
+            gdf = gdf.rename_geometry("geometry")
+        return gdf
+
+    @contextmanager
+    def _locked_copy(self, copy: bool = True):
+        """Yield a private copy of the file (or a fresh path) to write into, then swap it in."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(f".{self.path.name}.lock")
+        with open(lock_path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            # Under the lock no other writer is active: leftovers are from killed writers.
+            for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
+                stale.unlink(missing_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.tmp-", suffix=".gpkg",
+                                        dir=self.path.parent)
+            os.close(fd)
+            tmp = Path(tmp)
+            try:
+                if copy and self.path.exists():
+                    shutil.copyfile(self.path, tmp)
+                else:
+                    tmp.unlink()
+                yield tmp
+                if not tmp.exists():  # nothing left to store
+                    self.path.unlink(missing_ok=True)
+                    return
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.path)
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    def _write(self, layer: str, gdf: gpd.GeoDataFrame) -> None:
+        with self._locked_copy() as tmp:
+            pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG",
+                                    promote_to_multi=None)
+
+    def delete_layer(self, layer: str) -> None:
+        if layer not in self.list_layers():
+            return
+        keep = [name for name in self.list_layers() if name != layer]
+        with self._locked_copy(copy=False) as tmp:
+            for name in keep:
+                pyogrio.write_dataframe(self._read(name), tmp, layer=name, driver="GPKG",
+                                        promote_to_multi=None)
