@@ -17,10 +17,10 @@ __all__ = ["aliases_for", "map_fields", "parse_field_options"]
 _GENERIC = {
     "code": ["code", "编码", "代码", "编号", "区划代码", "行政区划代码", "id_code"],
     "name": ["name", "名称", "名字", "name_zh", "mc"],
-    "parent_code": ["parent_code", "parent", "上级编码", "父级编码", "所属编码", "上级代码"],
+    "parent_code": ["parent_code", "parent_cod", "parent", "上级编码", "父级编码", "所属编码", "上级代码"],
     "households": ["households", "hh", "户数", "总户数", "住户数", "户籍户数"],
     "population": ["population", "pop", "人口", "人口数", "总人口", "常住人口", "人数"],
-    "floating_population": ["floating_population", "floating", "流动人口", "流动人口数"],
+    "floating_population": ["floating_population", "floating_p", "floating", "流动人口", "流动人口数"],
     "kind": ["kind", "type", "类型", "类别", "设施类型"],
     "class": ["class", "highway", "fclass", "道路等级", "等级"],
 }

@@ -84,6 +84,11 @@ def parse_crs(text: str) -> tuple[CRS, str | None]:
                          "EPSG:4326 (WGS 84), EPSG:4539, GCJ-02 or BD-09") from None
 
 
+def _text_columns(gdf) -> list:
+    return [c for c in gdf.columns if c != gdf.geometry.name
+            and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c].dtype))]
+
+
 def _pick(columns, names):
     lower = {str(c).strip().lower(): c for c in columns}
     return next((lower[n] for n in names if n in lower), None)
@@ -137,8 +142,8 @@ def _read_shapefile(path: Path, encoding: str | None, report: ImportReport) -> g
         encoding = normalise_encoding(cpg.read_text(errors="replace").strip())
         report.notes.append(f"text encoding {encoding} from {cpg.name}")
     # Latin-1 maps bytes to code points one to one, so the raw bytes can be recovered.
-    gdf = pyogrio.read_dataframe(path, encoding="latin-1")
-    text_cols = [c for c in gdf.columns if c != gdf.geometry.name and gdf[c].dtype == object]
+    gdf = pyogrio.read_dataframe(path, encoding="ISO-8859-1")  # GDAL spelling of Latin-1
+    text_cols = _text_columns(gdf)
     raw_values = [v.encode("latin-1") for c in text_cols for v in gdf[c] if isinstance(v, str)]
     raw_names = [str(c).encode("latin-1") for c in gdf.columns if c != gdf.geometry.name]
     if encoding is None:
@@ -157,7 +162,18 @@ def _read_shapefile(path: Path, encoding: str | None, report: ImportReport) -> g
             raise InputError(f"{path.name}: {where} is not valid {encoding} text; say the right "
                              "encoding with --encoding (e.g. gbk, gb18030, utf-8)") from None
 
-    renames = {c: decode(c, f"column name '{c}'") for c in gdf.columns if c != gdf.geometry.name}
+    def decode_name(c):
+        # GDAL cuts field names at 10 bytes, which can split a UTF-8 character: drop the
+        # partial character rather than refuse the file.
+        raw = c.encode("latin-1")
+        for cut in range(0, 4 if len(raw) == 10 else 1):
+            try:
+                return raw[:len(raw) - cut].decode(encoding)
+            except UnicodeDecodeError:
+                continue
+        return decode(c, f"column name '{c}'")
+
+    renames = {c: decode_name(c) for c in gdf.columns if c != gdf.geometry.name}
     for c in text_cols:
         gdf[c] = [decode(v, f"a value of column '{renames[c]}' (row {i + 1})")
                   for i, v in enumerate(gdf[c])]
@@ -264,8 +280,7 @@ def read_layer_file(path: str | os.PathLike, layer: str, *, source_layer: str | 
             gdf = _read_ogr(data_path, source_layer, layer, report, encoding)
 
     columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
-    texts = columns + [v for c in gdf.columns if c != gdf.geometry.name
-                       and gdf[c].dtype == object for v in gdf[c]]
+    texts = columns + [v for c in _text_columns(gdf) for v in gdf[c]]
     garbled = garbled_examples(texts)
     if garbled:
         raise InputError(

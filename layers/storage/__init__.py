@@ -1,7 +1,6 @@
 """Where datasets live: one GeoPackage file (default) or a PostGIS database.
 
->>> store = open_store("data/lhasa.gpkg")              # doctest: +SKIP
->>> store = open_store("postgresql://localhost/city")   # doctest: +SKIP
+``open_store("data/lhasa.gpkg")`` or ``open_store("postgresql://localhost/city")``.
 """
 
 from __future__ import annotations

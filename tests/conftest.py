@@ -1,0 +1,90 @@
+"""Shared fixtures: the sample dataset, and a store per backend (GeoPackage, PostGIS)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "lhasa.gpkg"
+DEFECTS = ROOT / "data" / "lhasa_defects.csv"
+
+# The PostGIS server the tests use. By default the local server's socket, database "test",
+# as the current OS user (Debian's peer authentication); .ci/setup prepares it.
+PG_URL = os.environ.get("GRIDMAP_TEST_DATABASE_URL",
+                        "postgresql:///test?host=/var/run/postgresql")
+
+
+def _postgis_unavailable() -> str | None:
+    try:
+        import sqlalchemy as sa
+
+        from layers.storage.postgis import _engine_url
+
+        engine = sa.create_engine(_engine_url(PG_URL))
+        with engine.begin() as con:
+            con.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            con.execute(sa.text("SELECT postgis_version()"))
+        engine.dispose()
+        return None
+    except Exception as err:  # noqa: BLE001 - any failure is the reason to report
+        return f"no PostGIS server at {PG_URL}: {str(err).splitlines()[0]}"
+
+
+@pytest.fixture(scope="session")
+def postgis_url():
+    """URL of a reachable PostGIS database; skip without one, fail under CI=true."""
+    reason = _postgis_unavailable()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostGIS tests must run under CI: {reason}")
+        pytest.skip(reason)
+    return PG_URL
+
+
+@pytest.fixture
+def pg_schema(postgis_url):
+    """A fresh schema name, dropped afterwards."""
+    import sqlalchemy as sa
+
+    from layers.storage.postgis import _engine_url
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    yield name
+    engine = sa.create_engine(_engine_url(postgis_url))
+    with engine.begin() as con:
+        con.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["geopackage", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store(request, tmp_path):
+    """An empty dataset on each backend."""
+    from layers.storage import open_store
+
+    if request.param == "geopackage":
+        return open_store(tmp_path / "dataset.gpkg")
+    url = request.getfixturevalue("postgis_url")
+    schema = request.getfixturevalue("pg_schema")
+    return open_store(url, schema=schema)
+
+
+@pytest.fixture
+def grid_layer():
+    """Four 1 km × 1 km grid cells around Lhasa, in EPSG:4490, built in EPSG:4539."""
+    cells = [shapely.box(x, y, x + 1000, y + 1000)
+             for x, y in [(500000, 3280000), (501000, 3280000),
+                          (500000, 3281000), (501000, 3281000)]]
+    gdf = gpd.GeoDataFrame(
+        {"code": ["540102001001001", "540102001001002", "540102001001003", "540102001001004"],
+         "name": ["八廓第1网格", "八廓第2网格", "鲁固第1网格", "鲁固第2网格"],
+         "parent_code": ["540102001001"] * 4,
+         "households": [120, 480, 905, 60],
+         "population": [350, 1500, 2800, 170]},
+        geometry=cells, crs="EPSG:4539")
+    return gdf.to_crs("EPSG:4490")

@@ -1,0 +1,62 @@
+"""GCJ-02/BD-09 conversions and the choice of metric CRS."""
+
+import numpy as np
+import pytest
+from pyproj import CRS
+
+from geo.chinacoords import (bd09_to_wgs84, gcj02_to_bd09, gcj02_to_wgs84, wgs84_to_bd09,
+                             wgs84_to_gcj02)
+from geo.crs import coordinate_problems, metric_crs, metric_crs_for_bounds
+
+
+def test_gcj02_forward_matches_the_published_reference_point():
+    # Tiananmen: WGS 84 (116.404, 39.915) is GCJ-02 (116.41024449916938, 39.91640428150164)
+    lon, lat = wgs84_to_gcj02(116.404, 39.915)
+    assert lon == pytest.approx(116.41024449916938, abs=1e-12)
+    assert lat == pytest.approx(39.91640428150164, abs=1e-12)
+    blon, blat = gcj02_to_bd09(lon, lat)
+    assert blon == pytest.approx(116.41662724378733, abs=1e-12)
+    assert blat == pytest.approx(39.922699552216216, abs=1e-12)
+
+
+def test_inverse_transforms_round_trip_to_a_millimetre_over_china():
+    rng = np.random.default_rng(1)
+    lon = rng.uniform(74, 134, 5000)
+    lat = rng.uniform(19, 53, 5000)
+    for fwd, inv in [(wgs84_to_gcj02, gcj02_to_wgs84), (wgs84_to_bd09, bd09_to_wgs84)]:
+        back = inv(*fwd(lon, lat))
+        assert np.abs(back[0] - lon).max() < 1e-8
+        assert np.abs(back[1] - lat).max() < 1e-8
+
+
+def test_no_offset_outside_china():
+    lon, lat = wgs84_to_gcj02(np.array([13.4, -74.0]), np.array([52.5, 40.7]))
+    np.testing.assert_array_equal(lon, [13.4, -74.0])
+    np.testing.assert_array_equal(lat, [52.5, 40.7])
+
+
+@pytest.mark.parametrize("bounds, epsg", [
+    ((91.0, 29.6, 91.2, 29.7), 4539),      # Lhasa, CM 90E
+    ((87.5, 43.7, 87.7, 43.9), 4538),      # Urumqi, CM 87E
+    ((121.4, 31.1, 121.6, 31.3), 4549),    # Shanghai, CM 120E
+    ((-74.1, 40.6, -73.9, 40.8), 32618),   # New York, UTM 18N
+])
+def test_metric_crs_is_the_local_zone(bounds, epsg):
+    assert metric_crs_for_bounds(*bounds).to_epsg() == epsg
+
+
+def test_metric_crs_of_frames(grid_layer):
+    assert metric_crs(grid_layer).to_epsg() == 4539
+
+
+def test_plausible_coordinates_pass():
+    assert coordinate_problems((500000, 3280000, 501000, 3281000), CRS.from_epsg(4539)) == []
+    assert coordinate_problems((91.0, 29.6, 91.2, 29.7), CRS.from_epsg(4326)) == []
+
+
+def test_far_outside_area_of_use_is_refused():
+    # Gauss-Kruger CM 90E coordinates labelled as the CM 120E zone
+    problems = coordinate_problems((500000, 3280000, 501000, 3281000), CRS.from_epsg(4549))
+    assert problems == []  # same numbers are plausible in the other zone: cannot tell
+    problems = coordinate_problems((5e7, 3280000, 5.1e7, 3281000), CRS.from_epsg(4539))
+    assert problems and "fall outside" in problems[0]

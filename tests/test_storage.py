@@ -1,0 +1,143 @@
+"""Both storage backends pass the same suite; a killed writer loses nothing."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from layers.errors import StorageError
+from layers.storage import GeoPackageStore, open_store
+from tests.conftest import PG_URL, ROOT
+
+
+def test_round_trip_keeps_codes_names_counts_geometry_and_crs(store, grid_layer):
+    store.write_layer("grid", grid_layer)
+    back = store.read_layer("grid")
+    assert back["code"].tolist() == grid_layer["code"].tolist()
+    assert back["name"].tolist() == ["八廓第1网格", "八廓第2网格", "鲁固第1网格", "鲁固第2网格"]
+    assert back["households"].tolist() == [120, 480, 905, 60]
+    assert back.crs.to_epsg() == 4490
+    assert shapely.equals_exact(back.geometry.values, grid_layer.geometry.values, 1e-12).all()
+    np.testing.assert_allclose(back.to_crs(4539).area, 1e6, rtol=1e-9)
+
+
+def test_layers_listed_in_schema_order_replaced_and_deleted(store, grid_layer):
+    assert store.list_layers() == []
+    store.write_layer("grid", grid_layer)
+    streets = grid_layer[["code", "name", "geometry"]].iloc[:1]
+    store.write_layer("street", streets)
+    assert store.list_layers() == ["street", "grid"]
+    store.write_layer("grid", grid_layer.iloc[:2])
+    assert len(store.read_layer("grid")) == 2
+    store.delete_layer("street")
+    assert store.list_layers() == ["grid"]
+    assert len(store.load()["grid"]) == 2
+
+
+def test_missing_layer_names_what_is_there(store, grid_layer):
+    store.write_layer("grid", grid_layer)
+    with pytest.raises(StorageError, match="no layer 'street'; it has grid"):
+        store.read_layer("street")
+
+
+def test_refuses_unknown_layer_projected_or_crs_less_data(store, grid_layer):
+    with pytest.raises(StorageError, match="not a gridmap layer"):
+        store.write_layer("grids", grid_layer)
+    with pytest.raises(StorageError, match="projected EPSG:4539"):
+        store.write_layer("grid", grid_layer.to_crs(4539))
+    with pytest.raises(StorageError, match="no CRS"):
+        store.write_layer("grid", grid_layer.set_crs(None, allow_override=True))
+    assert store.list_layers() == []
+
+
+def test_schema_is_checked_before_anything_is_written(store, grid_layer):
+    store.write_layer("grid", grid_layer)
+    with pytest.raises(Exception, match="households"):
+        store.write_layer("grid", grid_layer.drop(columns="households"))
+    assert store.read_layer("grid")["households"].sum() == 1565
+
+
+# --------------------------------------------------------------------------- killed writer
+
+_WRITER = textwrap.dedent("""
+    import sys, geopandas as gpd, numpy as np, shapely
+    from layers.storage import open_store
+    dataset, schema, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = open_store(dataset, **({"schema": schema} if schema != "-" else {}))
+    x = np.arange(n) % 1000 * 0.0001 + 91.0
+    y = np.arange(n) // 1000 * 0.0001 + 29.6
+    gdf = gpd.GeoDataFrame({"code": [f"p{i}" for i in range(n)], "name": ["p"] * n},
+                           geometry=shapely.points(x, y), crs=4490)
+    for version in range(1, 1000):
+        gdf["kind"] = f"v{version}"
+        print("start", version, flush=True)
+        store.write_layer("facility", gdf)
+        print("done", version, flush=True)
+""")
+
+
+def _kill_mid_write(dataset, schema, n, delay):
+    """Run a writer that rewrites a layer in a loop; SIGKILL it ``delay`` s into write 2."""
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(dataset), schema, str(n)],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    lines = []
+    while not lines or lines[-1] != "start 2":
+        lines.append(proc.stdout.readline().strip())
+        assert lines[-1], "writer died before starting"
+    time.sleep(delay)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return [ln for ln in lines + proc.stdout.read().split("\n") if ln]
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3, 0.8])
+def test_killed_writer_leaves_the_previous_layer_readable(store, delay):
+    n = 60_000
+    if isinstance(store, GeoPackageStore):
+        dataset, schema = store.path, "-"
+    else:
+        dataset, schema = PG_URL, store.schema
+    log = _kill_mid_write(dataset, schema, n, delay)
+    done = max(int(ln.split()[1]) for ln in log if ln.startswith("done"))
+    started = max(int(ln.split()[1]) for ln in log if ln.startswith("start"))
+    assert started == done + 1, f"the writer was not killed during a write: {log}"
+
+    layer = store.read_layer("facility")
+    versions = set(layer["kind"])
+    assert len(versions) == 1, f"a mix of versions was stored: {versions}"
+    assert len(layer) == n
+    # the last completed version, or the killed one if it died after committing
+    assert int(versions.pop()[1:]) in (done, started)
+
+    # the next writer works normally and clears any temporary copy left behind
+    store.write_layer("facility", layer.iloc[:10])
+    assert len(store.read_layer("facility")) == 10
+    if isinstance(store, GeoPackageStore):
+        assert not list(store.path.parent.glob(f".{store.path.name}.tmp-*"))
+
+
+def test_open_store_picks_backend_by_url(tmp_path):
+    assert type(open_store(tmp_path / "a.gpkg")).__name__ == "GeoPackageStore"
+    with pytest.raises(StorageError, match="must end in .gpkg"):
+        open_store(tmp_path / "a.sqlite")
+
+
+@pytest.mark.postgis
+def test_postgis_url_selects_postgis(postgis_url, pg_schema):
+    store = open_store(postgis_url, schema=pg_schema)
+    assert type(store).__name__ == "PostGISStore"
+    from layers.storage.postgis import _engine_url
+    shown = _engine_url("postgresql://root:secret@db.example/x").render_as_string(hide_password=True)
+    assert "secret" not in shown and "***" in shown
+
+
+def test_unreachable_postgis_is_a_clear_error():
+    with pytest.raises(StorageError, match="cannot open PostGIS dataset"):
+        open_store("postgresql://nobody@127.0.0.1:1/none")
