@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import unicodedata
 from pathlib import Path
 
 from layers.dataset import import_file, summarise
@@ -20,12 +21,18 @@ from layers.storage import open_store
 __all__ = ["main"]
 
 
+def _pad(text: str, width: int) -> str:
+    """Left-justify to ``width`` terminal columns; Chinese characters take two."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - used, 0)
+
+
 def _print_summary(info: dict, dataset: str) -> None:
     print(f"Dataset {dataset}")
     print(f"  measured in {info['metric_crs']} ({info.get('metric_crs_name', '')})")
     for name, s in info["layers"].items():
         label = LAYERS[name].label
-        line = f"  {name:12s} {label:6s} {s['features']:6d} features"
+        line = f"  {name:12s} {_pad(label, 10)} {s['features']:6d} features"
         if "area_km2" in s:
             line += f"  {s['area_km2']:9.2f} km²"
         if "length_km" in s:
@@ -33,10 +40,10 @@ def _print_summary(info: dict, dataset: str) -> None:
         print(line)
         if "households" in s:
             h = s["households_per_feature"]
-            print(f"  {'':19s} households {s['households']:,} (per feature {h['min']}–"
+            print(f"  {'':25s} households {s['households']:,} (per feature {h['min']}–"
                   f"{h['max']}, median {h['median']:g}); population {s['population']:,}")
         if "kinds" in s:
-            print(f"  {'':19s} " + ", ".join(f"{k} {v}" for k, v in s["kinds"].items()))
+            print(f"  {'':25s} " + ", ".join(f"{k} {v}" for k, v in s["kinds"].items()))
 
 
 def _summary(args) -> int:

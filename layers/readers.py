@@ -317,7 +317,7 @@ def read_layer_file(path: str | os.PathLike, layer: str, *, source_layer: str | 
         gdf = gdf.to_crs(base)
         report.notes.append(f"reprojected to {base.name} ({base.to_string()}) for storage")
 
-    gdf = conform(gdf, layer)
+    gdf = conform(gdf, layer, renamed=applied)
     report.features = len(gdf)
     report.crs = gdf.crs.to_string()
     return gdf, report

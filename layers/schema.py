@@ -128,14 +128,17 @@ def _feature_ref(gdf: gpd.GeoDataFrame, rows) -> str:
     return ", ".join(labels) + more
 
 
-def conform(gdf: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
+def conform(gdf: gpd.GeoDataFrame, layer: str, *, renamed: dict[str, str] | None = None
+            ) -> gpd.GeoDataFrame:
     """Check a GeoDataFrame against the spec of ``layer`` and return a tidy copy.
 
     Required fields must exist and be filled; codes and names become text; counts become
     non-negative integers; facility kinds in Chinese become their English keys; geometry
     must be present, non-empty and of the layer's family. Every problem found is listed in
-    one :class:`LayerError`. The CRS is not changed here.
+    one :class:`LayerError`. The CRS is not changed here. ``renamed`` (``{source
+    column: field}`` from field mapping) lets messages name the user's own columns.
     """
+    original = {v: k for k, v in (renamed or {}).items()}
     s = spec(layer)
     gdf = gdf.copy()
     gdf.index = pd.RangeIndex(len(gdf))
@@ -144,7 +147,8 @@ def conform(gdf: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
     for f in s.fields:
         if f.name not in gdf.columns:
             if f.required:
-                others = [c for c in gdf.columns if c != gdf.geometry.name]
+                others = [f"{original[c]} (read as {c})" if c in original else str(c)
+                          for c in gdf.columns if c != gdf.geometry.name]
                 problems.append(
                     f"missing field '{f.name}' ({f.label}); the file has: "
                     f"{', '.join(map(str, others)) or 'no attribute columns'}. Fix: map your "
