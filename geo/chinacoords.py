@@ -85,18 +85,27 @@ def wgs84_to_gcj02(lon, lat):
     return lon + dlon, lat + dlat
 
 
-def gcj02_to_wgs84(lon, lat, *, tolerance=1e-10, max_iter=20):
+def _invert(forward, lon, lat, start, *, tolerance=1e-10, max_iter=20):
+    """Solve ``forward(x, y) == (lon, lat)`` by fixed-point iteration from ``start``.
+
+    Works because each datum shift is a small, smooth offset (its derivative is close to
+    the identity), so subtracting the residual converges in a few steps.
+    """
+    x, y = start
+    for _ in range(max_iter):
+        flon, flat = forward(x, y)
+        elon, elat = flon - lon, flat - lat
+        x, y = x - elon, y - elat
+        if np.all(np.abs(elon) < tolerance) and np.all(np.abs(elat) < tolerance):
+            break
+    return x, y
+
+
+def gcj02_to_wgs84(lon, lat):
     """GCJ-02 longitude/latitude (degrees) to WGS 84, by fixed-point iteration."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
-    wlon, wlat = lon.copy(), lat.copy()
-    for _ in range(max_iter):
-        glon, glat = wgs84_to_gcj02(wlon, wlat)
-        elon, elat = glon - lon, glat - lat
-        wlon, wlat = wlon - elon, wlat - elat
-        if np.all(np.abs(elon) < tolerance) and np.all(np.abs(elat) < tolerance):
-            break
-    return wlon, wlat
+    return _invert(wgs84_to_gcj02, lon, lat, (lon, lat))
 
 
 def gcj02_to_bd09(lon, lat):
@@ -108,25 +117,18 @@ def gcj02_to_bd09(lon, lat):
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
-def bd09_to_gcj02(lon, lat, *, tolerance=1e-10, max_iter=10):
+def bd09_to_gcj02(lon, lat):
     """Baidu BD-09 longitude/latitude (degrees) to GCJ-02.
 
-    The usual closed-form inverse is off by up to ~1e-7 degrees (1 cm); it is refined
-    here by fixed-point iteration on :func:`gcj02_to_bd09`.
+    The usual closed-form inverse is off by up to ~1e-7 degrees (1 cm); it is the
+    starting point here, refined by fixed-point iteration on :func:`gcj02_to_bd09`.
     """
     blon = np.asarray(lon, dtype=float)
     blat = np.asarray(lat, dtype=float)
     x, y = blon - 0.0065, blat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    glon, glat = z * np.cos(theta), z * np.sin(theta)
-    for _ in range(max_iter):
-        tlon, tlat = gcj02_to_bd09(glon, glat)
-        elon, elat = tlon - blon, tlat - blat
-        glon, glat = glon - elon, glat - elat
-        if np.all(np.abs(elon) < tolerance) and np.all(np.abs(elat) < tolerance):
-            break
-    return glon, glat
+    return _invert(gcj02_to_bd09, blon, blat, (z * np.cos(theta), z * np.sin(theta)))
 
 
 def bd09_to_wgs84(lon, lat):
