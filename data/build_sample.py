@@ -399,10 +399,12 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
     c = border_comms[int(rng.integers(len(border_comms)))]
     used.add(c.code)
     ai = area_of_street[c.parent_code]
-    hole = c.geometry.intersection(shapely.buffer(
-        police_areas.geometry.iloc[ai].boundary, 120)).intersection(c.geometry)
+    # The strip runs along the part of the community's edge that is the police-area border.
+    border = c.geometry.boundary.intersection(police_areas.geometry.iloc[ai].boundary)
+    hole = c.geometry.intersection(shapely.buffer(border, 120, cap_style="flat"))
     if hole.geom_type == "MultiPolygon":
         hole = max(hole.geoms, key=lambda g: g.area)
+    hole = shapely.set_precision(hole, 0.001)  # clean vertices: no pinched rings
     police_areas.loc[ai, "geometry"] = police_areas.geometry.iloc[ai].difference(hole)
     bi = int(np.flatnonzero(beats.geometry.values == c.geometry)[0])
     beats.loc[bi, "geometry"] = beats.geometry.iloc[bi].difference(hole)
@@ -448,7 +450,12 @@ def build(seed: int = 2024) -> tuple[dict[str, gpd.GeoDataFrame], list[dict]]:
     layers = {"street": streets, "community": communities, "grid": grids,
               "police_area": police_areas, "police_beat": beats,
               "facility": facilities, "road": roads}
-    return {k: v.to_crs(STORED) for k, v in layers.items()}, defects
+    stored = {k: v.to_crs(STORED) for k, v in layers.items()}
+    invalid = {k: v["code"][~v.is_valid].tolist() for k, v in stored.items() if "code" in v}
+    expected = [d["codes"] for d in defects if d["rule"] == "invalid_geometry"]
+    if sum(invalid.values(), []) != expected:
+        raise RuntimeError(f"unintended invalid geometries in the sample: {invalid}")
+    return stored, defects
 
 
 def main(argv=None):

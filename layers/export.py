@@ -10,7 +10,7 @@ import pyogrio
 
 from layers.errors import InputError
 
-__all__ = ["export_layer"]
+__all__ = ["export_layer", "export_findings"]
 
 _DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "ESRI Shapefile"}
 
@@ -34,4 +34,28 @@ def export_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str,
         options["encoding"] = encoding or "UTF-8"
     path.parent.mkdir(parents=True, exist_ok=True)
     pyogrio.write_dataframe(gdf, path, layer=layer, driver=driver, **options)
+    return path
+
+
+def export_findings(findings: gpd.GeoDataFrame, path: str | os.PathLike) -> Path:
+    """Write checker findings for desktop GIS, in WGS 84 lon/lat.
+
+    A GeoPackage gets two layers, ``findings_area`` (gaps, overlaps, … as polygons) and
+    ``findings_point`` (invalid geometry, duplicate codes, parent mismatches as points);
+    GeoJSON gets one file. Feature codes are joined with ``;``.
+    """
+    path = Path(path)
+    driver = _DRIVERS.get(path.suffix.lower())
+    if driver not in ("GPKG", "GeoJSON"):
+        raise InputError(f"findings can be exported as .gpkg or .geojson, not '{path.suffix}'")
+    out = findings.to_crs("EPSG:4326").copy()
+    out["features"] = out["features"].map(lambda codes: ";".join(codes))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    if driver == "GeoJSON":
+        pyogrio.write_dataframe(out, path, driver=driver)
+        return path
+    polygonal = out.geom_type.isin(["Polygon", "MultiPolygon"])
+    for name, part in (("findings_area", out[polygonal]), ("findings_point", out[~polygonal])):
+        pyogrio.write_dataframe(part, path, layer=name, driver="GPKG")
     return path

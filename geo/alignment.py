@@ -1,0 +1,107 @@
+"""Jurisdictions against the hierarchy: police areas (派出所辖区) against streets, police
+beats (社区警务区) against communities.
+
+A jurisdiction is *aligned* when it is made of whole units. Each unit (street or
+community) is matched to the jurisdiction covering most of it; a jurisdiction's area in a
+unit matched to another jurisdiction is ``misaligned`` (it cuts across that unit). Inputs
+are GeoDataFrames in one metric CRS (metres) with ``code`` columns.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.findings import Tolerances, make_findings, significant
+from geo.layer_rules import neighbour_codes
+
+__all__ = ["misaligned", "alignment_table", "uncovered"]
+
+
+def _pieces(jurisdictions, units):
+    """(jurisdiction index, unit index, intersection) for every intersecting pair."""
+    jg, ug = jurisdictions.geometry.values, units.geometry.values
+    ui, ji = shapely.STRtree(jg).query(ug, predicate="intersects")
+    inter = shapely.intersection(jg[ji], ug[ui])
+    return ji, ui, inter
+
+
+def _matches(ji, ui, areas, n_units):
+    """For each unit, the jurisdiction covering most of it (-1 if none) and that area."""
+    best = np.full(n_units, -1)
+    best_area = np.zeros(n_units)
+    for j, u, a in zip(ji, ui, areas):
+        if a > best_area[u]:
+            best[u], best_area[u] = j, a
+    return best, best_area
+
+
+def misaligned(jurisdictions: gpd.GeoDataFrame, layer: str, units: gpd.GeoDataFrame,
+               unit_layer: str, tolerances: Tolerances = Tolerances()) -> gpd.GeoDataFrame:
+    """Pieces of a jurisdiction lying in a unit that another jurisdiction mainly covers."""
+    ji, ui, inter = _pieces(jurisdictions, units)
+    best, _ = _matches(ji, ui, shapely.area(inter), len(units))
+    jcode = jurisdictions["code"].astype(str).to_numpy()
+    ucode = units["code"].astype(str).to_numpy()
+    rows = []
+    for j, u, g in zip(ji, ui, inter):
+        if best[u] == j:
+            continue
+        pieces, widths, kinds = significant([g], tolerances)
+        for p, w, k in zip(pieces, widths, kinds):
+            main = jcode[best[u]] if best[u] >= 0 else None
+            rows.append({"rule": "misaligned", "layer": layer, "features": [jcode[j], ucode[u]],
+                         "area_m2": float(p.area), "width_m": float(w), "kind": k,
+                         "parent_layer": unit_layer, "parent": ucode[u],
+                         "detail": f"{jcode[j]} reaches into {unit_layer} {ucode[u]}, "
+                                   f"which {main} mainly covers",
+                         "geometry": p})
+    return make_findings(rows, jurisdictions.crs)
+
+
+def alignment_table(jurisdictions: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Per jurisdiction: the units it is matched to, and how well it fits them.
+
+    Columns: ``code``, ``name``, ``matched`` (codes of the units it mainly covers),
+    ``shared_pct`` (percentage of the jurisdiction's area inside those units),
+    ``mismatched_area_m2`` (its area outside them, m²), ``unmatched_in_units_m2`` (area of
+    its matched units it does not cover, m²) and ``boundary_offset_m`` (Hausdorff distance
+    between its boundary and the boundary of its matched units, m).
+    """
+    ji, ui, inter = _pieces(jurisdictions, units)
+    areas = shapely.area(inter)
+    best, _ = _matches(ji, ui, areas, len(units))
+    ucode = units["code"].astype(str).to_numpy()
+    ug = units.geometry.values
+    rows = []
+    for j, (code, geom) in enumerate(zip(jurisdictions["code"], jurisdictions.geometry.values)):
+        matched = np.flatnonzero(best == j)
+        own = (ji == j) & np.isin(ui, matched)
+        shared = float(areas[own].sum())
+        total = float(geom.area)
+        union = shapely.union_all(ug[matched]) if len(matched) else shapely.Polygon()
+        offset = (float(shapely.hausdorff_distance(geom.boundary, union.boundary))
+                  if len(matched) else None)
+        rows.append({"code": str(code),
+                     "name": jurisdictions["name"].iloc[j] if "name" in jurisdictions else None,
+                     "matched": [str(c) for c in ucode[matched]],
+                     "shared_pct": round(100.0 * shared / total, 2) if total else 0.0,
+                     "mismatched_area_m2": round(max(total - shared, 0.0), 1),
+                     "unmatched_in_units_m2": round(max(float(union.area) - shared, 0.0), 1),
+                     "boundary_offset_m": None if offset is None else round(offset, 2)})
+    return pd.DataFrame(rows)
+
+
+def uncovered(jurisdictions: gpd.GeoDataFrame, layer: str, extent, extent_layer: str,
+              tolerances: Tolerances = Tolerances()) -> gpd.GeoDataFrame:
+    """Gaps (三不管): parts of ``extent`` (the area the hierarchy covers) in no jurisdiction."""
+    covered = shapely.union_all(jurisdictions.geometry.values)
+    pieces, widths, kinds = significant([shapely.difference(extent, covered)], tolerances)
+    sides = neighbour_codes(pieces, jurisdictions)
+    rows = [{"rule": "gap", "layer": layer, "features": s, "area_m2": float(p.area),
+             "width_m": float(w), "kind": k, "parent_layer": extent_layer,
+             "detail": f"inside the {extent_layer} layer but in no {layer}", "geometry": p}
+            for p, w, k, s in zip(pieces, widths, kinds, sides)]
+    return make_findings(rows, jurisdictions.crs)

@@ -1,0 +1,161 @@
+"""The full check of a dataset: every rule on every layer present, measured in metres.
+
+:func:`check_dataset` takes ``{layer name: GeoDataFrame}`` (any subset of the layers) and
+returns a :class:`Report`. Each polygon layer is checked on its own (invalid geometry,
+duplicate codes, overlaps; later rules run on a repaired copy), against its parent layer
+where both are present (not_nested, parent_mismatch, gaps), and jurisdictions against the
+hierarchy (交叉管 overlaps, 三不管 gaps, misalignment, alignment table).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import pandas as pd
+from pyproj import CRS
+
+from geo.alignment import alignment_table, misaligned, uncovered
+from geo.crs import metric_crs
+from geo.findings import RULES, Tolerances, empty_findings
+from geo.layer_rules import duplicate_code, gap_in_outline, invalid_geometry, overlap, repaired
+from geo.nesting import nesting
+
+__all__ = ["POLYGON_LAYERS", "PARENT", "UNITS_OF", "Report", "check_dataset"]
+
+POLYGON_LAYERS = ("street", "community", "grid", "police_area", "police_beat")
+# Hierarchy parents, and the parent of a police beat.
+PARENT = {"community": "street", "grid": "community", "police_beat": "police_area"}
+# The hierarchy unit each jurisdiction should be made of.
+UNITS_OF = {"police_area": "street", "police_beat": "community"}
+_HIERARCHY = ("street", "community", "grid")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Report:
+    """The result of a check: findings (metric CRS), alignment tables, layer facts."""
+
+    metric_crs: CRS
+    layers: dict[str, dict]
+    findings: gpd.GeoDataFrame
+    alignment: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tolerances: Tolerances = Tolerances()
+
+    @property
+    def clean(self) -> bool:
+        return len(self.findings) == 0
+
+    def summary(self) -> dict[str, int]:
+        counts = self.findings["rule"].value_counts()
+        return {rule: int(counts[rule]) for rule in RULES if rule in counts}
+
+    def findings_lonlat(self) -> gpd.GeoDataFrame:
+        """The findings in WGS 84 lon/lat (for GeoJSON and the map)."""
+        return self.findings.to_crs("EPSG:4326")
+
+    def to_dict(self, dataset: str | None = None) -> dict:
+        """The JSON document of ``python -m geo check --format json`` (see DESIGN.md)."""
+        out = self.findings_lonlat()
+        geo = json.loads(out.geometry.to_json(drop_id=True)) if len(out) else {"features": []}
+        findings = []
+        for row, feat in zip(out.itertuples(index=False), geo["features"]):
+            item = {"rule": row.rule, "layer": row.layer, "features": list(row.features),
+                    "area_m2": _num(row.area_m2, 2), "width_m": _num(row.width_m, 3),
+                    "kind": row.kind, "detail": row.detail, "geometry": feat["geometry"]}
+            if row.parent_layer:
+                item["parent_layer"] = row.parent_layer
+                item["parent"] = row.parent
+            findings.append(item)
+        epsg = self.metric_crs.to_epsg()
+        return {
+            "dataset": dataset,
+            "metric_crs": f"EPSG:{epsg}" if epsg else self.metric_crs.to_string(),
+            "tolerances": {"noise_width_m": self.tolerances.noise_width,
+                           "sliver_width_m": self.tolerances.sliver_width},
+            "layers": self.layers,
+            "findings": findings,
+            "summary": self.summary(),
+            "alignment": {name: json.loads(t.to_json(orient="records", force_ascii=False))
+                          for name, t in self.alignment.items()},
+        }
+
+
+def _num(v, digits):
+    return None if v is None or pd.isna(v) else round(float(v), digits)
+
+
+def check_dataset(layers: dict[str, gpd.GeoDataFrame], *, tolerances: Tolerances = Tolerances(),
+                  progress: Progress | None = None) -> Report:
+    """Check every polygon layer present and every pair of related layers.
+
+    Parameters
+    ----------
+    layers : ``{name: GeoDataFrame}`` in any CRS (each must have one); non-polygon layers
+        are ignored.
+    tolerances : noise and sliver widths in metres.
+    progress : called with a short description before each step (for terminals).
+    """
+    say = progress or (lambda _msg: None)
+    present = {n: layers[n] for n in POLYGON_LAYERS if n in layers and len(layers[n])}
+    info = {n: {"features": int(len(g)), "crs": g.crs.to_string() if g.crs else None}
+            for n, g in layers.items()}
+    if not present:
+        crs = metric_crs(*[g for g in layers.values() if len(g)]) if any(
+            len(g) for g in layers.values()) else CRS.from_epsg(4539)
+        return Report(crs, info, empty_findings(crs), tolerances=tolerances)
+    crs = metric_crs(*present.values())
+    parts = []
+    metric: dict[str, gpd.GeoDataFrame] = {}
+    for name, gdf in present.items():
+        say(f"{name}: validity, codes")
+        projected = gdf.to_crs(crs)
+        parts.append(invalid_geometry(projected, name))
+        parts.append(duplicate_code(projected, name))
+        metric[name] = repaired(projected)
+        say(f"{name}: overlaps ({len(gdf):,} features)")
+        parts.append(overlap(metric[name], name, tolerances))
+
+    # Features already known to be defective: their parents are examined exactly.
+    suspects: dict[str, set[str]] = {n: set() for n in metric}
+    for part in parts:
+        for layer, feats in zip(part["layer"], part["features"]):
+            suspects[layer].update(feats)
+
+    for name, gdf in metric.items():
+        parent = PARENT.get(name)
+        if parent in metric:
+            say(f"{name}: nesting in {parent}")
+            parts.append(nesting(gdf, name, metric[parent], parent, tolerances,
+                                 suspects=suspects[name]))
+        elif name in _HIERARCHY or not any(u in metric for u in _HIERARCHY):
+            say(f"{name}: gaps")
+            parts.append(gap_in_outline(gdf, name, tolerances))
+
+    top = next((h for h in _HIERARCHY if h in metric), None)
+    tables: dict[str, pd.DataFrame] = {}
+    for name, unit_layer in UNITS_OF.items():
+        if name not in metric or top is None:
+            continue
+        say(f"{name}: alignment with the hierarchy")
+        extent = metric[top].geometry.union_all()
+        parts.append(uncovered(metric[name], name, extent, top, tolerances))
+        units = unit_layer if unit_layer in metric else top
+        parts.append(misaligned(metric[name], name, metric[units], units, tolerances))
+        tables[name] = alignment_table(metric[name], metric[units])
+        tables[name].insert(2, "unit_layer", units)
+
+    findings = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
+        len(p) for p in parts) else empty_findings(crs)
+    findings = gpd.GeoDataFrame(findings, geometry="geometry", crs=crs)
+    order = {r: i for i, r in enumerate(RULES)}
+    layer_order = {n: i for i, n in enumerate(POLYGON_LAYERS)}
+    findings = findings.sort_values(
+        by=["layer", "rule", "area_m2"],
+        key=lambda s: s.map(layer_order) if s.name == "layer" else (
+            s.map(order) if s.name == "rule" else -s.fillna(0)),
+    ).reset_index(drop=True)
+    return Report(crs, info, findings, tables, tolerances)

@@ -1,0 +1,123 @@
+"""Rules within one polygon layer: invalid geometry, duplicate codes, overlaps, gaps.
+
+Every function takes a GeoDataFrame in a metric CRS (metres) with a ``code`` column and
+returns findings (see :mod:`geo.findings`); none of them changes its input.
+"""
+
+from __future__ import annotations
+
+import re
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from geo.findings import Tolerances, make_findings, polygon_parts, significant
+
+__all__ = ["invalid_geometry", "repaired", "duplicate_code", "overlap", "gap_in_outline",
+           "neighbour_codes"]
+
+
+def invalid_geometry(gdf: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
+    """One finding per feature that is not a valid polygon, with GEOS's reason."""
+    geoms = gdf.geometry.values
+    bad = np.flatnonzero(~shapely.is_valid(geoms) | shapely.is_empty(geoms))
+    rows = []
+    for i in bad:
+        g = geoms[i]
+        if g is None or g.is_empty:
+            reason, where = "empty geometry", None
+        else:
+            # GEOS says e.g. "Self-intersection[606343.9 3284028.5]": the place is the geometry.
+            match = re.match(r"^(.*?)\[([-\d.eE+]+) ([-\d.eE+]+)\]$", shapely.is_valid_reason(g))
+            reason = match.group(1) if match else shapely.is_valid_reason(g)
+            where = (shapely.Point(float(match.group(2)), float(match.group(3))) if match
+                     else g.representative_point())
+        rows.append({"rule": "invalid_geometry", "layer": layer,
+                     "features": [str(gdf["code"].iloc[i])], "detail": reason,
+                     "geometry": where})
+    return make_findings(rows, gdf.crs)
+
+
+def repaired(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy with invalid polygons made valid (polygonal parts only), others untouched."""
+    geoms = gdf.geometry.values.copy()
+    bad = ~shapely.is_valid(geoms)
+    if bad.any():
+        fixed = shapely.make_valid(geoms[bad])
+        geoms[bad] = [shapely.union_all(polygon_parts([g])) for g in fixed]
+    out = gdf.copy()
+    out.geometry = geoms
+    return out
+
+
+def duplicate_code(gdf: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
+    """One finding per code that more than one feature carries (or that is missing)."""
+    codes = gdf["code"].astype(object)
+    rows = []
+    counts = codes.value_counts()
+    for code, n in counts[counts > 1].items():
+        where = gdf.geometry[codes == code]
+        rows.append({"rule": "duplicate_code", "layer": layer, "features": [str(code)],
+                     "detail": f"{n} features carry code {code}",
+                     "geometry": shapely.union_all(where.representative_point().values)})
+    return make_findings(rows, gdf.crs)
+
+
+def _pairs(geoms):
+    """Unique pairs (i < j) of polygons whose interiors may intersect."""
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    touching = shapely.touches(geoms[left], geoms[right])
+    return left[~touching], right[~touching]
+
+
+def overlap(gdf: gpd.GeoDataFrame, layer: str, tolerances: Tolerances = Tolerances()
+            ) -> gpd.GeoDataFrame:
+    """Areas shared by two features of the layer, wider than the noise width.
+
+    Each connected piece of each pair's intersection is one finding with both codes.
+    """
+    geoms = gdf.geometry.values
+    left, right = _pairs(geoms)
+    rows = []
+    if len(left):
+        inter = shapely.intersection(geoms[left], geoms[right])
+        codes = gdf["code"].astype(str).to_numpy()
+        for i, j, g in zip(left, right, inter):
+            pieces, widths, kinds = significant([g], tolerances)
+            for p, w, k in zip(pieces, widths, kinds):
+                rows.append({"rule": "overlap", "layer": layer, "features": [codes[i], codes[j]],
+                             "area_m2": float(p.area), "width_m": float(w), "kind": k,
+                             "detail": f"{codes[i]} and {codes[j]} both cover this area",
+                             "geometry": p})
+    return make_findings(rows, gdf.crs)
+
+
+def neighbour_codes(pieces, gdf: gpd.GeoDataFrame, *, distance: float = 0.05) -> list[list[str]]:
+    """For each piece, the codes of the features within ``distance`` metres of it."""
+    tree = shapely.STRtree(gdf.geometry.values)
+    pieces = np.asarray(pieces, dtype=object)
+    idx_piece, idx_feat = tree.query(pieces, predicate="dwithin", distance=distance)
+    codes = gdf["code"].astype(str).to_numpy()
+    out: list[list[str]] = [[] for _ in range(len(pieces))]
+    for p, f in zip(idx_piece, idx_feat):
+        if codes[f] not in out[p]:
+            out[p].append(codes[f])
+    return out
+
+
+def gap_in_outline(gdf: gpd.GeoDataFrame, layer: str, tolerances: Tolerances = Tolerances()
+                   ) -> gpd.GeoDataFrame:
+    """Holes inside the outline of the layer's own union (for a layer with no parent)."""
+    union = shapely.union_all(gdf.geometry.values)
+    holes = [shapely.Polygon(ring) for part in polygon_parts([union]) for ring in part.interiors]
+    pieces, widths, kinds = significant(holes, tolerances)
+    sides = neighbour_codes(pieces, gdf)
+    rows = [{"rule": "gap", "layer": layer, "features": s, "area_m2": float(p.area),
+             "width_m": float(w), "kind": k, "detail": f"hole inside the {layer} layer",
+             "geometry": p}
+            for p, w, k, s in zip(pieces, widths, kinds, sides)]
+    return make_findings(rows, gdf.crs)

@@ -1,0 +1,100 @@
+"""Tilings whose answer is known by construction, for tests and benchmarks.
+
+:func:`hierarchy` builds streets ⊃ communities ⊃ grid cells that tile each other exactly
+(every shared edge has the same vertices on both sides), in metres (EPSG:4539, near Lhasa).
+:func:`add_noise` then makes the boundaries disagree the way real files do — extra vertices
+on one side only (T-junctions), a reprojection round trip — without changing any area by
+more than floating-point noise. Defects are injected by the tests themselves.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+__all__ = ["hierarchy", "add_noise"]
+
+ORIGIN = (480_000.0, 3_270_000.0)  # metres in EPSG:4539, near Lhasa
+
+
+def _groups(points: np.ndarray, n_groups: int, rng) -> np.ndarray:
+    """Assign points to the nearest of ``n_groups`` random seeds (contiguous groups)."""
+    seeds = points[rng.choice(len(points), n_groups, replace=False)]
+    tree = shapely.STRtree(shapely.points(seeds))
+    return tree.nearest(shapely.points(points))
+
+
+def _dissolve(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    uniq, starts = np.unique(keys[order], return_index=True)
+    bounds = list(starts[1:]) + [len(order)]
+    merged = [shapely.coverage_union_all(geoms[order[a:b]]) for a, b in zip(starts, bounds)]
+    return uniq, np.array(merged, dtype=object)
+
+
+def hierarchy(n_cells: int, *, cells_per_community: int = 12, communities_per_street: int = 20,
+              cell_size: float = 150.0, seed: int = 0, crs: str = "EPSG:4539"):
+    """Streets, communities and grid cells (GeoDataFrames in metres) tiling a square.
+
+    Grid cells are Voronoi cells of random points; communities are groups of neighbouring
+    cells, streets groups of neighbouring communities, each the exact union of its parts.
+    Codes follow the Chinese pattern (street 9 digits, community 12, grid 15).
+    """
+    rng = np.random.default_rng(seed)
+    side = np.sqrt(n_cells) * cell_size
+    x0, y0 = ORIGIN
+    pts = np.column_stack([rng.uniform(x0, x0 + side, n_cells), rng.uniform(y0, y0 + side, n_cells)])
+    square = shapely.box(x0, y0, x0 + side, y0 + side)
+    cells = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=square, ordered=True)
+    cells = shapely.intersection(np.asarray(cells.geoms), square)
+    n_comm = max(1, n_cells // cells_per_community)
+    n_street = max(1, n_comm // communities_per_street)
+    comm_of_cell = _groups(pts, n_comm, rng)
+    comm_ids, comm_geoms = _dissolve(cells, comm_of_cell)
+    comm_pts = shapely.get_coordinates(shapely.point_on_surface(comm_geoms))
+    street_of_comm = _groups(comm_pts, n_street, rng)
+    street_ids, street_geoms = _dissolve(comm_geoms, street_of_comm)
+
+    street_code = {s: f"540102{i + 1:03d}" for i, s in enumerate(street_ids)}
+    comm_code, serial = {}, {}
+    for c, s in zip(comm_ids, street_of_comm):
+        serial[s] = serial.get(s, 0) + 1
+        comm_code[c] = f"{street_code[s]}{serial[s]:03d}"
+    streets = gpd.GeoDataFrame({"code": [street_code[s] for s in street_ids],
+                                "name": [f"街道{i + 1}" for i in range(len(street_ids))]},
+                               geometry=street_geoms, crs=crs)
+    communities = gpd.GeoDataFrame(
+        {"code": [comm_code[c] for c in comm_ids],
+         "name": [f"社区{i + 1}" for i in range(len(comm_ids))],
+         "parent_code": [street_code[s] for s in street_of_comm]},
+        geometry=comm_geoms, crs=crs)
+    grid_serial: dict = {}
+    codes = []
+    for c in comm_of_cell:
+        grid_serial[c] = grid_serial.get(c, 0) + 1
+        codes.append(f"{comm_code[c]}{grid_serial[c]:03d}")
+    households = rng.integers(50, 950, n_cells)
+    grids = gpd.GeoDataFrame(
+        {"code": codes, "name": [f"网格{i + 1}" for i in range(n_cells)],
+         "parent_code": [comm_code[c] for c in comm_of_cell],
+         "households": households, "population": households * 3},
+        geometry=cells, crs=crs)
+    return streets, communities, grids
+
+
+def add_noise(gdf: gpd.GeoDataFrame, *, share: float = 0.5, seed: int = 0,
+              round_trip_crs: str | None = "EPSG:4490") -> gpd.GeoDataFrame:
+    """The same tiling as real files have it: ``share`` of the features get extra vertices
+    on their edges (T-junctions against their neighbours), and all go through a
+    reprojection round trip. Areas change by floating-point noise only."""
+    rng = np.random.default_rng(seed)
+    out = gdf.copy()
+    pick = rng.random(len(out)) < share
+    geoms = out.geometry.values.copy()
+    lengths = shapely.length(geoms[pick]) / 40.0
+    geoms[pick] = shapely.segmentize(geoms[pick], lengths)
+    out.geometry = geoms
+    if round_trip_crs:
+        out = out.to_crs(round_trip_crs).to_crs(gdf.crs)
+    return out
