@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-__all__ = ["hierarchy", "add_noise"]
+__all__ = ["hierarchy", "add_noise", "squares", "cell"]
 
 ORIGIN = (480_000.0, 3_270_000.0)  # metres in EPSG:4539, near Lhasa
 
@@ -98,3 +98,41 @@ def add_noise(gdf: gpd.GeoDataFrame, *, share: float = 0.5, seed: int = 0,
     if round_trip_crs:
         out = out.to_crs(round_trip_crs).to_crs(gdf.crs)
     return out
+
+
+def squares(n: int = 8, *, size: float = 100.0, block: int = 4, crs: str = "EPSG:4539"):
+    """An n × n grid of ``size``-metre square cells; communities are ``block`` × ``block``
+    blocks of cells, streets are the left and right halves. Areas are exact by construction.
+
+    Cell (col, row) with col, row counted from the south-west corner has code
+    ``community code + serial``; :func:`cell` finds one by position.
+    """
+    x0, y0 = ORIGIN
+    grids, comms = [], {}
+    for row in range(n):
+        for col in range(n):
+            bx, by = col // block, row // block
+            street = f"540102{1 + (col >= n // 2):03d}"
+            comm = f"{street}{1 + bx * (n // block) + by:03d}"
+            comms.setdefault(comm, (street, []))[1].append(len(grids))
+            grids.append({"code": f"{comm}{col:02d}{row:01d}", "name": f"网格{col},{row}",
+                          "parent_code": comm, "households": 100 + col + row,
+                          "population": 300, "col": col, "row": row,
+                          "geometry": shapely.box(x0 + col * size, y0 + row * size,
+                                                  x0 + (col + 1) * size, y0 + (row + 1) * size)})
+    grids = gpd.GeoDataFrame(grids, geometry="geometry", crs=crs)
+    communities = gpd.GeoDataFrame(
+        [{"code": c, "name": f"社区{c[-3:]}", "parent_code": s,
+          "geometry": shapely.coverage_union_all(grids.geometry.values[idx])}
+         for c, (s, idx) in comms.items()], geometry="geometry", crs=crs)
+    streets = gpd.GeoDataFrame(
+        [{"code": s, "name": f"街道{s[-3:]}",
+          "geometry": shapely.coverage_union_all(
+              communities.geometry.values[(communities["parent_code"] == s).to_numpy()])}
+         for s in sorted(set(communities["parent_code"]))], geometry="geometry", crs=crs)
+    return streets, communities, grids
+
+
+def cell(grids: gpd.GeoDataFrame, col: int, row: int) -> int:
+    """Row position of the square cell at (col, row)."""
+    return int(np.flatnonzero((grids["col"] == col).to_numpy() & (grids["row"] == row).to_numpy())[0])
