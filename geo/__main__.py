@@ -1,8 +1,12 @@
 """``python -m geo check DATASET [--format json|text] [-o FILE] [--export FINDINGS.gpkg]``
+``python -m geo fix DATASET --layer grid [--save] [-o PROPOSAL.gpkg]``
 
 The command-line shell of the checker. It is the one part of ``geo`` that touches files:
 it loads the dataset through ``layers`` and hands GeoDataFrames to :mod:`geo.check`.
-Exit status: 0 clean, 1 findings, 2 unusable input (one-line reason on stderr).
+Exit status of ``check``: 0 clean, 1 findings, 2 unusable input (one-line reason on stderr).
+``fix`` shows the proposed repair, re-validates it and saves it only with ``--save`` and
+only when the re-validation finds nothing new: 0 saved (or nothing to fix), 1 proposal
+shown but not saved, 2 unusable input or an unsafe proposal.
 """
 
 from __future__ import annotations
@@ -28,9 +32,76 @@ def _progress():
     return say
 
 
+def _is_new(row, before) -> bool:
+    """True if a finding after a repair matches none before it: same rule and layer, and
+    most of its area shared (area findings) or the same features (the others)."""
+    same = before[(before["rule"] == row.rule) & (before["layer"] == row.layer)]
+    if row.area_m2 is None or row.area_m2 != row.area_m2:
+        return not any(sorted(f) == sorted(row.features) for f in same["features"])
+    shared = same.geometry.intersection(row.geometry).area
+    return not (shared > 0.5 * row.geometry.area).any()
+
+
+def _fix(args, tolerances) -> int:
+    from geo.check import check_dataset
+    from geo.repair import propose_fixes
+    from layers.export import export_layer
+    from layers.storage import open_store
+
+    store = open_store(args.dataset)
+    layers = store.load()
+    if args.layer not in layers:
+        raise ValueError(f"{store.location} has no layer '{args.layer}'")
+    before = check_dataset(layers, tolerances=tolerances)
+    metric = layers[args.layer].to_crs(before.metric_crs)
+    proposal = propose_fixes(metric, args.layer, before.findings, tolerances=tolerances,
+                             max_overlap_width=args.max_overlap_width)
+    if not len(proposal.changes):
+        print(f"nothing to fix automatically in '{args.layer}'")
+        for s in proposal.skipped:
+            print(f"  left alone: {s}")
+        return 0
+    print(f"Proposed repair of '{args.layer}' (not saved yet):")
+    for c in proposal.changes.itertuples(index=False):
+        print(f"  {c.code}: {c.action} ({c.area_m2:+,.2f} m²) — {c.finding}")
+    for s in proposal.skipped:
+        print(f"  left alone: {s}")
+    candidate = dict(layers)
+    candidate[args.layer] = proposal.layer.to_crs(layers[args.layer].crs)
+    after = check_dataset(candidate, tolerances=tolerances)
+    new = [r for r in after.findings.itertuples(index=False) if _is_new(r, before.findings)]
+    print(f"Re-validated: {len(before.findings)} findings before, {len(after.findings)} after.")
+    for r in new:
+        print(f"  NEW {r.rule} in {r.layer}: {', '.join(r.features)} ({r.detail})")
+    if args.output:
+        export_layer(candidate[args.layer], args.output, layer=args.layer)
+        print(f"proposal written to {args.output}")
+    if new:
+        print("The repair would introduce findings; it cannot be saved.", file=sys.stderr)
+        return 2
+    if not args.save:
+        print("Run again with --save to store it.")
+        return 1
+    store.write_layer(args.layer, candidate[args.layer])
+    print(f"saved '{args.layer}' in {store.location}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m geo", description="Check a gridmap dataset.")
     sub = ap.add_subparsers(dest="command", required=True)
+    fx = sub.add_parser("fix", help="propose (and with --save store) repairs of slivers "
+                                    "and small overlaps")
+    fx.add_argument("dataset")
+    fx.add_argument("--layer", required=True,
+                    choices=["street", "community", "grid", "police_area", "police_beat"])
+    fx.add_argument("--save", action="store_true", help="store the repair if re-validation passes")
+    fx.add_argument("--max-overlap-width", type=float, default=None,
+                    help="fix overlaps narrower than this many metres (default: sliver width)")
+    fx.add_argument("-o", "--output", help="write the repaired layer to this file for review")
+    for p in (fx,):
+        p.add_argument("--noise-width", type=float, default=Tolerances.noise_width)
+        p.add_argument("--sliver-width", type=float, default=Tolerances.sliver_width)
     c = sub.add_parser("check", help="validate every layer of a dataset")
     c.add_argument("dataset", help="a .gpkg file or a postgresql:// URL")
     c.add_argument("--format", choices=["text", "json"], default="text")
@@ -51,6 +122,8 @@ def main(argv=None) -> int:
 
     try:
         tolerances = Tolerances(args.noise_width, args.sliver_width)
+        if args.command == "fix":
+            return _fix(args, tolerances)
         store = open_store(args.dataset)
         layers = store.load()
         if not layers:

@@ -90,17 +90,28 @@ def classify(widths, tolerances: Tolerances) -> np.ndarray:
                     np.where(widths < tolerances.sliver_width, "sliver", "real"))
 
 
-def significant(pieces, tolerances: Tolerances):
-    """Keep the pieces wider than the noise width; return (pieces, widths, kinds)."""
-    pieces = polygon_parts(pieces)
-    if len(pieces) == 0:
-        return pieces, np.zeros(0), np.zeros(0, dtype=object)
-    maybe = upper_width(pieces) >= tolerances.noise_width
-    pieces = pieces[maybe]
-    w = width(pieces)
+def significant(pieces, tolerances: Tolerances, *, owners=None):
+    """Keep the polygon parts wider than the noise width.
+
+    Returns ``(parts, widths, kinds)``, or with ``owners`` (one label per input geometry)
+    ``(parts, widths, kinds, owner_of_each_part)``. Vectorised: the cheap upper bound of
+    the width discards noise before any inscribed circle is computed.
+    """
+    pieces = np.asarray(pieces, dtype=object)
+    # A part at least noise_width wide holds a disc of that diameter: smaller areas are noise.
+    big = np.flatnonzero(shapely.area(pieces) >= np.pi / 4 * tolerances.noise_width ** 2)
+    parts, index = shapely.get_parts(pieces[big], return_index=True)
+    index = big[index]
+    keep = shapely.get_type_id(parts) == shapely.GeometryType.POLYGON
+    keep[keep] = upper_width(parts[keep]) >= tolerances.noise_width
+    parts, index = parts[keep], index[keep]
+    w = width(parts)
     kinds = classify(w, tolerances)
-    keep = kinds != "noise"
-    return pieces[keep], w[keep], kinds[keep]
+    real = kinds != "noise"
+    out = parts[real], w[real], kinds[real]
+    if owners is None:
+        return out
+    return (*out, np.asarray(owners, dtype=object)[index[real]] if len(index) else index[real])
 
 
 def empty_findings(crs) -> gpd.GeoDataFrame:

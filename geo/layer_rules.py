@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from geo._parallel import threaded
 from geo.findings import Tolerances, make_findings, polygon_parts, significant
 
 __all__ = ["invalid_geometry", "repaired", "duplicate_code", "overlap", "gap_in_outline",
@@ -70,7 +71,7 @@ def _pairs(geoms):
     left, right = tree.query(geoms, predicate="intersects")
     keep = left < right
     left, right = left[keep], right[keep]
-    touching = shapely.touches(geoms[left], geoms[right])
+    touching = threaded(shapely.touches, geoms[left], geoms[right])
     return left[~touching], right[~touching]
 
 
@@ -84,15 +85,14 @@ def overlap(gdf: gpd.GeoDataFrame, layer: str, tolerances: Tolerances = Toleranc
     left, right = _pairs(geoms)
     rows = []
     if len(left):
-        inter = shapely.intersection(geoms[left], geoms[right])
+        inter = threaded(shapely.intersection, geoms[left], geoms[right])
         codes = gdf["code"].astype(str).to_numpy()
-        for i, j, g in zip(left, right, inter):
-            pieces, widths, kinds = significant([g], tolerances)
-            for p, w, k in zip(pieces, widths, kinds):
-                rows.append({"rule": "overlap", "layer": layer, "features": [codes[i], codes[j]],
-                             "area_m2": float(p.area), "width_m": float(w), "kind": k,
-                             "detail": f"{codes[i]} and {codes[j]} both cover this area",
-                             "geometry": p})
+        pieces, widths, kinds, pair = significant(inter, tolerances, owners=np.arange(len(left)))
+        for p, w, k, n in zip(pieces, widths, kinds, pair):
+            i, j = codes[left[n]], codes[right[n]]
+            rows.append({"rule": "overlap", "layer": layer, "features": [i, j],
+                         "area_m2": float(p.area), "width_m": float(w), "kind": k,
+                         "detail": f"{i} and {j} both cover this area", "geometry": p})
     return make_findings(rows, gdf.crs)
 
 
