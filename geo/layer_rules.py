@@ -45,7 +45,9 @@ def repaired(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     geoms = gdf.geometry.values.copy()
     bad = ~shapely.is_valid(geoms)
     if bad.any():
-        fixed = shapely.make_valid(geoms[bad])
+        # "structure" keeps the area a digitiser meant (shell minus holes); "linework" can
+        # drop most of a polygon whose ring crosses itself.
+        fixed = shapely.make_valid(geoms[bad], method="structure", keep_collapsed=False)
         geoms[bad] = [shapely.union_all(polygon_parts([g])) for g in fixed]
     out = gdf.copy()
     out.geometry = geoms

@@ -93,7 +93,11 @@ def add_noise(gdf: gpd.GeoDataFrame, *, share: float = 0.5, seed: int = 0,
     pick = rng.random(len(out)) < share
     geoms = out.geometry.values.copy()
     lengths = shapely.length(geoms[pick]) / 40.0
-    geoms[pick] = shapely.segmentize(geoms[pick], lengths)
+    dense = shapely.segmentize(geoms[pick], lengths)
+    # GEOS's segmentize can collapse a valid but nearly degenerate ring (seen on a
+    # difference result with a near-zero-width spike): keep those features as they were.
+    same = np.isclose(shapely.area(dense), shapely.area(geoms[pick]), rtol=1e-9)
+    geoms[np.flatnonzero(pick)[same]] = dense[same]
     out.geometry = geoms
     if round_trip_crs:
         out = out.to_crs(round_trip_crs).to_crs(gdf.crs)
