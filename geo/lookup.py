@@ -1,0 +1,97 @@
+"""Who is responsible for a place: the street, community, grid cell, police area and police
+beat containing a point, and the nearest facility of each kind (straight-line metres).
+
+A :class:`Locator` is built once per dataset (spatial indexes) and answers many queries.
+Points are WGS 84/CGCS2000 longitude and latitude; distances are measured in the dataset's
+local metric CRS.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyproj import Transformer
+
+from geo.crs import metric_crs
+
+__all__ = ["AREA_LAYERS", "Locator"]
+
+AREA_LAYERS = ("street", "community", "grid", "police_area", "police_beat")
+
+
+class Locator:
+    """Point-in-polygon and nearest-facility queries on one dataset.
+
+    Parameters
+    ----------
+    layers : ``{name: GeoDataFrame}`` in a geographic CRS; polygon layers of
+        :data:`AREA_LAYERS` and an optional ``facility`` point layer are used.
+    """
+
+    def __init__(self, layers: dict[str, gpd.GeoDataFrame]):
+        present = {n: g for n, g in layers.items() if len(g)}
+        self.crs = metric_crs(*present.values()) if present else None
+        self._areas = {}
+        for name in AREA_LAYERS:
+            gdf = present.get(name)
+            if gdf is None:
+                continue
+            self._areas[name] = (shapely.STRtree(gdf.geometry.values), gdf)
+        self._facilities = {}
+        fac = present.get("facility")
+        if fac is not None and self.crs is not None:
+            metric = fac.to_crs(self.crs)
+            metric["lon"] = shapely.get_x(fac.geometry.values)
+            metric["lat"] = shapely.get_y(fac.geometry.values)
+            for kind, idx in metric.groupby("kind").groups.items():
+                self._facilities[str(kind)] = metric.loc[idx]
+        self._to_metric = (Transformer.from_crs(next(iter(present.values())).crs, self.crs,
+                                                always_xy=True) if self.crs else None)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._facilities)
+
+    def locate(self, lon: float, lat: float) -> dict[str, dict | None]:
+        """For each area layer present: ``{"code", "name"}`` of the feature containing the
+        point, ``None`` if none does; where features overlap, every one is listed under
+        ``"also"``."""
+        pt = shapely.Point(lon, lat)
+        out: dict[str, dict | None] = {}
+        for name, (tree, gdf) in self._areas.items():
+            hits = tree.query(pt, predicate="intersects")
+            if len(hits) == 0:
+                out[name] = None
+                continue
+            hits = np.sort(hits)
+            first = gdf.iloc[hits[0]]
+            out[name] = {"code": str(first["code"]), "name": str(first["name"])}
+            if len(hits) > 1:
+                out[name]["also"] = [str(gdf["code"].iloc[h]) for h in hits[1:]]
+        return out
+
+    def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1
+                ) -> list[dict]:
+        """The ``k`` nearest facilities (of ``kind``, or of each kind when None), nearest
+        first: ``{code, name, kind, distance_m, method: "straight", lon, lat}``."""
+        if self._to_metric is None:
+            return []
+        x, y = self._to_metric.transform(lon, lat)
+        pt = shapely.Point(x, y)
+        kinds = [kind] if kind else self.kinds
+        out = []
+        for kd in kinds:
+            if kd not in self._facilities:
+                continue
+            sub = self._facilities[kd]
+            n = min(k, len(sub))
+            dist = shapely.distance(sub.geometry.values, pt)
+            order = np.argsort(dist, kind="stable")[:n]
+            for i in order:
+                out.append({"code": str(sub["code"].iloc[i]), "name": str(sub["name"].iloc[i]),
+                            "kind": kd, "distance_m": round(float(dist[i]), 1),
+                            "method": "straight", "lon": float(sub["lon"].iloc[i]),
+                            "lat": float(sub["lat"].iloc[i])})
+        return sorted(out, key=lambda r: (r["kind"] if not kind else "", r["distance_m"]))
+

@@ -1,0 +1,45 @@
+"""The gridmap web service: an offline map of every layer and the JSON/GeoJSON API.
+
+``create_app()`` builds the Flask app: configuration from defaults, then the environment
+(``DATASET``, ``DATABASE_URL``, ``GRIDMAP_BASEMAP``, ``TIANDITU_KEY``), then
+``test_config``; one :class:`web.catalog.Catalog` per app; blueprints for the map pages
+and the API.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "lhasa.gpkg"
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        DATASET=os.environ.get("DATASET") or os.environ.get("DATABASE_URL") or str(SAMPLE),
+        # none (boundaries and roads are the map), osm, tianditu, or an XYZ URL template
+        BASEMAP=os.environ.get("GRIDMAP_BASEMAP", "none"),
+        TIANDITU_KEY=os.environ.get("TIANDITU_KEY", ""),
+    )
+    app.json.ensure_ascii = False  # Chinese names as text, not \u escapes
+    if test_config:
+        app.config.update(test_config)
+
+    from web.api import bp as api_bp
+    from web.catalog import Catalog
+    from web.pages import bp as pages_bp
+
+    app.extensions["gridmap"] = Catalog(app.config["DATASET"])
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(api_bp)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return app

@@ -1,0 +1,38 @@
+"""``python -m web [--host 127.0.0.1] [--port 5000] [--threads 16]``: serve the map.
+
+The dataset is the bundled sample unless ``DATASET=path.gpkg`` or
+``DATABASE_URL=postgresql://…`` says otherwise. Served by waitress, a multi-threaded
+production WSGI server, so a page's many tile-like requests run side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m web", description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=5000)
+    ap.add_argument("--threads", type=int, default=16)
+    args = ap.parse_args(argv)
+
+    from waitress import serve
+
+    from layers.errors import GridmapError
+    from web import create_app
+
+    try:
+        app = create_app()
+    except (GridmapError, ValueError) as err:
+        print("error: " + " ".join(line.strip() for line in str(err).splitlines()), file=sys.stderr)
+        return 2
+    print(f"gridmap: serving {app.extensions['gridmap'].location} on http://{args.host}:{args.port}/",
+          flush=True)
+    serve(app, host=args.host, port=args.port, threads=args.threads, ident="gridmap")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

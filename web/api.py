@@ -1,0 +1,201 @@
+"""The JSON/GeoJSON API, OGC API Features style. Coordinates are WGS 84 lon/lat.
+
+    GET /collections
+    GET /collections/{layer}
+    GET /collections/{layer}/items?bbox=minlon,minlat,maxlon,maxlat&limit=&offset=
+    GET /collections/{layer}/items/{code}
+    GET /findings?rule=&layer=          the check report as GeoJSON
+    GET /lookup?lon=&lat=               areas containing a point, nearest facility per kind
+    GET /search?q=                      features by name or code
+    GET /themes                         population themes: classes and colours
+
+Errors are JSON ``{"code": status, "description": message}``, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from geo.findings import RULES
+from layers.schema import LAYERS
+from web.errors import ApiError
+
+bp = Blueprint("api", __name__)
+
+GEOJSON = "application/geo+json"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+DEFAULT_LIMIT, MAX_LIMIT = 1000, 10_000
+
+
+def _catalog():
+    return current_app.extensions["gridmap"]
+
+
+def _collection(layer: str):
+    col = _catalog().collections.get(layer)
+    if col is None:
+        raise ApiError(404, f"no collection '{layer}'; available: "
+                            f"{', '.join(_catalog().collections)}")
+    return col
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a whole number, got '{raw}'") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _float_arg(name: str, lo: float, hi: float) -> float:
+    raw = request.args.get(name)
+    if raw is None:
+        raise ApiError(400, f"{name} is required")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a number, got '{raw}'") from None
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise ApiError(400, f"{name} must be between {lo} and {hi}, got {raw}")
+    return value
+
+
+def _bbox():
+    raw = request.args.get("bbox")
+    if raw is None:
+        return None
+    try:
+        parts = [float(v) for v in raw.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 4 or not all(math.isfinite(v) for v in parts):
+        raise ApiError(400, f"bbox must be four numbers minlon,minlat,maxlon,maxlat; got '{raw}'")
+    x0, y0, x1, y1 = parts
+    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        raise ApiError(400, "bbox must be minlon,minlat,maxlon,maxlat in degrees with "
+                            f"min ≤ max, longitude within ±180 and latitude within ±90; got '{raw}'")
+    return parts
+
+
+def _describe(layer: str, col) -> dict:
+    spec = LAYERS[layer]
+    return {"id": layer, "title": f"{spec.label} {layer}", "itemType": "feature",
+            "numberOfFeatures": len(col),
+            "extent": {"spatial": {"bbox": [list(col.bounds)], "crs": CRS84}},
+            "links": [{"rel": "items", "type": GEOJSON,
+                       "href": url_for("api.items", layer=layer)},
+                      {"rel": "self", "type": "application/json",
+                       "href": url_for("api.collection", layer=layer)}]}
+
+
+def _geojson(text: str, status: int = 200) -> Response:
+    return Response(text, status=status, mimetype=GEOJSON)
+
+
+@bp.get("/collections")
+def collections():
+    cols = _catalog().collections
+    return jsonify({"collections": [_describe(n, c) for n, c in cols.items()],
+                    "links": [{"rel": "self", "type": "application/json",
+                               "href": url_for("api.collections")}]})
+
+
+@bp.get("/collections/<layer>")
+def collection(layer):
+    return jsonify(_describe(layer, _collection(layer)))
+
+
+@bp.get("/collections/<layer>/items")
+def items(layer):
+    col = _collection(layer)
+    bbox = _bbox()
+    limit = _int_arg("limit", DEFAULT_LIMIT, 0, MAX_LIMIT)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    matched = col.query(bbox)
+    page = matched[offset:offset + limit]
+    args = {k: v for k, v in request.args.items() if k not in ("offset", "limit")}
+    links = [{"rel": "self", "type": GEOJSON,
+              "href": url_for("api.items", layer=layer, limit=limit, offset=offset, **args)}]
+    if offset + limit < len(matched):
+        links.append({"rel": "next", "type": GEOJSON,
+                      "href": url_for("api.items", layer=layer, limit=limit,
+                                      offset=offset + limit, **args)})
+    if offset > 0:
+        links.append({"rel": "prev", "type": GEOJSON,
+                      "href": url_for("api.items", layer=layer, limit=limit,
+                                      offset=max(offset - limit, 0), **args)})
+    head = (f'{{"type":"FeatureCollection","numberMatched":{len(matched)},'
+            f'"numberReturned":{len(page)},"links":{json.dumps(links)},"features":[')
+    return _geojson(head + ",".join(col.features[i] for i in page) + "]}")
+
+
+@bp.get("/collections/<layer>/items/<code>")
+def item(layer, code):
+    col = _collection(layer)
+    found = col.by_code(code)
+    if len(found) == 0:
+        raise ApiError(404, f"no feature with code '{code}' in '{layer}'")
+    if len(found) > 1:
+        raise ApiError(409, f"{len(found)} features in '{layer}' share code '{code}' "
+                            "(a duplicate_code finding); fix the codes first")
+    return _geojson(col.features[found[0]])
+
+
+@bp.get("/findings")
+def findings():
+    rule, layer = request.args.get("rule"), request.args.get("layer")
+    if rule and rule not in RULES:
+        raise ApiError(400, f"'{rule}' is not a rule; must be one of {', '.join(RULES)}")
+    if layer and layer not in LAYERS:
+        raise ApiError(400, f"'{layer}' is not a layer; must be one of {', '.join(LAYERS)}")
+    feats = _catalog().findings(rule=rule, layer=layer)
+    summary = _catalog().report().summary()
+    return _geojson(f'{{"type":"FeatureCollection","numberReturned":{len(feats)},'
+                    f'"summary":{json.dumps(summary)},"features":[' + ",".join(feats) + "]}")
+
+
+@bp.get("/lookup")
+def lookup():
+    lon = _float_arg("lon", -180, 180)
+    lat = _float_arg("lat", -90, 90)
+    cat = _catalog()
+    return jsonify({"lon": lon, "lat": lat, "areas": cat.locator.locate(lon, lat),
+                    "nearest": cat.locator.nearest(lon, lat)})
+
+
+@bp.get("/search")
+def search():
+    q = request.args.get("q", "")
+    if len(q) > 100:
+        raise ApiError(400, "q must be at most 100 characters")
+    return jsonify({"q": q, "results": _catalog().search(q)})
+
+
+@bp.get("/themes")
+def themes():
+    return jsonify(_catalog().themes)
+
+
+@bp.app_errorhandler(ApiError)
+def api_error(err: ApiError):
+    return jsonify({"code": err.status, "description": err.message}), err.status
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(err: HTTPException):
+    return jsonify({"code": err.code, "description": err.description}), err.code
+
+
+@bp.app_errorhandler(Exception)
+def unexpected(err: Exception):
+    current_app.logger.exception("unexpected error")
+    return jsonify({"code": 500, "description": "internal error; see the server log"}), 500

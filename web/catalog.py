@@ -1,0 +1,226 @@
+"""The dataset a running service serves: layers in WGS 84, spatial indexes, pre-serialised
+GeoJSON features, population themes, lookups and the (lazily computed) check report.
+
+One :class:`Catalog` is built by the app factory and kept on ``app.extensions``; views ask
+it for data and serialise nothing themselves beyond joining prepared strings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.check import Report, check_dataset
+from geo.lookup import Locator
+from geo.themes import THEMES, classify, grid_figures
+from layers.schema import FACILITY_KINDS, LAYERS
+from layers.storage import open_store
+
+__all__ = ["Collection", "Catalog"]
+
+# Colours of findings on the map, by rule (computed here, not in the browser).
+RULE_COLORS = {"overlap": "#d7191c", "gap": "#2c7bb6", "not_nested": "#7b3294",
+               "misaligned": "#e66101", "invalid_geometry": "#000000",
+               "duplicate_code": "#636363", "parent_mismatch": "#1a9641"}
+SLIVER_COLOR = "#ff00ff"
+
+
+def _plain(v):
+    """A JSON-safe Python value (NaN → None, NumPy scalars → Python)."""
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, (float, np.floating)):
+        return None if math.isnan(v) else float(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v if isinstance(v, (int, str, bool)) else str(v)
+
+
+def _json(obj) -> str:
+    """Compact JSON; NaN is refused (it is not JSON and breaks browsers' parsers)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass
+class Collection:
+    """One layer ready to serve: features as GeoJSON strings, a spatial index, codes."""
+
+    name: str
+    features: list[str]
+    codes: np.ndarray
+    tree: shapely.STRtree
+    bounds: tuple[float, float, float, float]
+    names: np.ndarray
+
+    @classmethod
+    def from_frame(cls, name: str, gdf: gpd.GeoDataFrame, extra: pd.DataFrame | None = None):
+        """``gdf`` in WGS 84; ``extra`` holds additional per-feature properties."""
+        geoms = gdf.geometry.values
+        # 1e-7 degree (~1 cm) is finer than any boundary we hold; it shortens the JSON.
+        rounded = shapely.set_precision(geoms, 1e-7, mode="pointwise")
+        geo_json = shapely.to_geojson(rounded)
+        columns = [c for c in gdf.columns if c != gdf.geometry.name]
+        records = gdf[columns].to_dict("records")
+        extras = extra.to_dict("records") if extra is not None else [{}] * len(gdf)
+        codes = (gdf["code"].astype(str).to_numpy() if "code" in gdf
+                 else np.array([str(i) for i in range(len(gdf))], dtype=object))
+        features = []
+        for code, rec, ext, g in zip(codes, records, extras, geo_json):
+            props = {k: _plain(v) for k, v in rec.items()}
+            props.update({k: _plain(v) for k, v in ext.items()})
+            features.append(f'{{"type":"Feature","id":{_json(code)},'
+                            f'"properties":{_json(props)},"geometry":{g}}}')
+        names = (gdf["name"].astype(str).to_numpy() if "name" in gdf
+                 else np.array([""] * len(gdf), dtype=object))
+        b = gdf.total_bounds if len(gdf) else (0.0, 0.0, 0.0, 0.0)
+        return cls(name, features, codes, shapely.STRtree(geoms), tuple(map(float, b)), names)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def query(self, bbox=None) -> np.ndarray:
+        """Positions of the features intersecting ``bbox`` (lon/lat), in layer order."""
+        if bbox is None:
+            return np.arange(len(self.features))
+        return np.sort(self.tree.query(shapely.box(*bbox), predicate="intersects"))
+
+    def by_code(self, code: str) -> np.ndarray:
+        return np.flatnonzero(self.codes == code)
+
+
+class Catalog:
+    """Everything the service shows about one dataset (a GeoPackage path or PostGIS URL)."""
+
+    def __init__(self, dataset: str):
+        self.store = open_store(dataset)
+        self.location = self.store.location
+        raw = self.store.load()
+        self.layers = {n: g.to_crs("EPSG:4326") for n, g in raw.items()}
+        self.locator = Locator(self.layers)
+        self.themes: dict[str, dict] = {}
+        extras = self._extras()
+        self.collections = {n: Collection.from_frame(n, g, extras.get(n))
+                            for n, g in self.layers.items()}
+        self._report: Report | None = None
+        self._findings_json: list[str] | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ derived properties
+    def _responsible(self, gdf: gpd.GeoDataFrame) -> pd.DataFrame:
+        """Police area and police beat holding each feature's representative point."""
+        out = pd.DataFrame(index=gdf.index)
+        pts = gdf.geometry.representative_point().values
+        for layer in ("police_area", "police_beat"):
+            target = self.layers.get(layer)
+            if target is None:
+                continue
+            idx_pt, idx_t = shapely.STRtree(target.geometry.values).query(pts, predicate="within")
+            code = np.full(len(gdf), None, dtype=object)
+            name = np.full(len(gdf), None, dtype=object)
+            code[idx_pt] = target["code"].astype(str).to_numpy()[idx_t]
+            name[idx_pt] = target["name"].astype(str).to_numpy()[idx_t]
+            out[f"{layer}_code"] = code
+            out[f"{layer}_name"] = name
+        return out
+
+    def _extras(self) -> dict[str, pd.DataFrame]:
+        extras: dict[str, pd.DataFrame] = {}
+        parent_names = {n: dict(zip(g["code"].astype(str), g["name"].astype(str)))
+                        for n, g in self.layers.items() if "code" in g and "name" in g}
+        for name in ("community", "grid"):
+            gdf = self.layers.get(name)
+            if gdf is None:
+                continue
+            ex = self._responsible(gdf)
+            parent = LAYERS[name].parent
+            ex["parent_name"] = gdf["parent_code"].astype(str).map(
+                parent_names.get(parent, {})).to_numpy()
+            extras[name] = ex
+        grid = self.layers.get("grid")
+        if grid is not None:
+            figures = grid_figures(grid)
+            fills = {}
+            for theme in THEMES:
+                colours, legend = classify(figures[theme])
+                fills[theme] = colours
+                zh, en, unit = THEMES[theme]
+                self.themes[theme] = {**legend, "label_zh": zh, "label_en": en, "unit": unit}
+            ex = extras["grid"]
+            ex["density_per_km2"] = figures["density"].to_numpy()
+            ex["floating_share_pct"] = figures["floating_share"].to_numpy()
+            ex["_fill"] = [dict(zip(fills, vals)) for vals in zip(*fills.values())]
+        facility = self.layers.get("facility")
+        if facility is not None:
+            extras["facility"] = pd.DataFrame(
+                {"kind_zh": facility["kind"].map(FACILITY_KINDS).fillna(facility["kind"])},
+                index=facility.index)
+        return extras
+
+    # ------------------------------------------------------------------ findings
+    def report(self) -> Report:
+        """The check report, computed on first use and kept."""
+        with self._lock:
+            if self._report is None:
+                self._report = check_dataset(self.layers)
+                self._findings_json = self._serialise_findings(self._report)
+            return self._report
+
+    @staticmethod
+    def _serialise_findings(report: Report) -> list[str]:
+        lonlat = report.findings_lonlat()
+        out = []
+        for i, row in enumerate(lonlat.itertuples(index=False)):
+            props = _plain({"id": i, "rule": row.rule, "layer": row.layer,
+                            "features": list(row.features), "area_m2": row.area_m2,
+                            "width_m": row.width_m, "kind": row.kind, "detail": row.detail,
+                            "parent_layer": row.parent_layer, "parent": row.parent})
+            props["_color"] = SLIVER_COLOR if row.kind == "sliver" else RULE_COLORS[row.rule]
+            geom = shapely.to_geojson(row.geometry) if row.geometry is not None else "null"
+            out.append(f'{{"type":"Feature","id":{i},"properties":{_json(props)},'
+                       f'"geometry":{geom}}}')
+        return out
+
+    def findings(self, *, rule: str | None = None, layer: str | None = None) -> list[str]:
+        report = self.report()
+        keep = np.ones(len(report.findings), dtype=bool)
+        if rule:
+            keep &= (report.findings["rule"] == rule).to_numpy()
+        if layer:
+            keep &= (report.findings["layer"] == layer).to_numpy()
+        return [f for f, k in zip(self._findings_json, keep) if k]
+
+    # ------------------------------------------------------------------ search
+    def search(self, text: str, limit: int = 20) -> list[dict]:
+        """Features whose name or code contains ``text`` (case-insensitive), exact code
+        matches first, across the area layers and facilities."""
+        text = text.strip().lower()
+        if not text:
+            return []
+        hits = []
+        for name in ("street", "community", "grid", "police_area", "police_beat", "facility"):
+            col = self.collections.get(name)
+            if col is None:
+                continue
+            codes = np.char.lower(col.codes.astype(str))
+            names = np.char.lower(col.names.astype(str))
+            match = np.flatnonzero((np.char.find(codes, text) >= 0)
+                                   | (np.char.find(names, text) >= 0))
+            gdf = self.layers[name]
+            for i in match:
+                b = shapely.bounds(gdf.geometry.values[i])
+                hits.append({"layer": name, "code": str(col.codes[i]), "name": str(col.names[i]),
+                             "bbox": [round(float(v), 7) for v in b],
+                             "exact": codes[i] == text})
+        hits.sort(key=lambda h: (not h["exact"], len(h["name"])))
+        return hits[:limit]

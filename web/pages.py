@@ -1,0 +1,106 @@
+"""The map page: a folium/Leaflet map whose every asset is served by the app.
+
+folium builds the page and the Leaflet map; its CDN links (Leaflet, jQuery, Bootstrap, Font
+Awesome, plugins) are replaced by the copies in ``web/static/vendor``. Layers are not
+embedded: ``static/gridmap.js`` fetches them from the API for the current view.
+"""
+
+from __future__ import annotations
+
+import json
+
+import folium
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+
+from layers.schema import LAYERS
+from web.i18n import STRINGS, pick_lang
+
+bp = Blueprint("pages", __name__)
+
+# Order on the map, bottom to top; grid and roads are fetched per view.
+MAP_LAYERS = ["road", "street", "community", "police_area", "police_beat", "grid"]
+SHOWN = {"street", "community", "grid", "road"}
+
+TIANDITU = ("http://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+            "&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+            "&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}")
+
+
+def _basemap(m: folium.Map, setting: str, key: str) -> None:
+    """Add the configured base map: none (default), osm, tianditu or an XYZ URL."""
+    if setting in ("", "none"):
+        return
+    if setting == "osm":
+        folium.TileLayer("OpenStreetMap", name="OpenStreetMap").add_to(m)
+    elif setting == "tianditu":
+        for layer, name in (("vec", "天地图"), ("cva", "天地图注记")):
+            folium.TileLayer(TIANDITU.format(s="{s}", layer=layer, key=key), name=name,
+                             attr="天地图", subdomains="01234567", overlay=layer == "cva"
+                             ).add_to(m)
+    elif "{z}" in setting:
+        folium.TileLayer(setting, name="basemap", attr="basemap").add_to(m)
+    else:
+        raise ValueError(f"GRIDMAP_BASEMAP '{setting}' must be none, osm, tianditu or an XYZ "
+                         "URL template with {z}/{x}/{y}")
+
+
+def _static(path: str) -> str:
+    return url_for("static", filename=path)
+
+
+def render_map(catalog, lang: str, basemap: str, key: str) -> str:
+    """The map page's HTML."""
+    x0, y0, x1, y1 = _extent(catalog)
+    m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], zoom_start=13, tiles=None,
+                   prefer_canvas=True)
+    m.default_js = [("leaflet", _static("vendor/leaflet/leaflet.js")),
+                    ("markercluster", _static("vendor/leaflet.markercluster/leaflet.markercluster.js")),
+                    ("gridmap", _static("gridmap.js"))]
+    m.default_css = [("leaflet_css", _static("vendor/leaflet/leaflet.css")),
+                     ("markercluster_css", _static("vendor/leaflet.markercluster/MarkerCluster.css")),
+                     ("markercluster_default_css",
+                      _static("vendor/leaflet.markercluster/MarkerCluster.Default.css")),
+                     ("gridmap_css", _static("gridmap.css"))]
+    _basemap(m, basemap, key)
+    m.fit_bounds([[y0, x0], [y1, x1]])
+    strings = STRINGS[lang]
+    root = m.get_root()
+    root.header.add_child(folium.Element(f"<title>{strings['title']} · gridmap</title>"))
+    root.html.add_child(folium.Element(render_template(
+        "panel.html", s=strings, lang=lang, other="en" if lang == "zh" else "zh",
+        themes=catalog.themes)))
+    config = {
+        "lang": lang, "strings": strings,
+        "layers": [{"id": n, "title": strings[n], "shown": n in SHOWN,
+                    "count": len(catalog.collections[n])}
+                   for n in MAP_LAYERS if n in catalog.collections],
+        "facilities": "facility" in catalog.collections,
+        "themes": catalog.themes,
+        "api": {"items": url_for("api.items", layer="LAYER"), "findings": url_for("api.findings"),
+                "lookup": url_for("api.lookup"), "search": url_for("api.search")},
+    }
+    # "</" cannot end the script element early: data in the config stays data.
+    payload = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+    # folium writes the map's own script after this one: start once the page has loaded.
+    root.script.add_child(folium.Element(
+        f'window.addEventListener("load", function () {{ gridmap.start({m.get_name()}, {payload}); }});'))
+    return root.render()
+
+
+def _extent(catalog):
+    bounds = [c.bounds for n, c in catalog.collections.items() if n in LAYERS and len(c)]
+    return (min(b[0] for b in bounds), min(b[1] for b in bounds),
+            max(b[2] for b in bounds), max(b[3] for b in bounds))
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    return Response(status=204)
+
+
+@bp.get("/")
+def index():
+    lang = pick_lang(request.args.get("lang"))
+    html = render_map(current_app.extensions["gridmap"], lang, current_app.config["BASEMAP"],
+                      current_app.config["TIANDITU_KEY"])
+    return Response(html, mimetype="text/html")
