@@ -97,3 +97,63 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 _hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI", "").lower() == "true":
     _hypothesis_settings.load_profile("ci")
+
+
+# --------------------------------------------------------------------------- web service
+import threading  # noqa: E402
+
+import pytest as _pytest  # noqa: E402
+
+
+@_pytest.fixture(scope="session")
+def sample_app():
+    """The service on the bundled sample, as ``python -m web`` serves it."""
+    from web import create_app
+
+    return create_app({"DATASET": str(SAMPLE), "TESTING": True})
+
+
+@_pytest.fixture
+def client(sample_app):
+    return sample_app.test_client()
+
+
+def serve_in_thread(app):
+    """Serve ``app`` with waitress on a free loopback port; returns (url, server)."""
+    from waitress import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+    threading.Thread(target=server.run, daemon=True).start()
+    return f"http://127.0.0.1:{server.effective_port}", server
+
+
+@_pytest.fixture(scope="session")
+def live_sample(sample_app):
+    url, server = serve_in_thread(sample_app)
+    yield url
+    server.close()
+
+
+@_pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium through Playwright; skipped without it, except under CI."""
+    import shutil
+
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as err:
+        reason = f"playwright not installed: {err}"
+    else:
+        if os.path.exists(exe):
+            with sync_playwright() as p:
+                b = p.chromium.launch(executable_path=exe, args=[
+                    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run"])
+                yield b
+                b.close()
+            return
+        reason = "Debian's chromium is not installed"
+    if os.environ.get("CI", "").lower() == "true":
+        _pytest.fail(f"browser tests must run under CI: {reason}")
+    _pytest.skip(reason)

@@ -31,7 +31,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from web.api import bp as api_bp
     from web.catalog import Catalog
     from web.pages import bp as pages_bp
+    from web.pages import check_basemap
 
+    check_basemap(app.config["BASEMAP"])
     app.extensions["gridmap"] = Catalog(app.config["DATASET"])
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)

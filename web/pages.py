@@ -26,6 +26,13 @@ TIANDITU = ("http://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=Get
             "&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}")
 
 
+def check_basemap(setting: str) -> None:
+    """Refuse a base-map setting that is none of the supported kinds."""
+    if setting not in ("", "none", "osm", "tianditu") and "{z}" not in setting:
+        raise ValueError(f"GRIDMAP_BASEMAP '{setting}' must be none, osm, tianditu or an XYZ "
+                         "URL template with {z}/{x}/{y}")
+
+
 def _basemap(m: folium.Map, setting: str, key: str) -> None:
     """Add the configured base map: none (default), osm, tianditu or an XYZ URL."""
     if setting in ("", "none"):
@@ -37,11 +44,8 @@ def _basemap(m: folium.Map, setting: str, key: str) -> None:
             folium.TileLayer(TIANDITU.format(s="{s}", layer=layer, key=key), name=name,
                              attr="天地图", subdomains="01234567", overlay=layer == "cva"
                              ).add_to(m)
-    elif "{z}" in setting:
-        folium.TileLayer(setting, name="basemap", attr="basemap").add_to(m)
     else:
-        raise ValueError(f"GRIDMAP_BASEMAP '{setting}' must be none, osm, tianditu or an XYZ "
-                         "URL template with {z}/{x}/{y}")
+        folium.TileLayer(setting, name="basemap", attr="basemap").add_to(m)
 
 
 def _static(path: str) -> str:

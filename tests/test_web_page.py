@@ -1,0 +1,170 @@
+"""The map page works offline and shows data as text: static checks and headless Chromium."""
+
+import re
+from urllib.parse import urljoin, urlparse
+
+import pytest
+import shapely
+
+from layers.storage import open_store
+from tests.conftest import serve_in_thread
+from tests.tilings import squares
+from web import create_app
+
+LOCAL = ("http://127.0.0.1", "http://localhost", "data:", "blob:", "about:")
+XSS = ["<img src=x onerror=alert(1)>", "${alert(1)}", "</script><script>alert(2)</script>"]
+
+
+def _refs(html: str) -> list[str]:
+    return re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', html)
+
+
+@pytest.mark.parametrize("path", ["/", "/?lang=en"])
+def test_pages_reference_nothing_outside_the_app(client, path):
+    html = client.get(path).get_data(as_text=True)
+    refs = _refs(html)
+    assert refs, "the page should load its scripts and styles"
+    for ref in refs:
+        assert not urlparse(ref).netloc and not ref.startswith("//"), ref
+        if ref.startswith("/"):
+            assert client.get(ref).status_code == 200, ref
+    assert "cdn" not in html.lower() and "http://" not in html and "https://" not in html
+    # every stylesheet's url(...) is local too
+    for ref in refs:
+        if ref.endswith(".css"):
+            css = client.get(ref).get_data(as_text=True)
+            for u in re.findall(r"url\(['\"]?([^'\")]+)", css):
+                assert not urlparse(u).netloc, (ref, u)
+                if not u.startswith("data:"):
+                    assert client.get(urljoin(ref, u)).status_code == 200, (ref, u)
+
+
+def test_chinese_by_default_english_on_request(client):
+    zh = client.get("/").get_data(as_text=True)
+    en = client.get("/?lang=en").get_data(as_text=True)
+    assert "网格化管理地图" in zh and "人口专题" in zh
+    assert "Grid management map" in en and "Population theme" in en
+
+
+def test_basemap_is_configurable(tmp_path):
+    from tests.conftest import SAMPLE
+
+    none = create_app({"DATASET": str(SAMPLE)}).test_client().get("/").get_data(as_text=True)
+    assert "tileLayer" not in none
+    tdt = create_app({"DATASET": str(SAMPLE), "BASEMAP": "tianditu", "TIANDITU_KEY": "KEY123"})
+    html = tdt.test_client().get("/").get_data(as_text=True)
+    assert "vec_w" in html and "cva_w" in html and "tk=KEY123" in html
+    intranet = create_app({"DATASET": str(SAMPLE),
+                           "BASEMAP": "http://10.0.0.5/tiles/{z}/{x}/{y}.png"})
+    assert "10.0.0.5/tiles" in intranet.test_client().get("/").get_data(as_text=True)
+    with pytest.raises(ValueError, match="GRIDMAP_BASEMAP"):
+        create_app({"DATASET": str(SAMPLE), "BASEMAP": "bing"})
+
+
+# --------------------------------------------------------------------------- in a browser
+
+def _open(browser, url, *, mobile=False):
+    page = browser.new_page(viewport={"width": 390, "height": 844} if mobile
+                            else {"width": 1400, "height": 900})
+    events = {"failed": [], "external": [], "dialogs": [], "errors": []}
+    page.on("requestfailed", lambda r: events["failed"].append(r.url))
+    page.on("request", lambda r: None if r.url.startswith(LOCAL)
+            else events["external"].append(r.url))
+    page.on("dialog", lambda d: (events["dialogs"].append(d.message), d.dismiss()))
+    page.on("pageerror", lambda e: events["errors"].append(str(e)))
+    page.goto(url)
+    page.wait_for_function("window.gridmap && window.gridmap.current && "
+                           "window.gridmap.current.layers.grid.getLayers().length > 0",
+                           timeout=20_000)
+    page.wait_for_function("document.querySelectorAll('#gm-findings li').length > 0",
+                           timeout=20_000)
+    return page, events
+
+
+def _counts(page):
+    return page.evaluate("""() => {
+        const c = window.gridmap.current, out = {};
+        for (const [k, g] of Object.entries(c.layers)) out[k] = g.getLayers().length;
+        out.findings = c.findings.getLayers().length;
+        out.facilities = c.facilities.getLayers().length;
+        return out; }""")
+
+
+def test_sample_map_draws_its_layers_offline(browser, live_sample):
+    page, events = _open(browser, live_sample + "/")
+    counts = _counts(page)
+    assert counts["street"] == 10 and counts["community"] == 50 and counts["grid"] == 651
+    assert counts["road"] == 1354 and counts["findings"] == 11 and counts["facilities"] == 269
+    assert events == {"failed": [], "external": [], "dialogs": [], "errors": []}
+    # a theme colours the grid with the server's colours and shows a legend
+    page.select_option("#gm-theme", "households")
+    assert page.locator("#gm-legend .gm-legend-row").count() == 5
+    fill = page.evaluate("window.gridmap.current.layers.grid.getLayers()[0].options.fillColor")
+    assert fill.startswith("#") and fill != "#999999"
+    # click on the map: who is responsible here
+    page.fill("#gm-lon", "91.1172")
+    page.fill("#gm-lat", "29.6558")
+    page.click("#gm-coord button")
+    page.wait_for_function("document.querySelector('#gm-lookup table') !== null")
+    text = page.inner_text("#gm-lookup")
+    assert "吉崩岗街道" in text and "布达拉社区" in text and "便民警务站" in text
+    # search zooms to a community
+    page.fill("#gm-search", "鲁固")
+    page.wait_for_selector("#gm-results li")
+    page.click("#gm-results li")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.gridmap.current.map.getZoom()") >= 15
+    page.close()
+
+
+def test_phone_sized_screen(browser, live_sample):
+    page, events = _open(browser, live_sample + "/", mobile=True)
+    assert not page.is_visible("#gm-search")  # panel starts folded on a phone
+    page.click("#gm-toggle")
+    assert page.is_visible("#gm-search")
+    box = page.locator("#gm-panel").bounding_box()
+    assert box["width"] <= 390
+    assert events["errors"] == [] and events["external"] == []
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """A dataset whose names are attempts to run script."""
+    streets, communities, grids = squares()
+    streets["name"] = XSS[0]
+    communities["name"] = [XSS[i % 3] for i in range(len(communities))]
+    grids["name"] = [XSS[i % 3] for i in range(len(grids))]
+    grids = grids.drop(columns=["col", "row"])
+    grids.loc[0, "geometry"] = shapely.box(480000, 3270000, 480105, 3270100)  # one overlap
+    facility = grids[["code", "name"]].iloc[:3].copy()
+    facility["kind"] = "police_post"
+    facility = facility.set_geometry(grids.geometry.iloc[:3].centroid.values).set_crs(4539)
+    path = tmp_path_factory.mktemp("xss") / "xss.gpkg"
+    store = open_store(path)
+    for name, gdf in {"street": streets, "community": communities, "grid": grids,
+                      "facility": facility}.items():
+        store.write_layer(name, gdf.to_crs(4490))
+    url, server = serve_in_thread(create_app({"DATASET": str(path)}))
+    yield url
+    server.close()
+
+
+def test_names_are_text_never_markup(browser, hostile):
+    page, events = _open(browser, hostile + "/")
+    page.evaluate("""() => {  // open every kind of popup and tooltip the page has
+        const c = window.gridmap.current;
+        for (const g of Object.values(c.layers)) g.eachLayer(l => { l.openTooltip(); l.openPopup(); });
+        c.facilities.eachLayer(l => { l.openTooltip && l.openTooltip(); });
+        c.findings.eachLayer(l => l.openPopup()); }""")
+    page.fill("#gm-search", "alert")
+    page.wait_for_selector("#gm-results li")
+    page.click("#gm-coord button")  # empty coordinate: nothing happens
+    page.fill("#gm-lon", "91.0")
+    page.wait_for_timeout(800)
+    body = page.inner_text("body")
+    assert XSS[0] in body or XSS[0] in page.inner_text("#gm-results")
+    assert "${alert(1)}" in page.inner_text("#gm-results")
+    assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
+    assert events["dialogs"] == [] and events["errors"] == []
+    page.close()
