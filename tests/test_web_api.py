@@ -152,3 +152,22 @@ def test_themes_have_classes_and_colours(client):
     hh = themes["households"]
     assert len(hh["bins"]) == len(hh["colors"]) == 5 and hh["bins"][-1] == 1150
     assert hh["method"] == "Quantiles"
+
+
+@pytest.mark.postgis
+def test_service_on_a_postgis_dataset(postgis_url, pg_schema):
+    from tests.tilings import squares
+    from web import create_app
+
+    streets, communities, grids = squares()
+    store = open_store(postgis_url, schema=pg_schema)
+    for name, gdf in {"street": streets, "community": communities,
+                      "grid": grids.drop(columns=["col", "row"])}.items():
+        store.write_layer(name, gdf.to_crs(4490))
+    sep = "&" if "?" in postgis_url else "?"
+    app = create_app({"DATASET": f"{postgis_url}{sep}schema={pg_schema}"})
+    c = app.test_client()
+    assert [x["id"] for x in c.get("/collections").get_json()["collections"]] == [
+        "street", "community", "grid"]
+    assert c.get("/collections/grid/items").get_json()["numberMatched"] == 64
+    assert c.get("/findings").get_json()["numberReturned"] == 0

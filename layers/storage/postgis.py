@@ -32,9 +32,15 @@ def _engine_url(url: str) -> sa.URL:
 
 
 class PostGISStore(LayerStore):
-    """A dataset in a PostGIS database; ``schema`` holds its layer tables."""
+    """A dataset in a PostGIS database; ``schema`` holds its layer tables.
 
-    def __init__(self, url: str, *, schema: str = "public"):
+    The schema may also be given in the URL: ``postgresql://host/db?schema=lhasa``.
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None):
+        parsed = make_url(url)
+        schema = schema or parsed.query.get("schema") or "public"
+        url = parsed.difference_update_query(["schema"]).render_as_string(hide_password=False)
         if not _IDENT.match(schema):
             raise StorageError(f"schema name '{schema}' must be lower-case letters, digits, _")
         self.schema = schema
