@@ -24,6 +24,13 @@ def test_collections_list_every_layer_with_extent(client):
     assert client.get("/collections/grid").get_json()["id"] == "grid"
 
 
+def test_ogc_landing_and_conformance(client):
+    links = {link["rel"]: link["href"] for link in client.get("/?f=json").get_json()["links"]}
+    assert links["data"] == "/collections" and links["conformance"] == "/conformance"
+    assert any(c.endswith("/conf/geojson") for c in
+               client.get("/conformance").get_json()["conformsTo"])
+
+
 def test_items_bbox_matches_geopandas_and_pages_with_next_links(client, grid):
     bbox = (91.10, 29.64, 91.13, 29.66)
     expected = set(grid[grid.intersects(shapely.box(*bbox))]["code"])

@@ -8,6 +8,7 @@
     GET /lookup?lon=&lat=               areas containing a point, nearest facility per kind
     GET /search?q=                      features by name or code
     GET /themes                         population themes: classes and colours
+    GET /conformance, GET /?f=json      OGC API landing and conformance
 
 Errors are JSON ``{"code": status, "description": message}``, never a stack trace.
 """
@@ -99,6 +100,28 @@ def _describe(layer: str, col) -> dict:
 
 def _geojson(text: str, status: int = 200) -> Response:
     return Response(text, status=status, mimetype=GEOJSON)
+
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+
+
+@bp.get("/conformance")
+def conformance():
+    return jsonify({"conformsTo": CONFORMANCE})
+
+
+def landing():
+    """The OGC API landing page (``/?f=json``); the map page is the HTML answer."""
+    return jsonify({"title": "gridmap", "description": f"dataset {_catalog().location}",
+                    "links": [{"rel": "data", "type": "application/json",
+                               "href": url_for("api.collections")},
+                              {"rel": "conformance", "type": "application/json",
+                               "href": url_for("api.conformance")},
+                              {"rel": "alternate", "type": "text/html",
+                               "href": url_for("pages.index")}]})
 
 
 @bp.get("/collections")

@@ -104,6 +104,10 @@ def favicon():
 
 @bp.get("/")
 def index():
+    if request.args.get("f") == "json":
+        from web.api import landing
+
+        return landing()
     lang = pick_lang(request.args.get("lang"))
     html = render_map(current_app.extensions["gridmap"], lang, current_app.config["BASEMAP"],
                       current_app.config["TIANDITU_KEY"])
