@@ -178,3 +178,16 @@ def test_service_on_a_postgis_dataset(postgis_url, pg_schema):
         "street", "community", "grid"]
     assert c.get("/collections/grid/items").get_json()["numberMatched"] == 64
     assert c.get("/findings").get_json()["numberReturned"] == 0
+
+
+def test_geojson_is_gzipped_for_clients_that_accept_it(client):
+    import gzip
+    import json
+
+    plain = client.get("/collections/grid/items?limit=200")
+    packed = client.get("/collections/grid/items?limit=200", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip"
+    body = gzip.decompress(packed.get_data())
+    assert json.loads(body) == plain.get_json()
+    assert len(packed.get_data()) < len(body) / 3

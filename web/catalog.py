@@ -115,6 +115,8 @@ class Catalog:
         self._report: Report | None = None
         self._findings_json: list[str] | None = None
         self._lock = threading.Lock()
+        # Check in the background now, so the first visitor does not wait for it.
+        threading.Thread(target=self.report, name="gridmap-check", daemon=True).start()
 
     # ------------------------------------------------------------------ derived properties
     def _responsible(self, gdf: gpd.GeoDataFrame) -> pd.DataFrame:

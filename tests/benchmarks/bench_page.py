@@ -9,11 +9,11 @@ run and the same browser:
   until every layer in view is drawn (grid cells, streets, communities, roads, findings,
   facilities). For the big dataset, the first view is the whole city, where the page asks
   to zoom in rather than draw every cell; it then zooms to level 15 and times the cells.
-- reference: ``GeoDataFrame.explore()`` maps of the same polygon layers in one folium page
-  (every feature embedded, styling by folium). Offline its CDN scripts cannot load, so
+- reference: ``GeoDataFrame.explore()`` maps of the same layers (roads, polygons,
+  facilities; no findings) in one folium page (every feature embedded, styling by folium). Offline its CDN scripts cannot load, so
   Leaflet's URL is pointed at gridmap's local copy and the other CDN assets (jQuery,
   Bootstrap, Font Awesome: not needed to draw) are dropped; the time is until the SVG
-  paths of all features exist.
+  elements of all features exist.
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ import threading
 import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # no request log in the benchmark's output
+        pass
 from pathlib import Path
 
 import geopandas as gpd
@@ -38,6 +43,7 @@ from web import create_app
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 POLYGONS = ["street", "community", "grid", "police_area", "police_beat"]
+DRAWN = ["road"] + POLYGONS + ["facility"]  # what gridmap's first view draws
 
 
 def _transferred(page) -> int:
@@ -62,7 +68,7 @@ def measure_gridmap(browser, url: str, zoom: int | None = None) -> dict:
         "window.gridmap.current.layers.grid.getLayers().length")}
     if zoom:
         t1 = time.perf_counter()
-        page.evaluate(f"window.gridmap.current.map.setZoom({zoom})")
+        page.evaluate(f"() => {{ window.gridmap.current.map.setZoom({zoom}); }}")
         page.wait_for_function("window.gridmap.current.layers.grid.getLayers().length > 0",
                                timeout=300_000)
         page.wait_for_timeout(50)
@@ -75,17 +81,18 @@ def measure_gridmap(browser, url: str, zoom: int | None = None) -> dict:
 
 
 def explore_page(layers: dict[str, gpd.GeoDataFrame], folder: Path, leaflet_url: str) -> Path:
-    """One folium page with explore() of every polygon layer, CDN links made offline."""
+    """One folium page with explore() of the layers gridmap draws, CDN links made offline."""
     m = None
-    for name in POLYGONS:
+    for name in DRAWN:
         if name in layers:
-            m = layers[name].explore(m=m, name=name, tooltip=["code", "name"])
+            tooltip = [c for c in ("code", "name") if c in layers[name].columns] or False
+            m = layers[name].explore(m=m, name=name, tooltip=tooltip)
     html = m.get_root().render()
     html = html.replace(re.search(r'src="(https://[^"]*leaflet\.js)"', html).group(1), leaflet_url)
     css = re.search(r'href="(https://[^"]*leaflet\.css)"', html).group(1)
     html = html.replace(css, leaflet_url.replace(".js", ".css"))
-    html = re.sub(r'<script src="https?://[^"]*"></script>', "", html)
-    html = re.sub(r'<link rel="stylesheet" href="https?://[^"]*"/>', "", html)
+    html = re.sub(r'<script src="https?://(?!127\.0\.0\.1)[^"]*"></script>', "", html)
+    html = re.sub(r'<link rel="stylesheet" href="https?://(?!127\.0\.0\.1)[^"]*"/>', "", html)
     path = folder / "explore.html"
     path.write_text(html, encoding="utf-8")
     return path
@@ -96,7 +103,7 @@ def measure_explore(browser, url: str, n_features: int, timeout_s: float) -> dic
     t0 = time.perf_counter()
     page.goto(url, timeout=timeout_s * 1000)
     try:
-        page.wait_for_function(f"document.querySelectorAll('path.leaflet-interactive').length "
+        page.wait_for_function(f"document.querySelectorAll('.leaflet-interactive').length "
                                f">= {n_features}", timeout=timeout_s * 1000)
         drawn = time.perf_counter() - t0
     except Exception:  # noqa: BLE001 - a timeout is the measurement
@@ -117,9 +124,9 @@ def run(layers, label, browser, folder, *, zoom=None, explore_timeout=180.0):
         ours = measure_gridmap(browser, url + "/", zoom=zoom)
         page = explore_page(layers, folder, url + "/static/vendor/leaflet/leaflet.js")
         files = ThreadingHTTPServer(("127.0.0.1", 0),
-                                    partial(SimpleHTTPRequestHandler, directory=str(folder)))
+                                    partial(_QuietFiles, directory=str(folder)))
         threading.Thread(target=files.serve_forever, daemon=True).start()
-        n = sum(len(layers[k]) for k in POLYGONS if k in layers)
+        n = sum(len(layers[k]) for k in DRAWN if k in layers)
         try:
             ref = measure_explore(browser, f"http://127.0.0.1:{files.server_port}/{page.name}",
                                   n, explore_timeout)
@@ -136,7 +143,7 @@ def run(layers, label, browser, folder, *, zoom=None, explore_timeout=180.0):
         print(f"            zoom {zoom}: {ours['grid_drawn_zoomed']:,} cells drawn in "
               f"{ours['zoomed_s']:.2f} s")
     drawn = f"{ref['drawn_s']:6.2f} s" if ref["drawn_s"] else f"not drawn in {explore_timeout:.0f} s"
-    print(f"  explore(): all {n:,} polygons drawn: {drawn}; {mb(ref['bytes'])} transferred")
+    print(f"  explore(): all {n:,} features drawn: {drawn}; {mb(ref['bytes'])} transferred")
     if ref["drawn_s"]:
         print(f"  ratio gridmap/explore: time {ours['first_view_s'] / ref['drawn_s']:.2f}×, "
               f"bytes {ours['bytes'] / ref['bytes']:.2f}×")

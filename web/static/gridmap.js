@@ -168,7 +168,10 @@
       var gen = ++generation[id];
       var base = cfg.api.items.replace("LAYER", id) + "?";
       var bbox = whole ? "" : "bbox=" + bboxParam(map.getBounds().pad(0.2)) + "&";
-      return getJSON(base + bbox + "limit=0").then(function (head) {
+      // A small layer's size is known from the page; a large one is counted in view first.
+      var counted = whole ? Promise.resolve({numberMatched: info.count})
+                          : getJSON(base + bbox + "limit=0");
+      return counted.then(function (head) {
         if (gen !== generation[id]) return;
         if (head.numberMatched > MAX_DRAW) {
           group.clearLayers();
