@@ -190,6 +190,7 @@
           results.forEach(function (fc) { group.addData(fc); });
           group._gmWhole = whole;
           if (id === "grid") group.bringToFront();
+          if (findingsLayer) findingsLayer.bringToFront();  // defects stay visible on top
         });
       }).catch(function (err) { showNotice(err.message); });
     }
