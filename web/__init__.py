@@ -29,7 +29,7 @@ def compress(response):
     body = response.get_data()
     if len(body) < 1024:
         return response
-    response.set_data(gzip.compress(body, compresslevel=5))
+    response.set_data(gzip.compress(body, compresslevel=1))  # fast; still ~4× smaller
     response.headers["Content-Encoding"] = "gzip"
     response.headers.add("Vary", "Accept-Encoding")
     return response
