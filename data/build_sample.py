@@ -26,8 +26,10 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import shapely
-from shapely.geometry import LineString, MultiPoint, Point, Polygon
+from scipy.sparse.csgraph import connected_components
+from shapely.geometry import MultiPoint, Point, Polygon
 
 from geo.chinacoords import gcj02_to_wgs84
 from layers.storage import open_store
@@ -231,7 +233,17 @@ def build_roads(streets, communities, grids, rng):
             continue
         name = next(names, None) if cls == "primary" and seg.length > 600 else None
         rows.append({"name": name, "class": cls, "geometry": seg})
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=METRIC)
+    roads = gpd.GeoDataFrame(rows, geometry="geometry", crs=METRIC)
+    # Lanes cut off by the random thinning would be islands: keep the connected network.
+    ends = np.round(np.vstack([shapely.get_coordinates(shapely.get_point(roads.geometry.values, i))
+                               for i in (0, -1)]), 3)
+    _, node = np.unique(ends, axis=0, return_inverse=True)
+    node = node.ravel()
+    n = len(roads)
+    graph = sp.coo_matrix((np.ones(n), (node[:n], node[n:])), shape=(node.max() + 1,) * 2)
+    _, label = connected_components(graph, directed=False)
+    main = np.bincount(label[node[:n]]).argmax()
+    return roads[label[node[:n]] == main].reset_index(drop=True)
 
 
 def build_facilities(streets, communities, grids, police_areas, rng):

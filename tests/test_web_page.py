@@ -94,7 +94,7 @@ def test_sample_map_draws_its_layers_offline(browser, live_sample):
     page, events = _open(browser, live_sample + "/")
     counts = _counts(page)
     assert counts["street"] == 10 and counts["community"] == 50 and counts["grid"] == 651
-    assert counts["road"] == 1354 and counts["findings"] == 11 and counts["facilities"] == 269
+    assert counts["road"] == 1269 and counts["findings"] == 11 and counts["facilities"] == 269
     assert events == {"failed": [], "external": [], "dialogs": [], "errors": []}
     # a theme colours the grid with the server's colours and shows a legend
     page.select_option("#gm-theme", "households")
