@@ -154,7 +154,9 @@ def test_names_are_text_never_markup(browser, hostile):
     page, events = _open(browser, hostile + "/")
     page.evaluate("""() => {  // open every kind of popup and tooltip the page has
         const c = window.gridmap.current;
-        for (const g of Object.values(c.layers)) g.eachLayer(l => { l.openTooltip(); l.openPopup(); });
+        for (const g of Object.values(c.layers)) g.eachLayer(l => {
+            l.openTooltip();
+            l.fire("click", {latlng: l.getBounds().getCenter()}); });
         c.facilities.eachLayer(l => { l.openTooltip && l.openTooltip(); });
         c.findings.eachLayer(l => l.openPopup()); }""")
     page.fill("#gm-search", "alert")

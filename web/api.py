@@ -9,6 +9,11 @@
     GET /search?q=                      features by name or code
     GET /themes                         population themes: classes and colours
     GET /conformance, GET /?f=json      OGC API landing and conformance
+    GET /nearest?lon=&lat=&kind=&k=     nearest facilities (network or straight distance)
+    GET /coverage?kind=                 per-grid coverage against the kind's service radius
+    POST /coverage/whatif               {"kind", "sites": [[lon, lat], ...]} → new totals
+    GET /service_areas?kind=            the road each facility reaches within its radius
+    GET /siting?kind=&p=&model=mclp|lscp  suggested new sites (spopt, CBC)
 
 Errors are JSON ``{"code": status, "description": message}``, never a stack trace.
 """
@@ -191,8 +196,12 @@ def lookup():
     lon = _float_arg("lon", -180, 180)
     lat = _float_arg("lat", -90, 90)
     cat = _catalog()
+    try:  # walking distance along the roads where the dataset allows it
+        near = cat.access().nearest(lon, lat)
+    except ValueError:
+        near = cat.locator.nearest(lon, lat)
     return jsonify({"lon": lon, "lat": lat, "areas": cat.locator.locate(lon, lat),
-                    "nearest": cat.locator.nearest(lon, lat)})
+                    "nearest": near})
 
 
 @bp.get("/search")
@@ -222,3 +231,90 @@ def http_error(err: HTTPException):
 def unexpected(err: Exception):
     current_app.logger.exception("unexpected error")
     return jsonify({"code": 500, "description": "internal error; see the server log"}), 500
+
+
+# --------------------------------------------------------------------------- service sites
+
+def _access():
+    try:
+        return _catalog().access()
+    except ValueError as err:
+        raise ApiError(404, str(err)) from None
+
+
+def _kind(acc, required=True):
+    kind = request.args.get("kind") or (request.get_json(silent=True) or {}).get("kind")
+    if kind is None and not required:
+        return None
+    if kind not in acc.kinds():
+        raise ApiError(400, f"kind must be one of {', '.join(acc.kinds())}; got '{kind}'")
+    if required and kind not in acc.profiles:
+        raise ApiError(400, f"no service profile for '{kind}'")
+    return kind
+
+
+@bp.get("/nearest")
+def nearest():
+    acc = _access()
+    lon = _float_arg("lon", -180, 180)
+    lat = _float_arg("lat", -90, 90)
+    kind = _kind(acc, required=False)
+    k = _int_arg("k", 1, 1, 50)
+    return jsonify(acc.nearest(lon, lat, kind=kind, k=k))
+
+
+def _coverage_colors(table):
+    """Server-side colours: uncovered cells shaded by the population they leave out."""
+    from geo.themes import classify
+
+    colours, legend = classify(table["uncovered_population"].where(~table["covered"]))
+    return [None if c == "#cccccc" else c for c in colours], legend
+
+
+@bp.get("/coverage")
+def coverage():
+    acc = _access()
+    kind = _kind(acc)
+    table, totals = acc.coverage(kind)
+    colours, legend = _coverage_colors(table)
+    records = table.assign(_color=colours).to_dict("records")
+    from web.catalog import _plain
+
+    return jsonify({"totals": totals, "legend": legend,
+                    "profile": acc.profiles[kind], "grids": _plain(records)})
+
+
+@bp.post("/coverage/whatif")
+def whatif():
+    acc = _access()
+    body = request.get_json(silent=True) or {}
+    kind = _kind(acc)
+    sites = body.get("sites", [])
+    if (not isinstance(sites, list) or len(sites) > 50 or not all(
+            isinstance(s, list) and len(s) == 2 and all(isinstance(v, (int, float)) for v in s)
+            and -180 <= s[0] <= 180 and -90 <= s[1] <= 90 for s in sites)):
+        raise ApiError(400, "sites must be a list of at most 50 [lon, lat] pairs")
+    before, _ = acc.coverage(kind)
+    table, totals = acc.coverage(kind, extra_sites=[tuple(s) for s in sites])
+    newly = table["covered"].to_numpy() & ~before["covered"].to_numpy()
+    return jsonify({"totals": totals, "newly_covered_cells": table.loc[newly, "code"].tolist()})
+
+
+@bp.get("/service_areas")
+def service_areas():
+    acc = _access()
+    areas = acc.service_areas(_kind(acc)).to_crs("EPSG:4326")
+    return _geojson(areas.to_json(drop_id=True))
+
+
+@bp.get("/siting")
+def siting():
+    acc = _access()
+    kind = _kind(acc)
+    model = request.args.get("model", "mclp")
+    if model not in ("mclp", "lscp"):
+        raise ApiError(400, "model must be mclp or lscp")
+    p = _int_arg("p", 5, 1, 200)
+    limit = _int_arg("time_limit", 60, 1, 600)
+    return jsonify(acc.site(kind, p if model == "mclp" else None, model=model,
+                            time_limit=limit))

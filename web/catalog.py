@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.access import Access
 from geo.check import Report, check_dataset
 from geo.lookup import Locator
 from geo.themes import THEMES, classify, grid_figures
@@ -113,6 +114,7 @@ class Catalog:
         self.collections = {n: Collection.from_frame(n, g, extras.get(n))
                             for n, g in self.layers.items()}
         self._report: Report | None = None
+        self._access: Access | None = None
         self._findings_json: list[str] | None = None
         self._lock = threading.Lock()
         # Check in the background now, so the first visitor does not wait for it.
@@ -201,6 +203,16 @@ class Catalog:
         if layer:
             keep &= (report.findings["layer"] == layer).to_numpy()
         return [f for f, k in zip(self._findings_json, keep) if k]
+
+    # ------------------------------------------------------------------ service sites
+    def access(self) -> Access:
+        """Network (or straight-line) access analysis, built on first use and kept."""
+        with self._lock:
+            if self._access is None:
+                if "facility" not in self.layers or "grid" not in self.layers:
+                    raise ValueError("service-site analysis needs a facility and a grid layer")
+                self._access = Access(self.layers)
+            return self._access
 
     # ------------------------------------------------------------------ search
     def search(self, text: str, limit: int = 20) -> list[dict]:

@@ -72,7 +72,7 @@ def render_map(catalog, lang: str, basemap: str, key: str) -> str:
     root.header.add_child(folium.Element(f"<title>{strings['title']} · gridmap</title>"))
     root.html.add_child(folium.Element(render_template(
         "panel.html", s=strings, lang=lang, other="en" if lang == "zh" else "zh",
-        themes=catalog.themes)))
+        themes=catalog.themes, kinds=_kinds(catalog))))
     config = {
         "lang": lang, "strings": strings,
         "layers": [{"id": n, "title": strings[n], "shown": n in SHOWN,
@@ -81,7 +81,9 @@ def render_map(catalog, lang: str, basemap: str, key: str) -> str:
         "facilities": "facility" in catalog.collections,
         "themes": catalog.themes,
         "api": {"items": url_for("api.items", layer="LAYER"), "findings": url_for("api.findings"),
-                "lookup": url_for("api.lookup"), "search": url_for("api.search")},
+                "lookup": url_for("api.lookup"), "search": url_for("api.search"),
+                "coverage": url_for("api.coverage"), "whatif": url_for("api.whatif"),
+                "areas": url_for("api.service_areas"), "siting": url_for("api.siting")},
     }
     # "</" cannot end the script element early: data in the config stays data.
     payload = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
@@ -89,6 +91,12 @@ def render_map(catalog, lang: str, basemap: str, key: str) -> str:
     root.script.add_child(folium.Element(
         f'window.addEventListener("load", function () {{ gridmap.start({m.get_name()}, {payload}); }});'))
     return root.render()
+
+
+def _kinds(catalog) -> list[str]:
+    if "facility" not in catalog.layers or "grid" not in catalog.layers:
+        return []
+    return sorted(set(catalog.layers["facility"]["kind"].astype(str)))
 
 
 def _extent(catalog):

@@ -90,6 +90,8 @@
   function start(map, cfg, panelNode) {
     var S = cfg.strings;
     var theme = "";
+    var coverColors = null;   // grid code -> colour of an uncovered cell, from /coverage
+    var adding = false;       // the next click places a what-if site
     var overlays = {};
     var layerGroups = {};
     var generation = {};
@@ -102,7 +104,11 @@
     function featureStyle(layer) {
       return function (feature) {
         var s = L.extend({}, STYLE[layer]);
-        if (layer === "grid" && theme && feature.properties._fill) {
+        if (layer === "grid" && coverColors) {
+          var cc = coverColors[feature.properties.code];
+          s.fillColor = cc || "#d9f0d3";
+          s.fillOpacity = cc ? 0.75 : 0.35;
+        } else if (layer === "grid" && theme && feature.properties._fill) {
           s.fillColor = feature.properties._fill[theme];
           s.fillOpacity = 0.7;
         }
@@ -140,7 +146,14 @@
         if (layer !== "road" || p.name) {
           lyr.bindTooltip(el("span", {text: (p.name || "") + (p.code ? " · " + p.code : "")}), {sticky: true});
         }
-        lyr.bindPopup(function () { return attributeTable(layer, p); });
+        // Not bindPopup: a bound popup stops the click, and a click on a feature must also
+        // answer "who is responsible here" (and place a what-if site in adding mode).
+        lyr.on("click", function (e) {
+          L.DomEvent.stopPropagation(e);
+          if (adding) { addSite(e.latlng); return; }
+          L.popup().setLatLng(e.latlng).setContent(attributeTable(layer, p)).openOn(map);
+          lookup(e.latlng.lat, e.latlng.lng);
+        });
       };
     }
 
@@ -347,7 +360,83 @@
         panelNode.classList.add("gm-open");
       }).catch(function (err) { lookupBox.textContent = err.message; });
     }
-    map.on("click", function (e) { lookup(e.latlng.lat, e.latlng.lng); });
+    map.on("click", function (e) {
+      if (adding) { addSite(e.latlng); return; }
+      lookup(e.latlng.lat, e.latlng.lng);
+    });
+
+    // ---------------------------------------------------------------- coverage and siting
+    var covKind = "";
+    var areasLayer = L.geoJSON(null, {style: {color: "#1a9850", weight: 3, opacity: 0.8}}).addTo(map);
+    var sitesLayer = L.layerGroup().addTo(map);
+    var whatifLayer = L.layerGroup().addTo(map);
+    var totalsBox = document.getElementById("gm-cov-totals");
+    var siteBox = document.getElementById("gm-site-result");
+
+    function showTotals(t) {
+      totalsBox.textContent = S.uncovered + ": " + fmt(t.uncovered_households, 0) + " / " +
+        fmt(t.households, 0) + " " + S.households_unit + " · " + t.radius_m + " m (" + (S[t.method] || t.method) + ")" +
+        (t.newly_covered_households !== undefined ? " · " + S.newly + " " + fmt(t.newly_covered_households, 0) : "");
+    }
+
+    function whatif() {
+      var sites = [];
+      whatifLayer.eachLayer(function (m) { var ll = m.getLatLng(); sites.push([ll.lng, ll.lat]); });
+      fetch(cfg.api.whatif, {method: "POST", headers: {"Content-Type": "application/json"},
+                             body: JSON.stringify({kind: covKind, sites: sites})})
+        .then(function (r) { return r.json(); }).then(function (body) {
+          if (body.totals) showTotals(body.totals); else showNotice(body.description);
+        });
+    }
+
+    function addSite(latlng) {
+      adding = false;
+      document.getElementById("gm-add").classList.remove("gm-active");
+      var m = L.marker(latlng, {draggable: true}).addTo(whatifLayer);
+      m.on("dragend", whatif);
+      whatif();
+    }
+
+    document.getElementById("gm-add").addEventListener("click", function (e) {
+      if (!covKind) return;
+      adding = true;
+      e.target.classList.add("gm-active");
+      siteBox.textContent = S.click_to_add;
+    });
+
+    document.getElementById("gm-cov-kind").addEventListener("change", function (e) {
+      covKind = e.target.value;
+      areasLayer.clearLayers(); sitesLayer.clearLayers(); whatifLayer.clearLayers();
+      totalsBox.textContent = ""; siteBox.textContent = "";
+      if (!covKind) { coverColors = null; layerGroups.grid.setStyle(featureStyle("grid")); return; }
+      totalsBox.textContent = S.loading;
+      getJSON(cfg.api.coverage + "?kind=" + encodeURIComponent(covKind)).then(function (body) {
+        coverColors = {};
+        body.grids.forEach(function (g) { if (g._color) coverColors[g.code] = g._color; });
+        if (!map.hasLayer(layerGroups.grid)) layerGroups.grid.addTo(map);
+        layerGroups.grid.setStyle(featureStyle("grid"));
+        showTotals(body.totals);
+      }).catch(function (err) { totalsBox.textContent = err.message; });
+      getJSON(cfg.api.areas + "?kind=" + encodeURIComponent(covKind)).then(function (fc) {
+        areasLayer.addData(fc);
+      });
+    });
+
+    document.getElementById("gm-site").addEventListener("click", function () {
+      if (!covKind) return;
+      siteBox.textContent = S.loading;
+      getJSON(cfg.api.siting + "?p=5&kind=" + encodeURIComponent(covKind)).then(function (r) {
+        sitesLayer.clearLayers();
+        r.suggestions.forEach(function (sg) {
+          var holder = el("div", {"class": "gm-rank", text: String(sg.rank)});
+          L.marker([sg.lat, sg.lon], {icon: L.divIcon({html: holder, className: "gm-rank-icon", iconSize: [22, 22]})})
+            .bindTooltip(el("span", {text: "#" + sg.rank + " · " + S.newly + " " + fmt(sg.newly_covered_households, 0) + " " + S.households_unit}))
+            .addTo(sitesLayer);
+        });
+        siteBox.textContent = S.newly + " " + fmt(r.newly_covered_households, 0) + " " + S.households_unit +
+          " · " + (r.proven_optimal ? S.optimal : S.not_optimal) + " (" + r.status + ", " + r.solve_s + " s)";
+      }).catch(function (err) { siteBox.textContent = err.message; });
+    });
     document.getElementById("gm-coord").addEventListener("submit", function (e) {
       e.preventDefault();
       var lon = parseFloat(document.getElementById("gm-lon").value);
@@ -360,7 +449,8 @@
     map.on("moveend", refresh);
     map.on("overlayadd", refresh);
     refresh();
-    return {map: map, layers: layerGroups, findings: findingsLayer, facilities: facilities};
+    return {map: map, layers: layerGroups, findings: findingsLayer, facilities: facilities,
+            areas: areasLayer, sites: sitesLayer, whatif: whatifLayer};
   }
 
   window.gridmap = {

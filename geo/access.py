@@ -1,0 +1,381 @@
+"""Access to service sites: nearest facility, coverage against a standard, siting.
+
+:class:`Access` is built once per dataset. Distances are walking distances along the road
+network when the dataset has roads (:class:`geo.network.RoadNetwork`), straight-line metres
+otherwise; every answer says which (``method``: ``network`` or ``straight``).
+
+Population inside a grid cell is spread by a stated rule: **uniformly over the cell**. Each
+cell is represented by its representative point plus a regular lattice of points inside it
+(at most about a dozen, at least 75 m apart), each carrying an equal share of the cell's
+households and population. A point is covered when a facility of the kind lies within the
+kind's service radius (:func:`load_profiles`).
+
+Siting uses PySAL spopt's maximal covering (MCLP) and set covering (LSCP) models solved by
+CBC through PuLP. Distances are only computed within the service radius (sparse); spopt
+takes a cost matrix, which is built for the still-uncovered demand only, with ``inf`` for
+pairs beyond the radius.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pulp
+import shapely
+from pyproj import Transformer
+from shapely.ops import substring
+
+from geo.crs import metric_crs
+from geo.network import RoadNetwork
+
+__all__ = ["load_profiles", "demand_points", "Access"]
+
+PROFILES = Path(__file__).with_name("service_profiles.json")
+SEARCH_LIMIT_M = 50_000.0  # beyond this a facility counts as unreachable
+
+
+def load_profiles(path: str | os.PathLike | None = None) -> dict[str, dict]:
+    """Service profiles per facility kind: ``{"radius_m", "minutes", "source"}``.
+
+    ``path`` (or ``GRIDMAP_PROFILES``) overrides the defaults kind by kind.
+    """
+    profiles = json.loads(PROFILES.read_text(encoding="utf-8"))
+    path = path or os.environ.get("GRIDMAP_PROFILES")
+    if path:
+        profiles.update(json.loads(Path(path).read_text(encoding="utf-8")))
+    return {k: v for k, v in profiles.items() if not k.startswith("_")}
+
+
+def demand_points(grid: gpd.GeoDataFrame, *, per_cell: int = 12, min_spacing: float = 75.0
+                  ) -> gpd.GeoDataFrame:
+    """Points carrying each cell's households and population, spread uniformly.
+
+    ``grid`` is in a metric CRS. Returns one row per point with ``cell`` (position in
+    ``grid``), ``households`` and ``population`` (floats; they sum to the cell's figures)
+    and ``is_centre`` (the cell's representative point, used for its nearest distance).
+    """
+    rows = []
+    for i, (geom, hh, pop) in enumerate(zip(grid.geometry.values, grid["households"],
+                                            grid["population"])):
+        centre = geom.representative_point()
+        spacing = max(min_spacing, np.sqrt(geom.area / per_cell))
+        x0, y0, x1, y1 = geom.bounds
+        xs = np.arange(x0 + spacing / 2, x1, spacing)
+        ys = np.arange(y0 + spacing / 2, y1, spacing)
+        lattice = shapely.points(np.array(np.meshgrid(xs, ys)).reshape(2, -1).T) if len(xs) and len(ys) \
+            else np.array([], dtype=object)
+        inside = lattice[shapely.contains(geom, lattice)] if len(lattice) else lattice
+        pts = [centre, *inside]
+        share = 1.0 / len(pts)
+        rows += [{"cell": i, "households": float(hh) * share, "population": float(pop) * share,
+                  "is_centre": j == 0, "geometry": p} for j, p in enumerate(pts)]
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=grid.crs)
+
+
+class Access:
+    """Nearest-facility, coverage and siting queries on one dataset.
+
+    Parameters
+    ----------
+    layers : ``{name: GeoDataFrame}`` with ``facility`` points, ``grid`` cells and,
+        optionally, ``road`` lines (any CRS).
+    profiles : service profiles (default :func:`load_profiles`).
+    """
+
+    def __init__(self, layers: dict[str, gpd.GeoDataFrame], *, profiles: dict | None = None):
+        self.profiles = profiles or load_profiles()
+        present = [g for n, g in layers.items() if n in ("grid", "facility", "road") and len(g)]
+        self.crs = metric_crs(*present)
+        self.facilities = layers["facility"].to_crs(self.crs).reset_index(drop=True)
+        self.grid = layers["grid"].to_crs(self.crs).reset_index(drop=True) if "grid" in layers \
+            else None
+        self.demand = demand_points(self.grid) if self.grid is not None else None
+        self._lonlat = layers["facility"].to_crs("EPSG:4326").geometry.values
+        self._to_metric = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
+        self._to_lonlat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+        self._cache: dict = {}
+        roads = layers.get("road")
+        self.method = "network" if roads is not None and len(roads) else "straight"
+        if self.method == "network":
+            self.net = RoadNetwork(roads.to_crs(self.crs).geometry.values)
+            self.fac_nodes = self.net.add_sites(self.facilities.geometry.values)
+            self.demand_nodes = (self.net.add_sites(self.demand.geometry.values)
+                                 if self.demand is not None else np.zeros(0, dtype=int))
+            seg, along, _, _ = self.net.attach(self.facilities.geometry.values)
+            self._fac_seg, self._fac_along = seg, along
+
+    # ------------------------------------------------------------------ distances
+    def kinds(self) -> list[str]:
+        return sorted(set(self.facilities["kind"]))
+
+    def _of_kind(self, kind: str) -> np.ndarray:
+        idx = np.flatnonzero((self.facilities["kind"] == kind).to_numpy())
+        if not len(idx):
+            raise ValueError(f"no facilities of kind '{kind}'; kinds here: {', '.join(self.kinds())}")
+        return idx
+
+    def _point_to_facilities(self, pt, idx, limit) -> np.ndarray:
+        """Distances (m) from a metric point to facilities ``idx`` (inf beyond ``limit``)."""
+        if self.method == "straight":
+            d = shapely.distance(self.facilities.geometry.values[idx], pt)
+            return np.where(d <= limit, d, np.inf)
+        node_d = self.net.from_point(pt, limit)
+        d = node_d[self.fac_nodes[idx]]
+        # on the same road segment, walk along it directly rather than round a segment end
+        seg, along, _, off = self.net.attach([pt])
+        same = self._fac_seg[idx] == seg[0]
+        if same.any():
+            direct = (np.abs(self._fac_along[idx] - along[0]) + off[0]
+                      + self.net.site_offset[self.fac_nodes[idx] - self.net.n_junctions])
+            d = np.where(same, np.minimum(d, direct), d)
+        return np.where(d <= limit, d, np.inf)
+
+    def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1
+                ) -> list[dict]:
+        """The k nearest facilities (of ``kind``, or of each kind) from a lon/lat point:
+        ``{code, name, kind, distance_m, method, lon, lat}``; ``distance_m`` is None and
+        ``unreachable`` True when none is reachable within 50 km."""
+        pt = shapely.Point(*self._to_metric.transform(lon, lat))
+        out = []
+        for kd in ([kind] if kind else self.kinds()):
+            idx = self._of_kind(kd)
+            d = self._point_to_facilities(pt, idx, SEARCH_LIMIT_M)
+            order = np.argsort(d, kind="stable")[:k]
+            for i in order:
+                f = self.facilities.iloc[idx[i]]
+                ok = np.isfinite(d[i])
+                x, y = self._lonlat[idx[i]].x, self._lonlat[idx[i]].y
+                out.append({"code": str(f["code"]), "name": str(f["name"]), "kind": kd,
+                            "distance_m": round(float(d[i]), 1) if ok else None,
+                            "method": self.method, "lon": x, "lat": y,
+                            **({} if ok else {"unreachable": True})})
+        return out
+
+    def _demand_to(self, points_metric, radius: float):
+        """Sparse (len(points) × n_demand) distances ≤ radius from metric points."""
+        import scipy.sparse as sp
+
+        pts = np.asarray(points_metric, dtype=object)
+        n = len(self.demand)
+        if self.method == "straight":
+            tree = shapely.STRtree(self.demand.geometry.values)
+            i, j = tree.query(pts, predicate="dwithin", distance=radius)
+            d = shapely.distance(pts[i], self.demand.geometry.values[j])
+            return sp.csr_matrix((d, (i, j)), shape=(len(pts), n))
+        seg, du, dv, off = self.net.attach(pts)
+        rows_u = self.net.sparse_within(self.net.u[seg], self.demand_nodes, radius)
+        rows_v = self.net.sparse_within(self.net.v[seg], self.demand_nodes, radius)
+        a = rows_u.tocoo()
+        b = rows_v.tocoo()
+        i = np.concatenate([a.row, b.row])
+        j = np.concatenate([a.col, b.col])
+        d = np.concatenate([a.data + du[a.row], b.data + dv[b.row]]) + off[np.concatenate([a.row, b.row])]
+        frame = pd.DataFrame({"i": i, "j": j, "d": d}).groupby(["i", "j"], sort=False)["d"].min()
+        frame = frame[frame <= radius]
+        ii = frame.index.get_level_values(0).to_numpy()
+        jj = frame.index.get_level_values(1).to_numpy()
+        return sp.csr_matrix((frame.to_numpy(), (ii, jj)), shape=(len(pts), n))
+
+    def _facility_demand(self, idx, radius):
+        """Sparse (facilities × demand points) distances within ``radius``; kept per query."""
+        key = (tuple(idx), radius)
+        if key not in self._cache:
+            if self.method == "straight":
+                self._cache[key] = self._demand_to(self.facilities.geometry.values[idx], radius)
+            else:
+                self._cache[key] = self.net.sparse_within(self.fac_nodes[idx], self.demand_nodes,
+                                                          radius)
+        return self._cache[key]
+
+    # ------------------------------------------------------------------ coverage
+    def radius(self, kind: str) -> float:
+        if kind not in self.profiles:
+            raise ValueError(f"no service profile for '{kind}'; profiles: {', '.join(self.profiles)}")
+        return float(self.profiles[kind]["radius_m"])
+
+    def coverage(self, kind: str, *, extra_sites=()) -> tuple[pd.DataFrame, dict]:
+        """Per grid cell: covered or not, by which facilities, walking distance from its
+        representative point to the nearest facility, and the households and population
+        outside coverage; plus totals. ``extra_sites`` (lon, lat) are hypothetical new
+        facilities (what-if)."""
+        idx = self._of_kind(kind)
+        radius = self.radius(kind)
+        within = self._facility_demand(idx, radius).tocsc()
+        covered = np.diff(within.indptr) > 0
+        newly = np.zeros(len(self.demand), dtype=bool)
+        if len(extra_sites):
+            pts = [shapely.Point(*self._to_metric.transform(x, y)) for x, y in extra_sites]
+            extra = self._demand_to(pts, radius).tocsc()
+            newly = (np.diff(extra.indptr) > 0) & ~covered
+        key = ("nearest", tuple(idx), radius)
+        if key not in self._cache:
+            self._cache[key] = self._nearest_to_demand(idx, radius * 4)
+        nearest = self._cache[key]
+        demand = self.demand.assign(covered=covered | newly, nearest=nearest)
+        codes = self.facilities["code"].astype(str).to_numpy()[idx]
+        by_point = [codes[within.indices[within.indptr[j]:within.indptr[j + 1]]]
+                    for j in range(len(self.demand))]
+        demand["by"] = by_point
+        rows = []
+        for cell, part in demand.groupby("cell", sort=True):
+            out = part[~part["covered"]]
+            centre = part[part["is_centre"]]["nearest"].iloc[0]
+            g = self.grid.iloc[cell]
+            rows.append({"code": str(g["code"]), "parent_code": str(g["parent_code"]),
+                         "covered": bool(out.empty),
+                         "covered_share": round(float(part.loc[part["covered"], "households"].sum()
+                                                      / max(part["households"].sum(), 1e-9)), 4),
+                         "facilities": sorted(set(np.concatenate(part["by"].to_list()))),
+                         "nearest_distance_m": None if not np.isfinite(centre) else round(float(centre), 1),
+                         "uncovered_households": round(float(out["households"].sum()), 1),
+                         "uncovered_population": round(float(out["population"].sum()), 1)})
+        table = pd.DataFrame(rows)
+        totals = {"kind": kind, "radius_m": radius, "method": self.method,
+                  "households": round(float(self.demand["households"].sum()), 1),
+                  "uncovered_households": round(float(table["uncovered_households"].sum()), 1),
+                  "uncovered_population": round(float(table["uncovered_population"].sum()), 1),
+                  "cells": len(table), "uncovered_cells": int((~table["covered"]).sum()),
+                  "rule": "households spread uniformly over each cell"}
+        if len(extra_sites):
+            totals["newly_covered_households"] = round(float(self.demand.loc[newly, "households"].sum()), 1)
+        return table, totals
+
+    def _nearest_to_demand(self, idx, limit):
+        if self.method == "straight":
+            tree = shapely.STRtree(self.facilities.geometry.values[idx])
+            near = tree.nearest(self.demand.geometry.values)
+            return shapely.distance(self.facilities.geometry.values[idx][near],
+                                    self.demand.geometry.values)
+        dist, _ = self.net.from_nodes(self.fac_nodes[idx], limit, min_only=True)
+        return dist[self.demand_nodes]
+
+    @staticmethod
+    def rollup(table: pd.DataFrame, parent_codes: pd.Series) -> pd.DataFrame:
+        """Uncovered households and population summed by a parent code (community or
+        street: pass the code series aligned with ``table``)."""
+        return (table.assign(parent=parent_codes.to_numpy())
+                .groupby("parent")[["uncovered_households", "uncovered_population"]].sum()
+                .round(1).reset_index())
+
+    # ------------------------------------------------------------------ service areas
+    def service_areas(self, kind: str) -> gpd.GeoDataFrame:
+        """For each facility of ``kind``, the road it reaches within its radius (network) or
+        a circle of the radius (straight), in the metric CRS."""
+        idx = self._of_kind(kind)
+        radius = self.radius(kind)
+        geoms = []
+        if self.method == "straight":
+            geoms = list(shapely.buffer(self.facilities.geometry.values[idx], radius))
+        else:
+            seg_len = shapely.length(self.net.segments)
+            for node in self.fac_nodes[idx]:
+                d = self.net.from_nodes([node], radius)[0]
+                du, dv = d[self.net.u], d[self.net.v]
+                pieces = []
+                full = (du + seg_len <= radius + 1e-6) | (dv + seg_len <= radius + 1e-6)
+                pieces += list(self.net.segments[full & np.isfinite(du) & np.isfinite(dv)])
+                part_u = np.isfinite(du) & ~full
+                part_v = np.isfinite(dv) & ~full
+                # partly reached segments: the stretch within the radius from each end
+                pieces += [substring(s, 0, radius - a) for s, a in
+                           zip(self.net.segments[part_u], du[part_u])]
+                pieces += [substring(s, s.length - (radius - b), s.length) for s, b in
+                           zip(self.net.segments[part_v], dv[part_v])]
+                geoms.append(shapely.union_all(pieces) if pieces else shapely.LineString())
+        return gpd.GeoDataFrame({"code": self.facilities["code"].iloc[idx].to_numpy(),
+                                 "name": self.facilities["name"].iloc[idx].to_numpy(),
+                                 "radius_m": radius, "method": self.method},
+                                geometry=geoms, crs=self.crs)
+
+    # ------------------------------------------------------------------ siting
+    def candidates(self, source: str = "intersections", *, spacing: float | None = None,
+                   points=None) -> np.ndarray:
+        """Candidate sites (metric points): road intersections (junctions where three or
+        more roads meet), a regular lattice inside the grid layer, or given points."""
+        if points is not None:
+            return np.asarray(points, dtype=object)
+        if source == "intersections" and self.method == "network":
+            degree = np.bincount(np.concatenate([self.net.u, self.net.v]),
+                                 minlength=self.net.n_junctions)
+            return shapely.points(self.net.node_xy[degree >= 3])
+        area = shapely.union_all(self.grid.geometry.values)
+        step = spacing or 200.0
+        x0, y0, x1, y1 = area.bounds
+        xs, ys = np.meshgrid(np.arange(x0 + step / 2, x1, step), np.arange(y0 + step / 2, y1, step))
+        pts = shapely.points(np.column_stack([xs.ravel(), ys.ravel()]))
+        return pts[shapely.contains(area, pts)]
+
+    def site(self, kind: str, p: int | None = None, *, model: str = "mclp",
+             candidates=None, time_limit: float = 60.0) -> dict:
+        """Suggest new sites for ``kind``, keeping existing ones fixed.
+
+        ``model='mclp'``: the ``p`` sites covering the most still-uncovered households;
+        ``model='lscp'``: the fewest sites covering every household a candidate can reach.
+        Returns suggestions (lon, lat, households newly covered by each, in order), the
+        households left uncovered, and the solver's honest status: ``proven_optimal`` is
+        True only when CBC proved optimality (not when it stopped at ``time_limit``).
+        """
+        from spopt.locate import LSCP, MCLP
+
+        radius = self.radius(kind)
+        idx = self._of_kind(kind)
+        existing = np.diff(self._facility_demand(idx, radius).tocsc().indptr) > 0
+        cand = self.candidates(points=candidates) if candidates is not None else self.candidates()
+        reach = self._demand_to(cand, radius).tocsc()  # candidates × demand
+        open_ = np.flatnonzero(~existing)
+        coverable = open_[np.diff(reach.indptr)[open_] > 0]
+        weights = self.demand["households"].to_numpy()
+        t0 = time.perf_counter()
+        if len(coverable) == 0:
+            return {"kind": kind, "model": model, "suggestions": [], "status": "nothing to cover",
+                    "proven_optimal": True, "uncovered_households": round(float(weights[open_].sum()), 1)}
+        sub = reach[:, coverable].T.tocsr()  # demand × candidates, sparse
+        useful = np.flatnonzero(np.diff(sub.tocsc().indptr) > 0)
+        cost = np.full((len(coverable), len(useful)), np.inf)
+        dense = sub[:, useful].tocoo()
+        cost[dense.row, dense.col] = dense.data
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
+        if model == "mclp":
+            if not p or p < 1:
+                raise ValueError("p, the number of new sites, must be at least 1")
+            m = MCLP.from_cost_matrix(cost, weights[coverable], radius, min(p, len(useful)))
+        elif model == "lscp":
+            m = LSCP.from_cost_matrix(cost, radius)
+        else:
+            raise ValueError(f"model '{model}' must be mclp or lscp")
+        m.solve(solver)
+        chosen = [j for j, var in enumerate(m.fac_vars) if var.varValue and var.varValue > 0.5]
+        # households newly covered by each suggestion, greedily in decreasing order
+        left = np.ones(len(coverable), dtype=bool)
+        covers = {j: np.isfinite(cost[:, j]) for j in chosen}
+        order = []
+        while covers:
+            j = max(covers, key=lambda c: weights[coverable][covers[c] & left].sum())
+            gain = float(weights[coverable][covers[j] & left].sum())
+            left &= ~covers.pop(j)
+            order.append((j, gain))
+        suggestions = []
+        for rank, (j, gain) in enumerate(order, start=1):
+            pt = cand[useful[j]]
+            lon, lat = self._to_lonlat.transform(pt.x, pt.y)
+            suggestions.append({"rank": rank, "lon": round(lon, 7), "lat": round(lat, 7),
+                                "newly_covered_households": round(gain, 1)})
+        status = pulp.LpStatus[m.problem.status]
+        proven = m.problem.status == 1 and m.problem.sol_status == pulp.LpSolutionOptimal
+        if m.problem.status == 1 and not proven:
+            status = (f"{status} as reported, but CBC stopped at the {time_limit:g} s limit: "
+                      "best found, not proven optimal")
+        uncovered = float(weights[open_].sum() - sum(g for _, g in order))
+        return {"kind": kind, "model": model, "radius_m": radius, "method": self.method,
+                "p": p, "candidates": int(len(cand)), "suggestions": suggestions,
+                "newly_covered_households": round(sum(g for _, g in order), 1),
+                "uncovered_households": round(uncovered, 1),
+                "unreachable_households": round(float(weights[open_].sum() - weights[coverable].sum()), 1),
+                "status": status,
+                "proven_optimal": bool(proven), "solve_s": round(time.perf_counter() - t0, 2)}
