@@ -107,8 +107,6 @@ class Access:
             self.fac_nodes = self.net.add_sites(self.facilities.geometry.values)
             self.demand_nodes = (self.net.add_sites(self.demand.geometry.values)
                                  if self.demand is not None else np.zeros(0, dtype=int))
-            seg, along, _, _ = self.net.attach(self.facilities.geometry.values)
-            self._fac_seg, self._fac_along = seg, along
 
     # ------------------------------------------------------------------ distances
     def kinds(self) -> list[str]:
@@ -125,15 +123,7 @@ class Access:
         if self.method == "straight":
             d = shapely.distance(self.facilities.geometry.values[idx], pt)
             return np.where(d <= limit, d, np.inf)
-        node_d = self.net.from_point(pt, limit)
-        d = node_d[self.fac_nodes[idx]]
-        # on the same road segment, walk along it directly rather than round a segment end
-        seg, along, _, off = self.net.attach([pt])
-        same = self._fac_seg[idx] == seg[0]
-        if same.any():
-            direct = (np.abs(self._fac_along[idx] - along[0]) + off[0]
-                      + self.net.site_offset[self.fac_nodes[idx] - self.net.n_junctions])
-            d = np.where(same, np.minimum(d, direct), d)
+        d = self.net.from_point(pt, limit)[self.fac_nodes[idx]]
         return np.where(d <= limit, d, np.inf)
 
     def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1
@@ -168,14 +158,12 @@ class Access:
             i, j = tree.query(pts, predicate="dwithin", distance=radius)
             d = shapely.distance(pts[i], self.demand.geometry.values[j])
             return sp.csr_matrix((d, (i, j)), shape=(len(pts), n))
-        seg, du, dv, off = self.net.attach(pts)
-        rows_u = self.net.sparse_within(self.net.u[seg], self.demand_nodes, radius)
-        rows_v = self.net.sparse_within(self.net.v[seg], self.demand_nodes, radius)
-        a = rows_u.tocoo()
-        b = rows_v.tocoo()
+        left, dl, right, dr, off = self.net.entries(pts)
+        a = self.net.sparse_within(left, self.demand_nodes, radius).tocoo()
+        b = self.net.sparse_within(right, self.demand_nodes, radius).tocoo()
         i = np.concatenate([a.row, b.row])
         j = np.concatenate([a.col, b.col])
-        d = np.concatenate([a.data + du[a.row], b.data + dv[b.row]]) + off[np.concatenate([a.row, b.row])]
+        d = np.concatenate([a.data + dl[a.row], b.data + dr[b.row]]) + off[i]
         frame = pd.DataFrame({"i": i, "j": j, "d": d}).groupby(["i", "j"], sort=False)["d"].min()
         frame = frame[frame <= radius]
         ii = frame.index.get_level_values(0).to_numpy()
@@ -204,6 +192,8 @@ class Access:
         representative point to the nearest facility, and the households and population
         outside coverage; plus totals. ``extra_sites`` (lon, lat) are hypothetical new
         facilities (what-if)."""
+        if not len(extra_sites) and ("table", kind) in self._cache:
+            return self._cache[("table", kind)]
         idx = self._of_kind(kind)
         radius = self.radius(kind)
         within = self._facility_demand(idx, radius).tocsc()
@@ -217,25 +207,30 @@ class Access:
         if key not in self._cache:
             self._cache[key] = self._nearest_to_demand(idx, radius * 4)
         nearest = self._cache[key]
-        demand = self.demand.assign(covered=covered | newly, nearest=nearest)
+        is_cov = covered | newly
+        cell = self.demand["cell"].to_numpy()
+        hh = self.demand["households"].to_numpy()
+        pop = self.demand["population"].to_numpy()
+        n = len(self.grid)
+        out_hh = np.bincount(cell, weights=np.where(is_cov, 0.0, hh), minlength=n)
+        out_pop = np.bincount(cell, weights=np.where(is_cov, 0.0, pop), minlength=n)
+        all_hh = np.bincount(cell, weights=hh, minlength=n)
+        centre_d = np.full(n, np.inf)
+        centres = self.demand["is_centre"].to_numpy()
+        centre_d[cell[centres]] = nearest[centres]
+        # which facilities reach each cell: from the sparse (facility × point) matrix
         codes = self.facilities["code"].astype(str).to_numpy()[idx]
-        by_point = [codes[within.indices[within.indptr[j]:within.indptr[j + 1]]]
-                    for j in range(len(self.demand))]
-        demand["by"] = by_point
-        rows = []
-        for cell, part in demand.groupby("cell", sort=True):
-            out = part[~part["covered"]]
-            centre = part[part["is_centre"]]["nearest"].iloc[0]
-            g = self.grid.iloc[cell]
-            rows.append({"code": str(g["code"]), "parent_code": str(g["parent_code"]),
-                         "covered": bool(out.empty),
-                         "covered_share": round(float(part.loc[part["covered"], "households"].sum()
-                                                      / max(part["households"].sum(), 1e-9)), 4),
-                         "facilities": sorted(set(np.concatenate(part["by"].to_list()))),
-                         "nearest_distance_m": None if not np.isfinite(centre) else round(float(centre), 1),
-                         "uncovered_households": round(float(out["households"].sum()), 1),
-                         "uncovered_population": round(float(out["population"].sum()), 1)})
-        table = pd.DataFrame(rows)
+        pairs = within.tocoo()
+        by_cell = pd.Series(codes[pairs.row]).groupby(cell[pairs.col]).unique()
+        table = pd.DataFrame({
+            "code": self.grid["code"].astype(str).to_numpy(),
+            "parent_code": self.grid["parent_code"].astype(str).to_numpy(),
+            "covered": out_hh <= 1e-9,
+            "covered_share": np.round(1 - out_hh / np.maximum(all_hh, 1e-9), 4),
+            "facilities": [sorted(by_cell.get(i, [])) for i in range(n)],
+            "nearest_distance_m": [round(float(d), 1) if np.isfinite(d) else None for d in centre_d],
+            "uncovered_households": np.round(out_hh, 1),
+            "uncovered_population": np.round(out_pop, 1)})
         totals = {"kind": kind, "radius_m": radius, "method": self.method,
                   "households": round(float(self.demand["households"].sum()), 1),
                   "uncovered_households": round(float(table["uncovered_households"].sum()), 1),
@@ -244,6 +239,8 @@ class Access:
                   "rule": "households spread uniformly over each cell"}
         if len(extra_sites):
             totals["newly_covered_households"] = round(float(self.demand.loc[newly, "households"].sum()), 1)
+        else:
+            self._cache[("table", kind)] = (table, totals)
         return table, totals
 
     def _nearest_to_demand(self, idx, limit):

@@ -48,7 +48,8 @@ class RoadNetwork:
         self.node_xy[self.v] = end
         self._tree = shapely.STRtree(segs)
         self.n_sites = 0
-        self._extra = ([], [], [])  # rows, cols, weights of site links
+        self._site_seg = np.zeros(0, dtype=int)
+        self._site_along = np.zeros(0)
         self.site_offset = np.zeros(0)
         self.add_sites(sites)
 
@@ -64,33 +65,65 @@ class RoadNetwork:
         return seg, along, length - along, off
 
     def add_sites(self, points) -> np.ndarray:
-        """Add points as nodes; returns their node ids. Rebuilds the sparse graph."""
+        """Add points as nodes; returns their node ids (stable). Rebuilds the sparse graph.
+
+        Each site is joined by its off-road walk to its projection on the segment, and the
+        projections on a segment are chained in order, so that sites on the same segment
+        reach each other directly along it.
+        """
         points = np.asarray(points, dtype=object)
-        if len(points) == 0:
-            self._build()
-            return np.zeros(0, dtype=int)
-        seg, du, dv, off = self.attach(points)
+        if len(points):
+            seg, along, _, off = self.attach(points)
+            self._site_seg = np.concatenate([self._site_seg, seg])
+            self._site_along = np.concatenate([self._site_along, along])
+            self.site_offset = np.concatenate([self.site_offset, off])
         first = self.n_junctions + self.n_sites
-        nodes = np.arange(first, first + len(points))
-        rows, cols, w = self._extra
-        rows += list(nodes) + list(nodes)
-        cols += list(self.u[seg]) + list(self.v[seg])
-        w += list(du + off) + list(dv + off)
         self.n_sites += len(points)
-        self.site_offset = np.concatenate([self.site_offset, off])
         self._build()
-        return nodes
+        return np.arange(first, first + len(points))
 
     def _build(self):
-        n = self.n_junctions + self.n_sites
-        rows, cols, w = self._extra
-        r = np.concatenate([self.u, np.asarray(rows, dtype=int)])
-        c = np.concatenate([self.v, np.asarray(cols, dtype=int)])
-        weights = np.concatenate([shapely.length(self.segments), np.asarray(w, dtype=float)])
+        nj, ns = self.n_junctions, self.n_sites
+        length = shapely.length(self.segments)
+        sites = np.arange(ns)
+        proj = nj + ns + sites  # projection node of each site
+        rows = [self.u, nj + sites]
+        cols = [self.v, proj]
+        weights = [length, self.site_offset]
+        self._chain = {}
+        order = np.lexsort((self._site_along, self._site_seg))
+        segs, starts = np.unique(self._site_seg[order], return_index=True)
+        bounds = list(starts[1:]) + [len(order)]
+        for sg, a, b in zip(segs, starts, bounds):
+            members = order[a:b]
+            pos = np.concatenate([[0.0], self._site_along[members], [length[sg]]])
+            nodes = np.concatenate([[self.u[sg]], proj[members], [self.v[sg]]])
+            rows.append(nodes[:-1])
+            cols.append(nodes[1:])
+            weights.append(np.diff(pos))
+            self._chain[int(sg)] = (pos, nodes)
+        r, c, w = (np.concatenate(x) for x in (rows, cols, weights))
+        n = nj + 2 * ns
         # tiny positive weights keep zero-length links as edges in the sparse matrix
-        weights = np.maximum(weights, 1e-6)
-        m = sp.coo_matrix((weights, (r, c)), shape=(n, n)).tocsr()
-        self.graph = _symmetric_min(m)
+        m = sp.coo_matrix((np.maximum(w, 1e-6), (r.astype(int), c.astype(int))), shape=(n, n))
+        self.graph = _symmetric_min(m.tocsr())
+
+    def entries(self, points):
+        """Where each point joins the network: the nodes just before and after it on its
+        segment and the distances to them, plus its off-road walk (m)."""
+        seg, along, _, off = self.attach(points)
+        left = np.empty(len(seg), dtype=int)
+        right = np.empty(len(seg), dtype=int)
+        dl = np.empty(len(seg))
+        dr = np.empty(len(seg))
+        length = shapely.length(self.segments[seg])
+        for k, (sg, a) in enumerate(zip(seg, along)):
+            pos, nodes = self._chain.get(int(sg), (np.array([0.0, length[k]]),
+                                                   np.array([self.u[sg], self.v[sg]])))
+            i = int(np.clip(np.searchsorted(pos, a, side="right"), 1, len(pos) - 1))
+            left[k], right[k] = nodes[i - 1], nodes[i]
+            dl[k], dr[k] = a - pos[i - 1], pos[i] - a
+        return left, dl, right, dr, off
 
     # ------------------------------------------------------------------ queries
     def from_nodes(self, nodes, limit: float, *, min_only: bool = False):
@@ -108,9 +141,9 @@ class RoadNetwork:
 
     def from_point(self, point, limit: float) -> np.ndarray:
         """Distances (m) from an arbitrary point to every node, within ``limit``."""
-        seg, du, dv, off = self.attach([point])
-        rows = self.from_nodes([self.u[seg[0]], self.v[seg[0]]], limit)
-        return np.minimum(rows[0] + du[0], rows[1] + dv[0]) + off[0]
+        left, dl, right, dr, off = self.entries([point])
+        rows = self.from_nodes([left[0], right[0]], limit)
+        return np.minimum(rows[0] + dl[0], rows[1] + dr[0]) + off[0]
 
     def sparse_within(self, sources, targets, limit: float, *, chunk: int = 64):
         """Sparse matrix (len(sources) × len(targets)) of distances ≤ ``limit`` (m); pairs

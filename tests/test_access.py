@@ -1,0 +1,143 @@
+"""Service-site analysis on networks and cells whose answers are known by construction."""
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from geo.access import Access, load_profiles
+
+X0, Y0 = 480_000.0, 3_270_000.0  # EPSG:4539 metres near Lhasa
+CRS = "EPSG:4539"
+
+
+def _roads(*lines):
+    return gpd.GeoDataFrame({"name": [None] * len(lines), "class": "residential"},
+                            geometry=[shapely.LineString([(X0 + x, Y0 + y) for x, y in ln])
+                                      for ln in lines], crs=CRS)
+
+
+def _facilities(*rows):
+    return gpd.GeoDataFrame({"code": [r[0] for r in rows], "name": [r[0] for r in rows],
+                             "kind": [r[1] for r in rows]},
+                            geometry=[shapely.Point(X0 + r[2], Y0 + r[3]) for r in rows], crs=CRS)
+
+
+def _cells(*rows):
+    """Square cells (code, x, y, size, households)."""
+    return gpd.GeoDataFrame({"code": [r[0] for r in rows], "name": [r[0] for r in rows],
+                             "parent_code": "c1", "households": [r[4] for r in rows],
+                             "population": [3 * r[4] for r in rows]},
+                            geometry=[shapely.box(X0 + r[1], Y0 + r[2], X0 + r[1] + r[3],
+                                                  Y0 + r[2] + r[3]) for r in rows], crs=CRS)
+
+
+def _lonlat(x, y):
+    p = gpd.GeoSeries([shapely.Point(X0 + x, Y0 + y)], crs=CRS).to_crs(4326).iloc[0]
+    return p.x, p.y
+
+
+@pytest.fixture
+def cross():
+    """A T of roads: y=0 from x=0 to 1000, x=500 from y=0 to 1000; a far island road."""
+    roads = _roads([(0, 0), (1000, 0)], [(500, 0), (500, 1000)], [(5000, 5000), (5100, 5000)])
+    fac = _facilities(("F", "police_post", 900, 10), ("ISL", "school", 5050, 5000))
+    grid = _cells(("g1", 480, 580, 40, 100))
+    return {"road": roads, "facility": fac, "grid": grid}
+
+
+def test_walking_distance_follows_the_roads(cross):
+    acc = Access(cross)
+    lon, lat = _lonlat(500, 600)
+    near = acc.nearest(lon, lat, kind="police_post")[0]
+    # 600 m down the x=500 road, 400 m along y=0, then 10 m off the road to the post
+    assert near["method"] == "network" and near["distance_m"] == pytest.approx(1010, abs=0.01)
+    # on the same road segment the walk is direct: 100 m along it, 10 m to the post
+    lon, lat = _lonlat(800, 0)
+    assert acc.nearest(lon, lat, kind="police_post")[0]["distance_m"] == pytest.approx(110, abs=0.01)
+
+
+def test_unreachable_is_explicit(cross):
+    lon, lat = _lonlat(500, 600)
+    school = Access(cross).nearest(lon, lat, kind="school")[0]
+    assert school["distance_m"] is None and school["unreachable"] is True
+
+
+def test_straight_line_without_roads(cross):
+    acc = Access({k: v for k, v in cross.items() if k != "road"})
+    lon, lat = _lonlat(500, 600)
+    near = acc.nearest(lon, lat, kind="police_post")[0]
+    assert near["method"] == "straight"
+    assert near["distance_m"] == pytest.approx(np.hypot(400, 590), abs=0.1)
+
+
+def test_coverage_spreads_households_uniformly():
+    roads = _roads([(0, 0), (2000, 0)])
+    fac = _facilities(("P", "police_post", 0, 0))
+    # near: a cell hugging the road near the post; far: 1.5 km away; half: straddling 500 m
+    grid = _cells(("near", 0, 0, 100, 120), ("far", 1500, 0, 100, 80), ("half", 400, 0, 200, 200))
+    acc = Access({"road": roads, "facility": fac, "grid": grid})
+    table, totals = acc.coverage("police_post")
+    t = table.set_index("code")
+    assert bool(t.loc["near", "covered"]) and t.loc["near", "uncovered_households"] == 0
+    assert t.loc["near", "facilities"] == ["P"]
+    assert not t.loc["far", "covered"] and t.loc["far", "uncovered_households"] == 80
+    assert t.loc["far", "nearest_distance_m"] > 1500
+    assert 0 < t.loc["half", "uncovered_households"] < 200   # part of it lies beyond 500 m
+    assert totals["uncovered_households"] == pytest.approx(
+        t["uncovered_households"].sum()) and totals["method"] == "network"
+    # what-if: a new post at the far cell covers exactly its 80 households
+    _, what = acc.coverage("police_post", extra_sites=[_lonlat(1550, 0)])
+    assert what["newly_covered_households"] == pytest.approx(80, abs=0.01)
+
+
+def test_distances_are_radius_bounded_and_sparse():
+    roads = _roads([(0, 0), (10_000, 0)])
+    grid = _cells(*[(f"g{i}", i * 500, 0, 100, 10) for i in range(20)])
+    fac = _facilities(("P", "police_post", 0, 0))
+    acc = Access({"road": roads, "facility": fac, "grid": grid})
+    within = acc._facility_demand(np.array([0]), 500.0)
+    assert within.nnz < len(acc.demand) / 5  # only the pairs within 500 m are stored
+    assert within.data.max() <= 500
+
+
+def test_siting_covers_the_most_households_and_says_if_proven():
+    roads = _roads([(0, 0), (3000, 0)])
+    fac = _facilities(("P", "police_post", 0, 0))
+    grid = _cells(("a", 0, 0, 100, 100), ("b", 1500, 0, 100, 300), ("c", 2800, 0, 100, 50))
+    acc = Access({"road": roads, "facility": fac, "grid": grid})
+    r = acc.site("police_post", 1, candidates=shapely.points(
+        [(X0 + 1550, Y0), (X0 + 2850, Y0), (X0 + 300, Y0)]))
+    assert r["proven_optimal"] and r["status"] == "Optimal"
+    assert len(r["suggestions"]) == 1
+    assert r["suggestions"][0]["newly_covered_households"] == pytest.approx(300, abs=0.01)
+    lon, lat = _lonlat(1550, 0)
+    assert r["suggestions"][0]["lon"] == pytest.approx(lon, abs=1e-6)
+    cover_all = acc.site("police_post", model="lscp", candidates=shapely.points(
+        [(X0 + 1550, Y0), (X0 + 2850, Y0), (X0 + 300, Y0)]))
+    assert len(cover_all["suggestions"]) == 2 and cover_all["uncovered_households"] == pytest.approx(0)
+
+
+def test_profiles_cite_their_sources():
+    profiles = load_profiles()
+    for kind in ("police_post", "health_center", "service_hall", "party_service_station", "school"):
+        assert profiles[kind]["radius_m"] > 0 and len(profiles[kind]["source"]) > 40
+    assert "GB 50180-2018" in profiles["health_center"]["source"]
+
+
+def test_coverage_api_on_the_sample(client):
+    body = client.get("/coverage?kind=police_post").get_json()
+    assert body["totals"]["method"] == "network" and len(body["grids"]) == 651
+    assert body["totals"]["uncovered_households"] == pytest.approx(
+        sum(g["uncovered_households"] for g in body["grids"]), abs=1)
+    assert "uncovered_households" in body["totals"] and body["profile"]["radius_m"] == 500
+    near = client.get("/nearest?lon=91.1172&lat=29.6558&kind=police_post&k=3").get_json()
+    assert len(near) == 3 and [n["distance_m"] for n in near] == sorted(n["distance_m"] for n in near)
+    assert set(near[0]) >= {"code", "name", "kind", "distance_m", "method"}
+    what = client.post("/coverage/whatif", json={"kind": "police_post",
+                                                 "sites": [[91.1376, 29.6676]]}).get_json()
+    assert what["totals"]["newly_covered_households"] > 0 and what["newly_covered_cells"]
+    assert client.post("/coverage/whatif", json={"kind": "police_post", "sites": "x"}).status_code == 400
+    areas = client.get("/service_areas?kind=police_post").get_json()
+    assert len(areas["features"]) == 160
+    assert client.get("/coverage?kind=spaceship").status_code == 400
