@@ -126,6 +126,21 @@ class Access:
         d = self.net.from_point(pt, limit)[self.fac_nodes[idx]]
         return np.where(d <= limit, d, np.inf)
 
+    def route(self, lon: float, lat: float, code: str):
+        """The walking route (lon/lat LineString) from a point to the facility ``code``;
+        None without roads or when it is unreachable."""
+        if self.method != "network":
+            return None
+        i = np.flatnonzero((self.facilities["code"].astype(str) == code).to_numpy())
+        if not len(i):
+            return None
+        pt = shapely.Point(*self._to_metric.transform(lon, lat))
+        line = self.net.path(int(self.fac_nodes[i[0]]), pt, SEARCH_LIMIT_M)
+        if line is None:
+            return None
+        return shapely.transform(line, lambda c: np.column_stack(
+            self._to_lonlat.transform(c[:, 0], c[:, 1])))
+
     def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1
                 ) -> list[dict]:
         """The k nearest facilities (of ``kind``, or of each kind) from a lon/lat point:

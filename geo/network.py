@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
+from shapely.ops import substring
 
 __all__ = ["RoadNetwork"]
 
@@ -50,6 +51,7 @@ class RoadNetwork:
         self.n_sites = 0
         self._site_seg = np.zeros(0, dtype=int)
         self._site_along = np.zeros(0)
+        self._site_points = None
         self.site_offset = np.zeros(0)
         self.add_sites(sites)
 
@@ -73,6 +75,8 @@ class RoadNetwork:
         """
         points = np.asarray(points, dtype=object)
         if len(points):
+            xy = shapely.get_coordinates(points)
+            self._site_points = xy if self._site_points is None else np.vstack([self._site_points, xy])
             seg, along, _, off = self.attach(points)
             self._site_seg = np.concatenate([self._site_seg, seg])
             self._site_along = np.concatenate([self._site_along, along])
@@ -91,6 +95,8 @@ class RoadNetwork:
         cols = [self.v, proj]
         weights = [length, self.site_offset]
         self._chain = {}
+        self._edge_geom = {(int(a), int(b)): (i, 0.0, float(length[i]))
+                           for i, (a, b) in enumerate(zip(self.u, self.v))}
         order = np.lexsort((self._site_along, self._site_seg))
         segs, starts = np.unique(self._site_seg[order], return_index=True)
         bounds = list(starts[1:]) + [len(order)]
@@ -102,6 +108,8 @@ class RoadNetwork:
             cols.append(nodes[1:])
             weights.append(np.diff(pos))
             self._chain[int(sg)] = (pos, nodes)
+            for a_node, b_node, pa, pb in zip(nodes[:-1], nodes[1:], pos[:-1], pos[1:]):
+                self._edge_geom[(int(a_node), int(b_node))] = (int(sg), float(pa), float(pb))
         r, c, w = (np.concatenate(x) for x in (rows, cols, weights))
         n = nj + 2 * ns
         # tiny positive weights keep zero-length links as edges in the sparse matrix
@@ -144,6 +152,50 @@ class RoadNetwork:
         left, dl, right, dr, off = self.entries([point])
         rows = self.from_nodes([left[0], right[0]], limit)
         return np.minimum(rows[0] + dl[0], rows[1] + dr[0]) + off[0]
+
+    def path(self, source: int, point, limit: float):
+        """The walking route (LineString, metric CRS) from node ``source`` to ``point``
+        along the roads, or None if the point is beyond ``limit``."""
+        left, dl, right, dr, off = self.entries([point])
+        dist, pred = dijkstra(self.graph, directed=False, indices=int(source), limit=limit,
+                              return_predecessors=True)
+        ends = [(dist[left[0]] + dl[0], left[0]), (dist[right[0]] + dr[0], right[0])]
+        total, node = min(ends)
+        if not np.isfinite(total):
+            return None
+        chain = [int(node)]
+        while chain[-1] != source and pred[chain[-1]] >= 0:
+            chain.append(int(pred[chain[-1]]))
+        chain.reverse()  # source ... entry node
+        coords = [self._node_point(chain[0])]
+        for a, b in zip(chain[:-1], chain[1:]):
+            coords += self._edge_coords(a, b)[1:]
+        seg, along, _, _ = self.attach([point])
+        coords.append(np.asarray(shapely.line_interpolate_point(self.segments[seg[0]], along[0]).coords[0]))
+        coords.append(np.asarray(point.coords[0]))
+        return shapely.LineString(np.vstack(coords))
+
+    def _node_point(self, node: int) -> np.ndarray:
+        nj, ns = self.n_junctions, self.n_sites
+        if node < nj:
+            return self.node_xy[node]
+        k = node - nj if node < nj + ns else node - nj - ns
+        sg, a = self._site_seg[k], self._site_along[k]
+        on_road = np.asarray(shapely.line_interpolate_point(self.segments[sg], a).coords[0])
+        if node >= nj + ns:
+            return on_road
+        return self._site_points[k]  # a site node sits at the site itself
+
+    def _edge_coords(self, a: int, b: int) -> list:
+        key = (a, b) if (a, b) in self._edge_geom else (b, a)
+        if key in self._edge_geom:
+            sg, pa, pb = self._edge_geom[key]
+            if key != (a, b):
+                pa, pb = pb, pa
+            piece = substring(self.segments[sg], min(pa, pb), max(pa, pb))
+            xy = shapely.get_coordinates(piece)
+            return list(xy if pa <= pb else xy[::-1])
+        return [self._node_point(a), self._node_point(b)]  # a site's off-road walk
 
     def sparse_within(self, sources, targets, limit: float, *, chunk: int = 64):
         """Sparse matrix (len(sources) × len(targets)) of distances ≤ ``limit`` (m); pairs

@@ -141,3 +141,26 @@ def test_coverage_api_on_the_sample(client):
     areas = client.get("/service_areas?kind=police_post").get_json()
     assert len(areas["features"]) == 160
     assert client.get("/coverage?kind=spaceship").status_code == 400
+
+
+def test_route_follows_the_roads_and_matches_the_distance(cross):
+    acc = Access(cross)
+    lon, lat = _lonlat(500, 600)
+    line = acc.route(lon, lat, "F")
+    length = gpd.GeoSeries([line], crs=4326).to_crs(CRS).length.iloc[0]
+    assert length == pytest.approx(1010, abs=0.05)
+    corner = gpd.GeoSeries([shapely.Point(X0 + 500, Y0)], crs=CRS).to_crs(4326).iloc[0]
+    assert line.distance(corner) < 1e-7  # it turns at the junction
+
+
+def test_api_nearest_from_a_grid_cell_with_path_and_siting_export(client):
+    near = client.get("/nearest?layer=grid&code=540102003004003&kind=health_center&path=1").get_json()
+    assert near[0]["kind"] == "health_center" and near[0]["path"]["type"] == "LineString"
+    assert client.get("/nearest?layer=grid&code=nope").status_code == 404
+    cov = client.get("/coverage?kind=police_post").get_json()
+    assert len(cov["communities"]) == 50 and len(cov["streets"]) == 10
+    assert sum(c["uncovered_households"] for c in cov["streets"]) == pytest.approx(
+        cov["totals"]["uncovered_households"], abs=1)
+    fc = client.get("/siting?kind=police_post&p=2&f=geojson").get_json()
+    assert len(fc["features"]) == 2 and fc["features"][0]["properties"]["rank"] == 1
+    assert "proven_optimal" in fc["features"][0]["properties"]

@@ -23,11 +23,13 @@ from __future__ import annotations
 import json
 import math
 
+import shapely
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from geo.findings import RULES
 from layers.schema import LAYERS
+from web.catalog import _plain
 from web.errors import ApiError
 
 bp = Blueprint("api", __name__)
@@ -196,8 +198,9 @@ def lookup():
     lon = _float_arg("lon", -180, 180)
     lat = _float_arg("lat", -90, 90)
     cat = _catalog()
-    try:  # walking distance along the roads where the dataset allows it
-        near = cat.access().nearest(lon, lat)
+    try:  # walking distance along the roads where the dataset allows it, with the route
+        acc = cat.access()
+        near = _with_paths(acc, lon, lat, acc.nearest(lon, lat))
     except ValueError:
         near = cat.locator.nearest(lon, lat)
     return jsonify({"lon": lon, "lat": lat, "areas": cat.locator.locate(lon, lat),
@@ -253,14 +256,36 @@ def _kind(acc, required=True):
     return kind
 
 
+def _with_paths(acc, lon, lat, results):
+    for r in results:
+        line = acc.route(lon, lat, r["code"]) if r.get("distance_m") is not None else None
+        r["path"] = json.loads(shapely.to_geojson(line)) if line is not None else None
+    return results
+
+
+def _origin():
+    """lon/lat from the query, or the representative point of ?layer=&code=."""
+    layer, code = request.args.get("layer"), request.args.get("code")
+    if layer or code:
+        col = _collection(layer or "")
+        found = col.by_code(code or "")
+        if len(found) != 1:
+            raise ApiError(404, f"no single feature with code '{code}' in '{layer}'")
+        p = _catalog().layers[layer].geometry.iloc[found[0]].representative_point()
+        return p.x, p.y
+    return _float_arg("lon", -180, 180), _float_arg("lat", -90, 90)
+
+
 @bp.get("/nearest")
 def nearest():
     acc = _access()
-    lon = _float_arg("lon", -180, 180)
-    lat = _float_arg("lat", -90, 90)
+    lon, lat = _origin()
     kind = _kind(acc, required=False)
     k = _int_arg("k", 1, 1, 50)
-    return jsonify(acc.nearest(lon, lat, kind=kind, k=k))
+    results = acc.nearest(lon, lat, kind=kind, k=k)
+    if request.args.get("path") in ("1", "true"):
+        results = _with_paths(acc, lon, lat, results)
+    return jsonify(results)
 
 
 def _coverage_colors(table):
@@ -278,10 +303,16 @@ def coverage():
     table, totals = acc.coverage(kind)
     colours, legend = _coverage_colors(table)
     records = table.assign(_color=colours).to_dict("records")
-    from web.catalog import _plain
-
-    return jsonify({"totals": totals, "legend": legend,
-                    "profile": acc.profiles[kind], "grids": _plain(records)})
+    streets = {}
+    community = _catalog().layers.get("community")
+    if community is not None:
+        streets = dict(zip(community["code"].astype(str), community["parent_code"].astype(str)))
+    by_community = acc.rollup(table, table["parent_code"])
+    by_street = acc.rollup(table, table["parent_code"].map(streets).fillna("?"))
+    return jsonify({"totals": totals, "legend": legend, "profile": acc.profiles[kind],
+                    "grids": _plain(records),
+                    "communities": _plain(by_community.to_dict("records")),
+                    "streets": _plain(by_street.to_dict("records"))})
 
 
 @bp.post("/coverage/whatif")
@@ -316,5 +347,13 @@ def siting():
         raise ApiError(400, "model must be mclp or lscp")
     p = _int_arg("p", 5, 1, 200)
     limit = _int_arg("time_limit", 60, 1, 600)
-    return jsonify(acc.site(kind, p if model == "mclp" else None, model=model,
-                            time_limit=limit))
+    result = acc.site(kind, p if model == "mclp" else None, model=model, time_limit=limit)
+    if request.args.get("f") == "geojson":  # export for desktop GIS
+        props = {k: v for k, v in result.items() if k != "suggestions"}
+        feats = [{"type": "Feature", "properties": {**props, **{k: v for k, v in s.items()
+                                                                 if k not in ("lon", "lat")}},
+                  "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]}}
+                 for s in result["suggestions"]]
+        return _geojson(json.dumps({"type": "FeatureCollection", "features": feats},
+                                   ensure_ascii=False))
+    return jsonify(result)

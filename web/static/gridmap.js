@@ -334,6 +334,9 @@
     // ---------------------------------------------------------------- lookup
     var lookupBox = document.getElementById("gm-lookup");
     var lookupMarker = null;
+    var pathLayer = L.geoJSON(null, {style: function (f) {
+      return {color: (KIND_STYLE[f.properties.kind] || {}).color || "#333333", weight: 4,
+              opacity: 0.85, dashArray: "6 4"}; }}).addTo(map);
     function lookup(lat, lon) {
       lookupBox.textContent = S.loading;
       getJSON(cfg.api.lookup + "?lon=" + lon.toFixed(7) + "&lat=" + lat.toFixed(7)).then(function (body) {
@@ -355,6 +358,10 @@
           });
           lookupBox.appendChild(near);
         }
+        pathLayer.clearLayers();
+        body.nearest.forEach(function (n) {
+          if (n.path) pathLayer.addData({type: "Feature", properties: {kind: n.kind}, geometry: n.path});
+        });
         if (lookupMarker) map.removeLayer(lookupMarker);
         lookupMarker = L.circleMarker([lat, lon], {radius: 6, color: "#000000", weight: 2, fillColor: "#ffff00", fillOpacity: 1}).addTo(map);
         panelNode.classList.add("gm-open");
