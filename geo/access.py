@@ -338,7 +338,11 @@ class Access:
         radius = self.radius(kind)
         idx = self._of_kind(kind)
         existing = np.diff(self._facility_demand(idx, radius).tocsc().indptr) > 0
-        cand = self.candidates(points=candidates) if candidates is not None else self.candidates()
+        if candidates is None or isinstance(candidates, str):
+            cand = self.candidates(candidates or "intersections",
+                                   spacing=self.radius(kind) / 2)
+        else:
+            cand = self.candidates(points=candidates)
         reach = self._demand_to(cand, radius).tocsc()  # candidates × demand
         open_ = np.flatnonzero(~existing)
         coverable = open_[np.diff(reach.indptr)[open_] > 0]

@@ -118,6 +118,18 @@ def test_siting_covers_the_most_households_and_says_if_proven():
     assert len(cover_all["suggestions"]) == 2 and cover_all["uncovered_households"] == pytest.approx(0)
 
 
+def test_lattice_candidates_lie_inside_the_grid():
+    roads = _roads([(0, 0), (3000, 0)])
+    fac = _facilities(("P", "police_post", 0, 0))
+    grid = _cells(("a", 0, 0, 1000, 100), ("b", 2000, 0, 1000, 300))
+    acc = Access({"road": roads, "facility": fac, "grid": grid})
+    cand = acc.candidates("lattice", spacing=250)
+    assert len(cand) == 32  # 4 × 4 per 1 km cell
+    assert shapely.contains(shapely.union_all(acc.grid.geometry.values), cand).all()
+    r = acc.site("police_post", 1, candidates="lattice")
+    assert r["proven_optimal"] and r["suggestions"][0]["newly_covered_households"] > 0
+
+
 def test_profiles_cite_their_sources():
     profiles = load_profiles()
     for kind in ("police_post", "health_center", "service_hall", "party_service_station", "school"):
@@ -161,6 +173,7 @@ def test_api_nearest_from_a_grid_cell_with_path_and_siting_export(client):
     assert len(cov["communities"]) == 50 and len(cov["streets"]) == 10
     assert sum(c["uncovered_households"] for c in cov["streets"]) == pytest.approx(
         cov["totals"]["uncovered_households"], abs=1)
+    assert client.get("/siting?kind=police_post&candidates=moon").status_code == 400
     fc = client.get("/siting?kind=police_post&p=2&f=geojson").get_json()
     assert len(fc["features"]) == 2 and fc["features"][0]["properties"]["rank"] == 1
     assert "proven_optimal" in fc["features"][0]["properties"]

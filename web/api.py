@@ -347,7 +347,11 @@ def siting():
         raise ApiError(400, "model must be mclp or lscp")
     p = _int_arg("p", 5, 1, 200)
     limit = _int_arg("time_limit", 60, 1, 600)
-    result = acc.site(kind, p if model == "mclp" else None, model=model, time_limit=limit)
+    source = request.args.get("candidates", "intersections")
+    if source not in ("intersections", "lattice"):
+        raise ApiError(400, "candidates must be intersections or lattice")
+    result = acc.site(kind, p if model == "mclp" else None, model=model, time_limit=limit,
+                      candidates=source)
     if request.args.get("f") == "geojson":  # export for desktop GIS
         props = {k: v for k, v in result.items() if k != "suggestions"}
         feats = [{"type": "Feature", "properties": {**props, **{k: v for k, v in s.items()
