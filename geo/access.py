@@ -27,6 +27,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pulp
+import scipy.sparse as sp
 import shapely
 from pyproj import Transformer
 from shapely.ops import substring
@@ -164,8 +165,6 @@ class Access:
 
     def _demand_to(self, points_metric, radius: float):
         """Sparse (len(points) × n_demand) distances ≤ radius from metric points."""
-        import scipy.sparse as sp
-
         pts = np.asarray(points_metric, dtype=object)
         n = len(self.demand)
         if self.method == "straight":

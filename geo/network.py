@@ -176,15 +176,15 @@ class RoadNetwork:
         return shapely.LineString(np.vstack(coords))
 
     def _node_point(self, node: int) -> np.ndarray:
+        """Coordinates of a node: a junction, a site, or a site's projection on its road."""
         nj, ns = self.n_junctions, self.n_sites
         if node < nj:
             return self.node_xy[node]
-        k = node - nj if node < nj + ns else node - nj - ns
-        sg, a = self._site_seg[k], self._site_along[k]
-        on_road = np.asarray(shapely.line_interpolate_point(self.segments[sg], a).coords[0])
-        if node >= nj + ns:
-            return on_road
-        return self._site_points[k]  # a site node sits at the site itself
+        if node < nj + ns:
+            return self._site_points[node - nj]
+        k = node - nj - ns
+        return np.asarray(shapely.line_interpolate_point(self.segments[self._site_seg[k]],
+                                                         self._site_along[k]).coords[0])
 
     def _edge_coords(self, a: int, b: int) -> list:
         key = (a, b) if (a, b) in self._edge_geom else (b, a)
