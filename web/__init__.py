@@ -35,10 +35,15 @@ def compress(response):
     return response
 
 
+def default_dataset() -> str:
+    """The dataset to serve: ``DATASET``, else ``DATABASE_URL``, else the bundled sample."""
+    return os.environ.get("DATASET") or os.environ.get("DATABASE_URL") or str(SAMPLE)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
-        DATASET=os.environ.get("DATASET") or os.environ.get("DATABASE_URL") or str(SAMPLE),
+        DATASET=default_dataset(),
         # none (boundaries and roads are the map), osm, tianditu, or an XYZ URL template
         BASEMAP=os.environ.get("GRIDMAP_BASEMAP", "none"),
         TIANDITU_KEY=os.environ.get("TIANDITU_KEY", ""),

@@ -1,4 +1,5 @@
 """``python -m web [--host 127.0.0.1] [--port 5000] [--threads 16]``: serve the map.
+``python -m web adduser NAME --role planner|viewer [--password P]``: create an account.
 
 The dataset is the bundled sample unless ``DATASET=path.gpkg`` or
 ``DATABASE_URL=postgresql://…`` says otherwise. Served by waitress, a multi-threaded
@@ -11,7 +12,34 @@ import argparse
 import sys
 
 
+def adduser(argv) -> int:
+    """``python -m web adduser NAME --role planner|viewer [--password P]``"""
+    import getpass
+
+    from layers.storage import open_store
+    from web import default_dataset
+    from web.auth import ROLES, add_user
+
+    ap = argparse.ArgumentParser(prog="python -m web adduser")
+    ap.add_argument("name")
+    ap.add_argument("--role", choices=ROLES, required=True)
+    ap.add_argument("--password", help="prompted for when omitted")
+    args = ap.parse_args(argv)
+    password = args.password or getpass.getpass(f"password for {args.name}: ")
+    dataset = default_dataset()
+    try:
+        add_user(open_store(dataset), args.name, args.role, password)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.role} '{args.name}' saved in {dataset}")
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["adduser"]:
+        return adduser(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m web", description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=5000)

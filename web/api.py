@@ -168,6 +168,11 @@ def items(layer):
     return _geojson(head + ",".join(col.features[i] for i in page) + "]}")
 
 
+def _etag(layer, code) -> str:
+    revs = _catalog().store.revisions(layer, code)
+    return f'"{layer}:{code}:{revs[-1]["id"] if revs else 0}"'
+
+
 @bp.get("/collections/<layer>/items/<code>")
 def item(layer, code):
     col = _collection(layer)
@@ -177,7 +182,63 @@ def item(layer, code):
     if len(found) > 1:
         raise ApiError(409, f"{len(found)} features in '{layer}' share code '{code}' "
                             "(a duplicate_code finding); fix the codes first")
-    return _geojson(col.features[found[0]])
+    response = _geojson(col.features[found[0]])
+    response.headers["ETag"] = _etag(layer, code)
+    return response
+
+
+@bp.get("/collections/<layer>/items/<code>/history")
+def history(layer, code):
+    _collection(layer)
+    return jsonify({"layer": layer, "code": code,
+                    "revisions": _catalog().store.revisions(layer, code)})
+
+
+@bp.put("/collections/<layer>/items/<code>")
+def put_item(layer, code):
+    from web.auth import authenticate
+    from web.editing import EditRejected, StaleEdit, update_feature
+
+    cat = _catalog()
+    user = authenticate(cat.store, request.authorization)
+    if user is None:
+        response = jsonify({"code": 401, "description": "sign in: HTTP Basic credentials of a "
+                                                        "planner account are required"})
+        response.headers["WWW-Authenticate"] = 'Basic realm="gridmap"'
+        return response, 401
+    if user["role"] != "planner":
+        raise ApiError(403, f"'{user['name']}' is a {user['role']}: only planners may edit")
+    _collection(layer)
+    match = request.headers.get("If-Match", "")
+    try:
+        base = int(match.strip('"').rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        raise ApiError(428, "send If-Match with the ETag that GET returned for this feature") from None
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or body.get("type") != "Feature":
+        raise ApiError(400, "the body must be a GeoJSON Feature")
+    try:
+        result = update_feature(cat.store, layer, code, body, base_revision=base,
+                                author=user["name"],
+                                reason=request.headers.get("X-Reason") or body.get("reason", ""),
+                                accepted=body.get("accepted"))
+    except StaleEdit as err:
+        return jsonify({"code": 412, "description":
+                        f"the feature changed since you read it (now revision {err.current}); "
+                        "get it again and redo your change", "latest": err.latest}), 412
+    except EditRejected as err:
+        return jsonify({"code": 422, "description": "the change breaks nesting or leaves a gap "
+                        "or overlap; fix it, or resend with \"accepted\": \"<reason>\"",
+                        "findings": err.findings}), 422
+    except KeyError as err:
+        raise ApiError(404, str(err).strip("'")) from None
+    except ValueError as err:
+        raise ApiError(400, str(err)) from None
+    cat.reload()
+    response = jsonify({"revision": result["revision"], "after": result["after"],
+                        "accepted_findings": result["accepted_findings"]})
+    response.headers["ETag"] = f'"{layer}:{code}:{result["revision"]}"'
+    return response
 
 
 @bp.get("/findings")

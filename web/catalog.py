@@ -106,6 +106,16 @@ class Catalog:
     def __init__(self, dataset: str):
         self.store = open_store(dataset)
         self.location = self.store.location
+        self._lock = threading.Lock()
+        self._load()
+
+    def reload(self) -> None:
+        """Read the dataset again after an edit (layers, indexes, findings, access)."""
+        with self._lock:
+            self._load(start_check=False)
+        self.report()
+
+    def _load(self, start_check: bool = True) -> None:
         raw = self.store.load()
         self.layers = {n: g.to_crs("EPSG:4326") for n, g in raw.items()}
         self.locator = Locator(self.layers)
@@ -116,9 +126,8 @@ class Catalog:
         self._report: Report | None = None
         self._access: Access | None = None
         self._findings_json: list[str] | None = None
-        self._lock = threading.Lock()
-        # Check in the background now, so the first visitor does not wait for it.
-        threading.Thread(target=self.report, name="gridmap-check", daemon=True).start()
+        if start_check:  # check in the background now, so the first visitor does not wait
+            threading.Thread(target=self.report, name="gridmap-check", daemon=True).start()
 
     # ------------------------------------------------------------------ derived properties
     def _responsible(self, gdf: gpd.GeoDataFrame) -> pd.DataFrame:

@@ -36,6 +36,19 @@ class LayerStore(ABC):
     def delete_layer(self, layer: str) -> None:
         """Remove a layer (atomically); missing layers are ignored."""
 
+    @abstractmethod
+    def edit(self):
+        """Context manager yielding an :class:`layers.storage.edits.Edit`: reads and writes
+        of layers, revisions and users that commit together or not at all."""
+
+    @abstractmethod
+    def revisions(self, layer: str, code: str | None = None) -> list[dict]:
+        """Revisions recorded for a layer or one feature, oldest first."""
+
+    @abstractmethod
+    def users(self) -> dict[str, dict]:
+        """The service's accounts: ``{name: {"role", "password_hash"}}``."""
+
     def read_layer(self, layer: str) -> gpd.GeoDataFrame:
         """One layer as a GeoDataFrame; StorageError naming the layers present if absent."""
         if layer not in self.list_layers():

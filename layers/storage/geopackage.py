@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sqlite3
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,9 @@ import geopandas as gpd
 import pyogrio
 
 from layers.errors import StorageError
+from layers.schema import conform
 from layers.storage.base import LayerStore
+from layers.storage.edits import REVISION_COLUMNS, Edit, decode, encode
 
 __all__ = ["GeoPackageStore"]
 
@@ -96,3 +99,98 @@ class GeoPackageStore(LayerStore):
             for name in keep:
                 pyogrio.write_dataframe(self._read(name), tmp, layer=name, driver="GPKG",
                                         promote_to_multi=None)
+
+    @contextmanager
+    def edit(self):
+        """An edit on a private copy of the file, swapped in only if the block succeeds."""
+        with self._locked_copy() as tmp:
+            yield _GeoPackageEdit(tmp)
+
+    def revisions(self, layer: str, code: str | None = None) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return _GeoPackageEdit(self.path, writable=False).revisions(layer, code)
+
+    def users(self) -> dict[str, dict]:
+        if not self.path.exists():
+            return {}
+        return _GeoPackageEdit(self.path, writable=False).users()
+
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS gridmap_revisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, layer TEXT NOT NULL, code TEXT NOT NULL,
+    author TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL,
+    before TEXT, after TEXT, accepted TEXT);
+CREATE INDEX IF NOT EXISTS gridmap_revisions_feature ON gridmap_revisions (layer, code);
+CREATE TABLE IF NOT EXISTS gridmap_users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL);
+"""
+
+
+class _GeoPackageEdit(Edit):
+    """Reads and writes one GeoPackage file (the private copy during an edit). Revision and
+    user tables are plain SQLite tables beside the layers; GDAL ignores them."""
+
+    def __init__(self, path: Path, *, writable: bool = True):
+        self.path = path
+        self.writable = writable
+
+    @contextmanager
+    def _db(self):
+        """A connection: read-only on the live file, read-write on an edit's copy."""
+        if self.writable:
+            con = sqlite3.connect(self.path)
+            con.executescript(_TABLES)
+        else:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        con.row_factory = sqlite3.Row
+        try:
+            yield con
+            con.commit()
+        except sqlite3.OperationalError as err:
+            if self.writable or "no such table" not in str(err):
+                raise
+        finally:
+            con.close()
+
+    def read_layer(self, layer):
+        gdf = pyogrio.read_dataframe(self.path, layer=layer)
+        return gdf.rename_geometry("geometry") if gdf.geometry.name != "geometry" else gdf
+
+    def write_layer(self, layer, gdf):
+        pyogrio.write_dataframe(conform(gdf, layer), self.path, layer=layer, driver="GPKG",
+                                promote_to_multi=None)
+
+    def add_revision(self, record):
+        with self._db() as con:
+            cur = con.execute(
+                "INSERT INTO gridmap_revisions (layer, code, author, at, reason, before, after,"
+                " accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (record["layer"], record["code"], record["author"], record["at"],
+                 record["reason"], encode(record.get("before")), encode(record.get("after")),
+                 record.get("accepted")))
+            return int(cur.lastrowid)
+
+    def revisions(self, layer, code=None):
+        sql = f"SELECT {', '.join(REVISION_COLUMNS)} FROM gridmap_revisions WHERE layer = ?"
+        args = [layer]
+        if code is not None:
+            sql += " AND code = ?"
+            args.append(code)
+        rows = []
+        with self._db() as con:
+            rows = [decode(dict(r)) for r in con.execute(sql + " ORDER BY id", args)]
+        return rows
+
+    def users(self):
+        out = {}
+        with self._db() as con:
+            out = {r["name"]: {"role": r["role"], "password_hash": r["password_hash"]}
+                   for r in con.execute("SELECT * FROM gridmap_users")}
+        return out
+
+    def put_user(self, name, role, password_hash):
+        with self._db() as con:
+            con.execute("INSERT OR REPLACE INTO gridmap_users VALUES (?, ?, ?)",
+                        (name, role, password_hash))

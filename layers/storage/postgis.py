@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 import uuid
 import zlib
+from contextlib import contextmanager
 
 import geopandas as gpd
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from layers.errors import StorageError
+from layers.schema import conform
 from layers.storage.base import LayerStore
+from layers.storage.edits import REVISION_COLUMNS, Edit, decode, encode
 
 __all__ = ["PostGISStore"]
 
@@ -52,7 +55,16 @@ class PostGISStore(LayerStore):
                     "SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).scalar()
                 if not has:
                     con.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+                self._lock(con)  # concurrent CREATE ... IF NOT EXISTS can still collide
                 con.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                con.execute(sa.text(
+                    f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_revisions ('
+                    "id BIGSERIAL PRIMARY KEY, layer TEXT NOT NULL, code TEXT NOT NULL, "
+                    "author TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL, "
+                    "before TEXT, after TEXT, accepted TEXT)"))
+                con.execute(sa.text(
+                    f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_users ('
+                    "name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL)"))
         except sa.exc.SQLAlchemyError as err:
             raise StorageError(f"cannot open PostGIS dataset {self.location}: "
                                f"{err.orig if hasattr(err, 'orig') else err}") from None
@@ -71,31 +83,87 @@ class PostGISStore(LayerStore):
                 con, geom_col="geometry")
         return gdf.drop(columns="_row")
 
-    def _swap(self, layer: str, fill) -> None:
-        """Run ``fill(con, scratch_table)`` then replace ``layer`` by it, in one transaction."""
+    def _lock(self, con) -> None:
+        """Serialise writers of this dataset (released when the transaction ends)."""
+        con.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                    {"k": zlib.crc32(f"gridmap:{self.schema}".encode())})
+
+    def _swap(self, con, layer: str, gdf: gpd.GeoDataFrame | None) -> None:
+        """Load ``gdf`` into a scratch table and put it in place of ``layer`` (or drop the
+        layer when ``gdf`` is None), inside the caller's transaction."""
         scratch = f"_{layer}_new_{uuid.uuid4().hex[:8]}"
-        with self.engine.begin() as con:
-            con.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
-                        {"k": zlib.crc32(f"gridmap:{self.schema}.{layer}".encode())})
-            if fill is not None:
-                fill(con, scratch)
-            con.execute(sa.text(f'DROP TABLE IF EXISTS "{self.schema}"."{layer}"'))
-            if fill is not None:
-                con.execute(sa.text(
-                    f'ALTER TABLE "{self.schema}"."{scratch}" RENAME TO "{layer}"'))
-                con.execute(sa.text(
-                    f'ALTER INDEX IF EXISTS "{self.schema}"."idx_{scratch}_geometry" '
-                    f'RENAME TO "idx_{layer}_geometry"'))
+        if gdf is not None:
+            gdf = gdf.copy()
+            gdf.insert(0, "_row", range(len(gdf)))
+            gdf.to_postgis(scratch, con, schema=self.schema, index=False, chunksize=10_000)
+        con.execute(sa.text(f'DROP TABLE IF EXISTS "{self.schema}"."{layer}"'))
+        if gdf is not None:
+            con.execute(sa.text(f'ALTER TABLE "{self.schema}"."{scratch}" RENAME TO "{layer}"'))
+            con.execute(sa.text(
+                f'ALTER INDEX IF EXISTS "{self.schema}"."idx_{scratch}_geometry" '
+                f'RENAME TO "idx_{layer}_geometry"'))
 
     def _write(self, layer: str, gdf: gpd.GeoDataFrame) -> None:
-        gdf = gdf.copy()
-        gdf.insert(0, "_row", range(len(gdf)))
-
-        def fill(con, scratch):
-            gdf.to_postgis(scratch, con, schema=self.schema, index=False,
-                           chunksize=10_000)
-
-        self._swap(layer, fill)
+        with self.engine.begin() as con:
+            self._lock(con)
+            self._swap(con, layer, gdf)
 
     def delete_layer(self, layer: str) -> None:
-        self._swap(layer, None)
+        with self.engine.begin() as con:
+            self._lock(con)
+            self._swap(con, layer, None)
+
+    @contextmanager
+    def edit(self):
+        """An edit in one transaction under the dataset's advisory lock."""
+        with self.engine.begin() as con:
+            self._lock(con)
+            yield _PostGISEdit(self, con)
+
+    def revisions(self, layer: str, code: str | None = None) -> list[dict]:
+        with self.engine.begin() as con:
+            return _PostGISEdit(self, con).revisions(layer, code)
+
+    def users(self) -> dict[str, dict]:
+        with self.engine.begin() as con:
+            return _PostGISEdit(self, con).users()
+
+
+class _PostGISEdit(Edit):
+    def __init__(self, store: PostGISStore, con):
+        self.store, self.con, self.s = store, con, store.schema
+
+    def read_layer(self, layer):
+        gdf = gpd.read_postgis(sa.text(f'SELECT * FROM "{self.s}"."{layer}" ORDER BY _row'),
+                               self.con, geom_col="geometry")
+        return gdf.drop(columns="_row")
+
+    def write_layer(self, layer, gdf):
+        self.store._swap(self.con, layer, conform(gdf, layer))
+
+    def add_revision(self, record):
+        return int(self.con.execute(sa.text(
+            f'INSERT INTO "{self.s}".gridmap_revisions (layer, code, author, at, reason, '
+            "before, after, accepted) VALUES (:layer, :code, :author, :at, :reason, :before, "
+            ":after, :accepted) RETURNING id"),
+            {**{k: record.get(k) for k in ("layer", "code", "author", "at", "reason",
+                                            "accepted")},
+             "before": encode(record.get("before")), "after": encode(record.get("after"))}
+        ).scalar())
+
+    def revisions(self, layer, code=None):
+        sql = (f"SELECT {', '.join(REVISION_COLUMNS)} FROM \"{self.s}\".gridmap_revisions "
+               "WHERE layer = :layer" + (" AND code = :code" if code is not None else "")
+               + " ORDER BY id")
+        rows = self.con.execute(sa.text(sql), {"layer": layer, "code": code}).mappings()
+        return [decode(dict(r)) for r in rows]
+
+    def users(self):
+        rows = self.con.execute(sa.text(f'SELECT * FROM "{self.s}".gridmap_users')).mappings()
+        return {r["name"]: {"role": r["role"], "password_hash": r["password_hash"]} for r in rows}
+
+    def put_user(self, name, role, password_hash):
+        self.con.execute(sa.text(
+            f'INSERT INTO "{self.s}".gridmap_users VALUES (:n, :r, :h) '
+            "ON CONFLICT (name) DO UPDATE SET role = :r, password_hash = :h"),
+            {"n": name, "r": role, "h": password_hash})
