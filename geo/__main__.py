@@ -16,7 +16,7 @@ import json
 import sys
 import time
 
-from geo.findings import Tolerances
+from geo.findings import Tolerances, new_since
 
 
 def _progress():
@@ -30,16 +30,6 @@ def _progress():
               file=sys.stderr, flush=True)
 
     return say
-
-
-def _is_new(row, before) -> bool:
-    """True if a finding after a repair matches none before it: same rule and layer, and
-    most of its area shared (area findings) or the same features (the others)."""
-    same = before[(before["rule"] == row.rule) & (before["layer"] == row.layer)]
-    if row.area_m2 is None or row.area_m2 != row.area_m2:
-        return not any(sorted(f) == sorted(row.features) for f in same["features"])
-    shared = same.geometry.intersection(row.geometry).area
-    return not (shared > 0.5 * row.geometry.area).any()
 
 
 def _fix(args, tolerances) -> int:
@@ -69,7 +59,7 @@ def _fix(args, tolerances) -> int:
     candidate = dict(layers)
     candidate[args.layer] = proposal.layer.to_crs(layers[args.layer].crs)
     after = check_dataset(candidate, tolerances=tolerances)
-    new = [r for r in after.findings.itertuples(index=False) if _is_new(r, before.findings)]
+    new = list(new_since(before.findings, after.findings).itertuples(index=False))
     print(f"Re-validated: {len(before.findings)} findings before, {len(after.findings)} after.")
     for r in new:
         print(f"  NEW {r.rule} in {r.layer}: {', '.join(r.features)} ({r.detail})")

@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 
 __all__ = ["RULES", "COLUMNS", "Tolerances", "width", "upper_width", "polygon_parts", "classify",
-           "significant",
+           "significant", "new_since",
            "empty_findings", "make_findings"]
 
 RULES = ("invalid_geometry", "duplicate_code", "overlap", "gap", "not_nested",
@@ -126,3 +126,19 @@ def make_findings(rows: list[dict], crs) -> gpd.GeoDataFrame:
     frame = gpd.GeoDataFrame([{c: r.get(c) for c in COLUMNS} for r in rows],
                              geometry="geometry", crs=crs)
     return frame
+
+
+def new_since(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The findings of ``after`` that ``before`` did not have: same rule and layer, and most
+    of the area shared (area findings) or the same features (the others). Both frames in
+    the same CRS; used to tell what an edit or a repair would add."""
+    keep = []
+    for row in after.itertuples(index=False):
+        same = before[(before["rule"] == row.rule) & (before["layer"] == row.layer)]
+        if row.area_m2 is None or row.area_m2 != row.area_m2:
+            seen = any(sorted(f) == sorted(row.features) for f in same["features"])
+        else:
+            seen = bool((same.geometry.intersection(row.geometry).area
+                         > 0.5 * row.geometry.area).any())
+        keep.append(not seen)
+    return after[np.asarray(keep, dtype=bool)] if len(after) else after

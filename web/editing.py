@@ -16,6 +16,7 @@ import shapely
 from shapely.geometry import shape
 
 from geo.check import check_dataset
+from geo.findings import new_since
 from layers.schema import spec
 from layers.storage.edits import now
 
@@ -64,21 +65,12 @@ def _neighbourhood(layers: dict, geoms) -> dict:
 
 
 def _new_findings(before, after) -> list[dict]:
-    new = []
-    for row in after.findings.itertuples(index=False):
-        same = before.findings[(before.findings["rule"] == row.rule)
-                               & (before.findings["layer"] == row.layer)]
-        if row.area_m2 is None or row.area_m2 != row.area_m2:
-            seen = any(sorted(f) == sorted(row.features) for f in same["features"])
-        else:
-            seen = bool((same.geometry.intersection(row.geometry).area
-                         > 0.5 * row.geometry.area).any())
-        if not seen:
-            new.append({"rule": row.rule, "layer": row.layer, "features": list(row.features),
-                        "area_m2": None if row.area_m2 != row.area_m2 else row.area_m2,
-                        "width_m": None if row.width_m != row.width_m else row.width_m,
-                        "detail": row.detail})
-    return new
+    """What the change adds, as plain records for the API."""
+    added = new_since(before.findings, after.findings)
+    return [{"rule": r.rule, "layer": r.layer, "features": list(r.features),
+             "area_m2": None if r.area_m2 != r.area_m2 else r.area_m2,
+             "width_m": None if r.width_m != r.width_m else r.width_m, "detail": r.detail}
+            for r in added.itertuples(index=False)]
 
 
 def update_feature(store, layer: str, code: str, feature: dict, *, base_revision: int,
