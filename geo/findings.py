@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 __all__ = ["RULES", "COLUMNS", "Tolerances", "width", "upper_width", "polygon_parts", "classify",
@@ -115,8 +116,7 @@ def significant(pieces, tolerances: Tolerances, *, owners=None):
 
 
 def empty_findings(crs) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({c: [] for c in COLUMNS if c != "geometry"},
-                            geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    return gpd.GeoDataFrame(pd.DataFrame(columns=COLUMNS), geometry="geometry", crs=crs)
 
 
 def make_findings(rows: list[dict], crs) -> gpd.GeoDataFrame:

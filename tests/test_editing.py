@@ -168,3 +168,27 @@ def test_adduser_stores_a_hash_not_the_password(tmp_path):
                           "--password", "short"], cwd=ROOT, capture_output=True, text=True,
                          env={**__import__("os").environ, "DATASET": str(path)})
     assert bad.returncode == 2 and "8 characters" in bad.stderr
+
+
+def test_preview_revert_and_layer_history(tmp_path):
+    path = tmp_path / "city.gpkg"
+    path.write_bytes(SAMPLE.read_bytes())
+    app = create_app({"DATASET": str(path)})
+    add_user(app.extensions["gridmap"].store, "ana", "planner", "long-secret")
+    c = app.test_client()
+    auth = _basic("ana", "long-secret")
+    url = "/collections/grid/items/540102003004003"
+    got = c.get(url)
+    original = got.get_json()["properties"]["households"]
+    f = dict(got.get_json(), properties={"households": 1}, reason="typo")
+    preview = c.post(url + "/preview", json=f, headers=auth).get_json()
+    assert preview["after"]["properties"]["households"] == 1 and preview["new_findings"] == []
+    assert c.get(url).get_json()["properties"]["households"] == original  # nothing saved
+    saved = c.put(url, json=f, headers={"If-Match": got.headers["ETag"], **auth})
+    rev = saved.get_json()["revision"]
+    back = c.post(url + "/revert", json={"revision": rev, "reason": "undo"},
+                  headers={"If-Match": saved.headers["ETag"], **auth})
+    assert back.status_code == 200, back.get_json()
+    assert c.get(url).get_json()["properties"]["households"] == original
+    layer = c.get("/collections/grid/history").get_json()["revisions"]
+    assert [r["reason"] for r in layer] == ["typo", f"revert revision {rev}: undo"]

@@ -194,29 +194,99 @@ def history(layer, code):
                     "revisions": _catalog().store.revisions(layer, code)})
 
 
-@bp.put("/collections/<layer>/items/<code>")
-def put_item(layer, code):
-    from web.auth import authenticate
-    from web.editing import EditRejected, StaleEdit, update_feature
+class _Unauthorised(Exception):
+    pass
 
-    cat = _catalog()
-    user = authenticate(cat.store, request.authorization)
+
+def _planner():
+    """The signed-in planner (HTTP Basic), or an error answer: 401 / 403."""
+    from web.auth import authenticate
+
+    user = authenticate(_catalog().store, request.authorization)
     if user is None:
-        response = jsonify({"code": 401, "description": "sign in: HTTP Basic credentials of a "
-                                                        "planner account are required"})
-        response.headers["WWW-Authenticate"] = 'Basic realm="gridmap"'
-        return response, 401
+        raise _Unauthorised()
     if user["role"] != "planner":
         raise ApiError(403, f"'{user['name']}' is a {user['role']}: only planners may edit")
-    _collection(layer)
-    match = request.headers.get("If-Match", "")
+    return user
+
+
+@bp.app_errorhandler(_Unauthorised)
+def unauthorised(_err):
+    response = jsonify({"code": 401, "description": "sign in: HTTP Basic credentials of a "
+                                                    "planner account are required"})
+    response.headers["WWW-Authenticate"] = 'Basic realm="gridmap"'
+    return response, 401
+
+
+def _base_revision() -> int:
     try:
-        base = int(match.strip('"').rsplit(":", 1)[1])
+        return int(request.headers.get("If-Match", "").strip('"').rsplit(":", 1)[1])
     except (IndexError, ValueError):
         raise ApiError(428, "send If-Match with the ETag that GET returned for this feature") from None
+
+
+def _feature_body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or body.get("type") != "Feature":
         raise ApiError(400, "the body must be a GeoJSON Feature")
+    return body
+
+
+@bp.get("/collections/<layer>/history")
+def layer_history(layer):
+    _collection(layer)
+    return jsonify({"layer": layer, "revisions": _catalog().store.revisions(layer)})
+
+
+@bp.post("/collections/<layer>/items/<code>/preview")
+def preview_item(layer, code):
+    from web.editing import preview_feature
+
+    _planner()
+    _collection(layer)
+    cat = _catalog()
+    layers = {n: cat.stored[n] for n in ("street", "community", "grid") if n in cat.stored}
+    try:
+        return jsonify(preview_feature(layers, layer, code, _feature_body()))
+    except KeyError as err:
+        raise ApiError(404, str(err).strip("'")) from None
+    except ValueError as err:
+        raise ApiError(400, str(err)) from None
+
+
+@bp.post("/collections/<layer>/items/<code>/revert")
+def revert_item(layer, code):
+    from web.editing import StaleEdit, revert_feature
+
+    user = _planner()
+    _collection(layer)
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body.get("revision"), int) or not body.get("reason"):
+        raise ApiError(400, 'send {"revision": <id>, "reason": "…"}')
+    try:
+        result = revert_feature(_catalog().store, layer, code, body["revision"],
+                                base_revision=_base_revision(), author=user["name"],
+                                reason=body["reason"])
+    except StaleEdit as err:
+        return jsonify({"code": 412, "description": "the feature changed since you read it",
+                        "latest": err.latest}), 412
+    except KeyError as err:
+        raise ApiError(404, str(err).strip("'")) from None
+    _catalog().reload()
+    response = jsonify({"revision": result["revision"], "after": result["after"]})
+    response.headers["ETag"] = f'"{layer}:{code}:{result["revision"]}"'
+    return response
+
+
+@bp.put("/collections/<layer>/items/<code>")
+def put_item(layer, code):
+    from web.editing import EditRejected, StaleEdit, update_feature
+
+    cat = _catalog()
+    user = _planner()
+    _collection(layer)
+    base = _base_revision()
+    body = _feature_body()
     try:
         result = update_feature(cat.store, layer, code, body, base_revision=base,
                                 author=user["name"],

@@ -110,13 +110,15 @@ class Catalog:
         self._load()
 
     def reload(self) -> None:
-        """Read the dataset again after an edit (layers, indexes, findings, access)."""
+        """Read the dataset again after an edit (layers, indexes, findings, access); the
+        check runs again in the background."""
         with self._lock:
-            self._load(start_check=False)
-        self.report()
+            self._load()
 
     def _load(self, start_check: bool = True) -> None:
         raw = self.store.load()
+        self.store_crs = next(iter(raw.values())).crs if raw else None
+        self.stored = raw  # as stored (geographic CRS of the dataset), for edits
         self.layers = {n: g.to_crs("EPSG:4326") for n, g in raw.items()}
         self.locator = Locator(self.layers)
         self.themes: dict[str, dict] = {}
