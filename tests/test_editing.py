@@ -146,6 +146,13 @@ def test_http_put_with_etags_roles_and_history(tmp_path):
     broken = c.put(url, json=moved, headers={"If-Match": ok.headers["ETag"],
                                              **_basic("ana", "long-secret")})
     assert broken.status_code == 422 and broken.get_json()["findings"]
+    # what a cross-site form could send: a form-encoded or text body, not JSON
+    for content_type in ("application/x-www-form-urlencoded", "text/plain"):
+        forged = c.post(url + "/revert", data=json.dumps({"revision": 1, "reason": "x"}),
+                        content_type=content_type,
+                        headers={"If-Match": ok.headers["ETag"], **_basic("ana", "long-secret")})
+        assert forged.status_code == 400
+    assert "Access-Control-Allow-Origin" not in c.get(url).headers
     history = c.get(url + "/history").get_json()["revisions"]
     assert [h["author"] for h in history] == ["ana"]
     assert history[0]["before"]["properties"]["households"] != 640

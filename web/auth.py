@@ -1,8 +1,12 @@
 """Accounts and roles: planners may edit, viewers may only look.
 
 Accounts live in the dataset (name, role, password hash by werkzeug's scrypt). Scripts
-authenticate with HTTP Basic auth on every request; nothing is kept in a cookie, so a
-page on another site cannot make a browser send an edit on the user's behalf (no CSRF).
+authenticate with HTTP Basic auth on every request; no session cookie is set. Browsers may
+still remember Basic credentials, so edits are also guarded against cross-site requests:
+they accept only ``application/json`` bodies (PUT, or POST with that content type), and the
+service sends no CORS headers — a page on another site can only send plain form or text
+bodies, which are refused, and cannot make the browser send JSON or PUT without a CORS
+preflight that this service does not grant.
 """
 
 from __future__ import annotations
