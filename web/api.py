@@ -492,3 +492,37 @@ def siting():
         return _geojson(json.dumps({"type": "FeatureCollection", "features": feats},
                                    ensure_ascii=False))
     return jsonify(result)
+
+
+@bp.get("/proposal")
+def proposal():
+    """A proposed re-partition of one community's grid cells into a household band."""
+    from geo.crs import metric_crs
+    from geo.partition import building_units, propose
+
+    cat = _catalog()
+    code = request.args.get("community", "")
+    comm = cat.layers.get("community")
+    grid = cat.layers.get("grid")
+    if comm is None or grid is None:
+        raise ApiError(404, "a proposal needs community and grid layers")
+    row = comm[comm["code"].astype(str) == code]
+    if len(row) != 1:
+        raise ApiError(404, f"no single community with code '{code}'")
+    lo = _int_arg("min", 300, 1, 100_000)
+    hi = _int_arg("max", 500, 1, 100_000)
+    if lo > hi:
+        raise ApiError(400, "min must not exceed max")
+    crs = metric_crs(row)
+    cells = grid[grid["parent_code"].astype(str) == code].to_crs(crs)
+    result = propose(building_units(row.to_crs(crs).geometry.iloc[0], cells),
+                     band=(lo, hi), community_code=code)
+    body = {"community": code, "feasible": result.feasible, "reason": result.reason,
+            "metrics": result.metrics, "current": {
+                "cells": int(len(cells)),
+                "min_households": int(cells["households"].min()) if len(cells) else None,
+                "max_households": int(cells["households"].max()) if len(cells) else None}}
+    if result.cells is not None:
+        body["cells"] = json.loads(result.cells.to_crs("EPSG:4326").to_json(drop_id=True))
+        body["moves"] = _plain(result.moves.to_dict("records"))
+    return jsonify(body)
