@@ -20,13 +20,14 @@ from geo.layer_rules import neighbour_codes
 __all__ = ["spatial_parent", "nesting"]
 
 
-def spatial_parent(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> np.ndarray:
+def spatial_parent(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, *,
+                   tree: shapely.STRtree | None = None) -> np.ndarray:
     """Index (position) into ``parents`` of the parent holding most of each child's area,
-    or -1 for a child outside every parent."""
+    or -1 for a child outside every parent. ``tree``: an STRtree of the parents, if built."""
     cg = children.geometry.values
     pg = parents.geometry.values
     pts = shapely.point_on_surface(cg)
-    tree = shapely.STRtree(pg)
+    tree = tree or shapely.STRtree(pg)
     ci, pi = tree.query(pts, predicate="within")
     out = np.full(len(children), -1)
     out[ci] = pi  # a point lies in one parent unless parents overlap; resolved below
@@ -61,7 +62,7 @@ def nesting(children: gpd.GeoDataFrame, layer: str, parents: gpd.GeoDataFrame,
     rows: list[dict] = []
 
     ptree = shapely.STRtree(pg)
-    owner = spatial_parent(children, parents)
+    owner = spatial_parent(children, parents, tree=ptree)
     # Parents whose children's areas do not add up, or that hold suspects.
     child_area = shapely.area(cg)
     inside = owner >= 0
