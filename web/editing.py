@@ -61,7 +61,7 @@ def _neighbourhood(layers: dict, geoms) -> dict:
         if street is not None:
             out["street"] = street[street["code"].isin(comms["parent_code"])]
     else:
-        out["grid"] = grid[grid.intersects(area.buffer(0.01))]
+        out["grid"] = grid[grid.intersects(area)]  # touching neighbours included
     return out
 
 
@@ -133,8 +133,8 @@ def update_feature(store, layer: str, code: str, feature: dict, *, base_revision
         if current != base_revision:
             history = e.revisions(layer, code)
             raise StaleEdit(current, history[-1] if history else None)
-        layers = {n: e.read_layer(n) for n in ("street", "community", "grid")
-                  if n in store.list_layers()}
+        present = store.list_layers()
+        layers = {n: e.read_layer(n) for n in ("street", "community", "grid") if n in present}
         changed, i, before, after, new = _evaluate(layers, layer, code, geom, props)
         if new and not (accepted and accepted.strip()):
             raise EditRejected(new)
