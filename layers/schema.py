@@ -73,6 +73,11 @@ LAYERS: dict[str, LayerSpec] = {
                   parent="police_area"),
         LayerSpec("facility", "设施", "point",
                   (_CODE, _NAME, Field("kind", "text", "类型"))),
+        # Household points (standard addresses, 标准地址) or their counts per building
+        # entrance: the finest population data, used to re-count redrawn grid cells.
+        LayerSpec("household", "住户", "point",
+                  (Field("households", "count", "户数"),
+                   Field("population", "count", "人口", required=False))),
         LayerSpec("road", "道路", "line",
                   (Field("name", "text", "名称", required=False),
                    Field("class", "text", "等级", required=False))),

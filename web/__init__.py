@@ -47,12 +47,20 @@ def create_app(test_config: dict | None = None) -> Flask:
         # none (boundaries and roads are the map), osm, tianditu, or an XYZ URL template
         BASEMAP=os.environ.get("GRIDMAP_BASEMAP", "none"),
         TIANDITU_KEY=os.environ.get("TIANDITU_KEY", ""),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
     )
     app.json.ensure_ascii = False  # Chinese names as text, not \u escapes
     if test_config:
         app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        from web.auth import secret_key
 
+        app.config["SECRET_KEY"] = secret_key(Path(app.instance_path))
+
+    from web.account import bp as account_bp
     from web.api import bp as api_bp
+    from web.edit_api import bp as edit_bp
     from web.catalog import Catalog
     from web.pages import bp as pages_bp
     from web.pages import check_basemap
@@ -61,6 +69,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["gridmap"] = Catalog(app.config["DATASET"])
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(edit_bp)
 
     @app.after_request
     def security_headers(response):

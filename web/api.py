@@ -199,10 +199,20 @@ class _Unauthorised(Exception):
 
 
 def _planner():
-    """The signed-in planner (HTTP Basic), or an error answer: 401 / 403."""
-    from web.auth import authenticate
+    """The signed-in planner, or an error answer: 401 / 403.
 
-    user = authenticate(_catalog().store, request.authorization)
+    HTTP Basic credentials when sent (scripts); otherwise the browser session, whose
+    editing requests must carry its CSRF token in ``X-CSRF-Token``."""
+    from web.auth import authenticate, csrf_ok, session_user
+
+    store = _catalog().store
+    if request.authorization is not None:
+        user = authenticate(store, request.authorization)
+    else:
+        user = session_user(store)
+        if user is not None and not csrf_ok(request.headers.get("X-CSRF-Token")):
+            raise ApiError(403, "this request did not come from gridmap's own page (missing "
+                                "or wrong CSRF token); reload the page and try again")
     if user is None:
         raise _Unauthorised()
     if user["role"] != "planner":

@@ -1,19 +1,32 @@
-"""Accounts and roles: planners may edit, viewers may only look.
+"""Accounts, roles and sign-in: planners may edit, viewers may only look.
 
-Accounts live in the dataset (name, role, password hash by werkzeug's scrypt). Scripts
-authenticate with HTTP Basic auth on every request; no session cookie is set. Browsers may
-still remember Basic credentials, so edits are also guarded against cross-site requests:
-they accept only ``application/json`` bodies (PUT, or POST with that content type), and the
-service sends no CORS headers — a page on another site can only send plain form or text
-bodies, which are refused, and cannot make the browser send JSON or PUT without a CORS
-preflight that this service does not grant.
+Accounts live in the dataset (name, role, password hash by werkzeug's scrypt); they are made
+with ``python -m web adduser``. Two ways to sign in:
+
+- Scripts send HTTP Basic credentials with every request; no cookie is involved.
+- Browsers sign in on ``/login`` and get a session cookie (signed, ``HttpOnly``,
+  ``SameSite=Lax``). Every editing request made with that cookie must also carry the
+  session's CSRF token in an ``X-CSRF-Token`` header, which only the service's own pages can
+  read (it is written into the page), so a page on another site cannot edit in the
+  planner's name. Edits also accept only ``application/json`` bodies and the service sends
+  no CORS headers, which holds for Basic credentials a browser may have remembered.
+
+The role is read from the dataset on every request, so a changed role or a removed account
+takes effect at once.
 """
 
 from __future__ import annotations
 
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from flask import session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-__all__ = ["ROLES", "add_user", "authenticate"]
+__all__ = ["ROLES", "add_user", "authenticate", "check_password", "session_user",
+           "csrf_token", "csrf_ok", "secret_key"]
 
 ROLES = ("planner", "viewer")
 
@@ -28,11 +41,53 @@ def add_user(store, name: str, role: str, password: str) -> None:
         e.put_user(name, role, generate_password_hash(password))
 
 
+def check_password(store, name: str, password: str) -> dict | None:
+    """``{"name", "role"}`` when the password is right, else None."""
+    user = store.users().get(name or "")
+    if user is None or not check_password_hash(user["password_hash"], password or ""):
+        return None
+    return {"name": name, "role": user["role"]}
+
+
 def authenticate(store, auth) -> dict | None:
     """``{"name", "role"}`` for valid Basic credentials, else None."""
     if auth is None or auth.type != "basic" or not auth.username:
         return None
-    user = store.users().get(auth.username)
-    if user is None or not check_password_hash(user["password_hash"], auth.password or ""):
-        return None
-    return {"name": auth.username, "role": user["role"]}
+    return check_password(store, auth.username, auth.password or "")
+
+
+def session_user(store) -> dict | None:
+    """The account signed in with this browser session, with its current role."""
+    name = session.get("user")
+    user = store.users().get(name) if name else None
+    return {"name": name, "role": user["role"]} if user else None
+
+
+def csrf_token() -> str:
+    """This session's anti-forgery token (made on first use)."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def csrf_ok(sent: str | None) -> bool:
+    expected = session.get("csrf")
+    return bool(expected and sent) and hmac.compare_digest(expected, sent)
+
+
+def secret_key(instance: Path) -> bytes:
+    """The key that signs session cookies: ``GRIDMAP_SECRET_KEY``, else a random key kept
+    in ``instance/secret_key`` (made once, readable by the service's user only), so that
+    sign-ins survive a restart."""
+    if os.environ.get("GRIDMAP_SECRET_KEY"):
+        return os.environ["GRIDMAP_SECRET_KEY"].encode()
+    path = Path(instance) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another worker made it first
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    return path.read_bytes()

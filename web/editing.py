@@ -5,6 +5,13 @@ The validation runs the checker on the affected part of the dataset (the communi
 old and new geometry touch, their grid cells and streets) before and after the change; a
 finding that was not there before rejects the edit unless the planner accepts it with a
 reason, which is recorded with the revision.
+
+Besides replacing one cell (``update_feature``, the API's PUT), planners' map operations —
+reshape, split, merge, move a piece, draw a new cell, adopt a proposal for a community —
+are *changes* to several cells at once (``preview_change`` / ``apply_change``): the
+geometry comes from :mod:`geo.redraw`, households and population are re-apportioned from
+the finest data present, and every changed cell gets a revision sharing one ``change_id``.
+Each changed cell's revision as it was read (``base``) must still be current when saving.
 """
 
 from __future__ import annotations
@@ -12,16 +19,21 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import shapely
 from shapely.geometry import shape
 
+from geo import redraw
 from geo.check import check_dataset
+from geo.crs import metric_crs
 from geo.findings import new_since
 from layers.schema import spec
 from layers.storage.edits import now
 
-__all__ = ["StaleEdit", "EditRejected", "EDITABLE", "preview_feature", "update_feature",
-           "revert_feature"]
+__all__ = ["StaleEdit", "EditRejected", "EDITABLE", "OPERATIONS", "preview_feature",
+           "update_feature", "revert_feature", "preview_change", "apply_change",
+           "revert_change"]
 
 EDITABLE = ("name", "parent_code", "households", "population", "floating_population")
 
@@ -160,3 +172,255 @@ def revert_feature(store, layer: str, code: str, revision: int, *, base_revision
     return update_feature(store, layer, code, feature, base_revision=base_revision,
                           author=author, reason=f"revert revision {revision}: {reason}",
                           accepted="restoring an earlier revision")
+
+
+# ----------------------------------------------------------------------- multi-cell changes
+
+OPERATIONS = ("reshape", "split", "merge", "move", "draw", "replace")
+
+
+def _geometry(value, what: str):
+    """A lon/lat GeoJSON geometry from the request, as shapely."""
+    try:
+        geom = shape(value)
+    except Exception as err:  # noqa: BLE001 - any parse failure is the user's input
+        raise ValueError(f"{what} is not GeoJSON: {err}") from None
+    if geom.is_empty:
+        raise ValueError(f"{what} is empty")
+    return geom
+
+
+def _to(geom, crs_from, crs_to):
+    return gpd.GeoSeries([geom], crs=crs_from).to_crs(crs_to).iloc[0]
+
+
+def _code(op: dict, key: str = "code") -> str:
+    value = op.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"'{key}' (a cell or community code) is required")
+    return value
+
+
+def _plan(layers: dict, op: dict):
+    """The cells an operation changes (metric CRS) and the metric cells it started from."""
+    kind = op.get("op")
+    if kind not in OPERATIONS:
+        raise ValueError(f"op must be one of {', '.join(OPERATIONS)}; got '{kind}'")
+    grid = layers["grid"]
+    crs = metric_crs(grid)
+    cells = grid.to_crs(crs)
+    comm = layers.get("community")
+    comm = comm.to_crs(crs) if comm is not None else None
+
+    def g(key, what):
+        return _to(_geometry(op.get(key), what), "EPSG:4326", crs)
+
+    if kind == "reshape":
+        changed = redraw.reshape(cells, _code(op), g("geometry", "the new outline"), comm)
+    elif kind == "split":
+        line = g("line", "the cutting line")
+        if line.geom_type != "LineString":
+            raise ValueError("the cutting line must be a LineString")
+        changed = redraw.split(cells, _code(op), line)
+    elif kind == "merge":
+        codes = op.get("codes")
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise ValueError("'codes' must list the cells to merge")
+        changed = redraw.merge(cells, codes)
+    elif kind == "move":
+        changed = redraw.move_piece(cells, g("geometry", "the piece"), _code(op, "to"), comm)
+    elif kind == "draw":
+        changed = redraw.draw(cells, g("geometry", "the new cell"), _code(op, "community"),
+                              comm, name=op.get("name"))
+    else:  # replace: a community's cells by new ones (an adopted proposal)
+        changed = _replacement(cells, _code(op, "community"), op.get("features"), crs)
+    return changed, cells
+
+
+def _replacement(cells, community: str, features, crs):
+    if not isinstance(features, list) or not features:
+        raise ValueError("'features' must list the new cells as GeoJSON Features")
+    try:
+        new = gpd.GeoDataFrame.from_features(features, crs="EPSG:4326").to_crs(crs)
+    except Exception as err:  # noqa: BLE001 - the user's input
+        raise ValueError(f"features are not GeoJSON: {err}") from None
+    if "code" not in new or new["code"].isna().any():
+        raise ValueError("every new cell needs a code")
+    new["code"] = new["code"].astype(str)
+    if new["code"].duplicated().any():
+        raise ValueError(f"codes repeat: {', '.join(new['code'][new['code'].duplicated()])}")
+    old = cells[cells["parent_code"].astype(str) == community]
+    if old.empty:
+        raise ValueError(f"community '{community}' has no grid cells")
+    elsewhere = set(cells["code"].astype(str)) - set(old["code"].astype(str))
+    clash = sorted(set(new["code"]) & elsewhere)
+    if clash:
+        raise ValueError(f"code(s) {', '.join(clash)} belong to cells of another community")
+    new["parent_code"] = community
+    if "name" not in new:
+        new["name"] = new["code"]
+    new["name"] = new["name"].fillna(new["code"])
+    gone = old[~old["code"].astype(str).isin(new["code"])][["code", "name", "parent_code"]]
+    gone = gpd.GeoDataFrame(gone, geometry=[shapely.Polygon()] * len(gone), crs=crs)
+    return pd.concat([new[["code", "name", "parent_code", "geometry"]], gone],
+                     ignore_index=True)
+
+
+def _figures(layers: dict, changed, cells):
+    """``changed`` with households and population re-apportioned, and the method."""
+    before = cells[cells["code"].astype(str).isin(set(changed["code"]))]
+    touched = shapely.union_all(np.concatenate([before.geometry.values,
+                                                changed.geometry.values]))
+    population = layers.get("household")
+    if population is not None and len(population):
+        population = population.to_crs(cells.crs)
+        population = population[population.intersects(touched)]
+    return redraw.reapportion(before, changed, population)
+
+
+def _summaries(cells, changed) -> list[dict]:
+    """Per changed cell: status and figures before and after."""
+    old = cells.set_index(cells["code"].astype(str))
+    out = []
+    for row in changed.itertuples(index=False):
+        had = row.code in old.index
+        gone = row.geometry.is_empty
+        rec = {"code": row.code, "name": row.name, "parent_code": row.parent_code,
+               "status": "removed" if gone else ("changed" if had else "added")}
+        for f in redraw.FIGURES:
+            if f in changed:
+                rec[f] = None if gone else int(getattr(row, f))
+                rec[f + "_before"] = (int(old.loc[row.code, f]) if had and pd.notna(
+                    old.loc[row.code, f]) else None)
+        rec["area_m2"] = round(row.geometry.area, 1)
+        rec["area_m2_before"] = round(old.loc[row.code].geometry.area, 1) if had else None
+        out.append(rec)
+    return out
+
+
+def _new_grid(grid, changed_stored):
+    """The stored grid layer with the changed cells replaced, added or removed."""
+    codes = grid["code"].astype(str)
+    keep = grid[~codes.isin(changed_stored["code"])]
+    live = changed_stored[~changed_stored.geometry.is_empty]
+    cols = [c for c in grid.columns if c in live.columns or c == "geometry"]
+    merged = pd.concat([keep, live[cols]], ignore_index=True)
+    order = {c: i for i, c in enumerate(codes)}  # existing cells keep their place
+    rank = merged["code"].astype(str).map(order).fillna(len(order) + merged.index.to_series())
+    return gpd.GeoDataFrame(merged.iloc[np.argsort(rank.to_numpy(), kind="stable")],
+                            geometry="geometry", crs=grid.crs).reset_index(drop=True)
+
+
+def _evaluate_change(layers: dict, op: dict) -> dict:
+    changed, cells = _plan(layers, op)
+    changed, method = _figures(layers, changed, cells)
+    grid = layers["grid"]
+    stored = changed.to_crs(grid.crs)
+    new_grid = _new_grid(grid, stored)
+    region = list(stored.geometry[~stored.geometry.is_empty]) + list(
+        grid.geometry[grid["code"].astype(str).isin(stored["code"])])
+    before = check_dataset(_neighbourhood(layers, region))
+    after = check_dataset(_neighbourhood({**layers, "grid": new_grid}, region))
+    return {"changed": stored, "grid": new_grid, "cells": _summaries(cells, changed),
+            "method": method, "new_findings": _new_findings(before, after)}
+
+
+def _features_json(gdf) -> dict:
+    live = gdf[~gdf.geometry.is_empty]
+    return json.loads(live.to_crs("EPSG:4326").to_json(drop_id=True, na="null"))
+
+
+def preview_change(layers: dict, op: dict, revisions=None) -> dict:
+    """What an operation would do, without saving (``layers`` as stored): the changed cells
+    (GeoJSON lon/lat), each cell's figures before and after, how households were
+    re-apportioned, the findings it would add, and ``base``: each existing cell's current
+    revision (``revisions(code)`` → id), to send back with the save."""
+    result = _evaluate_change(layers, op)
+    existing = [c["code"] for c in result["cells"] if c["status"] != "added"]
+    return {"op": op.get("op"), "cells": result["cells"], "method": result["method"],
+            "new_findings": result["new_findings"],
+            "features": _features_json(result["changed"]),
+            "base": {c: revisions(c) if revisions else 0 for c in existing}}
+
+
+def apply_change(store, op: dict, *, base: dict, author: str, reason: str,
+                 accepted: str | None = None) -> dict:
+    """Save an operation as one change (a revision per changed cell, one ``change_id``).
+
+    ``base``: ``{code: revision}`` as the planner read them; a changed cell whose revision
+    moved on since raises :class:`StaleEdit`. Raises EditRejected when the change adds
+    findings and ``accepted`` gives no reason, ValueError/RedrawError for a bad operation.
+    """
+    if not reason or not reason.strip():
+        raise ValueError("say why: a reason is required for every change")
+    with store.edit() as e:
+        for code, rev in base.items():  # first what the planner saw: stale → say so
+            current = e.feature_revision("grid", code)
+            if current != int(rev):
+                history = e.revisions("grid", code)
+                raise StaleEdit(current, history[-1] if history else None)
+        present = store.list_layers()
+        layers = {n: e.read_layer(n) for n in ("street", "community", "grid", "household")
+                  if n in present}
+        result = _evaluate_change(layers, op)
+        changed = result["changed"]
+        old = layers["grid"].assign(code=layers["grid"]["code"].astype(str)).set_index("code")
+        for code in changed["code"]:
+            current = e.feature_revision("grid", code)
+            if code in old.index and current != int(base.get(code, -1)):
+                history = e.revisions("grid", code)
+                raise StaleEdit(current, history[-1] if history else None)
+        new = result["new_findings"]
+        if new and not (accepted and accepted.strip()):
+            raise EditRejected(new)
+        e.write_layer("grid", result["grid"])
+        grid = result["grid"].assign(code=result["grid"]["code"].astype(str))
+        change_id, revisions = None, []
+        for code in changed["code"]:
+            before = (_feature_json(layers["grid"], int(np.flatnonzero(
+                layers["grid"]["code"].astype(str).to_numpy() == code)[0]))
+                if code in old.index else None)
+            hit = np.flatnonzero(grid["code"].to_numpy() == code)
+            after = _feature_json(grid, int(hit[0])) if len(hit) else None
+            rev = e.add_revision({"layer": "grid", "code": code, "author": author, "at": now(),
+                                  "reason": f"{op.get('op')}: {reason.strip()}",
+                                  "before": before, "after": after, "change_id": change_id,
+                                  "accepted": accepted.strip() if new and accepted else None})
+            change_id = change_id or rev
+            revisions.append({"code": code, "revision": rev})
+    return {"change_id": change_id, "revisions": revisions, "cells": result["cells"],
+            "method": result["method"], "accepted_findings": new}
+
+
+def revert_change(store, change_id: int, *, author: str, reason: str) -> dict:
+    """Undo a whole change: every cell it touched goes back to its ``before`` (cells it
+    created are removed), as a new change. Refused (StaleEdit) if any of those cells has
+    changed since."""
+    revs = [r for r in store.revisions("grid") if r.get("change_id") == change_id]
+    if not revs:
+        raise KeyError(f"no change {change_id}")
+    if not reason or not reason.strip():
+        raise ValueError("say why: a reason is required for every change")
+    with store.edit() as e:
+        for r in revs:
+            if e.feature_revision("grid", r["code"]) != r["id"]:
+                history = e.revisions("grid", r["code"])
+                raise StaleEdit(history[-1]["id"], history[-1])
+        grid = e.read_layer("grid")
+        codes = grid["code"].astype(str)
+        restored = [gpd.GeoDataFrame.from_features([r["before"]], crs=grid.crs)
+                    for r in revs if r["before"]]
+        keep = grid[~codes.isin([r["code"] for r in revs])]
+        new_grid = pd.concat([keep, *restored], ignore_index=True)
+        new_grid = gpd.GeoDataFrame(new_grid[grid.columns], geometry="geometry", crs=grid.crs)
+        e.write_layer("grid", new_grid)
+        change, out = None, []
+        for r in revs:
+            rev = e.add_revision({"layer": "grid", "code": r["code"], "author": author,
+                                  "at": now(), "reason": f"revert change {change_id}: "
+                                  f"{reason.strip()}", "before": r["after"],
+                                  "after": r["before"], "change_id": change,
+                                  "accepted": "restoring an earlier revision"})
+            change = change or rev
+            out.append({"code": r["code"], "revision": rev})
+    return {"change_id": change, "revisions": out}

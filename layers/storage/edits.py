@@ -3,7 +3,10 @@
 ``with store.edit() as e:`` holds the dataset's writer lock; ``e.read_layer`` sees the
 edit's own writes; ``e.write_layer`` and ``e.add_revision`` take effect together when the
 block ends, or not at all if it raises (a crash leaves the last good revision). Revisions
-record who, when, why, and the feature before and after (GeoJSON in the stored CRS).
+record who, when, why, and the feature before and after (GeoJSON in the stored CRS; no
+``before`` for a feature the change created, no ``after`` for one it removed). One change
+to several features (a split, a merge, an adopted proposal) writes one revision per feature,
+all with the same ``change_id``: the id of the change's first revision.
 Users of the service (name, role, password hash) live in the dataset too.
 """
 
@@ -18,7 +21,7 @@ import geopandas as gpd
 __all__ = ["Edit", "REVISION_COLUMNS", "now"]
 
 REVISION_COLUMNS = ["id", "layer", "code", "author", "at", "reason", "before", "after",
-                    "accepted"]
+                    "accepted", "change_id"]
 
 
 def now() -> str:

@@ -121,11 +121,15 @@ _TABLES = """
 CREATE TABLE IF NOT EXISTS gridmap_revisions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, layer TEXT NOT NULL, code TEXT NOT NULL,
     author TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL,
-    before TEXT, after TEXT, accepted TEXT);
+    before TEXT, after TEXT, accepted TEXT, change_id INTEGER);
 CREATE INDEX IF NOT EXISTS gridmap_revisions_feature ON gridmap_revisions (layer, code);
 CREATE TABLE IF NOT EXISTS gridmap_users (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL);
 """
+
+
+def _columns(con) -> set[str]:
+    return {r[1] for r in con.execute("PRAGMA table_info(gridmap_revisions)")}
 
 
 class _GeoPackageEdit(Edit):
@@ -142,6 +146,8 @@ class _GeoPackageEdit(Edit):
         if self.writable:
             con = sqlite3.connect(self.path)
             con.executescript(_TABLES)
+            if "change_id" not in _columns(con):  # datasets edited before change sets
+                con.execute("ALTER TABLE gridmap_revisions ADD COLUMN change_id INTEGER")
         else:
             con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         con.row_factory = sqlite3.Row
@@ -166,21 +172,27 @@ class _GeoPackageEdit(Edit):
         with self._db() as con:
             cur = con.execute(
                 "INSERT INTO gridmap_revisions (layer, code, author, at, reason, before, after,"
-                " accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " accepted, change_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record["layer"], record["code"], record["author"], record["at"],
                  record["reason"], encode(record.get("before")), encode(record.get("after")),
-                 record.get("accepted")))
-            return int(cur.lastrowid)
+                 record.get("accepted"), record.get("change_id")))
+            rev = int(cur.lastrowid)
+            if record.get("change_id") is None:
+                con.execute("UPDATE gridmap_revisions SET change_id = id WHERE id = ?", (rev,))
+            return rev
 
     def revisions(self, layer, code=None):
-        sql = f"SELECT {', '.join(REVISION_COLUMNS)} FROM gridmap_revisions WHERE layer = ?"
         args = [layer]
+        where = "WHERE layer = ?"
         if code is not None:
-            sql += " AND code = ?"
+            where += " AND code = ?"
             args.append(code)
         rows = []
         with self._db() as con:
-            rows = [decode(dict(r)) for r in con.execute(sql + " ORDER BY id", args)]
+            present = _columns(con)
+            cols = ", ".join(c if c in present else f"NULL AS {c}" for c in REVISION_COLUMNS)
+            sql = f"SELECT {cols} FROM gridmap_revisions {where} ORDER BY id"
+            rows = [decode(dict(r)) for r in con.execute(sql, args)]
         return rows
 
     def users(self):

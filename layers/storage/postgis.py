@@ -61,7 +61,10 @@ class PostGISStore(LayerStore):
                     f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_revisions ('
                     "id BIGSERIAL PRIMARY KEY, layer TEXT NOT NULL, code TEXT NOT NULL, "
                     "author TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL, "
-                    "before TEXT, after TEXT, accepted TEXT)"))
+                    "before TEXT, after TEXT, accepted TEXT, change_id BIGINT)"))
+                con.execute(sa.text(  # datasets edited before change sets
+                    f'ALTER TABLE "{schema}".gridmap_revisions '
+                    "ADD COLUMN IF NOT EXISTS change_id BIGINT"))
                 con.execute(sa.text(
                     f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_users ('
                     "name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL)"))
@@ -142,14 +145,18 @@ class _PostGISEdit(Edit):
         self.store._swap(self.con, layer, conform(gdf, layer))
 
     def add_revision(self, record):
-        return int(self.con.execute(sa.text(
+        rev = self.con.execute(sa.text(
             f'INSERT INTO "{self.s}".gridmap_revisions (layer, code, author, at, reason, '
-            "before, after, accepted) VALUES (:layer, :code, :author, :at, :reason, :before, "
-            ":after, :accepted) RETURNING id"),
+            "before, after, accepted, change_id) VALUES (:layer, :code, :author, :at, :reason, "
+            ":before, :after, :accepted, :change_id) RETURNING id"),
             {**{k: record.get(k) for k in ("layer", "code", "author", "at", "reason",
-                                            "accepted")},
+                                            "accepted", "change_id")},
              "before": encode(record.get("before")), "after": encode(record.get("after"))}
-        ).scalar())
+        ).scalar()
+        if record.get("change_id") is None:
+            self.con.execute(sa.text(f'UPDATE "{self.s}".gridmap_revisions SET change_id = id '
+                                     "WHERE id = :id"), {"id": rev})
+        return int(rev)
 
     def revisions(self, layer, code=None):
         sql = (f"SELECT {', '.join(REVISION_COLUMNS)} FROM \"{self.s}\".gridmap_revisions "

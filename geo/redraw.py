@@ -1,0 +1,320 @@
+"""Redrawing grid cells: reshape, split, merge, move a piece, draw a new cell, and the
+households and population of the cells that result.
+
+Every operation works on the cells of one dataset in a metric CRS (metres) and returns the
+cells it changes as a GeoDataFrame (``code``, ``parent_code``, ``name``, geometry; a cell
+that disappears has an empty geometry). Operations are *topological*: area a cell gains is
+taken from the cells it covered, area a cell gives up goes to the neighbour in the same
+community that shares the longest border with it, and new geometry is snapped to the
+community boundary and to neighbouring cells (``tolerance`` metres) so that an edge drawn
+by hand a metre off its neighbour's does not leave a sliver. What cannot be settled this
+way (a piece with no neighbour, a cell reaching outside its community) is left for the
+validation engine to report.
+
+:func:`reapportion` gives the changed cells their households and population from the finest
+data available: household points or building polygons when present (summed, or
+area-weighted by tobler for buildings that straddle a new edge), otherwise area-weighted
+from the cells as they were (tobler's ``area_interpolate``). It says which it used.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.ops import split as split_polygon
+
+__all__ = ["RedrawError", "reshape", "split", "merge", "move_piece", "draw", "next_codes",
+           "reapportion", "SNAP_TOLERANCE"]
+
+SNAP_TOLERANCE = 2.0  # metres: vertices this close to a neighbour's edge are put on it
+_CRUMB = 0.01  # m²: pieces smaller than this are floating-point dust, not area
+
+
+class RedrawError(ValueError):
+    """An operation that cannot be done as asked; the message says why in planners' terms."""
+
+
+def _polygonal(geom):
+    """Only the polygons of a geometry (an intersection can add lines and points)."""
+    if geom is None or geom.is_empty:
+        return shapely.Polygon()
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _clean(geom):
+    """Valid, polygonal, without dust: what a cell's geometry may be after an operation."""
+    geom = _polygonal(shapely.make_valid(geom, method="structure"))
+    parts = [p for p in shapely.get_parts(geom) if p.area > _CRUMB]
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(
+        [q for p in parts for q in shapely.get_parts(p)])
+
+
+def _row(cells: gpd.GeoDataFrame, code: str) -> int:
+    hits = np.flatnonzero(cells["code"].astype(str).to_numpy() == str(code))
+    if len(hits) != 1:
+        raise RedrawError(f"{len(hits)} grid cells have code '{code}'")
+    return int(hits[0])
+
+
+def _snap(geom, references, tolerance: float):
+    """``geom`` with its vertices moved onto the nearby vertices of ``references``."""
+    refs = [r for r in references if r is not None and not r.is_empty]
+    if not refs or tolerance <= 0:
+        return geom
+    target = shapely.union_all([shapely.boundary(r) for r in refs])
+    return _clean(shapely.snap(geom, target, tolerance))
+
+
+def _community_of(community, cells, i):
+    """The community polygon holding cell ``i`` (None when not given)."""
+    if community is None:
+        return None
+    code = str(cells["parent_code"].iloc[i])
+    hit = community[community["code"].astype(str) == code]
+    return hit.geometry.iloc[0] if len(hit) else None
+
+
+def _neighbours(cells, geom, exclude=()):
+    """Row positions of the cells touching or overlapping ``geom``."""
+    hits = cells.sindex.query(geom, predicate="intersects")
+    return [int(h) for h in hits if int(h) not in exclude]
+
+
+def _assign(cells: gpd.GeoDataFrame, geoms: dict, area, target: int) -> None:
+    """Give ``area`` to cell ``target``, taking it from every other cell it covers
+    (``geoms``: position → geometry, updated in place)."""
+    for j in _neighbours(cells, area, exclude={target}):
+        current = geoms.get(j, cells.geometry.iloc[j])
+        if shapely.intersection(current, area).area > _CRUMB:
+            geoms[j] = _clean(shapely.difference(current, area))
+    geoms[target] = _clean(shapely.union(geoms.get(target, cells.geometry.iloc[target]), area))
+
+
+def _release(cells: gpd.GeoDataFrame, geoms: dict, area, source: int) -> None:
+    """Hand each piece of ``area`` (given up by ``source``) to the same-community neighbour
+    sharing the longest border with it; a piece with none stays uncovered."""
+    parent = cells["parent_code"].astype(str).to_numpy()
+    for piece in shapely.get_parts(_clean(area)):
+        best, longest = None, 0.0
+        for j in _neighbours(cells, piece.buffer(0.01), exclude={source}):
+            if parent[j] != parent[source]:
+                continue
+            shared = shapely.length(shapely.intersection(
+                shapely.boundary(piece), geoms.get(j, cells.geometry.iloc[j]).buffer(0.01)))
+            if shared > longest:
+                best, longest = j, shared
+        if best is not None and longest > 0.1:
+            geoms[best] = _clean(shapely.union(geoms.get(best, cells.geometry.iloc[best]), piece))
+
+
+def _result(cells: gpd.GeoDataFrame, geoms: dict, new: list[dict] = ()) -> gpd.GeoDataFrame:
+    """The changed cells (existing ones in their original order, then new ones)."""
+    rows = sorted(geoms)
+    out = cells.iloc[rows][["code", "name", "parent_code"]].copy()
+    out = gpd.GeoDataFrame(out, geometry=[geoms[r] for r in rows], crs=cells.crs)
+    if new:
+        out = pd.concat([out, gpd.GeoDataFrame(new, geometry="geometry", crs=cells.crs)],
+                        ignore_index=True)
+    out["code"] = out["code"].astype(str)
+    return out.reset_index(drop=True)
+
+
+def reshape(cells: gpd.GeoDataFrame, code: str, geom, community=None, *,
+            tolerance: float = SNAP_TOLERANCE) -> gpd.GeoDataFrame:
+    """Cell ``code`` takes the outline ``geom``: it takes what it now covers from its
+    neighbours and gives what it no longer covers to them. ``community``: the community
+    layer (metric CRS), for snapping to its boundary and keeping the cell inside it."""
+    i = _row(cells, code)
+    comm = _community_of(community, cells, i)
+    near = [cells.geometry.iloc[j] for j in _neighbours(cells, geom.buffer(tolerance), {i})]
+    new = _snap(_clean(geom), near + [comm], tolerance)
+    if comm is not None:
+        new = _clean(shapely.intersection(new, comm))
+    if new.is_empty:
+        raise RedrawError(f"the new outline of '{code}' lies outside its community")
+    geoms: dict = {i: new}
+    _assign(cells, geoms, new, i)
+    _release(cells, geoms, shapely.difference(cells.geometry.iloc[i], new), i)
+    return _result(cells, geoms)
+
+
+def split(cells: gpd.GeoDataFrame, code: str, line, new_codes=None, *,
+          tolerance: float = SNAP_TOLERANCE) -> gpd.GeoDataFrame:
+    """Cut cell ``code`` along ``line`` (drawn from outside the cell to outside it). The
+    largest piece keeps the code; the others get ``new_codes`` (default: the next free
+    serials of the community, see :func:`next_codes`)."""
+    i = _row(cells, code)
+    cell = cells.geometry.iloc[i]
+    # An end drawn just short of the edge is carried onto it.
+    line = shapely.snap(line, shapely.boundary(cell), tolerance)
+    pieces = sorted((p for p in shapely.get_parts(split_polygon(cell, line)) if p.area > 1.0),
+                    key=lambda p: -p.area)
+    if len(pieces) < 2:
+        raise RedrawError(f"the line does not cut '{code}' in two: draw it across the cell, "
+                          "from outside one edge to outside another")
+    parent = str(cells["parent_code"].iloc[i])
+    if new_codes is None:
+        new_codes = next_codes(cells["code"], parent, len(pieces) - 1)
+    if len(new_codes) != len(pieces) - 1:
+        raise RedrawError(f"the line cuts '{code}' into {len(pieces)} pieces; give "
+                          f"{len(pieces) - 1} new code(s)")
+    _unused(cells, new_codes)
+    name = cells["name"].iloc[i] if "name" in cells else ""
+    new = [{"code": str(c), "name": f"{name}-{k + 2}" if name else str(c),
+            "parent_code": parent, "geometry": p}
+           for k, (c, p) in enumerate(zip(new_codes, pieces[1:]))]
+    return _result(cells, {i: pieces[0]}, new)
+
+
+def merge(cells: gpd.GeoDataFrame, codes: list[str]) -> gpd.GeoDataFrame:
+    """Join neighbouring cells of one community; the first code stays, the others go."""
+    if len(set(codes)) < 2:
+        raise RedrawError("choose at least two different cells to merge")
+    rows = [_row(cells, c) for c in codes]
+    parents = set(cells["parent_code"].astype(str).iloc[rows])
+    if len(parents) > 1:
+        raise RedrawError(f"cells {', '.join(codes)} belong to different communities "
+                          f"({', '.join(sorted(parents))}); a cell lies in one community")
+    geoms = [cells.geometry.iloc[r] for r in rows]
+    joined = _clean(shapely.union_all([g.buffer(0.01, join_style="mitre") for g in geoms])
+                    .buffer(-0.01, join_style="mitre"))
+    if joined.geom_type != "Polygon":
+        raise RedrawError(f"cells {', '.join(codes)} do not share a border: only neighbouring "
+                          "cells can be merged")
+    out = {rows[0]: joined}
+    out.update({r: shapely.Polygon() for r in rows[1:]})
+    return _result(cells, out)
+
+
+def move_piece(cells: gpd.GeoDataFrame, piece, to_code: str, community=None, *,
+               tolerance: float = SNAP_TOLERANCE) -> gpd.GeoDataFrame:
+    """Give the area ``piece`` to cell ``to_code``, taking it from the cells it covers in
+    the same community (a piece must touch the cell it joins)."""
+    t = _row(cells, to_code)
+    comm = _community_of(community, cells, t)
+    near = [cells.geometry.iloc[j] for j in _neighbours(cells, piece.buffer(tolerance), {t})]
+    piece = _snap(_clean(piece), near + [cells.geometry.iloc[t], comm], tolerance)
+    if comm is not None:
+        piece = _clean(shapely.intersection(piece, comm))
+    if piece.is_empty or _clean(shapely.difference(piece, cells.geometry.iloc[t])).is_empty:
+        raise RedrawError(f"the piece adds nothing to '{to_code}': draw it over the area "
+                          "to move")
+    if not piece.buffer(0.05).intersects(cells.geometry.iloc[t]):
+        raise RedrawError(f"the piece does not touch '{to_code}': a cell must stay in one "
+                          "piece")
+    geoms: dict = {}
+    _assign(cells, geoms, piece, t)
+    return _result(cells, geoms)
+
+
+def draw(cells: gpd.GeoDataFrame, geom, parent_code: str, community=None, *,
+         code: str | None = None, name: str | None = None,
+         tolerance: float = SNAP_TOLERANCE) -> gpd.GeoDataFrame:
+    """A new cell in community ``parent_code`` with outline ``geom``, taken from the cells
+    it covers; ``code`` defaults to the community's next serial."""
+    code = code or next_codes(cells["code"], parent_code, 1)[0]
+    _unused(cells, [code])
+    comm = None
+    if community is not None:
+        hit = community[community["code"].astype(str) == str(parent_code)]
+        if not len(hit):
+            raise RedrawError(f"there is no community '{parent_code}'")
+        comm = hit.geometry.iloc[0]
+    near = [cells.geometry.iloc[j] for j in _neighbours(cells, geom.buffer(tolerance))]
+    new = _snap(_clean(geom), near + [comm], tolerance)
+    if comm is not None:
+        new = _clean(shapely.intersection(new, comm))
+    if new.is_empty:
+        raise RedrawError(f"the new cell lies outside community '{parent_code}'")
+    everyone = pd.concat([cells, gpd.GeoDataFrame(
+        [{"code": code, "name": name or code, "parent_code": str(parent_code),
+          "geometry": shapely.Polygon()}], geometry="geometry", crs=cells.crs)],
+        ignore_index=True)
+    t = len(everyone) - 1
+    geoms: dict = {}
+    _assign(everyone, geoms, new, t)
+    return _result(everyone, geoms)
+
+
+def _unused(cells, codes) -> None:
+    taken = set(cells["code"].astype(str)) & {str(c) for c in codes}
+    if taken:
+        raise RedrawError(f"code(s) {', '.join(sorted(taken))} already exist")
+
+
+def next_codes(codes, parent_code: str, n: int, digits: int = 3) -> list[str]:
+    """The next ``n`` free grid codes of a community: its code + a ``digits``-digit serial
+    (the CJ/T 349-2010 pattern), after the highest serial in use.
+
+    >>> next_codes(["540102001001001", "540102001001007"], "540102001001", 2)
+    ['540102001001008', '540102001001009']
+    """
+    prefix = str(parent_code)
+    used = [int(c[len(prefix):]) for c in map(str, codes)
+            if c.startswith(prefix) and len(c) == len(prefix) + digits
+            and c[len(prefix):].isdigit()]
+    start = max(used, default=0) + 1
+    if start + n - 1 >= 10 ** digits:
+        raise RedrawError(f"community {prefix} has no free {digits}-digit grid serials left")
+    return [f"{prefix}{k:0{digits}d}" for k in range(start, start + n)]
+
+
+FIGURES = ("households", "population", "floating_population")
+
+
+def reapportion(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame,
+                population: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, str]:
+    """Households and population of the changed cells ``after`` (empty geometry: removed).
+
+    ``before``: the same area's cells as they were, with their figures; ``population``:
+    optional household points or building polygons with ``households`` (and
+    ``population``), all in one metric CRS. Returns ``(after with figures, method)``;
+    ``method`` is ``"household points"``, ``"buildings"`` or ``"area-weighted from the
+    previous cells"``. Figures are rounded to whole households and people, so a total can
+    move by one or two from rounding when a cell is split.
+    """
+    from tobler.area_weighted import area_interpolate
+
+    after = after.copy()
+    live = ~after.geometry.is_empty
+    figures = [f for f in FIGURES if f in before.columns and before[f].notna().any()]
+    target = after[live]
+    if population is not None and len(population):
+        pop = population[~population.geometry.is_empty]
+        fields = [f for f in figures if f in pop.columns]
+        if pop.geom_type.isin(["Point", "MultiPoint"]).all():
+            method = "household points"
+            pts = pop.copy()
+            pts["geometry"] = pts.geometry.representative_point()
+            hit_p, hit_c = shapely.STRtree(target.geometry.values).query(
+                pts.geometry.values, predicate="intersects")
+            first = pd.Series(hit_c, index=hit_p).groupby(level=0).first()  # once per point
+            sums = pts.iloc[first.index][fields].groupby(first.to_numpy()).sum()
+            est = sums.reindex(range(len(target))).fillna(0)
+        else:
+            method = "buildings"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est = area_interpolate(pop[fields + ["geometry"]], target,
+                                       extensive_variables=fields)
+        figures = fields
+    else:
+        method = "area-weighted from the previous cells"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = area_interpolate(before[figures + ["geometry"]], target,
+                                   extensive_variables=figures)
+    for f in figures:
+        values = np.zeros(len(after))
+        values[live.to_numpy()] = np.rint(est[f].to_numpy(float))
+        after[f] = values.astype(int)
+    return after, method
