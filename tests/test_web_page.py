@@ -33,6 +33,8 @@ def test_pages_reference_nothing_outside_the_app(client, path):
     for ref in refs:
         if ref.endswith(".css"):
             css = client.get(ref).get_data(as_text=True)
+            # inline SVG icons are data, and their own url(#id) refer inside themselves
+            css = re.sub(r"url\((['\"])data:.*?\1\)", "", css)
             for u in re.findall(r"url\(['\"]?([^'\")]+)", css):
                 assert not urlparse(u).netloc, (ref, u)
                 if not u.startswith("data:"):

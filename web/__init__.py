@@ -40,6 +40,17 @@ def default_dataset() -> str:
     return os.environ.get("DATASET") or os.environ.get("DATABASE_URL") or str(SAMPLE)
 
 
+def household_band(text: str) -> tuple[int, int]:
+    """``"300-500"`` → (300, 500): the households a grid cell should hold."""
+    try:
+        lo, hi = (int(v) for v in text.replace("–", "-").split("-"))
+    except ValueError:
+        raise ValueError(f"GRIDMAP_HOUSEHOLDS must look like 300-500, got '{text}'") from None
+    if not 0 < lo <= hi:
+        raise ValueError(f"GRIDMAP_HOUSEHOLDS needs 0 < minimum ≤ maximum, got '{text}'")
+    return lo, hi
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
@@ -47,6 +58,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         # none (boundaries and roads are the map), osm, tianditu, or an XYZ URL template
         BASEMAP=os.environ.get("GRIDMAP_BASEMAP", "none"),
         TIANDITU_KEY=os.environ.get("TIANDITU_KEY", ""),
+        # households per grid cell that proposals aim for: GRIDMAP_HOUSEHOLDS=300-500
+        HOUSEHOLD_BAND=household_band(os.environ.get("GRIDMAP_HOUSEHOLDS", "300-500")),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
@@ -61,6 +74,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from web.account import bp as account_bp
     from web.api import bp as api_bp
     from web.edit_api import bp as edit_bp
+    from web.printing import bp as printing_bp
     from web.catalog import Catalog
     from web.pages import bp as pages_bp
     from web.pages import check_basemap
@@ -71,6 +85,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(edit_bp)
+    app.register_blueprint(printing_bp)
 
     @app.after_request
     def security_headers(response):

@@ -21,7 +21,7 @@ def _back() -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    lang = pick_lang(request)
+    lang = pick_lang(request.args.get("lang"))
     s = STRINGS[lang]
     error = None
     if request.method == "POST":

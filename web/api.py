@@ -508,7 +508,7 @@ def siting():
 def proposal():
     """A proposed re-partition of one community's grid cells into a household band."""
     from geo.crs import metric_crs
-    from geo.partition import building_units, propose
+    from geo.partition import building_units, polsby_popper, propose
 
     cat = _catalog()
     code = request.args.get("community", "")
@@ -519,8 +519,9 @@ def proposal():
     row = comm[comm["code"].astype(str) == code]
     if len(row) != 1:
         raise ApiError(404, f"no single community with code '{code}'")
-    lo = _int_arg("min", 300, 1, 100_000)
-    hi = _int_arg("max", 500, 1, 100_000)
+    band = current_app.config["HOUSEHOLD_BAND"]
+    lo = _int_arg("min", band[0], 1, 100_000)
+    hi = _int_arg("max", band[1], 1, 100_000)
     if lo > hi:
         raise ApiError(400, "min must not exceed max")
     crs = metric_crs(row)
@@ -531,7 +532,11 @@ def proposal():
             "metrics": result.metrics, "current": {
                 "cells": int(len(cells)),
                 "min_households": int(cells["households"].min()) if len(cells) else None,
-                "max_households": int(cells["households"].max()) if len(cells) else None}}
+                "max_households": int(cells["households"].max()) if len(cells) else None,
+                "spread_households": round(float(cells["households"].std(ddof=0)), 1)
+                if len(cells) else None,
+                "mean_polsby_popper": round(float(polsby_popper(cells.geometry.values).mean()), 3)
+                if len(cells) else None}}
     if result.cells is not None:
         body["cells"] = json.loads(result.cells.to_crs("EPSG:4326").to_json(drop_id=True))
         body["moves"] = _plain(result.moves.to_dict("records"))

@@ -52,18 +52,23 @@ def _static(path: str) -> str:
     return url_for("static", filename=path)
 
 
-def render_map(catalog, lang: str, basemap: str, key: str) -> str:
-    """The map page's HTML."""
+def render_map(catalog, lang: str, basemap: str, key: str, user: dict | None = None,
+               band: tuple[int, int] = (300, 500)) -> str:
+    """The map page's HTML; ``user`` is the signed-in account (editing tools for planners)."""
+    from web.auth import csrf_token
     x0, y0, x1, y1 = _extent(catalog)
     m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], zoom_start=13, tiles=None,
                    prefer_canvas=True)
     m.default_js = [("leaflet", _static("vendor/leaflet/leaflet.js")),
                     ("markercluster", _static("vendor/leaflet.markercluster/leaflet.markercluster.js")),
-                    ("gridmap", _static("gridmap.js"))]
+                    ("geoman", _static("vendor/leaflet-geoman/leaflet-geoman.min.js")),
+                    ("gridmap", _static("gridmap.js")),
+                    ("gridmap_edit", _static("gridmap-edit.js"))]
     m.default_css = [("leaflet_css", _static("vendor/leaflet/leaflet.css")),
                      ("markercluster_css", _static("vendor/leaflet.markercluster/MarkerCluster.css")),
                      ("markercluster_default_css",
                       _static("vendor/leaflet.markercluster/MarkerCluster.Default.css")),
+                     ("geoman_css", _static("vendor/leaflet-geoman/leaflet-geoman.css")),
                      ("gridmap_css", _static("gridmap.css"))]
     _basemap(m, basemap, key)
     m.fit_bounds([[y0, x0], [y1, x1]])
@@ -72,7 +77,8 @@ def render_map(catalog, lang: str, basemap: str, key: str) -> str:
     root.header.add_child(folium.Element(f"<title>{strings['title']} · gridmap</title>"))
     root.html.add_child(folium.Element(render_template(
         "panel.html", s=strings, lang=lang, other="en" if lang == "zh" else "zh",
-        themes=catalog.themes, kinds=_kinds(catalog))))
+        themes=catalog.themes, kinds=_kinds(catalog), user=user, csrf=csrf_token(),
+        band=band)))
     config = {
         "lang": lang, "strings": strings,
         "layers": [{"id": n, "title": strings[n], "shown": n in SHOWN,
@@ -84,6 +90,14 @@ def render_map(catalog, lang: str, basemap: str, key: str) -> str:
                 "lookup": url_for("api.lookup"), "search": url_for("api.search"),
                 "coverage": url_for("api.coverage"), "whatif": url_for("api.whatif"),
                 "areas": url_for("api.service_areas"), "siting": url_for("api.siting")},
+        # the editor; the CSRF token goes with every editing request of this session
+        "edit": {"user": user, "csrf": csrf_token(), "band": list(band),
+                 "preview": url_for("edit.preview"), "apply": url_for("edit.apply"),
+                 "changes": url_for("edit.change_list"),
+                 "change": url_for("edit.change", change_id=0),
+                 "revert": url_for("edit.revert", change_id=0), "diff": url_for("edit.diff"),
+                 "proposal": url_for("api.proposal"),
+                 "print": url_for("printing.community", code="CODE")},
     }
     # "</" cannot end the script element early: data in the config stays data.
     payload = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
@@ -117,6 +131,10 @@ def index():
 
         return landing()
     lang = pick_lang(request.args.get("lang"))
-    html = render_map(current_app.extensions["gridmap"], lang, current_app.config["BASEMAP"],
-                      current_app.config["TIANDITU_KEY"])
+    from web.auth import session_user
+
+    catalog = current_app.extensions["gridmap"]
+    html = render_map(catalog, lang, current_app.config["BASEMAP"],
+                      current_app.config["TIANDITU_KEY"], user=session_user(catalog.store),
+                      band=current_app.config["HOUSEHOLD_BAND"])
     return Response(html, mimetype="text/html")

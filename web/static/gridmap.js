@@ -95,6 +95,7 @@
     var overlays = {};
     var layerGroups = {};
     var generation = {};
+    var clickHooks = [];      // functions (layer, feature, event) → true when they took it
 
     map.attributionControl.setPrefix(false);
     if (!map.options.maxZoom) map.setMaxZoom(19);  // no tile layer sets one by default
@@ -151,6 +152,8 @@
         lyr.on("click", function (e) {
           L.DomEvent.stopPropagation(e);
           if (adding) { addSite(e.latlng); return; }
+          // the editor (gridmap-edit.js) takes clicks on cells while it is selecting
+          if (clickHooks.some(function (h) { return h(layer, feature, e); })) return;
           L.popup().setLatLng(e.latlng).setContent(attributeTable(layer, p)).openOn(map);
           lookup(e.latlng.lat, e.latlng.lng);
         });
@@ -159,7 +162,10 @@
 
     // ---------------------------------------------------------------- area and line layers
     cfg.layers.forEach(function (info) {
-      var group = L.geoJSON(null, {style: featureStyle(info.id), onEachFeature: bindFeature(info.id)});
+      // Only cells and communities are snapped to while editing (pmIgnore/snapIgnore: Geoman).
+      var snap = info.id === "grid" || info.id === "community";
+      var group = L.geoJSON(null, {style: featureStyle(info.id), onEachFeature: bindFeature(info.id),
+                                   pmIgnore: true, snapIgnore: !snap});
       layerGroups[info.id] = group;
       overlays[info.title] = group;
       generation[info.id] = 0;
@@ -456,8 +462,14 @@
     map.on("moveend", refresh);
     map.on("overlayadd", refresh);
     refresh();
+    function reloadLayer(id) {  // after an edit: fetch the layer again
+      if (!layerGroups[id]) return Promise.resolve();
+      layerGroups[id]._gmWhole = false;
+      return loadLayer(id);
+    }
     return {map: map, layers: layerGroups, findings: findingsLayer, facilities: facilities,
-            areas: areasLayer, sites: sitesLayer, whatif: whatifLayer};
+            areas: areasLayer, sites: sitesLayer, whatif: whatifLayer, clickHooks: clickHooks,
+            reloadLayer: reloadLayer, el: el, fmt: fmt, getJSON: getJSON, showNotice: showNotice};
   }
 
   window.gridmap = {
@@ -481,6 +493,7 @@
       if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) panel.classList.remove("gm-open");
       api = start(map, cfg, panel);
       window.gridmap.current = api;
+      if (window.gridmapEdit) window.gridmapEdit(api, cfg);
       document.documentElement.setAttribute("lang", cfg.lang === "en" ? "en" : "zh-CN");
       return api;
     }

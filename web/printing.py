@@ -1,0 +1,153 @@
+"""For grid staff on paper and desktop GIS: a printable map per community, and downloads of
+a layer as GeoPackage, GeoJSON or zipped Shapefile (UTF-8 or GBK for older tools).
+
+    GET /print/community/{code}               an A4 page: the community's cells drawn to
+                                              scale with their serials and households,
+                                              roads and facilities, and a table of cells
+    GET /export/{layer}?format=gpkg|geojson|shp[&encoding=gbk]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import shapely
+from flask import Blueprint, Response, current_app, render_template, request
+
+from geo.crs import metric_crs
+from layers.export import export_layer
+from layers.schema import LAYERS
+from web.errors import ApiError
+from web.i18n import STRINGS, pick_lang
+
+bp = Blueprint("printing", __name__)
+
+_FORMATS = {"gpkg": ".gpkg", "geojson": ".geojson", "shp": ".shp"}
+_ENCODINGS = {"utf-8": "UTF-8", "gbk": "GBK"}
+
+
+def _catalog():
+    return current_app.extensions["gridmap"]
+
+
+@bp.get("/export/<layer>")
+def export(layer):
+    stored = _catalog().stored
+    if layer not in stored or layer not in LAYERS:
+        raise ApiError(404, f"no layer '{layer}'; available: {', '.join(stored)}")
+    fmt = request.args.get("format", "gpkg")
+    enc = request.args.get("encoding", "utf-8").lower()
+    if fmt not in _FORMATS:
+        raise ApiError(400, f"format must be one of {', '.join(_FORMATS)}")
+    if enc not in _ENCODINGS or (enc != "utf-8" and fmt != "shp"):
+        raise ApiError(400, "encoding must be utf-8 or gbk (gbk for shapefiles only)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_layer(stored[layer], Path(tmp) / f"{layer}{_FORMATS[fmt]}", layer=layer,
+                            encoding=_ENCODINGS[enc] if fmt == "shp" else None)
+        if fmt == "shp":  # a shapefile is several files: send them zipped
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                for part in sorted(Path(tmp).iterdir()):
+                    z.write(part, part.name)
+            data, name, mime = buf.getvalue(), f"{layer}_{enc}.zip", "application/zip"
+        else:
+            data, name = path.read_bytes(), path.name
+            mime = "application/geopackage+sqlite3" if fmt == "gpkg" else "application/geo+json"
+    return Response(data, mimetype=mime,
+                    headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+class _Sheet:
+    """Metric coordinates → SVG user units (y down), fitted to a ``width``×``height`` box."""
+
+    def __init__(self, bounds, width=1000.0, height=1000.0, margin=20.0):
+        x0, y0, x1, y1 = bounds
+        self.scale = min((width - 2 * margin) / max(x1 - x0, 1e-9),
+                         (height - 2 * margin) / max(y1 - y0, 1e-9))
+        self.x0, self.y1, self.margin = x0, y1, margin
+        self.width = (x1 - x0) * self.scale + 2 * margin
+        self.height = (y1 - y0) * self.scale + 2 * margin
+
+    def xy(self, coords: np.ndarray) -> np.ndarray:
+        out = np.empty_like(coords)
+        out[:, 0] = (coords[:, 0] - self.x0) * self.scale + self.margin
+        out[:, 1] = (self.y1 - coords[:, 1]) * self.scale + self.margin
+        return out
+
+    def path(self, geom) -> str:
+        """An SVG path ``d`` for polygons (rings closed) and lines."""
+        parts = []
+        for g in shapely.get_parts(geom):
+            rings = ([g.exterior, *g.interiors] if g.geom_type == "Polygon" else [g])
+            for ring in rings:
+                pts = self.xy(shapely.get_coordinates(ring))
+                d = "M" + " L".join(f"{x:.1f} {y:.1f}" for x, y in pts)
+                parts.append(d + (" Z" if g.geom_type == "Polygon" else ""))
+        return " ".join(parts)
+
+
+@bp.get("/print/community/<code>")
+@bp.get("/print/community/", defaults={"code": ""})
+def community(code):
+    cat = _catalog()
+    lang = pick_lang(request.args.get("lang"))
+    comm, grid = cat.layers.get("community"), cat.layers.get("grid")
+    if comm is None or grid is None:
+        raise ApiError(404, "printing needs community and grid layers")
+    row = comm[comm["code"].astype(str) == code]
+    if len(row) != 1:
+        raise ApiError(404, f"no community with code '{code}'; select a grid cell on the map "
+                            "first, or give the community's code")
+    crs = metric_crs(row)
+    area = row.to_crs(crs)
+    outline = area.geometry.iloc[0]
+    cells = grid[grid["parent_code"].astype(str) == code].to_crs(crs)
+    cells = cells.iloc[np.lexsort((cells.representative_point().x,
+                                   -cells.representative_point().y))]
+    sheet = _Sheet(outline.bounds, 1000, 1300)
+    roads = []
+    if "road" in cat.layers:
+        r = cat.layers["road"].to_crs(crs)
+        r = r[r.intersects(outline)]
+        roads = [sheet.path(g) for g in shapely.intersection(r.geometry.values, outline)
+                 if not g.is_empty]
+    facilities = []
+    if "facility" in cat.layers:
+        f = cat.layers["facility"].to_crs(crs)
+        f = f[f.within(outline)]
+        for p in f.itertuples():
+            (x, y), = sheet.xy(np.array([[p.geometry.x, p.geometry.y]]))
+            facilities.append({"x": x, "y": y, "name": p.name, "kind": p.kind})
+    drawn = []
+    for serial, c in enumerate(cells.itertuples(), start=1):
+        (lx, ly), = sheet.xy(shapely.get_coordinates(c.geometry.representative_point()))
+        drawn.append({"serial": serial, "code": c.code, "name": c.name, "d": sheet.path(c.geometry),
+                      "x": lx, "y": ly, "households": c.households,
+                      "population": c.population,
+                      "floating": getattr(c, "floating_population", None),
+                      "area_km2": c.geometry.area / 1e6})
+    # a scale bar of a round length about a fifth of the sheet
+    span = (outline.bounds[2] - outline.bounds[0]) / 5
+    bar_m = float(10 ** np.floor(np.log10(max(span, 1))))
+    bar_m *= 5 if span / bar_m >= 5 else 2 if span / bar_m >= 2 else 1
+    street = ""
+    if "street" in cat.layers:
+        st = cat.layers["street"]
+        hit = st[st["code"].astype(str) == str(row["parent_code"].iloc[0])]
+        street = hit["name"].iloc[0] if len(hit) else ""
+    return render_template(
+        "print.html", s=STRINGS[lang], lang=lang, community=row.iloc[0], street=street,
+        outline=sheet.path(outline), cells=drawn, roads=roads, facilities=facilities,
+        width=sheet.width, height=sheet.height, bar_m=bar_m, bar_px=bar_m * sheet.scale,
+        total_households=int(cells["households"].sum()), crs=crs,
+        today=dt.date.today().isoformat(), revision=_last_revision(cat))
+
+
+def _last_revision(cat) -> int:
+    revs = cat.store.revisions("grid")
+    return revs[-1]["id"] if revs else 0
