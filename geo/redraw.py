@@ -66,12 +66,24 @@ def _row(cells: gpd.GeoDataFrame, code: str) -> int:
 
 
 def _snap(geom, references, tolerance: float):
-    """``geom`` with its vertices moved onto the nearby vertices of ``references``."""
+    """``geom`` with each vertex within ``tolerance`` metres of the references' boundaries
+    moved onto them: onto a vertex of theirs when one is that close (``shapely.snap``),
+    else onto the nearest point of their edges."""
     refs = [r for r in references if r is not None and not r.is_empty]
     if not refs or tolerance <= 0:
         return geom
     target = shapely.union_all([shapely.boundary(r) for r in refs])
-    return _clean(shapely.snap(geom, target, tolerance))
+    geom = shapely.snap(geom, target, tolerance)
+    coords = shapely.get_coordinates(geom)
+    pts = shapely.points(coords)
+    d = shapely.distance(pts, target)
+    near = (d > 0) & (d <= tolerance)
+    if near.any():
+        on_edge = shapely.line_interpolate_point(target, shapely.line_locate_point(
+            target, pts[near]))
+        coords[near] = shapely.get_coordinates(on_edge)
+        geom = shapely.set_coordinates(geom, coords)
+    return _clean(geom)
 
 
 def _community_of(community, cells, i):
@@ -279,8 +291,8 @@ def reapportion(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame,
     optional household points or building polygons with ``households`` (and
     ``population``), all in one metric CRS. Returns ``(after with figures, method)``;
     ``method`` is ``"household points"``, ``"buildings"`` or ``"area-weighted from the
-    previous cells"``. Figures are rounded to whole households and people, so a total can
-    move by one or two from rounding when a cell is split.
+    previous cells"``. Figures are whole numbers whose total is the rounded total of the
+    estimates (largest remainder), so a split or merge keeps the households it started with.
     """
     from tobler.area_weighted import area_interpolate
 
@@ -314,7 +326,22 @@ def reapportion(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame,
             est = area_interpolate(before[figures + ["geometry"]], target,
                                    extensive_variables=figures)
     for f in figures:
-        values = np.zeros(len(after))
-        values[live.to_numpy()] = np.rint(est[f].to_numpy(float))
-        after[f] = values.astype(int)
+        values = np.zeros(len(after), dtype=int)
+        values[live.to_numpy()] = _whole(est[f].to_numpy(float))
+        after[f] = values
     return after, method
+
+
+def _whole(values: np.ndarray) -> np.ndarray:
+    """Whole numbers with the same rounded total (largest remainder): splitting a cell of
+    101 households in half gives 51 + 50, not 50 + 50 or 51 + 51.
+
+    >>> _whole(np.array([50.5, 50.5])).tolist()
+    [51, 50]
+    """
+    values = np.nan_to_num(values)
+    floor = np.floor(values).astype(int)
+    short = int(round(values.sum())) - int(floor.sum())
+    if short > 0:
+        floor[np.argsort(-(values - floor), kind="stable")[:short]] += 1
+    return floor

@@ -94,6 +94,7 @@
 
     // ------------------------------------------------------------------ operations
     function stopDrawing() {
+      map.closePopup();  // an open popup would swallow the clicks that place vertices
       if (map.pm.globalDrawModeEnabled()) map.pm.disableDraw();
       if (editable) { map.removeLayer(editable); editable = null; }
       mode = "";

@@ -150,6 +150,7 @@
         // Not bindPopup: a bound popup stops the click, and a click on a feature must also
         // answer "who is responsible here" (and place a what-if site in adding mode).
         lyr.on("click", function (e) {
+          if (map.pm && map.pm.globalDrawModeEnabled()) return;  // the click is a vertex
           L.DomEvent.stopPropagation(e);
           if (adding) { addSite(e.latlng); return; }
           // the editor (gridmap-edit.js) takes clicks on cells while it is selecting

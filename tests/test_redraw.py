@@ -1,0 +1,158 @@
+"""Redrawing grid cells (geo.redraw) on square tilings whose answers are known by
+construction: 100 m squares, communities of 4 × 4 cells."""
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from geo import redraw
+from geo.check import check_dataset
+from tests.tilings import cell, squares
+
+
+@pytest.fixture
+def city():
+    streets, communities, grids = squares()
+    return streets, communities, grids
+
+
+def _apply(grids, changed):
+    """The grid layer after a change (what web.editing writes)."""
+    keep = grids[~grids["code"].isin(changed["code"])].drop(columns=["col", "row"])
+    live = changed[~changed.geometry.is_empty]
+    return gpd.GeoDataFrame(
+        __import__("pandas").concat([keep, live], ignore_index=True), crs=grids.crs)
+
+
+def _figures(grids, changed):
+    before = grids[grids["code"].isin(changed["code"])]
+    return redraw.reapportion(before, changed)
+
+
+def test_split_along_a_line_keeps_the_code_on_the_larger_piece(city):
+    streets, communities, grids = city
+    i = cell(grids, 1, 1)
+    x0, y0, x1, y1 = grids.geometry.iloc[i].bounds
+    line = shapely.LineString([(x0 + 40, y0 - 5), (x0 + 40, y1 + 5)])
+    changed = redraw.split(grids, grids["code"].iloc[i], line)
+    assert list(changed["code"])[0] == grids["code"].iloc[i]
+    assert changed.area.round(3).tolist() == [6000.0, 4000.0]
+    parent = grids["parent_code"].iloc[i]
+    assert changed["code"].iloc[1].startswith(parent) and changed["code"].iloc[1] not in set(grids["code"])
+    out, method = _figures(grids, changed)
+    hh = grids["households"].iloc[i]  # 102, split 60/40 by area
+    assert out["households"].tolist() == [round(hh * 0.6), round(hh * 0.4)]
+    assert method == "area-weighted from the previous cells"
+    report = check_dataset({"street": streets, "community": communities,
+                            "grid": _apply(grids, out)})
+    assert report.findings.empty
+
+
+def test_a_line_that_does_not_cross_the_cell_is_refused(city):
+    _, _, grids = city
+    x0, y0, _, _ = grids.geometry.iloc[cell(grids, 1, 1)].bounds
+    with pytest.raises(redraw.RedrawError, match="does not cut"):
+        redraw.split(grids, grids["code"].iloc[cell(grids, 1, 1)],
+                     shapely.LineString([(x0 + 40, y0 + 10), (x0 + 40, y0 + 60)]))
+
+
+def test_merge_neighbours_only_within_one_community(city):
+    _, _, grids = city
+    a, b = grids["code"].iloc[cell(grids, 0, 0)], grids["code"].iloc[cell(grids, 1, 0)]
+    changed = redraw.merge(grids, [a, b])
+    assert changed["code"].tolist() == [a, b]
+    assert changed.geometry.iloc[0].area == pytest.approx(20000, abs=0.01)
+    assert changed.geometry.iloc[0].geom_type == "Polygon" and changed.geometry.iloc[1].is_empty
+    out, _ = _figures(grids, changed)
+    assert out["households"].iloc[0] == 100 + 101 and out["households"].iloc[1] == 0
+    far = grids["code"].iloc[cell(grids, 3, 3)]
+    with pytest.raises(redraw.RedrawError, match="do not share a border"):
+        redraw.merge(grids, [a, far])
+    other = grids["code"].iloc[cell(grids, 4, 0)]  # across the community boundary
+    with pytest.raises(redraw.RedrawError, match="different communities"):
+        redraw.merge(grids, [grids["code"].iloc[cell(grids, 3, 0)], other])
+
+
+def test_move_a_piece_to_the_neighbour(city):
+    streets, communities, grids = city
+    a, b = cell(grids, 0, 0), cell(grids, 1, 0)
+    x0, y0, x1, y1 = grids.geometry.iloc[b].bounds
+    piece = shapely.box(x0 - 1, y0, x0 + 20, y1)  # the west 20 m of b, drawn 1 m over a
+    changed = redraw.move_piece(grids, piece, grids["code"].iloc[a], communities)
+    areas = dict(zip(changed["code"], changed.area.round(3)))
+    assert areas == {grids["code"].iloc[a]: 12000.0, grids["code"].iloc[b]: 8000.0}
+    out, _ = _figures(grids, changed)
+    got = dict(zip(out["code"], out["households"]))
+    assert got[grids["code"].iloc[a]] == 100 + round(101 * 0.2)
+    assert sum(got.values()) == 100 + 101
+    report = check_dataset({"street": streets, "community": communities,
+                            "grid": _apply(grids, out)})
+    assert report.findings.empty
+
+
+def test_reshape_snaps_to_neighbours_and_leaves_no_sliver(city):
+    streets, communities, grids = city
+    i = cell(grids, 1, 1)
+    x0, y0, x1, y1 = grids.geometry.iloc[i].bounds
+    # hand-drawn: east edge pushed 30 m into the neighbour, other edges up to 1.5 m off
+    drawn = shapely.Polygon([(x0 + 1.2, y0 - 0.8), (x1 + 30, y0 + 1.5), (x1 + 30, y1 - 1.0),
+                             (x0 - 0.7, y1 + 1.3)])
+    changed = redraw.reshape(grids, grids["code"].iloc[i], drawn, communities)
+    areas = dict(zip(changed["code"], changed.area))
+    assert areas[grids["code"].iloc[i]] == pytest.approx(13000, abs=1)
+    assert areas[grids["code"].iloc[cell(grids, 2, 1)]] == pytest.approx(7000, abs=1)
+    new_grid = _apply(grids, _figures(grids, changed)[0])
+    assert new_grid.area.sum() == pytest.approx(grids.area.sum(), abs=0.01)
+    report = check_dataset({"street": streets, "community": communities, "grid": new_grid})
+    assert report.findings.empty, report.findings[["rule", "features", "area_m2"]]
+
+
+def test_reshape_without_snapping_would_leave_slivers(city):
+    """The same drawing with snapping off: the hand-drawn wobble survives as wedges less
+    than 2 m wide handed to the neighbours — so the test above passes because of the
+    snapping."""
+    _, communities, grids = city
+    i = cell(grids, 1, 1)
+    x0, y0, x1, y1 = grids.geometry.iloc[i].bounds
+    drawn = shapely.Polygon([(x0 + 1.2, y0 - 0.8), (x1 + 30, y0 + 1.5), (x1 + 30, y1 - 1.0),
+                             (x0 - 0.7, y1 + 1.3)])
+    changed = redraw.reshape(grids, grids["code"].iloc[i], drawn, communities, tolerance=0)
+    areas = dict(zip(changed["code"], changed.area))
+    assert abs(areas[grids["code"].iloc[i]] - 13000) > 10
+    south = grids["code"].iloc[cell(grids, 1, 0)]
+    wedge = changed.set_index("code").geometry[south].difference(grids.geometry.iloc[cell(grids, 1, 0)])
+    assert 10 < wedge.area and shapely.maximum_inscribed_circle(wedge).length * 2 < 2.0
+
+
+def test_draw_a_new_cell_takes_area_from_the_cells_it_covers(city):
+    streets, communities, grids = city
+    x0, y0, _, _ = grids.geometry.iloc[cell(grids, 1, 1)].bounds
+    box = shapely.box(x0 + 50, y0 + 50, x0 + 150, y0 + 150)  # a quarter of 4 cells
+    parent = grids["parent_code"].iloc[cell(grids, 1, 1)]
+    changed = redraw.draw(grids, box, parent, communities)
+    new = changed[~changed["code"].isin(grids["code"])]
+    assert len(new) == 1 and new.area.iloc[0] == pytest.approx(10000, abs=0.01)
+    assert (changed[changed["code"].isin(grids["code"])].area.round(3) == 7500).all()
+    out, _ = _figures(grids, changed)
+    assert out["households"].sum() == grids[grids["code"].isin(changed["code"])]["households"].sum()
+    report = check_dataset({"street": streets, "community": communities,
+                            "grid": _apply(grids, out)})
+    assert report.findings.empty
+
+
+def test_household_points_count_exactly(city):
+    _, _, grids = city
+    i = cell(grids, 1, 1)
+    x0, y0, x1, y1 = grids.geometry.iloc[i].bounds
+    changed = redraw.split(grids, grids["code"].iloc[i],
+                           shapely.LineString([(x0 + 40, y0 - 5), (x0 + 40, y1 + 5)]))
+    # 7 addresses west of the cut (3 households each), 2 east (10 each), 1 outside
+    pts = [(x0 + 10, y0 + 10 + 10 * k) for k in range(7)] + [(x0 + 80, y0 + 50), (x0 + 90, y0 + 20),
+                                                             (x0 - 300, y0)]
+    points = gpd.GeoDataFrame({"households": [3] * 7 + [10, 10, 99],
+                               "population": [9] * 7 + [25, 25, 999]},
+                              geometry=shapely.points(np.array(pts)), crs=grids.crs)
+    out, method = redraw.reapportion(grids.iloc[[i]], changed, points)
+    assert method == "household points"
+    assert out["households"].tolist() == [20, 21] and out["population"].tolist() == [50, 63]
