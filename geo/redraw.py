@@ -48,9 +48,17 @@ def _polygonal(geom):
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
+PRECISION = 0.001  # metres: results are snapped to a 1 mm grid
+
+
 def _clean(geom):
-    """Valid, polygonal, without dust: what a cell's geometry may be after an operation."""
-    geom = _polygonal(shapely.make_valid(geom, method="structure"))
+    """Valid, polygonal, without dust: what a cell's geometry may be after an operation.
+
+    Snapping to a 1 mm grid (``set_precision``) also removes the zero-width spikes that
+    repeated overlays leave along shared edges; such a spike is harmless in metres but
+    becomes a self-intersection once the cell is stored in degrees."""
+    geom = shapely.make_valid(geom, method="structure")
+    geom = _polygonal(shapely.set_precision(geom, PRECISION))
     parts = [p for p in shapely.get_parts(geom) if p.area > _CRUMB]
     if not parts:
         return shapely.Polygon()

@@ -316,6 +316,10 @@ def _evaluate_change(layers: dict, op: dict) -> dict:
     changed, method = _figures(layers, changed, cells)
     grid = layers["grid"]
     stored = changed.to_crs(grid.crs)
+    bad = ~stored.geometry.is_valid  # degrees can undo what was valid in metres
+    if bad.any():
+        stored.loc[bad, "geometry"] = shapely.make_valid(stored.geometry[bad].values,
+                                                         method="structure")
     new_grid = _new_grid(grid, stored)
     region = list(stored.geometry[~stored.geometry.is_empty]) + list(
         grid.geometry[grid["code"].astype(str).isin(stored["code"])])
