@@ -7,6 +7,7 @@ import pytest
 import shapely
 
 from layers.storage import open_store
+from tests.conftest import SAMPLE as SAMPLE_PATH
 from tests.conftest import serve_in_thread
 from tests.tilings import squares
 from web import create_app
@@ -172,3 +173,75 @@ def test_names_are_text_never_markup(browser, hostile):
     assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
     assert events["dialogs"] == [] and events["errors"] == []
     page.close()
+
+
+def _screen(page, lonlat):
+    """Page pixel of a lon/lat point on the map."""
+    p = page.evaluate("""([x, y]) => { const m = window.gridmap.current.map;
+        const r = m.getContainer().getBoundingClientRect();
+        const q = m.latLngToContainerPoint([y, x]); return [q.x + r.left, q.y + r.top]; }""", lonlat)
+    return p[0], p[1]
+
+
+def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
+    """The whole editing loop as a planner does it: sign in, click a cell, draw a line
+    across it, read the preview, give a reason, save; the map and the history show it."""
+    from web.auth import add_user
+
+    path = tmp_path / "city.gpkg"
+    path.write_bytes(SAMPLE_PATH.read_bytes())
+    app = create_app({"DATASET": str(path), "SECRET_KEY": "browser-test"})
+    add_user(app.extensions["gridmap"].store, "ana", "planner", "long-secret")
+    url, server = serve_in_thread(app)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        external, errors = [], []
+        page.on("request", lambda r: None if r.url.startswith(LOCAL) else external.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/login?next=/")
+        page.fill("input[name=name]", "ana")
+        page.fill("input[name=password]", "long-secret")
+        page.click("button[type=submit]")
+        page.wait_for_function("window.gridmap && window.gridmap.current && "
+                               "window.gridmap.current.layers.grid.getLayers().length > 600")
+        assert "ana" in page.inner_text("#gm-user")
+        feature = app.test_client().get("/collections/grid/items/540102001001002").get_json()
+        cell_ = shapely.geometry.shape(feature["geometry"])
+        x0, y0, x1, y1 = cell_.bounds
+        page.evaluate("""b => window.gridmap.current.map.fitBounds([[b[1], b[0]], [b[3], b[2]]],
+                                                                 {maxZoom: 16}) && null""", [x0, y0, x1, y1])
+        page.wait_for_timeout(600)
+        inside = cell_.representative_point()
+        page.mouse.click(*_screen(page, (inside.x, inside.y)))
+        page.wait_for_function("document.getElementById('gm-selected').textContent.includes('540102001001002')")
+        page.click("#gm-op-split")
+        cx = cell_.centroid.x
+        top, bottom = _screen(page, (cx, y1 + 0.0008)), _screen(page, (cx, y0 - 0.0008))
+        page.mouse.move(top[0] - 10, top[1] - 10)
+        page.mouse.move(*top, steps=4)
+        page.mouse.click(*top)
+        page.mouse.move(*bottom, steps=8)
+        page.mouse.click(*bottom)
+        page.mouse.move(bottom[0], bottom[1] + 25, steps=4)
+        page.mouse.dblclick(bottom[0], bottom[1] + 25)
+        page.wait_for_selector("#gm-edit-result tr[data-code]", timeout=60_000)
+        rows = page.locator("#gm-edit-result tr[data-code]")
+        assert rows.count() == 2
+        figures = [int(rows.nth(i).locator("td").nth(3).inner_text().replace(",", ""))
+                   for i in range(2)]
+        assert sum(figures) == 136  # the split keeps the cell's households
+        page.fill("#gm-reason", "too large for one grid worker")
+        page.click("#gm-save")
+        page.wait_for_function("document.getElementById('gm-edit-status').textContent.includes('#')")
+        page.wait_for_function("window.gridmap.current.layers.grid.getLayers().length === 652")
+        page.wait_for_selector("#gm-history li[data-change]")
+        assert "too large" in page.inner_text("#gm-history")
+        # the change on the map: the old outline and the two new cells
+        page.click("#gm-history li[data-change] button")
+        page.wait_for_function("window.gridmap.editor.layers.diff.getLayers().length === 3")
+        assert external == [] and errors == []
+        revs = app.extensions["gridmap"].store.revisions("grid")
+        assert [r["author"] for r in revs] == ["ana", "ana"] and revs[0]["change_id"] == revs[1]["change_id"]
+        page.close()
+    finally:
+        server.close()
