@@ -133,12 +133,10 @@ def building_units(community, cells: gpd.GeoDataFrame, *, target: int | None = N
                   [shapely.linestrings([[x0 - 1, y], [x1 + 1, y]]) for y in ys[1:]]
         lattice = np.asarray(lattice, dtype=object)
         pieces = _faces(np.concatenate([lattice, lines]), community)
-        blocks = _faces(lines, community)
     else:
         boxes = shapely.box(*np.meshgrid(xs, ys), *np.meshgrid(xs + size, ys + size))
         pieces = shapely.intersection(boxes.ravel(), community)
         pieces = pieces[shapely.area(pieces) > 1.0]
-        blocks = None
     units = gpd.GeoDataFrame(geometry=pieces, crs=cells.crs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -151,17 +149,9 @@ def building_units(community, cells: gpd.GeoDataFrame, *, target: int | None = N
     old = np.full(len(units), None, dtype=object)
     old[hit_u] = cells["code"].astype(str).to_numpy()[hit_c]
     units["old_cell"] = old
-    block = np.zeros(len(units), dtype=int)
-    if blocks is not None and len(blocks):
-        tree = shapely.STRtree(blocks)
-        hit_u, hit_b = tree.query(pts, predicate="within")
-        block[:] = -1
-        block[hit_u] = hit_b
-        lost = np.flatnonzero(block < 0)  # a point on a block edge (precision): nearest
-        if len(lost):
-            block[lost] = tree.nearest(pts[lost])
-    units["block"] = block
-    return units.reset_index(drop=True)
+    units = units.reset_index(drop=True)
+    units.attrs["roads"] = lines  # for propose: cells should not cross these
+    return units
 
 
 @dataclass
@@ -179,20 +169,32 @@ class Proposal:
     labels: np.ndarray | None = None
 
 
-def _graph(units: gpd.GeoDataFrame) -> nx.Graph:
-    """Units sharing an edge (not just a corner) are neighbours; an edge between units of
-    different road blocks (``block``) is marked ``road``; ``length`` is the shared
-    boundary in metres."""
+ROAD_TOLERANCE = 0.5  # metres: a shared edge this close to a road line lies on the road
+
+
+def _graph(units: gpd.GeoDataFrame, roads=None) -> nx.Graph:
+    """Units sharing an edge (not just a corner) are neighbours; ``length`` is the shared
+    boundary in metres, and ``road`` marks edges lying (mostly) on one of the ``roads``."""
     geoms = units.geometry.values
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     keep = left < right
     a, b = left[keep], right[keep]
-    shared = shapely.length(shapely.intersection(geoms[a], geoms[b]))
-    block = units["block"].to_numpy() if "block" in units else np.zeros(len(units), int)
+    between = shapely.intersection(geoms[a], geoms[b])
+    shared = shapely.length(between)
+    ok = shared > 0.01
+    a, b, between, shared = a[ok], b[ok], between[ok], shared[ok]
+    on_road = np.zeros(len(a), dtype=bool)
+    lines = _line_array(roads)
+    if len(lines) and len(a):
+        zone = shapely.union_all(shapely.buffer(lines, ROAD_TOLERANCE, quad_segs=2))
+        shapely.prepare(zone)
+        near = shapely.intersects(zone, between)
+        on_road[near] = shapely.length(shapely.intersection(between[near], zone)) \
+            > 0.5 * shared[near]
     g = nx.Graph()
     g.add_nodes_from(range(len(units)))
-    g.add_edges_from((int(i), int(j), {"length": float(s), "road": bool(block[i] != block[j])})
-                     for i, j, s in zip(a, b, shared) if s > 0.01)
+    g.add_edges_from((int(i), int(j), {"length": float(s), "road": bool(r)})
+                     for i, j, s, r in zip(a, b, shared, on_road))
     return g
 
 
@@ -393,7 +395,7 @@ def _solve(attrs, hh, old, graph, group, lo, hi, seed, max_rounds):
 
 def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
             community_code: str = "", seed: int = 0, max_rounds: int = 2000, tries: int = 4,
-            time_budget: float = 5.0, follow_roads: bool = True,
+            time_budget: float = 5.0, roads=None, follow_roads: bool = True,
             old_weight: float = 0.5) -> Proposal:
     """Partition ``units`` (from :func:`building_units`) into cells within ``band``.
 
@@ -416,7 +418,9 @@ def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
     if kmin > kmax:
         return Proposal(False, f"{total:.0f} households cannot make cells of {lo:.0f}-{hi:.0f}: "
                                f"{kmax} cell(s) would be too large, {kmin} too small")
-    graph = _graph(units)
+    if roads is None:
+        roads = units.attrs.get("roads")
+    graph = _graph(units, roads if follow_roads else None)
     group, unfit = _groups(graph, hh, lo, hi, follow_roads=False)
     if unfit:
         pieces = "; ".join(f"{h:.0f} households in {n} unit(s)" for h, n in unfit)
@@ -435,9 +439,9 @@ def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
         oy = np.bincount(old[old >= 0], weights=(area * cy)[old >= 0]) / w
         attrs = np.c_[cx, cy, old_weight * np.where(old >= 0, ox[old], cx),
                       old_weight * np.where(old >= 0, oy[old], cy)]
-    plans = [(_groups(graph, hh, lo, hi, follow_roads=True)[0], "roads")] \
-        if follow_roads and "block" in units and units["block"].nunique() > 1 else []
-    plans.append((group, "whole"))
+    plans = [(_groups(graph, hh, lo, hi, follow_roads=True)[0], "followed")] \
+        if any(d["road"] for _, _, d in graph.edges(data=True)) else []
+    plans.append((group, "ignored" if plans else "none"))
     best, best_key, tried = None, None, 0
     for plan, how in plans:
         for k in range(max(1, tries)):
@@ -482,8 +486,8 @@ def _proposal(units, labels, hh, lo, hi, community_code, graph, metrics) -> Prop
     moves = pd.DataFrame({"unit": moved.index, "old_cell": moved["old_cell"],
                           "new_cell": moved["new_cell"],
                           "households": moved["households"].round(1)}).reset_index(drop=True)
-    blocks = units["block"].to_numpy() if "block" in units else np.zeros(len(units), int)
-    across = pd.Series(blocks).groupby(labels).nunique()
+    across = {int(labels[a]) for a, b, d in graph.edges(data=True)
+              if d["road"] and labels[a] == labels[b]}
     hcell = cells["households"].to_numpy()
     metrics = {"cells": len(cells), "households": round(total, 1), "band": [lo, hi],
                "min_households": float(hcell.min()), "max_households": float(hcell.max()),
@@ -491,7 +495,7 @@ def _proposal(units, labels, hh, lo, hi, community_code, graph, metrics) -> Prop
                "cells_in_band": int(in_band.sum()),
                "mean_polsby_popper": round(float(cells["polsby_popper"].mean()), 3),
                "households_moved": round(float(moves["households"].sum()), 1),
-               "cells_across_roads": int((across > 1).sum()), **metrics}
+               "cells_across_roads": len(across), **metrics}
     cells = cells.drop(columns="region")
     if not in_band.all():
         bad = load[~in_band]

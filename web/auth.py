@@ -17,6 +17,7 @@ takes effect at once.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
@@ -41,10 +42,29 @@ def add_user(store, name: str, role: str, password: str) -> None:
         e.put_user(name, role, generate_password_hash(password))
 
 
+# Passwords already verified against a stored hash, so that a script sending Basic
+# credentials with every request pays for scrypt (about 0.1 s by design) once, not every
+# time. Keys are (stored hash, SHA-256 of hash and password): no password is kept, and a
+# changed password (a new hash) is verified afresh. A pure memo, bounded in size.
+_VERIFIED: dict[tuple[str, bytes], bool] = {}
+
+
+def _password_ok(password_hash: str, password: str) -> bool:
+    key = (password_hash, hashlib.sha256(f"{password_hash}\0{password}".encode()).digest())
+    if key in _VERIFIED:
+        return True
+    if not check_password_hash(password_hash, password):
+        return False
+    if len(_VERIFIED) > 1024:
+        _VERIFIED.clear()
+    _VERIFIED[key] = True
+    return True
+
+
 def check_password(store, name: str, password: str) -> dict | None:
     """``{"name", "role"}`` when the password is right, else None."""
     user = store.users().get(name or "")
-    if user is None or not check_password_hash(user["password_hash"], password or ""):
+    if user is None or not _password_ok(user["password_hash"], password or ""):
         return None
     return {"name": name, "role": user["role"]}
 

@@ -109,6 +109,17 @@ class Catalog:
         self._lock = threading.Lock()
         self._load()
 
+    def preview_base(self):
+        """Layers prepared for edit previews (see :class:`web.editing.PreviewBase`)."""
+        from web.editing import PreviewBase
+
+        base = self._preview_base
+        if base is None:
+            layers = {n: self.stored[n] for n in ("street", "community", "grid", "household")
+                      if n in self.stored}
+            base = self._preview_base = PreviewBase(layers)
+        return base
+
     def reload(self) -> None:
         """Read the dataset again after an edit (layers, indexes, findings, access); the
         check runs again in the background."""
@@ -119,6 +130,7 @@ class Catalog:
         raw = self.store.load()
         self.store_crs = next(iter(raw.values())).crs if raw else None
         self.stored = raw  # as stored (geographic CRS of the dataset), for edits
+        self._preview_base = None
         self.layers = {n: g.to_crs("EPSG:4326") for n, g in raw.items()}
         self.locator = Locator(self.layers)
         self.themes: dict[str, dict] = {}

@@ -65,10 +65,12 @@ def _stale(err: StaleEdit):
 @bp.post("/collections/grid/changes/preview")
 def preview():
     _planner()
-    store = _catalog().store
-    revisions = {r["code"]: r["id"] for r in store.revisions("grid")}  # last one per code
+    cat = _catalog()
+    _stored_layers()
+    revisions = cat.store.latest_revisions("grid")
+    base = cat.preview_base()
     try:
-        result = preview_change(_stored_layers(), _op(), revisions.get)
+        result = preview_change(base.layers, _op(), revisions.get, base)
     except (RedrawError, ValueError) as err:
         raise ApiError(400, str(err)) from None
     for code, rev in (result["base"] or {}).items():

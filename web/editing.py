@@ -17,6 +17,7 @@ Each changed cell's revision as it was read (``base``) must still be current whe
 from __future__ import annotations
 
 import json
+import threading
 
 import geopandas as gpd
 import numpy as np
@@ -33,7 +34,7 @@ from layers.storage.edits import now
 
 __all__ = ["StaleEdit", "EditRejected", "EDITABLE", "OPERATIONS", "preview_feature",
            "update_feature", "revert_feature", "preview_change", "apply_change",
-           "revert_change"]
+           "revert_change", "PreviewBase"]
 
 EDITABLE = ("name", "parent_code", "households", "population", "floating_population")
 
@@ -60,20 +61,21 @@ def _feature_json(gdf: gpd.GeoDataFrame, i: int) -> dict:
 
 
 def _neighbourhood(layers: dict, geoms) -> dict:
-    """The communities touched by ``geoms`` (stored CRS), their cells and streets."""
+    """The communities touched by ``geoms`` (stored CRS) and their cells. Streets are left
+    out: a change to grid cells cannot change what the street layer's rules find."""
     area = shapely.union_all(geoms)
     out = {}
     comm = layers.get("community")
     grid = layers["grid"]
     if comm is not None:
-        comms = comm[comm.intersects(area)]
+        comms = comm.iloc[comm.sindex.query(area, predicate="intersects")]
         out["community"] = comms
-        out["grid"] = grid[grid["parent_code"].isin(comms["code"]) | grid.intersects(area)]
-        street = layers.get("street")
-        if street is not None:
-            out["street"] = street[street["code"].isin(comms["parent_code"])]
+        near = grid.sindex.query(area, predicate="intersects")
+        mine = grid["parent_code"].isin(comms["code"]).to_numpy().copy()
+        mine[near] = True
+        out["grid"] = grid[mine]
     else:
-        out["grid"] = grid[grid.intersects(area)]  # touching neighbours included
+        out["grid"] = grid.iloc[grid.sindex.query(area, predicate="intersects")]
     return out
 
 
@@ -201,16 +203,46 @@ def _code(op: dict, key: str = "code") -> str:
     return value
 
 
-def _plan(layers: dict, op: dict):
+class PreviewBase:
+    """What every preview of one version of a dataset starts from, prepared once: the
+    layers as stored, metric copies of the grid and community layers (their spatial indexes
+    are built on first use and kept), and the check of each neighbourhood before any
+    change. Build a new one when the dataset changes."""
+
+    def __init__(self, layers: dict):
+        self.layers = layers
+        self.crs = metric_crs(layers["grid"])
+        self.metric = {n: layers[n].to_crs(self.crs) for n in ("grid", "community")
+                       if n in layers}
+        self._checks: dict = {}
+        self._lock = threading.Lock()
+
+    def check_before(self, region):
+        """The check of the unchanged neighbourhood of ``region`` (cached by its cells)."""
+        hood = _neighbourhood(self.layers, region)
+        key = tuple(sorted(hood["grid"].index))
+        with self._lock:
+            found = self._checks.get(key)
+        if found is None:
+            found = check_dataset(hood)
+            with self._lock:
+                if len(self._checks) > 256:
+                    self._checks.clear()
+                self._checks[key] = found
+        return found
+
+
+def _plan(layers: dict, op: dict, base: PreviewBase | None = None):
     """The cells an operation changes (metric CRS) and the metric cells it started from."""
     kind = op.get("op")
     if kind not in OPERATIONS:
         raise ValueError(f"op must be one of {', '.join(OPERATIONS)}; got '{kind}'")
     grid = layers["grid"]
-    crs = metric_crs(grid)
-    cells = grid.to_crs(crs)
-    comm = layers.get("community")
-    comm = comm.to_crs(crs) if comm is not None else None
+    if base is None:
+        base = PreviewBase(layers)
+    crs = base.crs
+    cells = base.metric["grid"]
+    comm = base.metric.get("community")
 
     def g(key, what):
         return _to(_geometry(op.get(key), what), "EPSG:4326", crs)
@@ -311,8 +343,8 @@ def _new_grid(grid, changed_stored):
                             geometry="geometry", crs=grid.crs).reset_index(drop=True)
 
 
-def _evaluate_change(layers: dict, op: dict) -> dict:
-    changed, cells = _plan(layers, op)
+def _evaluate_change(layers: dict, op: dict, base: PreviewBase | None = None) -> dict:
+    changed, cells = _plan(layers, op, base)
     changed, method = _figures(layers, changed, cells)
     grid = layers["grid"]
     stored = changed.to_crs(grid.crs)
@@ -323,7 +355,8 @@ def _evaluate_change(layers: dict, op: dict) -> dict:
     new_grid = _new_grid(grid, stored)
     region = list(stored.geometry[~stored.geometry.is_empty]) + list(
         grid.geometry[grid["code"].astype(str).isin(stored["code"])])
-    before = check_dataset(_neighbourhood(layers, region))
+    before = (base.check_before(region) if base is not None
+              else check_dataset(_neighbourhood(layers, region)))
     after = check_dataset(_neighbourhood({**layers, "grid": new_grid}, region))
     return {"changed": stored, "grid": new_grid, "cells": _summaries(cells, changed),
             "method": method, "new_findings": _new_findings(before, after)}
@@ -334,12 +367,13 @@ def _features_json(gdf) -> dict:
     return json.loads(live.to_crs("EPSG:4326").to_json(drop_id=True, na="null"))
 
 
-def preview_change(layers: dict, op: dict, revisions=None) -> dict:
+def preview_change(layers: dict, op: dict, revisions=None,
+                   base: PreviewBase | None = None) -> dict:
     """What an operation would do, without saving (``layers`` as stored): the changed cells
     (GeoJSON lon/lat), each cell's figures before and after, how households were
     re-apportioned, the findings it would add, and ``base``: each existing cell's current
     revision (``revisions(code)`` → id), to send back with the save."""
-    result = _evaluate_change(layers, op)
+    result = _evaluate_change(layers, op, base)
     existing = [c["code"] for c in result["cells"] if c["status"] != "added"]
     return {"op": op.get("op"), "cells": result["cells"], "method": result["method"],
             "new_findings": result["new_findings"],

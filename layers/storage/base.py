@@ -71,6 +71,10 @@ class LayerStore(ABC):
                                "geographic coordinates: gdf.to_crs(gdf.crs.geodetic_crs)")
         self._write(layer, conform(gdf, layer))
 
+    def latest_revisions(self, layer: str) -> dict[str, int]:
+        """``{code: id of the last revision that changed it}`` for every edited feature."""
+        return {r["code"]: r["id"] for r in self.revisions(layer)}
+
     def load(self, layers: list[str] | None = None) -> dict[str, gpd.GeoDataFrame]:
         """The dataset as ``{layer name: GeoDataFrame}`` (all layers present by default)."""
         return {name: self._read(name) for name in (layers or self.list_layers())}

@@ -111,6 +111,15 @@ class GeoPackageStore(LayerStore):
             return []
         return _GeoPackageEdit(self.path, writable=False).revisions(layer, code)
 
+    def latest_revisions(self, layer: str) -> dict[str, int]:
+        if not self.path.exists():
+            return {}
+        out = {}
+        with _GeoPackageEdit(self.path, writable=False)._db() as con:
+            out = dict(con.execute("SELECT code, MAX(id) FROM gridmap_revisions WHERE layer = ?"
+                                   " GROUP BY code", (layer,)).fetchall())
+        return out
+
     def users(self) -> dict[str, dict]:
         if not self.path.exists():
             return {}

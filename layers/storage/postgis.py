@@ -127,6 +127,13 @@ class PostGISStore(LayerStore):
         with self.engine.begin() as con:
             return _PostGISEdit(self, con).revisions(layer, code)
 
+    def latest_revisions(self, layer: str) -> dict[str, int]:
+        with self.engine.begin() as con:
+            rows = con.execute(sa.text(
+                f'SELECT code, MAX(id) FROM "{self.schema}".gridmap_revisions '
+                "WHERE layer = :layer GROUP BY code"), {"layer": layer}).all()
+        return {code: int(rev) for code, rev in rows}
+
     def users(self) -> dict[str, dict]:
         with self.engine.begin() as con:
             return _PostGISEdit(self, con).users()
