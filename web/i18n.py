@@ -88,6 +88,8 @@ STRINGS["zh"].update({
     "revert": "撤销此修改", "changes_csv": "修改清单（CSV）", "export": "导出网格图层",
     "print": "打印社区网格图", "community_code": "社区", "infeasible": "无法满足户数范围",
     "current_cells": "现有网格", "no_changes": "暂无修改",
+    "methods": {"household points": "住户点位汇总", "buildings": "楼栋按面积分配",
+                "area-weighted from the previous cells": "按原网格面积加权分配"},
 })
 STRINGS["en"].update({
     "sign_in": "Sign in", "sign_out": "Sign out", "user_name": "User name",
@@ -118,4 +120,5 @@ STRINGS["en"].update({
     "print": "Printable community map", "community_code": "Community",
     "infeasible": "The band cannot be met", "current_cells": "Current cells",
     "no_changes": "No changes yet",
+    "methods": {},
 })

@@ -185,7 +185,7 @@
           el("td", {text: fmt(c.population_before, 0)}), el("td", {text: fmt(c.population, 0)})]));
       });
       result.appendChild(table);
-      result.appendChild(el("div", {"class": "gm-hint", text: S.method + ": " + r.method}));
+      result.appendChild(el("div", {"class": "gm-hint", text: S.method + ": " + ((S.methods || {})[r.method] || r.method)}));
       var findings = r.new_findings || [];
       if (findings.length) {
         result.appendChild(el("div", {"class": "gm-error", text: S.new_findings + " (" + findings.length + ")"}));
