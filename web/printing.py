@@ -114,8 +114,8 @@ def community(code):
     if "road" in cat.layers:
         r = cat.layers["road"].to_crs(crs)
         r = r[r.intersects(outline)]
-        roads = [sheet.path(g) for g in shapely.intersection(r.geometry.values, outline)
-                 if not g.is_empty]
+        inside = shapely.intersection(r.geometry.values, outline)
+        roads = [sheet.path(g) for g in inside[shapely.length(inside) > 1.0]]
     facilities = []
     if "facility" in cat.layers:
         f = cat.layers["facility"].to_crs(crs)
@@ -124,7 +124,10 @@ def community(code):
             (x, y), = sheet.xy(np.array([[p.geometry.x, p.geometry.y]]))
             facilities.append({"x": x, "y": y, "name": p.name, "kind": p.kind})
     drawn = []
-    for serial, c in enumerate(cells.itertuples(), start=1):
+    for c in cells.itertuples():
+        # labelled by the cell's serial within the community (its code after the
+        # community's), which is what grid staff call it
+        serial = c.code[len(code):] if str(c.code).startswith(code) else c.code
         (lx, ly), = sheet.xy(shapely.get_coordinates(c.geometry.representative_point()))
         drawn.append({"serial": serial, "code": c.code, "name": c.name, "d": sheet.path(c.geometry),
                       "x": lx, "y": ly, "households": c.households,
