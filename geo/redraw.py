@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from shapely.ops import split as split_polygon
+from tobler.area_weighted import area_interpolate  # imported here: it takes seconds once
 
 __all__ = ["RedrawError", "reshape", "split", "merge", "move_piece", "draw", "next_codes",
            "reapportion", "SNAP_TOLERANCE"]
@@ -302,8 +303,6 @@ def reapportion(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame,
     previous cells"``. Figures are whole numbers whose total is the rounded total of the
     estimates (largest remainder), so a split or merge keeps the households it started with.
     """
-    from tobler.area_weighted import area_interpolate
-
     after = after.copy()
     live = ~after.geometry.is_empty
     figures = [f for f in FIGURES if f in before.columns and before[f].notna().any()]
