@@ -156,3 +156,21 @@ def test_household_points_count_exactly(city):
     out, method = redraw.reapportion(grids.iloc[[i]], changed, points)
     assert method == "household points"
     assert out["households"].tolist() == [20, 21] and out["population"].tolist() == [50, 63]
+
+
+def test_buildings_straddling_a_new_edge_are_shared_by_area(city):
+    _, _, grids = city
+    i = cell(grids, 1, 1)
+    x0, y0, x1, y1 = grids.geometry.iloc[i].bounds
+    changed = redraw.split(grids, grids["code"].iloc[i],
+                           shapely.LineString([(x0 + 40, y0 - 5), (x0 + 40, y1 + 5)]))
+    buildings = gpd.GeoDataFrame(
+        {"households": [10, 7, 12], "population": [30, 20, 40]},
+        geometry=[shapely.box(x0 + 30, y0 + 10, x0 + 50, y0 + 30),   # half on each side
+                  shapely.box(x0 + 60, y0 + 60, x0 + 80, y0 + 80),   # east piece only
+                  shapely.box(x0 + 5, y0 + 60, x0 + 25, y0 + 80)],   # west piece only
+        crs=grids.crs)
+    out, method = redraw.reapportion(grids.iloc[[i]], changed, buildings)
+    assert method == "buildings"
+    # the kept code is the larger (east, 60 m) piece: 5 + 7; the new west piece: 5 + 12
+    assert out["households"].tolist() == [12, 17] and out["population"].tolist() == [35, 55]
