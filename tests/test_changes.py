@@ -251,6 +251,8 @@ def test_print_page_and_exports(app):
     assert html.count('class="gm-p-cell"') == len(mine)
     assert f'{int(mine["households"].sum()):,}' in html and "@page" not in html
     assert c.get("/print/community/nope").status_code == 404
+    index = c.get("/print/community/").get_data(as_text=True)  # every community, linked
+    assert index.count("/print/community/5401") == 50
     z = zipfile.ZipFile(io.BytesIO(c.get("/export/grid?format=shp&encoding=gbk").data))
     assert z.read("grid.cpg").decode().strip().upper() == "GBK"
     names = z.read("grid.dbf")

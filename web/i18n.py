@@ -87,7 +87,7 @@ STRINGS["zh"].update({
     "households_moved": "调整户数", "history": "修改记录", "show_diff": "在地图上显示",
     "revert": "撤销此修改", "changes_csv": "修改清单（CSV）", "export": "导出网格图层",
     "print": "打印社区网格图", "community_code": "社区", "infeasible": "无法满足户数范围",
-    "current_cells": "现有网格", "no_changes": "暂无修改",
+    "current_cells": "现有网格", "no_changes": "暂无修改", "all_changes": "全部",
     "methods": {"household points": "住户点位汇总", "buildings": "楼栋按面积分配",
                 "area-weighted from the previous cells": "按原网格面积加权分配"},
 })
@@ -119,6 +119,6 @@ STRINGS["en"].update({
     "changes_csv": "Change list (CSV)", "export": "Export grid layer",
     "print": "Printable community map", "community_code": "Community",
     "infeasible": "The band cannot be met", "current_cells": "Current cells",
-    "no_changes": "No changes yet",
+    "no_changes": "No changes yet", "all_changes": "all",
     "methods": {},
 })

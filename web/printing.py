@@ -99,6 +99,13 @@ def community(code):
     comm, grid = cat.layers.get("community"), cat.layers.get("grid")
     if comm is None or grid is None:
         raise ApiError(404, "printing needs community and grid layers")
+    if not code:  # the list of communities to print
+        counts = grid.groupby(grid["parent_code"].astype(str))["households"].agg(["size", "sum"])
+        rows = [{"code": str(c.code), "name": c.name,
+                 "cells": int(counts["size"].get(str(c.code), 0)),
+                 "households": int(counts["sum"].get(str(c.code), 0))}
+                for c in comm.sort_values("code").itertuples()]
+        return render_template("print_index.html", s=STRINGS[lang], lang=lang, rows=rows)
     row = comm[comm["code"].astype(str) == code]
     if len(row) != 1:
         raise ApiError(404, f"no community with code '{code}'; select a grid cell on the map "

@@ -71,6 +71,8 @@
       $("gm-prop-community").value = feature.properties.parent_code || "";
       $("gm-print").href = E.print.replace("CODE", encodeURIComponent(feature.properties.parent_code || ""));
       setButtons(true);
+      historyOf = feature.properties.code;
+      loadHistory();
     }
 
     function setButtons(on) {
@@ -80,7 +82,12 @@
     }
 
     api.clickHooks.push(function (layer, feature) {
-      if (!E.user || E.user.role !== "planner" || layer !== "grid" || map.pm.globalDrawModeEnabled()) return false;
+      if (layer !== "grid" || map.pm.globalDrawModeEnabled()) return false;
+      if (!E.user || E.user.role !== "planner") {  // anyone may read a cell's history
+        historyOf = feature.properties.code;
+        loadHistory();
+        return false;
+      }
       if (mode === "merge" && selected && feature.properties.code !== selected.properties.code) {
         if (mergeWith.indexOf(feature.properties.code) < 0) mergeWith.push(feature.properties.code);
         selectLayer.addData(feature);
@@ -211,6 +218,7 @@
           reset();
           selectLayer.clearLayers();
           selected = null;
+          historyOf = "";
           setButtons(false);
           $("gm-selected").textContent = "";
           $("gm-reason").value = "";
@@ -282,11 +290,22 @@
 
     // ------------------------------------------------------------------ revisions
     var historyBox = $("gm-history");
+    var historyOf = "";  // a cell's code: only its changes; "": the whole layer
     function loadHistory() {
       api.getJSON(E.changes).then(function (r) {
         historyBox.textContent = "";
-        if (!r.changes.length) { historyBox.appendChild(el("li", {"class": "gm-muted", text: S.no_changes})); return; }
-        r.changes.slice(0, 30).forEach(function (c) {
+        var changes = r.changes.filter(function (c) {
+          return !historyOf || c.cells.some(function (x) { return x.code === historyOf; });
+        });
+        var scope = $("gm-history-scope");
+        scope.textContent = historyOf ? historyOf + " · " : "";
+        if (historyOf) {
+          var all = el("a", {href: "#", text: S.all_changes});
+          all.addEventListener("click", function (e) { e.preventDefault(); historyOf = ""; loadHistory(); });
+          scope.appendChild(all);
+        }
+        if (!changes.length) { historyBox.appendChild(el("li", {"class": "gm-muted", text: S.no_changes})); return; }
+        changes.slice(0, 30).forEach(function (c) {
           var show = el("button", {type: "button", text: S.show_diff});
           show.addEventListener("click", function () {
             api.getJSON(E.change.replace("0", String(c.change_id))).then(function (fc) {
