@@ -1,28 +1,35 @@
 """Proposing grid cells for a community: contiguous, compact, each within a household band.
 
-1. Building units: a lattice of small squares clipped to the community, cut further by
-   the road lines when roads are given, so that a cell boundary can run along a road.
-   Households and population are moved onto the units from the current cells by areal
-   interpolation (tobler), i.e. spread uniformly over each current cell; each unit keeps
-   the current cell it mostly lies in (``old_cell``) and the road block it lies in
-   (``block``: the area enclosed by roads and the community boundary).
-2. Road blocks: units are joined only within their block; a block too small for a cell,
-   or holding a total that no whole number of cells divides within the band, is merged
-   with the neighbouring block it shares the longest road with. Cells then never cross a
-   road except where blocks had to be merged (``cells_across_roads`` counts them); if no
+1. Building units: a lattice of small squares clipped to the community (about
+   ``UNITS_PER_CELL`` per cell of the band), cut further by the road lines when roads are
+   given, so that a cell boundary can run along a road. Households and population are
+   moved onto the units from the current cells by areal interpolation (tobler), i.e.
+   spread uniformly over each current cell; each unit keeps the current cell it mostly
+   lies in (``old_cell``).
+2. Roads: two units whose shared edge lies on a road are not joined directly. The units
+   joined without crossing a road make the road blocks; a block too small for a cell, or
+   holding a total that no whole number of cells divides within the band, is merged with
+   the neighbouring block it shares the longest road with. Inside a block, a dead-end
+   road is not crossed either: a cell goes round its end. Cells then cross a through road
+   only where blocks had to be merged (``cells_across_roads`` counts them); if no
    proposal within the band is found that way, the roads are ignored.
-3. Regions: PySAL spopt's max-p (``MaxPHeuristic``) groups contiguous units of a block so
-   that every region holds at least the band's minimum, with units' centres (and their
-   current cell's centre, so that regions follow current cells) as attributes.
-4. Post-processing for the maximum, which max-p does not enforce: a region above it sheds
-   boundary units to neighbouring regions with room (never breaking contiguity, the
-   minimum or a neighbour's maximum); a region that cannot shed is split by max-p run on
-   it alone, or together with a neighbour.
-5. Fewer moves: a unit whose region took most of its households from another current cell
-   moves to a neighbouring region that continues its own cell, when the band and
-   contiguity allow. Several seeds are tried (``tries``, ``time_budget``); the proposal
-   within the band that moves the fewest households wins.
-6. When the band cannot be met, the reason is said instead: a single unit above the
+3. Start: the current cells themselves (those under the minimum merged into a
+   neighbour), or PySAL spopt's max-p construction, which groups contiguous units so
+   that every region holds at least the minimum, units compared by their centres and
+   their current cell's centre (so that regions follow current cells). spopt 0.7.0's
+   simulated annealing is not run: it can loop forever (pysal/spopt#506).
+4. The maximum, which max-p does not enforce: a region above it sheds boundary units to
+   neighbouring regions with room (never breaking contiguity, the minimum or a
+   neighbour's maximum); a region that cannot shed is split by max-p run on it alone,
+   or together with a neighbour.
+5. Local search, within the band and keeping every region contiguous: a unit whose
+   region took most of its households from another current cell moves to a neighbouring
+   region continuing its own cell (fewer households moved), and boundary units move
+   where regions get more compact without moving more households.
+6. Several attempts (``tries`` within a ``time_budget``: the current cells, then max-p
+   with several seeds); the proposal within the band that moves the fewest households
+   wins.
+7. When the band cannot be met, the reason is said instead: a single unit above the
    maximum, a total (of the community or of a separate piece of it) that no whole number
    of cells can divide within the band, or the cells that remain outside it.
 
@@ -46,7 +53,7 @@ import shapely
 __all__ = ["Proposal", "building_units", "propose", "propose_street", "polsby_popper",
            "serial_order"]
 
-_EPS = 1e-6
+_EPS = 1e-3  # households: interpolated totals carry float error
 UNITS_PER_CELL = 12  # lattice fineness when ``target`` is not given: units per proposed cell
 
 
@@ -98,13 +105,14 @@ def _faces(lines: np.ndarray, community) -> np.ndarray:
 def building_units(community, cells: gpd.GeoDataFrame, *, target: int | None = None,
                    roads=None, band: tuple[float, float] = (300, 500)) -> gpd.GeoDataFrame:
     """Lattice squares inside ``community`` (a shapely polygon, metric CRS) with
-    households and population interpolated by area from ``cells``, the cell each unit
-    mostly lies in (``old_cell``) and its road block (``block``).
+    households and population interpolated by area from ``cells``, and the cell each unit
+    mostly lies in (``old_cell``).
 
-    ``target`` is about how many squares to make; by default about
-    ``UNITS_PER_CELL`` per cell of the ``band``'s mean (between 60 and 400 squares).
-    ``roads`` (lines in the same CRS: GeoDataFrame, GeoSeries or sequence) cut the squares
-    they cross, slivers under 1 m² dropped; blocks are the areas roads enclose.
+    ``target`` is about how many squares to make; by default about ``UNITS_PER_CELL``
+    per cell of the ``band``'s mean (between 60 and 400 squares). ``roads`` (lines in
+    the same CRS: GeoDataFrame, GeoSeries or sequence) cut the squares they cross,
+    slivers under 1 m² dropped; they are kept in ``units.attrs["roads"]`` for
+    :func:`propose`.
     """
     from tobler.area_weighted import area_interpolate
 
@@ -150,7 +158,8 @@ def building_units(community, cells: gpd.GeoDataFrame, *, target: int | None = N
     old[hit_u] = cells["code"].astype(str).to_numpy()[hit_c]
     units["old_cell"] = old
     units = units.reset_index(drop=True)
-    units.attrs["roads"] = lines  # for propose: cells should not cross these
+    # for propose: cells should not cross these (one geometry, so pandas can compare attrs)
+    units.attrs["roads"] = shapely.geometrycollections(lines)
     return units
 
 
@@ -170,6 +179,9 @@ class Proposal:
 
 
 ROAD_TOLERANCE = 0.5  # metres: a shared edge this close to a road line lies on the road
+MAXP_CONSTRUCTION = 10  # max-p construction rounds per call; the best of them is kept
+IMPROVE_PASSES = 6  # passes of the local search after max-p
+OLD_WEIGHT = 2.0  # weight of a unit's current cell's centre against its own, in max-p
 
 
 def _graph(units: gpd.GeoDataFrame, roads=None) -> nx.Graph:
@@ -199,23 +211,29 @@ def _graph(units: gpd.GeoDataFrame, roads=None) -> nx.Graph:
 
 
 def _fits(total: float, lo: float, hi: float) -> bool:
-    """Whether some whole number of cells within ``lo``..``hi`` holds ``total``."""
+    """Whether some whole number of cells within ``lo``..``hi`` holds ``total``.
+
+    >>> _fits(520, 300, 500), _fits(700, 300, 500), _fits(200, 300, 500)
+    (False, True, False)
+    """
     kmin, kmax = math.ceil(total / hi - _EPS), math.floor(total / lo + _EPS)
     return kmax >= 1 and kmin <= kmax
 
 
 def _groups(graph: nx.Graph, hh: np.ndarray, lo: float, hi: float, follow_roads: bool):
-    """Groups of units to partition separately: road blocks (or, ignoring roads, the
-    connected pieces), a block that cannot hold whole cells merged into the neighbouring
-    block it shares the longest road with. Returns the group of each unit and the
-    ``(households, units)`` of pieces that fit no band and have no neighbour."""
+    """Groups of units to partition separately: the blocks between roads (or, ignoring
+    roads, the connected pieces of the community), a block that cannot hold whole cells
+    merged into the neighbouring block it shares the longest road with. Returns the group
+    of each unit, its block, and ``(households, units)`` of each piece that fits no band
+    and has no neighbour to merge with."""
     inner = nx.Graph()
     inner.add_nodes_from(graph)
     inner.add_edges_from((a, b) for a, b, d in graph.edges(data=True)
                          if not (follow_roads and d["road"]))
-    group = np.empty(len(hh), dtype=int)
+    block = np.empty(len(hh), dtype=int)
     for k, comp in enumerate(nx.connected_components(inner)):
-        group[list(comp)] = k
+        block[list(comp)] = k
+    group = block
     load = dict(enumerate(np.bincount(group, weights=hh)))
     border: dict[int, dict[int, float]] = {k: {} for k in load}
     for a, b, d in graph.edges(data=True):
@@ -241,45 +259,84 @@ def _groups(graph: nx.Graph, hh: np.ndarray, lo: float, hi: float, follow_roads:
                 border[j][m] = border[j].get(m, 0.0) + length
                 border[m][j] = border[m].get(j, 0.0) + length
         parent[k] = j
+
     def root(k):
         while parent[k] != k:
             k = parent[k]
         return k
+
     group = np.array([root(k) for k in group])
     unfit = [(load[k], int((group == k).sum())) for k in sorted(stuck)]
-    _, group = np.unique(group, return_inverse=True)
-    return group, unfit
+    return np.unique(group, return_inverse=True)[1], block, unfit
 
 
-def _working_graph(graph: nx.Graph, group: np.ndarray) -> nx.Graph:
+def _working_graph(graph: nx.Graph, group: np.ndarray, block: np.ndarray | None) -> nx.Graph:
+    """``graph`` without the edges between groups, nor (given the road ``block`` of each
+    unit) the edges across a road inside a block (a dead-end road: regions go round its
+    end); each group stays connected."""
     g = nx.Graph()
     g.add_nodes_from(graph)
-    g.add_edges_from((a, b) for a, b in graph.edges if group[a] == group[b])
+    g.add_edges_from((a, b) for a, b, d in graph.edges(data=True) if group[a] == group[b]
+                     and not (block is not None and d["road"] and block[a] == block[b]))
     return g
 
 
 def _maxp(attrs: np.ndarray, hh: np.ndarray, idx: np.ndarray, floor: float, graph: nx.Graph,
           seed: int) -> np.ndarray:
-    """spopt max-p on units ``idx``: region label per unit (0..p-1), each ≥ ``floor``."""
-    from libpysal.weights import W
-    from spopt.region import MaxPHeuristic
+    """Max-p regions of the (connected) units ``idx``: a label per unit (0..p-1), each
+    region holding at least ``floor``; all zeros when two regions cannot be had.
 
+    Runs spopt's max-p construction (region growing, enclave assignment; the best of
+    ``MAXP_CONSTRUCTION`` rounds by within-region distance of ``attrs``) and leaves the
+    local search to :func:`_improve`: the simulated annealing of spopt 0.7.0 can loop
+    forever when no candidate unit borders another region (pysal/spopt#506), e.g. when
+    only one region can be made. Without that function (a later spopt, fixed) the public
+    ``MaxPHeuristic`` is run instead.
+    """
+    n = len(idx)
+    if n < 2 or hh[idx].sum() < 2 * floor - _EPS:
+        return np.zeros(n, dtype=int)
     local = {int(u): i for i, u in enumerate(idx)}
     neighbours = {i: [local[v] for v in graph.neighbors(int(u)) if v in local]
                   for u, i in local.items()}
-    names = [f"a{k}" for k in range(attrs.shape[1])]
-    sub = pd.DataFrame(attrs[idx], columns=names).assign(households=hh[idx])
-    np.random.seed(seed)  # spopt draws from NumPy's global generator
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # libpysal and SciPy chatter about dtypes and islands
         warnings.simplefilter("ignore")
-        model = MaxPHeuristic(sub, W(neighbours, silence_warnings=True), names, "households",
-                              floor, top_n=2, max_iterations_construction=MAXP_CONSTRUCTION,
-                              max_iterations_sa=1, verbose=False)
-        model.solve()
-    return np.unique(np.asarray(model.labels_), return_inverse=True)[1]
+        return _maxp_quiet(attrs[idx], hh[idx].astype(float), neighbours, floor, seed)
 
 
-MAXP_CONSTRUCTION = 3  # max-p construction rounds per call (each good one costs one SA run)
+def _maxp_quiet(a, hh, neighbours, floor, seed):
+    """:func:`_maxp` on local attributes ``a``, households ``hh`` and ``neighbours``."""
+    from libpysal.weights import W
+    from scipy.spatial.distance import pdist, squareform
+
+    n = len(a)
+    w = W(neighbours, silence_warnings=True)
+    state = np.random.get_state()  # spopt draws from NumPy's global generator
+    np.random.seed(seed % 2**32)
+    try:
+        try:
+            from spopt.region.maxp import _construction_phase
+        except ImportError:  # pragma: no cover - a spopt with pysal/spopt#506 fixed
+            from spopt.region import MaxPHeuristic
+
+            names = [f"a{k}" for k in range(a.shape[1])]
+            model = MaxPHeuristic(pd.DataFrame(a, columns=names).assign(households=hh),
+                                  w, names, "households", floor, top_n=2,
+                                  max_iterations_construction=MAXP_CONSTRUCTION,
+                                  max_iterations_sa=1)
+            model.solve()
+            labels = np.asarray(model.labels_)
+        else:
+            dist = squareform(pdist(a, metric="cityblock"))
+            _, found = _construction_phase(np.arange(n), a, hh, dist, w, floor, 2,
+                                           MAXP_CONSTRUCTION)
+            labels = np.asarray(min(found, key=lambda f: sum(
+                dist[np.ix_(m, m)].sum() for m in f[1].values()))[0])
+    except (IndexError, KeyError, ValueError):  # no region could be grown
+        return np.zeros(n, dtype=int)
+    finally:
+        np.random.set_state(state)
+    return np.unique(labels, return_inverse=True)[1]
 
 
 def _contiguous_without(graph: nx.Graph, members: set, unit: int) -> bool:
@@ -287,11 +344,36 @@ def _contiguous_without(graph: nx.Graph, members: set, unit: int) -> bool:
     return bool(rest) and nx.is_connected(graph.subgraph(rest))
 
 
+def _region_neighbours(graph, labels, members) -> set:
+    return {int(labels[v]) for u in members for v in graph.neighbors(u)}
+
+
+def _fill_under(labels, hh, graph, lo, hi):
+    """Merge each region below ``lo`` into a neighbouring region (one that stays within
+    ``hi`` if any, else the lightest); regions above ``hi`` are left to :func:`_repair`."""
+    stuck: set[int] = set()  # a region with no neighbour (a separate piece)
+    for _ in range(len(hh)):
+        load = np.bincount(labels, weights=hh)
+        under = [int(r) for r in np.flatnonzero(load < lo - _EPS) if int(r) not in stuck]
+        if not under:
+            break
+        r = min(under, key=lambda m: load[m])
+        nbrs = _region_neighbours(graph, labels, np.flatnonzero(labels == r)) - {r}
+        if not nbrs:
+            stuck.add(r)
+            continue
+        t = min(nbrs, key=lambda m: (load[m] + load[r] > hi + _EPS, load[m]))
+        labels[labels == r] = t
+        labels = np.unique(labels, return_inverse=True)[1]
+        stuck = {m - (m > r) for m in stuck}  # labels above r shifted down by one
+    return labels
+
+
 def _repair(labels, hh, graph, lo, hi, split, max_rounds):
     """Bring regions above ``hi`` down: shed boundary units to neighbours with room, else
-    split the region by max-p (alone, then with its lightest neighbour)."""
+    split the region by max-p (alone, else once together with its lightest neighbour)."""
     stuck: set[int] = set()
-    paired: set[int] = set()  # regions already re-split together with a neighbour
+    paired: set[int] = set()
     for _ in range(max_rounds):
         load = np.bincount(labels, weights=hh)
         over = [int(r) for r in np.flatnonzero(load > hi + _EPS) if int(r) not in stuck]
@@ -316,7 +398,7 @@ def _repair(labels, hh, graph, lo, hi, split, max_rounds):
         if parts.max() >= 1:
             labels[idx] = np.where(parts == 0, r, parts + labels.max())
             continue
-        nbrs = {int(labels[v]) for u in members for v in graph.neighbors(u)} - {r}
+        nbrs = _region_neighbours(graph, labels, members) - {r}
         if nbrs and r not in paired:
             paired.add(r)
             t = min(nbrs, key=lambda m: load[m])
@@ -342,71 +424,134 @@ def _successors(labels, old, hh):
 
 
 def _moved(labels, old, hh) -> float:
-    succ = _successors(labels, old, hh)
-    return float(hh[old != succ[labels]].sum())
+    """Households in units whose region does not continue their current cell."""
+    return float(hh[old != _successors(labels, old, hh)[labels]].sum())
 
 
-def _follow_old_cells(labels, hh, old, graph, lo, hi, passes: int = 4):
-    """Move units that left their current cell to a neighbouring region continuing that
-    cell, keeping the band and contiguity: each move lowers the households moved."""
-    for _ in range(passes):
+def _improve(labels, hh, old, xy, area, graph, lo, hi, passes: int | None = None):
+    """Local search keeping the band and contiguity: a unit that left its current cell
+    moves to a neighbouring region continuing that cell (fewer households moved); other
+    boundary units move where that makes regions more compact (lower area-weighted
+    squared distance to the region centre) without moving more households."""
+    for _ in range(IMPROVE_PASSES if passes is None else passes):
+        k = labels.max() + 1
         succ = _successors(labels, old, hh)
-        load = np.bincount(labels, weights=hh)
-        changed = False
-        for u in np.argsort(-hh):
+        load = np.bincount(labels, weights=hh, minlength=k)
+        wsum = np.bincount(labels, weights=area, minlength=k)
+        sx = np.bincount(labels, weights=area * xy[:, 0], minlength=k)
+        sy = np.bincount(labels, weights=area * xy[:, 1], minlength=k)
+        members = [set() for _ in range(k)]
+        for u, r in enumerate(labels):
+            members[r].add(u)
+        changed = 0
+        for u in range(len(labels)):
             r = labels[u]
-            if old[u] < 0 or old[u] == succ[r] or load[r] - hh[u] < lo - _EPS:
+            if load[r] - hh[u] < lo - _EPS or len(members[r]) < 2:
                 continue
-            home = [t for t in {int(labels[v]) for v in graph.neighbors(u)}
-                    if t != r and succ[t] == old[u] and load[t] + hh[u] <= hi + _EPS]
-            if not home:
+            near = {int(labels[v]) for v in graph.neighbors(u)} - {r}
+            near = [t for t in near if load[t] + hh[u] <= hi + _EPS]
+            if not near:
                 continue
-            members = set(np.flatnonzero(labels == r).tolist())
-            if not _contiguous_without(graph, members, int(u)):
+            wu, (x, y) = area[u], xy[u]
+            # squared-distance sums: leaving r saves w·W/(W−w)·|x−c_r|², joining t costs
+            # w·W/(W+w)·|x−c_t|² (c: the centres before the move)
+            cr = sx[r] / wsum[r], sy[r] / wsum[r]
+            lose = wu * wsum[r] / (wsum[r] - wu) * ((x - cr[0]) ** 2 + (y - cr[1]) ** 2) \
+                if wsum[r] > wu else 0.0
+            best, best_gain = None, 1e-9 * wu * (wsum[r] / max(len(members[r]), 1))
+            for t in near:
+                home = old[u] >= 0 and succ[t] == old[u] != succ[r]
+                if old[u] >= 0 and old[u] == succ[r] != succ[t]:
+                    continue  # would move the unit out of its continued cell
+                ct = sx[t] / wsum[t], sy[t] / wsum[t]
+                gain = lose - wu * wsum[t] / (wsum[t] + wu) * ((x - ct[0]) ** 2
+                                                               + (y - ct[1]) ** 2)
+                if home:
+                    gain += 1e30  # fewer moves first
+                if gain > best_gain:
+                    best, best_gain = t, gain
+            if best is None or not _contiguous_without(graph, members[r], u):
                 continue
-            t = min(home, key=lambda m: load[m])
+            t = best
             labels[u] = t
+            members[r].discard(u)
+            members[t].add(u)
             load[r] -= hh[u]
             load[t] += hh[u]
-            changed = True
+            for arr, val in ((wsum, wu), (sx, wu * x), (sy, wu * y)):
+                arr[r] -= val
+                arr[t] += val
+            changed += 1
         if not changed:
             break
     return labels
 
 
-def _solve(attrs, hh, old, graph, group, lo, hi, seed, max_rounds):
-    """One attempt: max-p per group, repair of the maximum, fewer moves. Region labels."""
-    work = _working_graph(graph, group)
-    labels = np.zeros(len(hh), dtype=int)
-    nxt = 0
-    for g in range(group.max() + 1):
-        idx = np.flatnonzero(group == g)
-        if math.floor(hh[idx].sum() / lo + _EPS) > 1:
-            parts = _maxp(attrs, hh, idx, lo, work, seed + 7919 * g)
-        else:
-            parts = np.zeros(len(idx), dtype=int)
-        labels[idx] = parts + nxt
-        nxt += parts.max() + 1
-    labels = _repair(labels, hh, work, lo, hi,
-                     lambda idx: _maxp(attrs, hh, idx, lo, work, seed), max_rounds)
-    labels = _follow_old_cells(labels, hh, old, work, lo, hi)
+def _start_current(old, graph):
+    """Regions that are the current cells (each connected piece of one)."""
+    g = nx.Graph()
+    g.add_nodes_from(graph)
+    g.add_edges_from((a, b) for a, b in graph.edges if old[a] == old[b] >= 0)
+    labels = np.empty(len(old), dtype=int)
+    for k, comp in enumerate(nx.connected_components(g)):
+        labels[list(comp)] = k
     return labels
 
 
+def _solve(start, attrs, hh, old, xy, area, graph, plan, lo, hi, seed, max_rounds):
+    """One attempt (``start``: ``"current"`` cells or ``"max-p"``), then repair of the
+    band and local search, within the ``(group, block)`` of each unit. Region labels."""
+    group, block = plan
+    work = _working_graph(graph, group, block)
+
+    def split(idx):
+        return _maxp(attrs, hh, idx, lo, work, seed)
+
+    if start == "current":
+        labels = _fill_under(_start_current(old, work), hh, work, lo, hi)
+    else:
+        labels = np.zeros(len(hh), dtype=int)
+        nxt = 0
+        for g in range(group.max() + 1):
+            idx = np.flatnonzero(group == g)
+            parts = _maxp(attrs, hh, idx, lo, work, seed + 7919 * g)
+            labels[idx] = parts + nxt
+            nxt += parts.max() + 1
+    labels = _repair(labels, hh, work, lo, hi, split, max_rounds)
+    return _improve(labels, hh, old, xy, area, work, lo, hi)
+
+
 def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
-            community_code: str = "", seed: int = 0, max_rounds: int = 2000, tries: int = 4,
+            community_code: str = "", seed: int = 0, max_rounds: int = 200, tries: int = 8,
             time_budget: float = 5.0, roads=None, follow_roads: bool = True,
-            old_weight: float = 0.5) -> Proposal:
+            warm_start: bool = True) -> Proposal:
     """Partition ``units`` (from :func:`building_units`) into cells within ``band``.
 
-    Tries seeds ``seed``, ``seed + 1``, … (``tries`` of them, fewer once ``time_budget``
-    seconds have passed; at least one) and keeps the proposal within the band that moves
-    the fewest households. With ``follow_roads``, cells keep within road blocks (units'
-    ``block``) where the band allows. ``old_weight`` weighs the centre of a unit's current
-    cell against its own centre in max-p's attributes (0: compactness only).
+    Attempts (``tries``, fewer once ``time_budget`` seconds have passed, at least one)
+    start from max-p with seeds ``seed``, ``seed + 1``, …; with ``warm_start`` the first
+    starts from the current cells (``old_cell``) instead and max-p compares units by their
+    current cell's centre as well as their own (``OLD_WEIGHT``). The attempt with every
+    cell in the band that moves the fewest households wins. Cells keep off the ``roads``
+    (default: those :func:`building_units` cut the units by) where the band allows,
+    unless ``follow_roads`` is false.
+
+    >>> from shapely import box
+    >>> cells = gpd.GeoDataFrame({"code": ["a", "b"], "households": [700, 300],
+    ...                           "population": [2000, 900]},
+    ...                          geometry=[box(0, 0, 200, 200), box(200, 0, 400, 200)])
+    >>> units = building_units(box(0, 0, 400, 200), cells, target=32)
+    >>> p = propose(units, band=(300, 500), community_code="540102001001")
+    >>> p.feasible, list(p.cells["code"]), float(p.cells["households"].sum())
+    (True, ['540102001001001', '540102001001002', '540102001001003'], 1000.0)
     """
-    start = time.perf_counter()
+    start_time = time.perf_counter()
     lo, hi = band
+    if roads is None:
+        roads = units.attrs.get("roads")
+    if isinstance(roads, shapely.Geometry):
+        roads = shapely.get_parts(roads)
+    units = units.copy(deep=False)
+    units.attrs = {}
     hh = units["households"].to_numpy(float)
     total = float(hh.sum())
     if hh.max() > hi:
@@ -418,51 +563,52 @@ def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
     if kmin > kmax:
         return Proposal(False, f"{total:.0f} households cannot make cells of {lo:.0f}-{hi:.0f}: "
                                f"{kmax} cell(s) would be too large, {kmin} too small")
-    if roads is None:
-        roads = units.attrs.get("roads")
-    graph = _graph(units, roads if follow_roads else None)
-    group, unfit = _groups(graph, hh, lo, hi, follow_roads=False)
+    graph = _graph(units, roads)
+    group, _, unfit = _groups(graph, hh, lo, hi, follow_roads=False)
     if unfit:
         pieces = "; ".join(f"{h:.0f} households in {n} unit(s)" for h, n in unfit)
-        return Proposal(False, f"the community is in {group.max() + 1} "
-                               f"separate pieces and {len(unfit)} of them cannot make cells of "
-                               f"{lo:.0f}-{hi:.0f} ({pieces}); propose cells for the pieces "
-                               "together with a neighbouring community, or widen the band")
+        return Proposal(False, f"the community is in {group.max() + 1} separate pieces and "
+                               f"{len(unfit)} of them cannot make cells of {lo:.0f}-{hi:.0f} "
+                               f"({pieces}); propose cells for such a piece together with a "
+                               "neighbouring community, or widen the band")
     old = pd.factorize(units["old_cell"], use_na_sentinel=True)[0]
     centre = units.geometry.centroid
-    cx, cy = centre.x.to_numpy(), centre.y.to_numpy()
+    xy = np.c_[centre.x.to_numpy(), centre.y.to_numpy()]
     area = units.geometry.area.to_numpy()
-    attrs = np.c_[cx, cy]
-    if old_weight > 0 and (old >= 0).any():
-        w = np.bincount(old[old >= 0], weights=area[old >= 0])
-        ox = np.bincount(old[old >= 0], weights=(area * cx)[old >= 0]) / w
-        oy = np.bincount(old[old >= 0], weights=(area * cy)[old >= 0]) / w
-        attrs = np.c_[cx, cy, old_weight * np.where(old >= 0, ox[old], cx),
-                      old_weight * np.where(old >= 0, oy[old], cy)]
-    plans = [(_groups(graph, hh, lo, hi, follow_roads=True)[0], "followed")] \
-        if any(d["road"] for _, _, d in graph.edges(data=True)) else []
-    plans.append((group, "ignored" if plans else "none"))
+    attrs = xy
+    if warm_start and (old >= 0).any():  # centre of each unit's current cell
+        known = old >= 0
+        w = np.bincount(old[known], weights=area[known])
+        oxy = np.c_[np.bincount(old[known], weights=(area * xy[:, 0])[known]) / w,
+                    np.bincount(old[known], weights=(area * xy[:, 1])[known]) / w]
+        attrs = np.c_[xy, OLD_WEIGHT * np.where(known[:, None], oxy[np.maximum(old, 0)], xy)]
+    on_roads = _groups(graph, hh, lo, hi, follow_roads=True)[:2]  # (group, block) per unit
+    any_road = any(d["road"] for _, _, d in graph.edges(data=True))
+    plans = [(on_roads, "followed")] if follow_roads and any_road else []
+    plans.append(((group, None), "ignored" if any_road else "none"))
     best, best_key, tried = None, None, 0
-    for plan, how in plans:
+    for plan, roads_how in plans:
         for k in range(max(1, tries)):
-            if tried and time.perf_counter() - start > time_budget:
+            if k and time.perf_counter() - start_time > time_budget:
                 break
-            labels = _solve(attrs, hh, old, graph, plan, lo, hi, seed + k, max_rounds)
+            start = "current" if k == 0 and warm_start and (old >= 0).any() else "max-p"
+            labels = _solve(start, attrs, hh, old, xy, area, graph, plan, lo, hi, seed + k,
+                            max_rounds)
             tried += 1
             load = np.bincount(labels, weights=hh)
             bad = int(((load < lo - _EPS) | (load > hi + _EPS)).sum())
-            key = (bad, _moved(labels, old, hh))
+            key = (bad, round(_moved(labels, old, hh), 6), k)
             if best_key is None or key < best_key:
-                best, best_key = (labels, seed + k, how), key
+                best, best_key = (labels, start, seed + k, roads_how), key
         if best_key[0] == 0:
             break
-    labels, used_seed, how = best
-    return _proposal(units, labels, hh, lo, hi, community_code, graph, metrics={
-        "seed": used_seed, "tries": tried, "roads": how,
-        "seconds": round(time.perf_counter() - start, 2)})
+    labels, start, used_seed, roads_how = best
+    return _proposal(units, labels, hh, lo, hi, community_code, on_roads[1], metrics={
+        "start": start, "seed": used_seed, "tries": tried, "roads": roads_how,
+        "seconds": round(time.perf_counter() - start_time, 2)})
 
 
-def _proposal(units, labels, hh, lo, hi, community_code, graph, metrics) -> Proposal:
+def _proposal(units, labels, hh, lo, hi, community_code, block, metrics) -> Proposal:
     """Cells, moves and metrics for region ``labels`` of ``units``."""
     total = float(hh.sum())
     cells = units.assign(region=labels).dissolve(by="region", aggfunc={
@@ -486,8 +632,10 @@ def _proposal(units, labels, hh, lo, hi, community_code, graph, metrics) -> Prop
     moves = pd.DataFrame({"unit": moved.index, "old_cell": moved["old_cell"],
                           "new_cell": moved["new_cell"],
                           "households": moved["households"].round(1)}).reset_index(drop=True)
-    across = {int(labels[a]) for a, b, d in graph.edges(data=True)
-              if d["road"] and labels[a] == labels[b]}
+    # cells crossing a through road: two road blocks each covering 5 % of the cell or more
+    share = pd.Series(units.geometry.area.to_numpy()).groupby([labels, block]).sum()
+    share = share / share.groupby(level=0).transform("sum")
+    across = (share >= 0.05).groupby(level=0).sum()
     hcell = cells["households"].to_numpy()
     metrics = {"cells": len(cells), "households": round(total, 1), "band": [lo, hi],
                "min_households": float(hcell.min()), "max_households": float(hcell.max()),
@@ -495,7 +643,7 @@ def _proposal(units, labels, hh, lo, hi, community_code, graph, metrics) -> Prop
                "cells_in_band": int(in_band.sum()),
                "mean_polsby_popper": round(float(cells["polsby_popper"].mean()), 3),
                "households_moved": round(float(moves["households"].sum()), 1),
-               "cells_across_roads": len(across), **metrics}
+               "cells_across_roads": int((across > 1).sum()), **metrics}
     cells = cells.drop(columns="region")
     if not in_band.all():
         bad = load[~in_band]
@@ -507,27 +655,28 @@ def _proposal(units, labels, hh, lo, hi, community_code, graph, metrics) -> Prop
 
 def propose_street(communities: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *,
                    band: tuple[float, float] = (300, 500), roads=None,
-                   target: int | None = None, seed: int = 0, tries: int = 4,
+                   target: int | None = None, seed: int = 0, tries: int = 8,
                    time_budget: float = 5.0, follow_roads: bool = True) -> dict[str, Proposal]:
     """A :class:`Proposal` for each community (by ``code``) of a street.
 
     ``communities`` and ``cells`` are GeoDataFrames in one metric CRS; a cell belongs to
     the community named by its ``parent_code``, or, without that column, to the one
     holding its representative point. ``roads`` (lines, same CRS) are passed to
-    :func:`building_units`. Each community gets at most ``tries`` seeds and, after the
+    :func:`building_units`. Each community gets at most ``tries`` attempts and, after the
     first, ``time_budget`` seconds, so a street takes bounded time.
     """
     _check_metric(communities, "communities")
     _check_metric(cells, "grid cells")
     if cells.crs is not None and communities.crs is not None and cells.crs != communities.crs:
-        raise ValueError("grid cells and communities are in different CRS; bring cells to "
-                         "the communities' with cells.to_crs(communities.crs)")
+        raise ValueError("grid cells and communities are in different CRS; bring the cells "
+                         "to the communities' with cells.to_crs(communities.crs)")
     codes = communities["code"].astype(str).to_numpy()
     if "parent_code" in cells:
         owner = cells["parent_code"].astype(str).to_numpy()
     else:
         pts = cells.representative_point().values
-        hit_c, hit_p = shapely.STRtree(communities.geometry.values).query(pts, predicate="within")
+        hit_c, hit_p = shapely.STRtree(communities.geometry.values).query(pts,
+                                                                          predicate="within")
         owner = np.full(len(cells), None, dtype=object)
         owner[hit_c] = codes[hit_p]
     lines = _line_array(roads)
