@@ -28,7 +28,8 @@ import shapely
 from shapely.ops import split as split_polygon
 from tobler.area_weighted import area_interpolate  # imported here: it takes seconds once
 
-__all__ = ["RedrawError", "reshape", "split", "merge", "move_piece", "draw", "next_codes",
+__all__ = ["RedrawError", "reshape", "split", "merge", "move_piece", "draw", "fit_to",
+           "next_codes",
            "reapportion", "SNAP_TOLERANCE"]
 
 SNAP_TOLERANCE = 2.0  # metres: vertices this close to a neighbour's edge are put on it
@@ -264,6 +265,28 @@ def draw(cells: gpd.GeoDataFrame, geom, parent_code: str, community=None, *,
     geoms: dict = {}
     _assign(everyone, geoms, new, t)
     return _result(everyone, geoms)
+
+
+def fit_to(cells: gpd.GeoDataFrame, outline, *, tolerance: float = SNAP_TOLERANCE
+           ) -> gpd.GeoDataFrame:
+    """New cells for one community (e.g. an adopted proposal) made to tile its ``outline``
+    exactly: snapped to it, clipped to it, and each uncovered sliver narrower than
+    ``tolerance`` (dropped slivers, coordinate rounding) given to the cell sharing the
+    longest border with it. A wider uncovered piece is a real gap and stays one."""
+    out = cells.copy()
+    geoms = [_clean(shapely.intersection(_snap(g, [outline], tolerance), outline))
+             for g in out.geometry]
+    rest = _clean(shapely.difference(outline, shapely.union_all(geoms)))
+    for piece in shapely.get_parts(rest):
+        if shapely.length(shapely.maximum_inscribed_circle(piece)) * 2 > tolerance:
+            continue
+        shared = [shapely.length(shapely.intersection(shapely.boundary(piece), g.buffer(0.01)))
+                  for g in geoms]
+        if shared and max(shared) > 0:
+            k = int(np.argmax(shared))
+            geoms[k] = _clean(shapely.union(geoms[k], piece))
+    out["geometry"] = geoms
+    return out
 
 
 def _unused(cells, codes) -> None:

@@ -526,8 +526,14 @@ def proposal():
         raise ApiError(400, "min must not exceed max")
     crs = metric_crs(row)
     cells = grid[grid["parent_code"].astype(str) == code].to_crs(crs)
-    result = propose(building_units(row.to_crs(crs).geometry.iloc[0], cells),
-                     band=(lo, hi), community_code=code)
+    roads = cat.layers.get("road")
+    if roads is not None:  # cells follow roads where the dataset has them
+        outline = row.to_crs(crs).geometry.iloc[0]
+        roads = roads.to_crs(crs)
+        roads = roads[roads.intersects(outline.buffer(50))]
+    result = propose(building_units(row.to_crs(crs).geometry.iloc[0], cells, roads=roads,
+                                    band=(lo, hi)),
+                     band=(lo, hi), community_code=code, roads=roads)
     body = {"community": code, "feasible": result.feasible, "reason": result.reason,
             "metrics": result.metrics, "current": {
                 "cells": int(len(cells)),

@@ -265,11 +265,11 @@ def _plan(layers: dict, op: dict, base: PreviewBase | None = None):
         changed = redraw.draw(cells, g("geometry", "the new cell"), _code(op, "community"),
                               comm, name=op.get("name"))
     else:  # replace: a community's cells by new ones (an adopted proposal)
-        changed = _replacement(cells, _code(op, "community"), op.get("features"), crs)
+        changed = _replacement(cells, _code(op, "community"), op.get("features"), crs, comm)
     return changed, cells
 
 
-def _replacement(cells, community: str, features, crs):
+def _replacement(cells, community: str, features, crs, comm=None):
     if not isinstance(features, list) or not features:
         raise ValueError("'features' must list the new cells as GeoJSON Features")
     try:
@@ -289,6 +289,10 @@ def _replacement(cells, community: str, features, crs):
     if clash:
         raise ValueError(f"code(s) {', '.join(clash)} belong to cells of another community")
     new["parent_code"] = community
+    if comm is not None:
+        outline = comm[comm["code"].astype(str) == community]
+        if len(outline):
+            new = redraw.fit_to(new, outline.geometry.iloc[0])
     if "name" not in new:
         new["name"] = new["code"]
     new["name"] = new["name"].fillna(new["code"])
