@@ -214,7 +214,11 @@ def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
         inside = cell_.representative_point()
         page.mouse.click(*_screen(page, (inside.x, inside.y)))
         page.wait_for_function("document.getElementById('gm-selected').textContent.includes('540102001001002')")
+        # the click also asks who is responsible here; let that answer arrive first (a
+        # vertex clicked while it redraws the map can be lost)
+        page.wait_for_function("document.querySelector('#gm-lookup table') !== null")
         page.click("#gm-op-split")
+        page.wait_for_timeout(300)
         cx = cell_.centroid.x
         top, bottom = _screen(page, (cx, y1 + 0.0008)), _screen(page, (cx, y0 - 0.0008))
         page.mouse.move(top[0] - 10, top[1] - 10)
@@ -224,7 +228,13 @@ def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
         page.mouse.click(*bottom)
         page.mouse.move(bottom[0], bottom[1] + 25, steps=4)
         page.mouse.dblclick(bottom[0], bottom[1] + 25)
-        page.wait_for_selector("#gm-edit-result tr[data-code]", timeout=60_000)
+        page.wait_for_function(  # the preview, or an error said in the panel
+            "document.querySelector('#gm-edit-result tr[data-code]') || "
+            "document.getElementById('gm-edit-status').className.includes('gm-error')",
+            timeout=60_000)
+        assert page.locator("#gm-edit-result tr[data-code]").count(), (
+            page.inner_text("#gm-edit-status"), page.evaluate(
+                "window.gridmap.current.map.pm.globalDrawModeEnabled()"))
         rows = page.locator("#gm-edit-result tr[data-code]")
         assert rows.count() == 2
         figures = [int(rows.nth(i).locator("td").nth(3).inner_text().replace(",", ""))
