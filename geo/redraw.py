@@ -278,7 +278,8 @@ def fit_to(cells: gpd.GeoDataFrame, outline, *, tolerance: float = SNAP_TOLERANC
              for g in out.geometry]
     rest = _clean(shapely.difference(outline, shapely.union_all(geoms)))
     for piece in shapely.get_parts(rest):
-        if shapely.length(shapely.maximum_inscribed_circle(piece)) * 2 > tolerance:
+        if piece.is_empty or \
+                shapely.length(shapely.maximum_inscribed_circle(piece)) * 2 > tolerance:
             continue
         shared = [shapely.length(shapely.intersection(shapely.boundary(piece), g.buffer(0.01)))
                   for g in geoms]
@@ -315,49 +316,73 @@ def next_codes(codes, parent_code: str, n: int, digits: int = 3) -> list[str]:
 FIGURES = ("households", "population", "floating_population")
 
 
+def estimate(before: gpd.GeoDataFrame, target: gpd.GeoDataFrame,
+             population: gpd.GeoDataFrame | None = None) -> tuple[pd.DataFrame, str]:
+    """Households and population (and floating population) of each polygon of ``target``,
+    from the finest data present, unrounded.
+
+    ``before``: the same area's cells with their figures; ``population``: optional
+    household points or building polygons with ``households`` (and ``population``); all in
+    one metric CRS. Returns ``(figures, method)``, one row per ``target`` row in order;
+    ``method`` is ``"household points"`` (summed per polygon, a point on a shared edge
+    counted once), ``"buildings"`` (tobler's area interpolation of the buildings) or
+    ``"area-weighted from the previous cells"`` (the same, of ``before``). A figure the
+    household data lacks comes from ``before`` by area.
+    """
+    target = gpd.GeoDataFrame(geometry=target.geometry.values, crs=target.crs)
+    figures = [f for f in FIGURES if f in before.columns and before[f].notna().any()]
+
+    def by_area(source, fields):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = area_interpolate(source[fields + ["geometry"]], target,
+                                   extensive_variables=fields)
+        return pd.DataFrame({f: est[f].to_numpy(float) for f in fields})
+
+    if population is None or not len(population):
+        return by_area(before, figures), "area-weighted from the previous cells"
+    pop = population[~population.geometry.is_empty]
+    fields = [f for f in FIGURES if f in pop.columns and pop[f].notna().any()]
+    if pop.geom_type.isin(["Point", "MultiPoint"]).all():
+        method = "household points"
+        pts = pop.geometry.representative_point().values
+        hit_p, hit_c = shapely.STRtree(target.geometry.values).query(pts,
+                                                                     predicate="intersects")
+        first = pd.Series(hit_c, index=hit_p).groupby(level=0).first()  # once per point
+        sums = pop.iloc[first.index][fields].astype(float).groupby(first.to_numpy()).sum()
+        est = sums.reindex(range(len(target))).fillna(0.0).reset_index(drop=True)
+    else:
+        method = "buildings"
+        est = by_area(pop, fields)
+    rest = [f for f in figures if f not in fields]
+    if rest:  # e.g. floating population, which address data rarely carries
+        est = pd.concat([est, by_area(before, rest)], axis=1)
+    return est, method
+
+
 def reapportion(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame,
                 population: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, str]:
     """Households and population of the changed cells ``after`` (empty geometry: removed).
 
-    ``before``: the same area's cells as they were, with their figures; ``population``:
-    optional household points or building polygons with ``households`` (and
-    ``population``), all in one metric CRS. Returns ``(after with figures, method)``;
-    ``method`` is ``"household points"``, ``"buildings"`` or ``"area-weighted from the
-    previous cells"``. Figures are whole numbers whose total is the rounded total of the
-    estimates (largest remainder), so a split or merge keeps the households it started with.
+    Estimated by :func:`estimate` (``before``, ``population`` and the method as there),
+    then made whole numbers whose total is the rounded total of the estimates (largest
+    remainder), so a split or merge keeps the households it started with. With a
+    ``parent_code`` column the rounding is done per community, so that rounding never moves
+    a household from one community to another.
     """
     after = after.copy()
-    live = ~after.geometry.is_empty
-    figures = [f for f in FIGURES if f in before.columns and before[f].notna().any()]
-    target = after[live]
-    if population is not None and len(population):
-        pop = population[~population.geometry.is_empty]
-        fields = [f for f in figures if f in pop.columns]
-        if pop.geom_type.isin(["Point", "MultiPoint"]).all():
-            method = "household points"
-            pts = pop.copy()
-            pts["geometry"] = pts.geometry.representative_point()
-            hit_p, hit_c = shapely.STRtree(target.geometry.values).query(
-                pts.geometry.values, predicate="intersects")
-            first = pd.Series(hit_c, index=hit_p).groupby(level=0).first()  # once per point
-            sums = pts.iloc[first.index][fields].groupby(first.to_numpy()).sum()
-            est = sums.reindex(range(len(target))).fillna(0)
-        else:
-            method = "buildings"
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                est = area_interpolate(pop[fields + ["geometry"]], target,
-                                       extensive_variables=fields)
-        figures = fields
-    else:
-        method = "area-weighted from the previous cells"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est = area_interpolate(before[figures + ["geometry"]], target,
-                                   extensive_variables=figures)
-    for f in figures:
+    live = (~after.geometry.is_empty).to_numpy()
+    est, method = estimate(before, after[live], population)
+    groups = (after["parent_code"].astype(str).to_numpy()[live] if "parent_code" in after
+              else np.zeros(int(live.sum())))
+    for f in est.columns:
+        estimates = est[f].to_numpy(float)
+        whole = np.zeros(len(estimates), dtype=int)
+        for g in pd.unique(groups):
+            mine = groups == g
+            whole[mine] = _whole(estimates[mine])
         values = np.zeros(len(after), dtype=int)
-        values[live.to_numpy()] = _whole(est[f].to_numpy(float))
+        values[live] = whole
         after[f] = values
     return after, method
 

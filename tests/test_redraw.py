@@ -174,3 +174,30 @@ def test_buildings_straddling_a_new_edge_are_shared_by_area(city):
     assert method == "buildings"
     # the kept code is the larger (east, 60 m) piece: 5 + 7; the new west piece: 5 + 12
     assert out["households"].tolist() == [12, 17] and out["population"].tolist() == [35, 55]
+
+
+def test_fitting_cells_that_already_tile_the_community_changes_nothing():
+    outline = shapely.box(0, 0, 400, 200)
+    cells = gpd.GeoDataFrame({"code": ["a", "b"]}, crs="EPSG:4539",
+                             geometry=[shapely.box(0, 0, 150, 200), shapely.box(150, 0, 400, 200)])
+    fitted = redraw.fit_to(cells, outline)
+    assert fitted.area.tolist() == pytest.approx([30_000, 50_000], abs=1e-6)
+    # a 1 m strip left uncovered goes to the cell along it; a 10 m one stays a gap
+    short = cells.assign(geometry=[shapely.box(0, 0, 150, 200), shapely.box(150, 0, 399, 200)])
+    assert redraw.fit_to(short, outline).area.sum() == pytest.approx(80_000, abs=1e-3)
+    gap = cells.assign(geometry=[shapely.box(0, 0, 150, 200), shapely.box(150, 0, 390, 200)])
+    assert redraw.fit_to(gap, outline).area.sum() == pytest.approx(78_000, abs=1e-3)
+
+
+def test_rounding_keeps_each_community_s_households():
+    # two communities, each split into three cells of a third: whole numbers per community
+    before = gpd.GeoDataFrame({"code": ["a", "b"], "parent_code": ["A", "B"],
+                               "households": [100, 100]}, crs="EPSG:4539",
+                              geometry=[shapely.box(0, 0, 300, 100), shapely.box(300, 0, 600, 100)])
+    after = gpd.GeoDataFrame({"code": list("123456"), "parent_code": list("AAABBB")},
+                             crs="EPSG:4539",
+                             geometry=[shapely.box(100 * i, 0, 100 * (i + 1), 100) for i in range(6)])
+    out, method = redraw.reapportion(before, after)
+    assert method == "area-weighted from the previous cells"
+    assert out.groupby("parent_code")["households"].sum().tolist() == [100, 100]
+    assert sorted(out["households"].tolist()) == [33, 33, 33, 33, 34, 34]
