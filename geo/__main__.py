@@ -1,5 +1,6 @@
 """``python -m geo check DATASET [--format json|text] [-o FILE] [--export FINDINGS.gpkg]``
 ``python -m geo fix DATASET --layer grid [--save] [-o PROPOSAL.gpkg]``
+``python -m geo propose DATASET --community CODE | --street CODE [--band 300-500] [-o F]``
 
 The command-line shell of the checker. It is the one part of ``geo`` that touches files:
 it loads the dataset through ``layers`` and hands GeoDataFrames to :mod:`geo.check`.
@@ -7,6 +8,9 @@ Exit status of ``check``: 0 clean, 1 findings, 2 unusable input (one-line reason
 ``fix`` shows the proposed repair, re-validates it and saves it only with ``--save`` and
 only when the re-validation finds nothing new: 0 saved (or nothing to fix), 1 proposal
 shown but not saved, 2 unusable input or an unsafe proposal.
+``propose`` prints proposed cells per community beside the current ones and writes them
+for review (nothing is stored; adopt on the map or through the API): 0 every cell in the
+band, 1 the band not met somewhere (the reason printed), 2 unusable input.
 """
 
 from __future__ import annotations
@@ -77,6 +81,49 @@ def _fix(args, tolerances) -> int:
     return 0
 
 
+def _propose(args) -> int:
+    from geo.proposals import propose_for
+    from layers.export import export_layer
+    from layers.storage import open_store
+
+    try:
+        lo, hi = (float(v) for v in args.band.split("-"))
+    except ValueError:
+        raise ValueError(f"--band must look like 300-500; got '{args.band}'") from None
+    store = open_store(args.dataset)
+    layers = store.load()
+    try:
+        result = propose_for(layers, community=args.community, street=args.street,
+                             band=(lo, hi), seed=args.seed)
+    except KeyError as err:
+        raise ValueError(f"{store.location}: {err.args[0]}") from None
+    m, cur = result.metrics, result.current
+    print(f"Proposal for {result.scope} {result.code}, {lo:.0f}-{hi:.0f} households per cell "
+          f"(households from: {m['figures_from']}; {m['seconds']} s)")
+    for code, p in result.communities.items():
+        if p.cells is None:
+            print(f"  {code}: no proposal: {p.reason}")
+            continue
+        pm = p.metrics
+        print(f"  {code}: {pm['cells']} cells, {pm['min_households']:.0f}-"
+              f"{pm['max_households']:.0f} households, {pm['households_moved']:.0f} moved"
+              + ("" if p.feasible else f" — {p.reason}"))
+    print(f"  {'':22}{'current':>10}{'proposed':>10}")
+    for label, key in (("cells", "cells"), ("cells within the band", "cells_in_band"),
+                       ("spread (std, households)", "spread_households"),
+                       ("mean Polsby-Popper", "mean_polsby_popper")):
+        print(f"  {label:<24}{cur[key] if cur[key] is not None else '-':>8}"
+              f"{m[key] if m[key] is not None else '-':>10}")
+    print(f"  households moved: {m['households_moved']:.0f} in {len(result.moves)} units")
+    if args.output and result.cells is not None:
+        out = result.cells.to_crs(layers["grid"].crs)
+        path = export_layer(out, args.output, layer="grid")
+        moves = path.with_name(path.stem + "_moves.csv")
+        result.moves.to_csv(moves, index=False, encoding="utf-8-sig")
+        print(f"proposed cells written to {path}, moves (unit, old cell, new cell) to {moves}")
+    return 0 if result.feasible else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m geo", description="Check a gridmap dataset.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -92,6 +139,17 @@ def main(argv=None) -> int:
     for p in (fx,):
         p.add_argument("--noise-width", type=float, default=Tolerances.noise_width)
         p.add_argument("--sliver-width", type=float, default=Tolerances.sliver_width)
+    pr = sub.add_parser("propose", help="propose grid cells within a household band for a "
+                                        "community or a whole street")
+    pr.add_argument("dataset")
+    which = pr.add_mutually_exclusive_group(required=True)
+    which.add_argument("--community", help="a community code")
+    which.add_argument("--street", help="a street code: each of its communities in turn")
+    pr.add_argument("--band", default="300-500", help="households per cell, MIN-MAX "
+                                                      "(default 300-500)")
+    pr.add_argument("--seed", type=int, default=0, help="random seed of max-p (default 0)")
+    pr.add_argument("-o", "--output", help="write the proposed cells here (.gpkg, .geojson, "
+                                           ".shp) and the moves beside it as CSV")
     c = sub.add_parser("check", help="validate every layer of a dataset")
     c.add_argument("dataset", help="a .gpkg file or a postgresql:// URL")
     c.add_argument("--format", choices=["text", "json"], default="text")
@@ -111,6 +169,8 @@ def main(argv=None) -> int:
     from layers.storage import open_store
 
     try:
+        if args.command == "propose":
+            return _propose(args)
         tolerances = Tolerances(args.noise_width, args.sliver_width)
         if args.command == "fix":
             return _fix(args, tolerances)

@@ -103,10 +103,15 @@ def _faces(lines: np.ndarray, community) -> np.ndarray:
 
 
 def building_units(community, cells: gpd.GeoDataFrame, *, target: int | None = None,
-                   roads=None, band: tuple[float, float] = (300, 500)) -> gpd.GeoDataFrame:
+                   roads=None, band: tuple[float, float] = (300, 500),
+                   population: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """Lattice squares inside ``community`` (a shapely polygon, metric CRS) with
-    households and population interpolated by area from ``cells``, and the cell each unit
-    mostly lies in (``old_cell``).
+    households and population, and the cell each unit mostly lies in (``old_cell``).
+
+    Figures come from the finest data present (:func:`geo.redraw.estimate`): household
+    points or buildings given as ``population`` (same CRS), summed or interpolated per
+    square; otherwise interpolated by area from ``cells``. Which was used is kept in
+    ``units.attrs["method"]``.
 
     ``target`` is about how many squares to make; by default about ``UNITS_PER_CELL``
     per cell of the ``band``'s mean (between 60 and 400 squares). ``roads`` (lines in
@@ -114,7 +119,7 @@ def building_units(community, cells: gpd.GeoDataFrame, *, target: int | None = N
     slivers under 1 m² dropped; they are kept in ``units.attrs["roads"]`` for
     :func:`propose`.
     """
-    from tobler.area_weighted import area_interpolate
+    from geo.redraw import estimate
 
     _check_metric(cells, "grid cells")
     if target is None:
@@ -146,12 +151,13 @@ def building_units(community, cells: gpd.GeoDataFrame, *, target: int | None = N
         pieces = shapely.intersection(boxes.ravel(), community)
         pieces = pieces[shapely.area(pieces) > 1.0]
     units = gpd.GeoDataFrame(geometry=pieces, crs=cells.crs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est = area_interpolate(cells[["households", "population", "geometry"]], units,
-                               extensive_variables=["households", "population"])
+    if population is not None:
+        _check_metric(population, "household data")
+        population = population[population.intersects(community)]
+    est, method = estimate(cells, units, population)
     units["households"] = est["households"].to_numpy()
-    units["population"] = est["population"].to_numpy()
+    units["population"] = (est["population"].to_numpy() if "population" in est
+                           else np.zeros(len(units)))
     pts = units.representative_point().values
     hit_u, hit_c = shapely.STRtree(cells.geometry.values).query(pts, predicate="within")
     old = np.full(len(units), None, dtype=object)
@@ -160,6 +166,7 @@ def building_units(community, cells: gpd.GeoDataFrame, *, target: int | None = N
     units = units.reset_index(drop=True)
     # for propose: cells should not cross these (one geometry, so pandas can compare attrs)
     units.attrs["roads"] = shapely.geometrycollections(lines)
+    units.attrs["method"] = method
     return units
 
 
@@ -550,6 +557,7 @@ def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
         roads = units.attrs.get("roads")
     if isinstance(roads, shapely.Geometry):
         roads = shapely.get_parts(roads)
+    method = units.attrs.get("method", "area-weighted from the previous cells")
     units = units.copy(deep=False)
     units.attrs = {}
     hh = units["households"].to_numpy(float)
@@ -605,6 +613,7 @@ def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
     labels, start, used_seed, roads_how = best
     return _proposal(units, labels, hh, lo, hi, community_code, on_roads[1], metrics={
         "start": start, "seed": used_seed, "tries": tried, "roads": roads_how,
+        "figures_from": method,
         "seconds": round(time.perf_counter() - start_time, 2)})
 
 
@@ -623,14 +632,17 @@ def _proposal(units, labels, hh, lo, hi, community_code, block, metrics) -> Prop
     in_band = (load >= lo - _EPS) & (load <= hi + _EPS)
     cells["households"] = cells["households"].round(1)
     cells["population"] = cells["population"].round(1)
-    # moves: a unit whose new cell is not the successor of its old cell
-    units_out = units.assign(new_cell=cells["code"].to_numpy()[row_of[labels]])
-    successor = (units_out.groupby(["new_cell", "old_cell"])["households"].sum()
-                 .sort_values(ascending=False).reset_index()
-                 .drop_duplicates("new_cell").set_index("new_cell")["old_cell"])
-    moved = units_out[units_out["old_cell"] != units_out["new_cell"].map(successor)]
+    # moves: a unit whose new cell does not continue its old cell (as in _moved, which
+    # the search minimised)
+    old, old_codes = pd.factorize(units["old_cell"])
+    succ = _successors(labels, old, hh)
+    continues = np.array([old_codes[s] if s >= 0 else None for s in succ], dtype=object)
+    is_moved = old != succ[labels]
+    moved = units[is_moved]
     moves = pd.DataFrame({"unit": moved.index, "old_cell": moved["old_cell"],
-                          "new_cell": moved["new_cell"],
+                          "new_cell": cells["code"].to_numpy()[row_of[labels[is_moved]]],
+                          # codes are renumbered: the old cell the new one mostly continues
+                          "new_cell_continues": continues[labels[is_moved]],
                           "households": moved["households"].round(1)}).reset_index(drop=True)
     # cells crossing a through road: two road blocks each covering 5 % of the cell or more
     share = pd.Series(units.geometry.area.to_numpy()).groupby([labels, block]).sum()
@@ -656,14 +668,16 @@ def _proposal(units, labels, hh, lo, hi, community_code, block, metrics) -> Prop
 def propose_street(communities: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *,
                    band: tuple[float, float] = (300, 500), roads=None,
                    target: int | None = None, seed: int = 0, tries: int = 8,
-                   time_budget: float = 5.0, follow_roads: bool = True) -> dict[str, Proposal]:
+                   time_budget: float = 5.0, follow_roads: bool = True,
+                   population: gpd.GeoDataFrame | None = None) -> dict[str, Proposal]:
     """A :class:`Proposal` for each community (by ``code``) of a street.
 
     ``communities`` and ``cells`` are GeoDataFrames in one metric CRS; a cell belongs to
     the community named by its ``parent_code``, or, without that column, to the one
-    holding its representative point. ``roads`` (lines, same CRS) are passed to
-    :func:`building_units`. Each community gets at most ``tries`` attempts and, after the
-    first, ``time_budget`` seconds, so a street takes bounded time.
+    holding its representative point. ``roads`` (lines) and ``population`` (household
+    points or buildings), same CRS, are passed to :func:`building_units`. Each community
+    gets at most ``tries`` attempts and, after the first, ``time_budget`` seconds, so a
+    street takes bounded time.
     """
     _check_metric(communities, "communities")
     _check_metric(cells, "grid cells")
@@ -692,7 +706,8 @@ def propose_street(communities: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *,
         if tree is not None:
             near = gpd.GeoSeries(lines[tree.query(geom, predicate="intersects")],
                                  crs=getattr(roads, "crs", None))
-        units = building_units(geom, mine, target=target, roads=near, band=band)
+        units = building_units(geom, mine, target=target, roads=near, band=band,
+                               population=population)
         out[code] = propose(units, band=band, community_code=code, seed=seed, tries=tries,
                             time_budget=time_budget, follow_roads=follow_roads)
     return out

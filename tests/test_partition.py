@@ -4,6 +4,7 @@ import time
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 import shapely.affinity
@@ -44,7 +45,10 @@ def test_every_proposed_cell_is_contiguous_and_within_the_band():
     assert shapely.union_all(p.cells.geometry.values).symmetric_difference(community).area < 1
     assert list(p.cells["code"]) == [f"540102001001{i:03d}" for i in range(1, len(p.cells) + 1)]
     assert p.metrics["max_households"] <= 500 and 0 < p.metrics["mean_polsby_popper"] <= 1
-    assert set(p.moves.columns) == {"unit", "old_cell", "new_cell", "households"}
+    assert set(p.moves.columns) == {"unit", "old_cell", "new_cell", "new_cell_continues",
+                                    "households"}
+    # a move is a unit whose new cell continues another old cell than its own
+    assert (p.moves["new_cell_continues"] != p.moves["old_cell"]).all()
 
 
 @pytest.mark.parametrize("cells_hh, words", [
@@ -64,6 +68,46 @@ def test_one_compound_above_the_maximum_is_named():
     assert not p.feasible and "700 households" in p.reason
 
 
+def _points(xy_households):
+    """Household points (standard addresses) at (x, y) offsets from the community's corner."""
+    return gpd.GeoDataFrame(
+        {"households": [h for _, _, h in xy_households],
+         "population": [3 * h for _, _, h in xy_households]},
+        geometry=[shapely.Point(X0 + x, Y0 + y) for x, y, _ in xy_households], crs="EPSG:4539")
+
+
+def test_household_points_give_the_units_their_households():
+    # two current cells of 400 households each by their records, but the addresses say all
+    # 800 live in the western 100 m of the west cell: units follow the addresses
+    community, cells = _community([400, 400])
+    pts = _points([(10 + 20 * i, 10 + 45 * j, 40) for i in range(5) for j in range(4)])
+    units = building_units(community, cells, target=64, population=pts)
+    assert units.attrs["method"] == "household points"
+    assert units["households"].sum() == pytest.approx(800)
+    assert units["population"].sum() == pytest.approx(2400)
+    lived = units[units["households"] > 0]
+    assert lived.total_bounds[2] <= X0 + 100 + 50  # none east of the addresses' strip + a unit
+    p = propose(units, band=(300, 500), community_code="540102001001")
+    assert p.feasible, p.reason
+    assert p.metrics["figures_from"] == "household points"
+    assert p.cells["households"].sum() == pytest.approx(800)
+    # without the addresses the same cells spread the households over the whole community
+    by_area = building_units(community, cells, target=64)
+    assert by_area.attrs["method"] == "area-weighted from the previous cells"
+    east = by_area[by_area.geometry.bounds["minx"] >= X0 + 200]  # wholly in the east cell
+    assert east["households"].sum() == pytest.approx(east.area.sum() * 400 / 40_000, rel=1e-6)
+    assert units[units.geometry.bounds["minx"] >= X0 + 200]["households"].sum() == 0
+
+
+def test_one_compound_of_700_households_is_the_reason_given():
+    community, cells = _community([800, 300])
+    pts = _points([(50, 50, 700), (250, 100, 300), (150, 150, 100)])  # 700 in one compound
+    units = building_units(community, cells, target=64, population=pts)
+    p = propose(units, band=(300, 500))
+    assert not p.feasible and p.cells is None
+    assert "one building unit alone holds 700 households" in p.reason
+
+
 def test_compactness_and_numbering_helpers():
     square, disc = shapely.box(0, 0, 1, 1), shapely.Point(0, 0).buffer(1, 256)
     assert polsby_popper([square])[0] == pytest.approx(np.pi / 4, rel=1e-6)
@@ -80,6 +124,39 @@ def test_proposal_api_on_a_sample_community(client):
     assert body["current"]["cells"] == 12 and isinstance(body["moves"], list)
     assert client.get("/proposal?community=nope").status_code == 404
     assert client.get("/proposal?community=540102003004&min=600&max=500").status_code == 400
+
+
+def test_proposal_api_for_a_whole_street(client):
+    body = client.get("/proposal?street=540102005").get_json()
+    assert body["scope"] == "street" and body["feasible"], body["reason"]
+    assert [c["community"] for c in body["communities"]] == [f"540102005{i:03d}" for i in range(1, 6)]
+    feats = body["cells"]["features"]
+    assert len(feats) == body["metrics"]["cells"] == body["metrics"]["cells_in_band"]
+    assert all(300 - 0.1 <= f["properties"]["households"] <= 500 + 0.1 for f in feats)
+    # every cell is numbered within its own community
+    assert all(f["properties"]["code"].startswith(f["properties"]["parent_code"]) for f in feats)
+    assert sum(f["properties"]["households"] for f in feats) == pytest.approx(14_406, abs=1)
+    assert body["current"]["cells"] == 38 and body["current"]["cells_in_band"] < 38
+    assert client.get("/proposal?street=nope").status_code == 404
+    assert client.get("/proposal?street=540102005&community=540102005001").status_code == 400
+
+
+def test_propose_command_writes_cells_and_moves(tmp_path, capsys):
+    from geo.__main__ import main
+
+    out = tmp_path / "proposal.gpkg"
+    assert main(["propose", "data/lhasa.gpkg", "--community", "540102003004", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "540102003004" in printed and "households moved" in printed
+    cells = gpd.read_file(out, layer="grid")
+    assert cells.crs.to_epsg() == 4490  # the dataset's CRS, ready to compare in QGIS
+    assert cells["households"].between(299.9, 500.1).all()
+    moves = pd.read_csv(tmp_path / "proposal_moves.csv", dtype=str, encoding="utf-8-sig")
+    assert list(moves.columns[:3]) == ["unit", "old_cell", "new_cell"] and len(moves)
+    assert main(["propose", "data/lhasa.gpkg", "--community", "540102003004",
+                 "--band", "600-500"]) == 2
+    assert main(["propose", "data/lhasa.gpkg", "--community", "nope"]) == 2
+    assert "no single community with code 'nope'" in capsys.readouterr().err
 
 
 # --- roads, fewer moves, whole streets, bounded effort -------------------------------

@@ -1,0 +1,138 @@
+"""Proposals for a dataset: one community's grid cells, or a whole street's, community by
+community, re-partitioned into a household band (see :mod:`geo.partition` for how).
+
+:func:`propose_for` takes the layers as loaded (any geographic or projected CRS), picks the
+community or the street's communities, their current cells, the roads near them and the
+household points or buildings if the dataset has them, works in the local metric CRS and
+sums the result up beside the current cells' figures. Pure: nothing is read or written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo.crs import metric_crs
+from geo.partition import Proposal, polsby_popper, propose_street
+
+__all__ = ["AreaProposal", "propose_for", "figures_of"]
+
+
+@dataclass
+class AreaProposal:
+    """Proposed cells for one community or a street.
+
+    ``communities``: a :class:`~geo.partition.Proposal` per community code; ``cells``: all
+    proposed cells (metric CRS, with ``parent_code``); ``moves``: unit → old cell → new
+    cell, with the community; ``metrics``: the proposed cells' figures over the whole area;
+    ``current``: the same figures of the cells as they are.
+    """
+
+    scope: str  # "community" or "street"
+    code: str
+    band: tuple[float, float]
+    communities: dict[str, Proposal]
+    cells: gpd.GeoDataFrame | None
+    moves: pd.DataFrame
+    metrics: dict
+    current: dict
+
+    @property
+    def feasible(self) -> bool:
+        """Every community has a proposal with every cell in the band."""
+        return all(p.feasible for p in self.communities.values())
+
+    @property
+    def reason(self) -> str | None:
+        """Why the band is not met, per community ('code: reason; …'), or None."""
+        bad = [f"{code}: {p.reason}" for code, p in self.communities.items() if not p.feasible]
+        return "; ".join(bad) or None
+
+
+def figures_of(cells: gpd.GeoDataFrame, band: tuple[float, float]) -> dict:
+    """Cell count, household range and spread (standard deviation, households), cells
+    within ``band`` and mean Polsby-Popper compactness of ``cells`` (metric CRS)."""
+    if cells is None or not len(cells):
+        return {"cells": 0, "min_households": None, "max_households": None,
+                "spread_households": None, "cells_in_band": 0, "mean_polsby_popper": None}
+    hh = cells["households"].to_numpy(float)
+    return {"cells": int(len(cells)),
+            "min_households": round(float(hh.min()), 1),
+            "max_households": round(float(hh.max()), 1),
+            "spread_households": round(float(hh.std()), 1),
+            "cells_in_band": int(((hh >= band[0] - 1e-3) & (hh <= band[1] + 1e-3)).sum()),
+            "mean_polsby_popper": round(float(polsby_popper(cells.geometry.values).mean()), 3)}
+
+
+def propose_for(layers: dict, *, community: str | None = None, street: str | None = None,
+                band: tuple[float, float] = (300, 500), seed: int = 0, tries: int = 8,
+                time_budget: float = 5.0) -> AreaProposal:
+    """Propose cells for ``community`` or for every community of ``street`` (codes).
+
+    ``layers``: the dataset's layers by kind (``community`` and ``grid`` needed; ``road``
+    and ``household`` used when present), in any one CRS. Raises ``KeyError`` for an
+    unknown code and ``ValueError`` for a bad band or missing layers.
+    """
+    if (community is None) == (street is None):
+        raise ValueError("give a community or a street, not both")
+    lo, hi = band
+    if not 0 < lo <= hi:
+        raise ValueError(f"the household band must have 0 < min <= max; got {lo}-{hi}")
+    comm, grid = layers.get("community"), layers.get("grid")
+    if comm is None or grid is None:
+        raise ValueError("a proposal needs community and grid layers")
+    codes = comm["code"].astype(str)
+    if community is not None:
+        chosen = comm[codes == str(community)]
+        if len(chosen) != 1:
+            raise KeyError(f"no single community with code '{community}'")
+    else:
+        chosen = comm[comm["parent_code"].astype(str) == str(street)]
+        if chosen.empty:
+            raise KeyError(f"no community of street '{street}'")
+    crs = metric_crs(chosen)
+    chosen = chosen.to_crs(crs)
+    outline = chosen.geometry.union_all()
+    grid = grid[grid["parent_code"].astype(str).isin(chosen["code"].astype(str))].to_crs(crs)
+    roads = _within(layers.get("road"), outline, crs)
+    population = _within(layers.get("household"), outline, crs)
+
+    proposals = propose_street(chosen, grid, band=band, roads=roads, seed=seed, tries=tries,
+                               time_budget=time_budget, population=population)
+
+    made = [p.cells.assign(parent_code=code) for code, p in proposals.items()
+            if p.cells is not None]
+    cells = (gpd.GeoDataFrame(pd.concat(made, ignore_index=True), crs=crs) if made else None)
+    moves = pd.concat([p.moves.assign(community=code) for code, p in proposals.items()
+                       if p.moves is not None] or [pd.DataFrame(
+                           columns=["unit", "old_cell", "new_cell", "new_cell_continues", "households",
+                                    "community"])],
+                      ignore_index=True)
+    metrics = {**figures_of(cells, band), "band": [lo, hi],
+               "households": round(float(cells["households"].sum()), 1) if made else 0.0,
+               "households_moved": round(float(moves["households"].sum()), 1),
+               "cells_across_roads": int(sum(p.metrics.get("cells_across_roads", 0)
+                                             for p in proposals.values())),
+               "seconds": round(float(sum(p.metrics.get("seconds", 0.0)
+                                          for p in proposals.values())), 2),
+               "figures_from": next((p.metrics["figures_from"] for p in proposals.values()
+                                     if "figures_from" in p.metrics), None),
+               "communities": len(proposals),
+               "communities_feasible": int(sum(p.feasible for p in proposals.values()))}
+    if community is not None:  # how the one proposal was found (start, seed, roads, …)
+        metrics = {**proposals[str(community)].metrics, **metrics}
+    return AreaProposal("community" if community is not None else "street",
+                        str(community if community is not None else street), (lo, hi),
+                        proposals, cells, moves, metrics, figures_of(grid, band))
+
+
+def _within(frame, outline, crs):
+    """The features of ``frame`` touching ``outline``, in ``crs`` (None if there are none)."""
+    if frame is None or not len(frame):
+        return None
+    frame = frame.to_crs(crs)
+    keep = frame.intersects(outline)
+    return frame[np.asarray(keep)] if keep.any() else None
