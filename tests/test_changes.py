@@ -137,6 +137,42 @@ def test_adopting_a_proposal_then_reverting_it(app):
     assert shapely.equals_exact(a.geometry.values, b.geometry.values, 1e-9).all()
 
 
+def test_adopting_a_whole_street_in_one_change(app):
+    street = "540102005"
+    c = app.test_client()
+    store = app.extensions["gridmap"].store
+    before = store.read_layer("grid")
+    before = before[before["parent_code"].str.startswith(street)]
+    prop = c.get(f"/proposal?street={street}").get_json()
+    feats = [{"type": "Feature", "geometry": f["geometry"],
+              "properties": {k: f["properties"][k] for k in ("code", "parent_code")}}
+             for f in prop["cells"]["features"]]
+    communities = [x["community"] for x in prop["communities"]]
+    op = {"op": "replace", "communities": communities, "features": feats}
+    p = c.post("/collections/grid/changes/preview", json=op, headers=_basic("ana")).get_json()
+    assert p["new_findings"] == [], p["new_findings"]
+    saved = c.post("/collections/grid/changes", json={**op, "base": p["base"], "reason": "band"},
+                   headers=_basic("ana"))
+    assert saved.status_code == 200, saved.get_json()
+    grid = store.read_layer("grid")
+    mine = grid[grid["parent_code"].isin(communities)]
+    assert len(mine) == len(feats) and mine["households"].between(299, 501).all()
+    # each community keeps its own households: cells moved within it, never across
+    assert (mine.groupby("parent_code")["households"].sum()
+            == before.groupby("parent_code")["households"].sum()).all()
+    # one change in the list, holding every cell of the street that was added, changed or
+    # removed, with its households before and after
+    newest = c.get("/collections/grid/changes").get_json()["changes"][0]
+    assert newest["change_id"] == saved.get_json()["change_id"]
+    codes = {x["code"] for x in newest["cells"]}
+    assert codes == set(mine["code"]) | set(before["code"])
+    assert sum(x["households_after"] or 0 for x in newest["cells"]) == before["households"].sum()
+    # features must say their community when there are several
+    bad = {**op, "features": [{**f, "properties": {"code": f["properties"]["code"]}} for f in feats]}
+    r = c.post("/collections/grid/changes/preview", json=bad, headers=_basic("ana"))
+    assert r.status_code == 400 and "parent_code" in r.get_json()["description"]
+
+
 def test_browser_session_needs_its_csrf_token(app):
     c = app.test_client()
     page = c.get("/login").get_data(as_text=True)

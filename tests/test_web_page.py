@@ -1,5 +1,6 @@
 """The map page works offline and shows data as text: static checks and headless Chromium."""
 
+import contextlib
 import re
 from urllib.parse import urljoin, urlparse
 
@@ -183,9 +184,10 @@ def _screen(page, lonlat):
     return p[0], p[1]
 
 
-def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
-    """The whole editing loop as a planner does it: sign in, click a cell, draw a line
-    across it, read the preview, give a reason, save; the map and the history show it."""
+@contextlib.contextmanager
+def _planner_on_the_map(browser, tmp_path):
+    """A copy of the sample served, planner "ana" signed in on its map page with every
+    grid cell drawn. Yields (app, page, external requests, script errors)."""
     from web.auth import add_user
 
     path = tmp_path / "city.gpkg"
@@ -193,8 +195,8 @@ def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
     app = create_app({"DATASET": str(path), "SECRET_KEY": "browser-test"})
     add_user(app.extensions["gridmap"].store, "ana", "planner", "long-secret")
     url, server = serve_in_thread(app)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
         external, errors = [], []
         page.on("request", lambda r: None if r.url.startswith(LOCAL) else external.append(r.url))
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -204,6 +206,16 @@ def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
         page.click("button[type=submit]")
         page.wait_for_function("window.gridmap && window.gridmap.current && "
                                "window.gridmap.current.layers.grid.getLayers().length > 600")
+        yield app, page, external, errors
+    finally:
+        page.close()
+        server.close()
+
+
+def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
+    """The whole editing loop as a planner does it: sign in, click a cell, draw a line
+    across it, read the preview, give a reason, save; the map and the history show it."""
+    with _planner_on_the_map(browser, tmp_path) as (app, page, external, errors):
         assert "ana" in page.inner_text("#gm-user")
         feature = app.test_client().get("/collections/grid/items/540102001001002").get_json()
         cell_ = shapely.geometry.shape(feature["geometry"])
@@ -252,6 +264,40 @@ def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
         assert external == [] and errors == []
         revs = app.extensions["gridmap"].store.revisions("grid")
         assert [r["author"] for r in revs] == ["ana", "ana"] and revs[0]["change_id"] == revs[1]["change_id"]
-        page.close()
-    finally:
-        server.close()
+
+
+def test_planner_proposes_and_adopts_cells_for_a_whole_street(browser, tmp_path):
+    """Select a cell, switch the proposal to its whole street, read current vs proposed,
+    adopt: the preview lists every cell, the save is one change and the map redraws."""
+    with _planner_on_the_map(browser, tmp_path) as (app, page, external, errors):
+        feature = app.test_client().get("/collections/grid/items/540102005001001").get_json()
+        inside = shapely.geometry.shape(feature["geometry"]).representative_point()
+        page.evaluate("p => window.gridmap.current.map.setView([p[1], p[0]], 16) && null",
+                      [inside.x, inside.y])
+        page.wait_for_timeout(600)
+        page.mouse.click(*_screen(page, (inside.x, inside.y)))
+        page.wait_for_function("document.getElementById('gm-prop-community').value === '540102005001'")
+        page.select_option("#gm-prop-scope", "street")
+        page.wait_for_function("document.getElementById('gm-prop-community').value === '540102005'")
+        page.click("#gm-propose")
+        page.wait_for_selector("#gm-prop-metrics", timeout=60_000)
+        metrics = page.inner_text("#gm-prop-metrics")
+        assert "38" in metrics and "40" in metrics  # current cells, proposed cells
+        assert "5 / 5" in metrics  # every community of the street within the band
+        assert page.evaluate("window.gridmap.editor.layers.proposal.getLayers().length") == 40
+        page.wait_for_timeout(1000)  # the map's zoom to the proposal
+        page.screenshot(path=str(tmp_path / "street-proposal.png"))
+        page.click("#gm-adopt")
+        page.wait_for_selector("#gm-edit-result tr[data-code]", timeout=60_000)
+        rows = page.locator("#gm-edit-result tr[data-code]").count()
+        assert rows >= 40  # the 40 new cells, and the old codes that are gone
+        page.fill("#gm-reason", "street re-partition 300-500")
+        page.click("#gm-save")
+        page.wait_for_function("document.getElementById('gm-edit-status').textContent.includes('#')",
+                               timeout=60_000)
+        page.wait_for_function("window.gridmap.current.layers.grid.getLayers().length === 653")
+        page.screenshot(path=str(tmp_path / "street-adopted.png"))
+        assert external == [] and errors == []
+        grid = app.extensions["gridmap"].store.read_layer("grid")
+        street = grid[grid["parent_code"].str.startswith("540102005")]
+        assert len(street) == 40 and street["households"].between(299, 501).all()

@@ -255,9 +255,11 @@ def preview_item(layer, code):
     _planner()
     _collection(layer)
     cat = _catalog()
-    layers = {n: cat.stored[n] for n in ("street", "community", "grid") if n in cat.stored}
+    if layer != "grid" or "grid" not in cat.stored:
+        raise ApiError(400, "only grid cells can be edited here")
+    base = cat.preview_base()
     try:
-        return jsonify(preview_feature(layers, layer, code, _feature_body()))
+        return jsonify(preview_feature(base.layers, layer, code, _feature_body(), base))
     except KeyError as err:
         raise ApiError(404, str(err).strip("'")) from None
     except ValueError as err:
@@ -506,43 +508,31 @@ def siting():
 
 @bp.get("/proposal")
 def proposal():
-    """A proposed re-partition of one community's grid cells into a household band."""
-    from geo.crs import metric_crs
-    from geo.partition import building_units, polsby_popper, propose
+    """A proposed re-partition of a community's (``community=``) or a whole street's
+    (``street=``, community by community) grid cells into a household band."""
+    from geo.proposals import propose_for
 
     cat = _catalog()
-    code = request.args.get("community", "")
-    comm = cat.layers.get("community")
-    grid = cat.layers.get("grid")
-    if comm is None or grid is None:
-        raise ApiError(404, "a proposal needs community and grid layers")
-    row = comm[comm["code"].astype(str) == code]
-    if len(row) != 1:
-        raise ApiError(404, f"no single community with code '{code}'")
     band = current_app.config["HOUSEHOLD_BAND"]
     lo = _int_arg("min", band[0], 1, 100_000)
     hi = _int_arg("max", band[1], 1, 100_000)
     if lo > hi:
         raise ApiError(400, "min must not exceed max")
-    crs = metric_crs(row)
-    cells = grid[grid["parent_code"].astype(str) == code].to_crs(crs)
-    roads = cat.layers.get("road")
-    if roads is not None:  # cells follow roads where the dataset has them
-        outline = row.to_crs(crs).geometry.iloc[0]
-        roads = roads.to_crs(crs)
-        roads = roads[roads.intersects(outline.buffer(50))]
-    result = propose(building_units(row.to_crs(crs).geometry.iloc[0], cells, roads=roads,
-                                    band=(lo, hi)),
-                     band=(lo, hi), community_code=code, roads=roads)
-    body = {"community": code, "feasible": result.feasible, "reason": result.reason,
-            "metrics": result.metrics, "current": {
-                "cells": int(len(cells)),
-                "min_households": int(cells["households"].min()) if len(cells) else None,
-                "max_households": int(cells["households"].max()) if len(cells) else None,
-                "spread_households": round(float(cells["households"].std(ddof=0)), 1)
-                if len(cells) else None,
-                "mean_polsby_popper": round(float(polsby_popper(cells.geometry.values).mean()), 3)
-                if len(cells) else None}}
+    community, street = request.args.get("community"), request.args.get("street")
+    if bool(community) == bool(street):
+        raise ApiError(400, "give community=CODE or street=CODE")
+    try:
+        result = propose_for(cat.layers, community=community or None, street=street or None,
+                             band=(lo, hi))
+    except KeyError as err:
+        raise ApiError(404, err.args[0]) from None
+    except ValueError as err:
+        raise ApiError(404, str(err)) from None
+    body = {"scope": result.scope, result.scope: result.code, "feasible": result.feasible,
+            "reason": result.reason, "metrics": result.metrics, "current": result.current,
+            "communities": [{"community": code, "feasible": p.feasible, "reason": p.reason,
+                             "cells": p.metrics.get("cells", 0)}
+                            for code, p in result.communities.items()]}
     if result.cells is not None:
         body["cells"] = json.loads(result.cells.to_crs("EPSG:4326").to_json(drop_id=True))
         body["moves"] = _plain(result.moves.to_dict("records"))

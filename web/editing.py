@@ -106,7 +106,7 @@ def _parse(layer: str, feature: dict):
     return geom, props
 
 
-def _evaluate(layers: dict, layer: str, code: str, geom, props: dict):
+def _evaluate(layers: dict, layer: str, code: str, geom, props: dict, base=None):
     """Apply the change to a copy; return (changed layer, row, before, after, new findings)."""
     grid = layers[layer]
     hits = (grid["code"].astype(str) == code).to_numpy().nonzero()[0]
@@ -120,17 +120,18 @@ def _evaluate(layers: dict, layer: str, code: str, geom, props: dict):
         if k in EDITABLE:
             changed.loc[changed.index[i], k] = v
     region = [grid.geometry.iloc[i], new_geom]
-    check_before = check_dataset(_neighbourhood(layers, region))
+    check_before = (base.check_before(region) if base is not None
+                    else check_dataset(_neighbourhood(layers, region)))
     check_after = check_dataset(_neighbourhood({**layers, layer: changed}, region))
     return (changed, i, _feature_json(grid, i), _feature_json(changed, i),
             _new_findings(check_before, check_after))
 
 
-def preview_feature(layers: dict, layer: str, code: str, feature: dict) -> dict:
+def preview_feature(layers: dict, layer: str, code: str, feature: dict, base=None) -> dict:
     """What saving would do, without saving: the cell after the change and the findings it
-    would add (``layers`` as loaded, stored CRS)."""
+    would add (``layers`` as loaded, stored CRS; ``base``: a :class:`PreviewBase` of them)."""
     geom, props = _parse(layer, feature)
-    _, _, before, after, new = _evaluate(layers, layer, code, geom, props)
+    _, _, before, after, new = _evaluate(layers, layer, code, geom, props, base)
     return {"before": before, "after": after, "new_findings": new}
 
 
@@ -237,7 +238,6 @@ def _plan(layers: dict, op: dict, base: PreviewBase | None = None):
     kind = op.get("op")
     if kind not in OPERATIONS:
         raise ValueError(f"op must be one of {', '.join(OPERATIONS)}; got '{kind}'")
-    grid = layers["grid"]
     if base is None:
         base = PreviewBase(layers)
     crs = base.crs
@@ -264,12 +264,21 @@ def _plan(layers: dict, op: dict, base: PreviewBase | None = None):
     elif kind == "draw":
         changed = redraw.draw(cells, g("geometry", "the new cell"), _code(op, "community"),
                               comm, name=op.get("name"))
-    else:  # replace: a community's cells by new ones (an adopted proposal)
-        changed = _replacement(cells, _code(op, "community"), op.get("features"), crs, comm)
+    else:  # replace: communities' cells by new ones (an adopted proposal)
+        if op.get("communities") is not None:
+            communities = op["communities"]
+            if not isinstance(communities, list) or not communities or \
+                    not all(isinstance(c, str) and c for c in communities):
+                raise ValueError("'communities' must list community codes")
+        else:
+            communities = [_code(op, "community")]
+        changed = _replacement(cells, communities, op.get("features"), crs, comm)
     return changed, cells
 
 
-def _replacement(cells, community: str, features, crs, comm=None):
+def _replacement(cells, communities: list[str], features, crs, comm=None):
+    """The cells of ``communities`` replaced by ``features`` (lon/lat GeoJSON), each fitted
+    to its community; with several communities each feature names its ``parent_code``."""
     if not isinstance(features, list) or not features:
         raise ValueError("'features' must list the new cells as GeoJSON Features")
     try:
@@ -281,18 +290,28 @@ def _replacement(cells, community: str, features, crs, comm=None):
     new["code"] = new["code"].astype(str)
     if new["code"].duplicated().any():
         raise ValueError(f"codes repeat: {', '.join(new['code'][new['code'].duplicated()])}")
-    old = cells[cells["parent_code"].astype(str) == community]
-    if old.empty:
-        raise ValueError(f"community '{community}' has no grid cells")
+    if len(communities) == 1:
+        new["parent_code"] = communities[0]
+    elif "parent_code" not in new or not new["parent_code"].astype(str).isin(communities).all():
+        raise ValueError("with several communities every new cell needs a parent_code "
+                         "among them")
+    new["parent_code"] = new["parent_code"].astype(str)
+    parents = cells["parent_code"].astype(str)
+    old = cells[parents.isin(communities)]
+    empty = sorted(set(communities) - set(parents))
+    if empty:
+        raise ValueError(f"community '{empty[0]}' has no grid cells")
     elsewhere = set(cells["code"].astype(str)) - set(old["code"].astype(str))
     clash = sorted(set(new["code"]) & elsewhere)
     if clash:
         raise ValueError(f"code(s) {', '.join(clash)} belong to cells of another community")
-    new["parent_code"] = community
     if comm is not None:
-        outline = comm[comm["code"].astype(str) == community]
-        if len(outline):
-            new = redraw.fit_to(new, outline.geometry.iloc[0])
+        fitted = []
+        for code, mine in new.groupby("parent_code", sort=False):
+            outline = comm[comm["code"].astype(str) == code]
+            fitted.append(redraw.fit_to(mine, outline.geometry.iloc[0]) if len(outline)
+                          else mine)
+        new = gpd.GeoDataFrame(pd.concat(fitted, ignore_index=True), crs=crs)
     if "name" not in new:
         new["name"] = new["code"]
     new["name"] = new["name"].fillna(new["code"])

@@ -61,6 +61,10 @@
         .then(function (r) { return r.json().then(function (b) { b._status = r.status; return b; }); });
     }
 
+    function listCodes(codes) {  // a street's change names dozens of cells: the first few
+      return codes.length <= 8 ? codes.join(", ") : codes.slice(0, 8).join(", ") + " … +" + (codes.length - 8);
+    }
+
     // ------------------------------------------------------------------ selection
     function select(feature) {
       selected = feature;
@@ -68,7 +72,13 @@
       selectLayer.clearLayers().addData(feature);
       $("gm-selected").textContent = S.selected + ": " + feature.properties.name + " · " + feature.properties.code +
         " · " + S.households + " " + fmt(feature.properties.households, 0);
-      $("gm-prop-community").value = feature.properties.parent_code || "";
+      propCodes = {community: feature.properties.parent_code || "", street: ""};
+      fillPropCode();
+      if (propCodes.community) {  // the street is the community's parent
+        api.getJSON(cfg.api.items.replace("LAYER", "community") + "/" + encodeURIComponent(propCodes.community))
+          .then(function (c) { propCodes.street = (c.properties && c.properties.parent_code) || ""; fillPropCode(); })
+          .catch(function () {});
+      }
       $("gm-print").href = E.print.replace("CODE", encodeURIComponent(feature.properties.parent_code || ""));
       setButtons(true);
       historyOf = feature.properties.code;
@@ -214,7 +224,8 @@
                                            accepted: $("gm-accepted").value || undefined});
       send("POST", E.apply, body).then(function (r) {
         if (r._status === 200) {
-          var codes = r.cells.map(function (c) { return c.code; }).join(", ");
+          var codes = listCodes(r.cells.map(function (c) { return c.code; }));
+          if (pending.op.op === "replace") { proposalLayer.clearLayers(); propBox.textContent = ""; }
           reset();
           selectLayer.clearLayers();
           selected = null;
@@ -240,12 +251,19 @@
 
     // ------------------------------------------------------------------ proposals
     var propBox = $("gm-prop-result");
+    var propCodes = {community: "", street: ""};  // of the selected cell
+    function fillPropCode() {
+      var code = propCodes[$("gm-prop-scope").value];
+      if (code) $("gm-prop-community").value = code;
+    }
+    $("gm-prop-scope").addEventListener("change", fillPropCode);
     on("gm-propose", function () {
       var code = $("gm-prop-community").value.trim();
+      var scope = $("gm-prop-scope").value;
       var lo = $("gm-prop-min").value, hi = $("gm-prop-max").value;
       if (!code) return;
       propBox.textContent = S.loading;
-      api.getJSON(E.proposal + "?community=" + encodeURIComponent(code) + "&min=" + encodeURIComponent(lo) +
+      api.getJSON(E.proposal + "?" + scope + "=" + encodeURIComponent(code) + "&min=" + encodeURIComponent(lo) +
                   "&max=" + encodeURIComponent(hi)).then(function (r) {
         propBox.textContent = "";
         proposalLayer.clearLayers();
@@ -261,12 +279,19 @@
                     [S.households, fmt(cur.min_households, 0) + "–" + fmt(cur.max_households, 0),
                      fmt(m.min_households, 0) + "–" + fmt(m.max_households, 0)],
                     [S.balance, fmt(cur.spread_households, 1), fmt(m.spread_households, 1)],
+                    [S.cells_in_band, cur.cells_in_band, m.cells_in_band],
                     [S.compactness, fmt(cur.mean_polsby_popper, 3), fmt(m.mean_polsby_popper, 3)],
                     [S.households_moved, "", fmt(m.households_moved, 0) + " (" + (r.moves || []).length + " " + S.moves + ")"]];
         var table = el("table", {"class": "gm-attrs gm-figures", id: "gm-prop-metrics"});
         rows.forEach(function (row) { table.appendChild(el("tr", {}, row.map(function (v, i) { return el(i ? "td" : "th", {text: String(v)}); }))); });
+        if (r.scope === "street") {
+          table.appendChild(el("tr", {}, [el("th", {text: S.feasible_n}), el("td", {text: ""}),
+                                          el("td", {text: m.communities_feasible + " / " + m.communities})]));
+        }
         propBox.appendChild(table);
-        if (!r.feasible) propBox.appendChild(el("div", {"class": "gm-error", text: S.infeasible + ": " + r.reason}));
+        r.communities.filter(function (c) { return !c.feasible; }).forEach(function (c) {
+          propBox.appendChild(el("div", {"class": "gm-error", text: S.infeasible + " · " + c.community + ": " + c.reason}));
+        });
         var list = el("ul", {"class": "gm-list"});
         r.cells.features.forEach(function (f) {
           list.appendChild(el("li", {text: f.properties.code + " · " + fmt(f.properties.households, 0) + " " + S.households_unit +
@@ -278,9 +303,12 @@
           adopt.addEventListener("click", function () {
             var feats = r.cells.features.map(function (f) {
               return {type: "Feature", geometry: f.geometry,
-                      properties: {code: f.properties.code, name: f.properties.code}};
+                      properties: {code: f.properties.code, name: f.properties.code, parent_code: f.properties.parent_code}};
             });
-            preview({op: "replace", community: code, features: feats});
+            // a street: the communities that have proposed cells (the others stay as they are)
+            var communities = r.communities.filter(function (c) { return c.cells > 0; })
+                                           .map(function (c) { return c.community; });
+            preview({op: "replace", communities: communities, features: feats});
             box.scrollIntoView();
           });
           propBox.appendChild(adopt);
@@ -315,7 +343,7 @@
           });
           var li = el("li", {"data-change": String(c.change_id)}, [
             el("div", {text: "#" + c.change_id + " · " + c.author + " · " + c.at.replace("T", " ").slice(0, 16)}),
-            el("div", {"class": "gm-muted", text: c.reason + " · " + c.cells.map(function (x) { return x.code; }).join(", ")}),
+            el("div", {"class": "gm-muted", text: c.reason + " · " + listCodes(c.cells.map(function (x) { return x.code; }))}),
             show]);
           if (E.user && E.user.role === "planner") {
             var undo = el("button", {type: "button", text: S.revert});
