@@ -17,6 +17,7 @@ import pandas as pd
 
 from geo.crs import metric_crs
 from geo.partition import Proposal, polsby_popper, propose_street
+from geo.redraw import population_data
 
 __all__ = ["AreaProposal", "propose_for", "figures_of"]
 
@@ -73,7 +74,7 @@ def propose_for(layers: dict, *, community: str | None = None, street: str | Non
     """Propose cells for ``community`` or for every community of ``street`` (codes).
 
     ``layers``: the dataset's layers by kind (``community`` and ``grid`` needed; ``road``
-    and ``household`` used when present), in any one CRS. Raises ``KeyError`` for an
+    and ``household`` points or ``building`` footprints used when present), in any one CRS. Raises ``KeyError`` for an
     unknown code and ``ValueError`` for a bad band or missing layers.
     """
     if (community is None) == (street is None):
@@ -98,7 +99,7 @@ def propose_for(layers: dict, *, community: str | None = None, street: str | Non
     outline = chosen.geometry.union_all()
     grid = grid[grid["parent_code"].astype(str).isin(chosen["code"].astype(str))].to_crs(crs)
     roads = _within(layers.get("road"), outline, crs)
-    population = _within(layers.get("household"), outline, crs)
+    population = _within(population_data(layers), outline, crs)
 
     proposals = propose_street(chosen, grid, band=band, roads=roads, seed=seed, tries=tries,
                                time_budget=time_budget, population=population)

@@ -29,8 +29,8 @@ from shapely.ops import split as split_polygon
 from tobler.area_weighted import area_interpolate  # imported here: it takes seconds once
 
 __all__ = ["RedrawError", "reshape", "split", "merge", "move_piece", "draw", "fit_to",
-           "next_codes",
-           "reapportion", "SNAP_TOLERANCE"]
+           "next_codes", "estimate", "population_data",
+           "reapportion", "SNAP_TOLERANCE", "POPULATION_LAYERS"]
 
 SNAP_TOLERANCE = 2.0  # metres: vertices this close to a neighbour's edge are put on it
 _CRUMB = 0.01  # m²: pieces smaller than this are floating-point dust, not area
@@ -314,6 +314,19 @@ def next_codes(codes, parent_code: str, n: int, digits: int = 3) -> list[str]:
 
 
 FIGURES = ("households", "population", "floating_population")
+# Layers that hold households finer than grid cells, finest first.
+POPULATION_LAYERS = ("household", "building")
+
+
+def population_data(layers: dict) -> gpd.GeoDataFrame | None:
+    """The finest household data of a dataset's ``layers`` (by kind): its ``household``
+    points (standard addresses) if it has any, else its ``building`` footprints with
+    households, else None (figures are then spread by area from the cells)."""
+    for name in POPULATION_LAYERS:
+        frame = layers.get(name)
+        if frame is not None and len(frame):
+            return frame
+    return None
 
 
 def estimate(before: gpd.GeoDataFrame, target: gpd.GeoDataFrame,

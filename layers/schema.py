@@ -78,6 +78,11 @@ LAYERS: dict[str, LayerSpec] = {
         LayerSpec("household", "住户", "point",
                   (Field("households", "count", "户数"),
                    Field("population", "count", "人口", required=False))),
+        # Building footprints (楼栋) with their households: used when there are no household
+        # points; a building cut by a new cell edge is shared by area.
+        LayerSpec("building", "楼栋", "polygon",
+                  (Field("households", "count", "户数"),
+                   Field("population", "count", "人口", required=False))),
         LayerSpec("road", "道路", "line",
                   (Field("name", "text", "名称", required=False),
                    Field("class", "text", "等级", required=False))),

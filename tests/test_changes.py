@@ -173,6 +173,71 @@ def test_adopting_a_whole_street_in_one_change(app):
     assert r.status_code == 400 and "parent_code" in r.get_json()["description"]
 
 
+def _sample_with(tmp_path, layer, gdf):
+    """A copy of the sample holding ``gdf`` (metric CRS) as ``layer``, served."""
+    from layers.storage import open_store
+
+    path = tmp_path / "city.gpkg"
+    path.write_bytes(SAMPLE.read_bytes())
+    open_store(path).write_layer(layer, gdf.to_crs("EPSG:4490"))
+    app = create_app({"DATASET": str(path), "SECRET_KEY": "test", "TESTING": True})
+    add_user(app.extensions["gridmap"].store, "ana", "planner", "long-secret")
+    return app
+
+
+def _halves(code):
+    """The sample cell ``code`` in EPSG:4539, the x of its centroid, and lattice points 5 m
+    or more inside its western and eastern halves."""
+    grid = gpd.read_file(SAMPLE, layer="grid").to_crs(4539)
+    geom = grid.geometry[grid["code"] == code].iloc[0]
+    x0, y0, x1, y1 = geom.bounds
+    cx = geom.centroid.x
+    lattice = [shapely.Point(x, y) for x in range(int(x0), int(x1), 12)
+               for y in range(int(y0), int(y1), 12)]
+    inner = geom.buffer(-5)
+    west = [p for p in lattice if inner.contains(p) and p.x < cx - 15]
+    east = [p for p in lattice if inner.contains(p) and p.x > cx + 15]
+    return geom, cx, west, east
+
+
+@pytest.mark.parametrize("kind", ["household", "building"])
+def test_households_of_new_cells_come_from_the_finest_data(tmp_path, kind):
+    geom, cx, west, east = _halves(CELL)
+    if kind == "household":  # standard addresses: 6 west of the cut (5 households), 2 east (20)
+        data = gpd.GeoDataFrame({"households": [5] * 6 + [20] * 2,
+                                 "population": [15] * 6 + [50] * 2},
+                                geometry=west[:6] + east[:2], crs="EPSG:4539")
+        expect_west, expect_east, method = (30, 90), (40, 100), "household points"
+    else:  # buildings: one of 10 households astride the cut (shared by area), one of 8 west
+        cy = geom.centroid.y
+        astride = shapely.box(cx - 10, cy - 10, cx + 10, cy + 10)
+        assert geom.contains(astride)
+        data = gpd.GeoDataFrame({"households": [10, 8], "population": [30, 20]},
+                                geometry=[astride, west[0].buffer(4, quad_segs=2)],
+                                crs="EPSG:4539")
+        expect_west, expect_east, method = (13, 35), (5, 15), "buildings"
+    app = _sample_with(tmp_path, kind, data)
+    c = app.test_client()
+    op = {"op": "split", "code": CELL, "line": _split_line(c, CELL)}
+    p = c.post("/collections/grid/changes/preview", json=op, headers=_basic("ana")).get_json()
+    assert p["method"] == method
+    side = {}
+    for f in p["features"]["features"]:
+        x = gpd.GeoSeries([shape(f["geometry"])], crs=4326).to_crs(4539).centroid.x.iloc[0]
+        side["west" if x < cx else "east"] = f["properties"]["code"]
+    cells = {x["code"]: x for x in p["cells"]}
+    assert (cells[side["west"]]["households"], cells[side["east"]]["households"]) == (
+        expect_west[0], expect_east[0])
+    assert (cells[side["west"]]["population"], cells[side["east"]]["population"]) == (
+        expect_west[1], expect_east[1])
+    # the record said 136 households; the finer data wins and the preview says so
+    assert cells[CELL]["households_before"] == 136
+    # proposals count the same data: every household of the community is in this one cell
+    prop = c.get(f"/proposal?community={COMMUNITY}&min=10&max=100").get_json()
+    assert prop["metrics"]["figures_from"] == method
+    assert prop["metrics"]["households"] == pytest.approx(expect_west[0] + expect_east[0], abs=0.1)
+
+
 def test_browser_session_needs_its_csrf_token(app):
     c = app.test_client()
     page = c.get("/login").get_data(as_text=True)

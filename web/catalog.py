@@ -111,12 +111,11 @@ class Catalog:
 
     def preview_base(self):
         """Layers prepared for edit previews (see :class:`web.editing.PreviewBase`)."""
-        from web.editing import PreviewBase
+        from web.editing import EDIT_LAYERS, PreviewBase
 
         base = self._preview_base
         if base is None:
-            layers = {n: self.stored[n] for n in ("street", "community", "grid", "household")
-                      if n in self.stored}
+            layers = {n: self.stored[n] for n in EDIT_LAYERS if n in self.stored}
             base = self._preview_base = PreviewBase(layers)
         return base
 

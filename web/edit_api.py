@@ -26,7 +26,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from geo.redraw import RedrawError
 from web.api import _planner
 from web.catalog import _plain
-from web.editing import (EditRejected, StaleEdit, apply_change, preview_change,
+from web.editing import (EDIT_LAYERS, EditRejected, StaleEdit, apply_change, preview_change,
                          revert_change)
 from web.errors import ApiError
 
@@ -49,8 +49,7 @@ def _stored_layers() -> dict:
     cat = _catalog()
     if "grid" not in cat.stored:
         raise ApiError(404, "this dataset has no grid layer")
-    return {n: cat.stored[n] for n in ("street", "community", "grid", "household")
-            if n in cat.stored}
+    return {n: cat.stored[n] for n in EDIT_LAYERS if n in cat.stored}
 
 
 def _stale(err: StaleEdit):

@@ -36,6 +36,9 @@ __all__ = ["StaleEdit", "EditRejected", "EDITABLE", "OPERATIONS", "preview_featu
            "update_feature", "revert_feature", "preview_change", "apply_change",
            "revert_change", "PreviewBase"]
 
+# The layers an edit reads: the hierarchy it is checked against, the cells, and the finest
+# household data that re-counts them.
+EDIT_LAYERS = ("street", "community", "grid", *redraw.POPULATION_LAYERS)
 EDITABLE = ("name", "parent_code", "households", "population", "floating_population")
 
 
@@ -215,6 +218,8 @@ class PreviewBase:
         self.crs = metric_crs(layers["grid"])
         self.metric = {n: layers[n].to_crs(self.crs) for n in ("grid", "community")
                        if n in layers}
+        population = redraw.population_data(layers)
+        self.population = None if population is None else population.to_crs(self.crs)
         self._checks: dict = {}
         self._lock = threading.Lock()
 
@@ -321,15 +326,14 @@ def _replacement(cells, communities: list[str], features, crs, comm=None):
                      ignore_index=True)
 
 
-def _figures(layers: dict, changed, cells):
-    """``changed`` with households and population re-apportioned, and the method."""
+def _figures(population, changed, cells):
+    """``changed`` with households and population re-apportioned from ``population`` (the
+    finest household data, metric CRS, or None), and the method."""
     before = cells[cells["code"].astype(str).isin(set(changed["code"]))]
-    touched = shapely.union_all(np.concatenate([before.geometry.values,
-                                                changed.geometry.values]))
-    population = layers.get("household")
-    if population is not None and len(population):
-        population = population.to_crs(cells.crs)
-        population = population[population.intersects(touched)]
+    if population is not None:
+        touched = shapely.union_all(np.concatenate([before.geometry.values,
+                                                    changed.geometry.values]))
+        population = population.iloc[population.sindex.query(touched, predicate="intersects")]
     return redraw.reapportion(before, changed, population)
 
 
@@ -367,8 +371,10 @@ def _new_grid(grid, changed_stored):
 
 
 def _evaluate_change(layers: dict, op: dict, base: PreviewBase | None = None) -> dict:
+    if base is None:
+        base = PreviewBase(layers)
     changed, cells = _plan(layers, op, base)
-    changed, method = _figures(layers, changed, cells)
+    changed, method = _figures(base.population, changed, cells)
     grid = layers["grid"]
     stored = changed.to_crs(grid.crs)
     bad = ~stored.geometry.is_valid  # degrees can undo what was valid in metres
@@ -378,8 +384,7 @@ def _evaluate_change(layers: dict, op: dict, base: PreviewBase | None = None) ->
     new_grid = _new_grid(grid, stored)
     region = list(stored.geometry[~stored.geometry.is_empty]) + list(
         grid.geometry[grid["code"].astype(str).isin(stored["code"])])
-    before = (base.check_before(region) if base is not None
-              else check_dataset(_neighbourhood(layers, region)))
+    before = base.check_before(region)
     after = check_dataset(_neighbourhood({**layers, "grid": new_grid}, region))
     return {"changed": stored, "grid": new_grid, "cells": _summaries(cells, changed),
             "method": method, "new_findings": _new_findings(before, after)}
@@ -421,8 +426,7 @@ def apply_change(store, op: dict, *, base: dict, author: str, reason: str,
                 history = e.revisions("grid", code)
                 raise StaleEdit(current, history[-1] if history else None)
         present = store.list_layers()
-        layers = {n: e.read_layer(n) for n in ("street", "community", "grid", "household")
-                  if n in present}
+        layers = {n: e.read_layer(n) for n in EDIT_LAYERS if n in present}
         result = _evaluate_change(layers, op)
         changed = result["changed"]
         old = layers["grid"].assign(code=layers["grid"]["code"].astype(str)).set_index("code")
