@@ -135,6 +135,21 @@ def test_adopting_a_proposal_then_reverting_it(app):
     b = original.sort_values(key).reset_index(drop=True)
     assert (a["code"] == b["code"]).all() and (a["households"] == b["households"]).all()
     assert shapely.equals_exact(a.geometry.values, b.geometry.values, 1e-9).all()
+    # the diff speaks in the change list's numbers, each change taken whole: adopting, then
+    # reverting, then both (which leave the cells as they were)
+    undo = back.get_json()["change_id"]
+    assert undo > last
+    sides = lambda a, b: sorted(f["properties"]["side"] for f in c.get(  # noqa: E731
+        f"/collections/grid/diff?from={a}&to={b}").get_json()["features"])
+    assert sides(0, saved["change_id"]) == sorted(
+        f["properties"]["side"] for f in fc["features"])
+    revert_fc = c.get(f"/collections/grid/changes/{undo}").get_json()
+    assert sides(saved["change_id"], undo) == sorted(
+        f["properties"]["side"] for f in revert_fc["features"])
+    both = c.get(f"/collections/grid/diff?from=0&to={undo}").get_json()["features"]
+    kept = [f for f in both if f["properties"]["side"] == "after"]
+    assert {f["properties"]["code"] for f in kept} == set(
+        original.loc[original["parent_code"] == COMMUNITY, "code"])
 
 
 def test_adopting_a_whole_street_in_one_change(app):

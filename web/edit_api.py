@@ -8,8 +8,8 @@
     GET  /collections/grid/changes[?f=csv]   the change list (newest first)
     GET  /collections/grid/changes/{id}      the change's cells before and after (GeoJSON)
     POST /collections/grid/changes/{id}/revert {"reason"}
-    GET  /collections/grid/diff?from=&to=    cells as they were after revision ``from``
-                                              and after revision ``to`` (GeoJSON)
+    GET  /collections/grid/diff?from=&to=    cells as they were after change ``from``
+                                              and after change ``to`` (GeoJSON)
 
 Operations (lon/lat GeoJSON geometries): ``reshape`` {code, geometry}, ``split`` {code,
 line}, ``merge`` {codes}, ``move`` {to, geometry}, ``draw`` {community, geometry, name?},
@@ -179,15 +179,17 @@ def revert(change_id):
 
 @bp.get("/collections/grid/diff")
 def diff():
-    """Each cell changed between two revisions: as it was after ``from`` and after ``to``."""
+    """Each cell changed between two changes (the numbers of the change list; 0: as first
+    loaded): as it was after change ``from`` and after change ``to``. A change is taken
+    whole: a revision number inside one stands for its change."""
     try:
         lo, hi = int(request.args["from"]), int(request.args["to"])
     except (KeyError, ValueError):
-        raise ApiError(400, "from and to must be revision numbers (0: as first loaded)") from None
+        raise ApiError(400, "from and to must be change numbers (0: as first loaded)") from None
     lo, hi = min(lo, hi), max(lo, hi)
     first, last = {}, {}
-    for r in _catalog().store.revisions("grid"):
-        if lo < r["id"] <= hi:
+    for r in _catalog().store.revisions("grid"):  # oldest first
+        if lo < r["change_id"] <= hi:
             first.setdefault(r["code"], r["before"])
             last[r["code"]] = r["after"]
     pairs = [p for code in first for p in (("before", first[code]), ("after", last[code]))]
