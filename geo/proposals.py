@@ -17,7 +17,7 @@ import pandas as pd
 
 from geo.crs import metric_crs
 from geo.partition import Proposal, polsby_popper, propose_street
-from geo.redraw import population_data
+from geo.redraw import population_data, serial_name
 
 __all__ = ["AreaProposal", "propose_for", "figures_of"]
 
@@ -27,7 +27,8 @@ class AreaProposal:
     """Proposed cells for one community or a street.
 
     ``communities``: a :class:`~geo.partition.Proposal` per community code; ``cells``: all
-    proposed cells (metric CRS, with ``parent_code``); ``moves``: unit → old cell → new
+    proposed cells (metric CRS, with ``parent_code`` and a ``name`` by
+    :func:`geo.redraw.serial_name`); ``moves``: unit → old cell → new
     cell, with the community; ``metrics``: the proposed cells' figures over the whole area;
     ``current``: the same figures of the cells as they are.
     """
@@ -104,8 +105,10 @@ def propose_for(layers: dict, *, community: str | None = None, street: str | Non
     proposals = propose_street(chosen, grid, band=band, roads=roads, seed=seed, tries=tries,
                                time_budget=time_budget, population=population)
 
-    made = [p.cells.assign(parent_code=code) for code, p in proposals.items()
-            if p.cells is not None]
+    names = dict(zip(chosen["code"].astype(str), chosen["name"])) if "name" in chosen else {}
+    made = [p.cells.assign(parent_code=code,
+                           name=[serial_name(c, code, names.get(code)) for c in p.cells["code"]])
+            for code, p in proposals.items() if p.cells is not None]
     cells = (gpd.GeoDataFrame(pd.concat(made, ignore_index=True), crs=crs) if made else None)
     moves = pd.concat([p.moves.assign(community=code) for code, p in proposals.items()
                        if p.moves is not None] or [pd.DataFrame(

@@ -29,7 +29,7 @@ from shapely.ops import split as split_polygon
 from tobler.area_weighted import area_interpolate  # imported here: it takes seconds once
 
 __all__ = ["RedrawError", "reshape", "split", "merge", "move_piece", "draw", "fit_to",
-           "next_codes", "estimate", "population_data",
+           "next_codes", "serial_name", "estimate", "population_data",
            "reapportion", "SNAP_TOLERANCE", "POPULATION_LAYERS"]
 
 SNAP_TOLERANCE = 2.0  # metres: vertices this close to a neighbour's edge are put on it
@@ -294,6 +294,23 @@ def _unused(cells, codes) -> None:
     taken = set(cells["code"].astype(str)) & {str(c) for c in codes}
     if taken:
         raise RedrawError(f"code(s) {', '.join(sorted(taken))} already exist")
+
+
+def serial_name(code: str, parent_code: str, parent_name: str | None) -> str:
+    """The usual name of a grid cell numbered by the CJ/T 349-2010 pattern: its
+    community's name + 第N网格, N its serial without leading zeros; the code itself when
+    the code does not extend the community's or the community has no name.
+
+    >>> serial_name("540102005001003", "540102005001", "冲赛康社区")
+    '冲赛康社区第3网格'
+    >>> serial_name("X17", "540102005001", "冲赛康社区")
+    'X17'
+    """
+    code, parent_code = str(code), str(parent_code)
+    serial = code[len(parent_code):]
+    if not parent_name or not code.startswith(parent_code) or not serial.isdigit():
+        return code
+    return f"{parent_name}第{int(serial)}网格"
 
 
 def next_codes(codes, parent_code: str, n: int, digits: int = 3) -> list[str]:

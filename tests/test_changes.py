@@ -172,6 +172,11 @@ def test_adopting_a_whole_street_in_one_change(app):
     grid = store.read_layer("grid")
     mine = grid[grid["parent_code"].isin(communities)]
     assert len(mine) == len(feats) and mine["households"].between(299, 501).all()
+    # unnamed new cells are named by their serial: 冲赛康社区 + 第3网格 for serial 003
+    comm = store.read_layer("community").set_index("code")["name"]
+    assert (mine["name"] == [f"{comm[p]}第{int(c[len(p):])}网格"
+                             for c, p in zip(mine["code"], mine["parent_code"])]).all()
+    assert "冲赛康社区第3网格" in set(mine["name"])
     # each community keeps its own households: cells moved within it, never across
     assert (mine.groupby("parent_code")["households"].sum()
             == before.groupby("parent_code")["households"].sum()).all()
@@ -365,6 +370,9 @@ def test_print_page_and_exports(app):
     mine = grid[grid["parent_code"] == COMMUNITY]
     assert all(code in html for code in mine["code"])
     assert html.count('class="gm-p-cell"') == len(mine)
+    table = html[html.index("<tbody"):]  # the table lists the cells in serial order
+    assert [table.index(code) for code in sorted(mine["code"])] == sorted(
+        table.index(code) for code in mine["code"])
     assert f'{int(mine["households"].sum()):,}' in html and "@page" not in html
     assert c.get("/print/community/nope").status_code == 404
     index = c.get("/print/community/").get_data(as_text=True)  # every community, linked

@@ -318,8 +318,12 @@ def _replacement(cells, communities: list[str], features, crs, comm=None):
                           else mine)
         new = gpd.GeoDataFrame(pd.concat(fitted, ignore_index=True), crs=crs)
     if "name" not in new:
-        new["name"] = new["code"]
-    new["name"] = new["name"].fillna(new["code"])
+        new["name"] = None
+    names = ({} if comm is None or "name" not in comm
+             else dict(zip(comm["code"].astype(str), comm["name"])))
+    unnamed = new["name"].isna() | (new["name"].astype(str).str.strip() == "")
+    new.loc[unnamed, "name"] = [redraw.serial_name(c, p, names.get(p))
+                                for c, p in zip(new["code"][unnamed], new["parent_code"][unnamed])]
     gone = old[~old["code"].astype(str).isin(new["code"])][["code", "name", "parent_code"]]
     gone = gpd.GeoDataFrame(gone, geometry=[shapely.Polygon()] * len(gone), crs=crs)
     return pd.concat([new[["code", "name", "parent_code", "geometry"]], gone],

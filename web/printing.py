@@ -114,8 +114,7 @@ def community(code):
     area = row.to_crs(crs)
     outline = area.geometry.iloc[0]
     cells = grid[grid["parent_code"].astype(str) == code].to_crs(crs)
-    cells = cells.iloc[np.lexsort((cells.representative_point().x,
-                                   -cells.representative_point().y))]
+    cells = cells.sort_values("code", kind="stable")  # the table in serial order
     sheet = _Sheet(outline.bounds, 1000, 1300)
     roads = []
     if "road" in cat.layers:

@@ -303,7 +303,7 @@
           adopt.addEventListener("click", function () {
             var feats = r.cells.features.map(function (f) {
               return {type: "Feature", geometry: f.geometry,
-                      properties: {code: f.properties.code, name: f.properties.code, parent_code: f.properties.parent_code}};
+                      properties: {code: f.properties.code, name: f.properties.name, parent_code: f.properties.parent_code}};
             });
             // a street: the communities that have proposed cells (the others stay as they are)
             var communities = r.communities.filter(function (c) { return c.cells > 0; })
