@@ -272,11 +272,22 @@ def test_planner_proposes_and_adopts_cells_for_a_whole_street(browser, tmp_path)
     with _planner_on_the_map(browser, tmp_path) as (app, page, external, errors):
         feature = app.test_client().get("/collections/grid/items/540102005001001").get_json()
         inside = shapely.geometry.shape(feature["geometry"]).representative_point()
-        page.evaluate("p => window.gridmap.current.map.setView([p[1], p[0]], 16) && null",
-                      [inside.x, inside.y])
-        page.wait_for_timeout(600)
+        # no animation: a click that falls while the map still zooms is lost; then the
+        # cell is clicked once it is drawn
+        page.evaluate("p => window.gridmap.current.map.setView([p[1], p[0]], 16, {animate: false})"
+                      " && null", [inside.x, inside.y])
+        page.wait_for_function("window.gridmap.current.layers.grid.getLayers().some("
+                               "l => l.feature.properties.code === '540102005001001')")
+        # switching the communities off and on again draws them last; the cells must stay
+        # on top all the same, or the click below selects the community, not the cell
+        page.evaluate("""() => {
+            const label = [...document.querySelectorAll('.leaflet-control-layers-overlays label')]
+                .find(l => l.textContent.trim() === '社区');
+            const box = label.querySelector('input'); box.click(); box.click(); }""")
+        page.wait_for_timeout(300)
         page.mouse.click(*_screen(page, (inside.x, inside.y)))
-        page.wait_for_function("document.getElementById('gm-prop-community').value === '540102005001'")
+        page.wait_for_function("document.getElementById('gm-prop-community').value === '540102005001'",
+                               timeout=5_000)
         page.select_option("#gm-prop-scope", "street")
         page.wait_for_function("document.getElementById('gm-prop-community').value === '540102005'")
         page.click("#gm-propose")

@@ -45,6 +45,9 @@
       lyr.bindTooltip(el("span", {text: f.properties.code + " · " + fmt(f.properties.households, 0) + " " + S.households_unit +
                                         " · PP " + fmt(f.properties.polsby_popper, 2)}), {sticky: true});
     }}).addTo(map);
+    map.on("gridmap:restack", function () {  // the page restacked its layers: ours on top
+      [diffLayer, proposalLayer, previewLayer, selectLayer].forEach(function (l) { l.bringToFront(); });
+    });
 
     var $ = function (id) { return document.getElementById(id); };
     var status = $("gm-edit-status"), result = $("gm-edit-result");

@@ -209,11 +209,23 @@
           group.clearLayers();
           results.forEach(function (fc) { group.addData(fc); });
           group._gmWhole = whole;
-          if (id === "grid") group.bringToFront();
-          if (findingsLayer) findingsLayer.bringToFront();  // defects stay visible on top
+          restack();
         });
       }).catch(function (err) { showNotice(err.message); });
     }
+
+    // Layers load in whatever order their answers come, and a layer switched on is drawn
+    // last: put them back in the page's order (streets below … grid cells on top, so a
+    // click on a cell reaches the cell, not the community around it), findings above all;
+    // the editor then lifts its own layers (gridmap:restack).
+    function restack() {
+      cfg.layers.forEach(function (info) {
+        if (map.hasLayer(layerGroups[info.id])) layerGroups[info.id].bringToFront();
+      });
+      if (findingsLayer) findingsLayer.bringToFront();  // defects stay visible on top
+      map.fire("gridmap:restack");
+    }
+    map.on("overlayadd", restack);
 
     function refresh() {
       cfg.layers.forEach(function (info) { loadLayer(info.id); });
