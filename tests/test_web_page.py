@@ -312,3 +312,45 @@ def test_planner_proposes_and_adopts_cells_for_a_whole_street(browser, tmp_path)
         grid = app.extensions["gridmap"].store.read_layer("grid")
         street = grid[grid["parent_code"].str.startswith("540102005")]
         assert len(street) == 40 and street["households"].between(299, 501).all()
+
+
+def test_a_stale_save_says_who_changed_the_cell_and_draws_their_change(browser, tmp_path):
+    """Two planners: ana previews a split, bob changes the same cell first; ana's save is
+    refused, and the panel names bob, his time and reason, and the map draws his change."""
+    import base64
+
+    from web.auth import add_user
+
+    code = "540102001001002"
+    with _planner_on_the_map(browser, tmp_path) as (app, page, external, errors):
+        add_user(app.extensions["gridmap"].store, "bob", "planner", "other-secret")
+        client = app.test_client()
+        feature = client.get(f"/collections/grid/items/{code}").get_json()
+        g = shapely.geometry.shape(feature["geometry"])
+        line = {"type": "LineString", "coordinates": [[g.centroid.x, g.bounds[1] - 0.001],
+                                                      [g.centroid.x, g.bounds[3] + 0.001]]}
+        page.evaluate("f => window.gridmap.editor.select(f)", feature)
+        page.evaluate("op => window.gridmap.editor.preview(op)",
+                      {"op": "split", "code": code, "line": line})
+        page.wait_for_selector("#gm-edit-result tr[data-code]", timeout=60_000)
+        # bob, in a script, changes the cell's households meanwhile
+        bob = {"Authorization": "Basic " + base64.b64encode(b"bob:other-secret").decode()}
+        got = client.get(f"/collections/grid/items/{code}")
+        r = client.put(f"/collections/grid/items/{code}", headers={"If-Match": got.headers["ETag"], **bob},
+                       json={**feature, "properties": {"households": 140},
+                             "reason": "household survey 2026"})
+        assert r.status_code == 200, r.get_json()
+        page.fill("#gm-reason", "split along the lane")
+        page.click("#gm-save")
+        page.wait_for_function("document.getElementById('gm-edit-status').className.includes('gm-error')",
+                               timeout=30_000)
+        said = page.inner_text("#gm-edit-status")
+        assert "bob" in said and "household survey 2026" in said and code in said
+        sides = page.evaluate("window.gridmap.editor.layers.diff.getLayers()"
+                              ".map(l => l.feature.properties.side)")
+        assert sorted(sides) == ["after", "before"]
+        # and the cell's history now lists bob's change
+        page.wait_for_function("document.getElementById('gm-history').textContent.includes('bob')")
+        assert external == [] and errors == []
+        revs = app.extensions["gridmap"].store.revisions("grid")
+        assert [r["author"] for r in revs] == ["bob"]  # ana's split was not saved

@@ -240,9 +240,17 @@
           say(S.saved + " #" + r.change_id + ": " + codes);
           api.reloadLayer("grid");
           loadHistory();
-        } else if (r._status === 412) {
-          say(S.stale + ": " + r.description, true);
+        } else if (r._status === 412) {  // say who changed it, when and why; draw that change
+          var l = r.latest || {};
+          say(S.stale + ": " + [l.code, l.author, (l.at || "").replace("T", " ").slice(0, 16), l.reason]
+                                .filter(Boolean).join(" · ") + ". " + S.redo, true);
+          diffLayer.clearLayers();
+          [["before", l.before], ["after", l.after]].forEach(function (side) {
+            if (side[1]) diffLayer.addData(L.extend({}, side[1], {properties: L.extend({}, side[1].properties, {side: side[0]})}));
+          });
+          if (diffLayer.getLayers().length) map.fitBounds(diffLayer.getBounds(), {maxZoom: 17});
           api.reloadLayer("grid");
+          loadHistory();
         } else if (r._status === 422) {
           showPreview({cells: [], method: "", new_findings: r.findings});
           say(S.blocked, true);
