@@ -383,6 +383,11 @@ def estimate(before: gpd.GeoDataFrame, target: gpd.GeoDataFrame,
         est = sums.reindex(range(len(target))).fillna(0.0).reset_index(drop=True)
     else:
         method = "buildings"
+        bad = ~pop.geometry.is_valid.to_numpy()
+        if bad.any():  # a footprint drawn as a bow-tie: its two lobes, not a crash
+            pop = pop.copy()
+            pop.loc[bad, "geometry"] = shapely.make_valid(pop.geometry.values[bad],
+                                                          method="structure")
         est = by_area(pop, fields)
     rest = [f for f in figures if f not in fields]
     if rest:  # e.g. floating population, which address data rarely carries

@@ -201,3 +201,19 @@ def test_rounding_keeps_each_community_s_households():
     assert method == "area-weighted from the previous cells"
     assert out.groupby("parent_code")["households"].sum().tolist() == [100, 100]
     assert sorted(out["households"].tolist()) == [33, 33, 33, 33, 34, 34]
+
+
+def test_an_invalid_building_footprint_is_repaired_not_fatal():
+    before = gpd.GeoDataFrame({"code": ["a"], "households": [100], "population": [300]},
+                              geometry=[shapely.box(0, 0, 100, 100)], crs="EPSG:4539")
+    after = gpd.GeoDataFrame({"code": ["a", "b"]}, crs="EPSG:4539",
+                             geometry=[shapely.box(0, 0, 50, 100), shapely.box(50, 0, 100, 100)])
+    # a bow-tie of two 625 m² lobes (10 households), 850 m² of it west of x = 50, and a
+    # building of 5 households wholly east
+    bow = shapely.Polygon([(10, 10), (60, 60), (60, 10), (10, 60)])
+    assert not bow.is_valid
+    buildings = gpd.GeoDataFrame({"households": [10, 5]}, crs="EPSG:4539",
+                                 geometry=[bow, shapely.box(70, 70, 80, 80)])
+    out, method = redraw.reapportion(before, after, buildings)
+    assert method == "buildings"
+    assert out["households"].tolist() == [7, 8]  # 6.8 and 3.2 + 5, whole numbers keeping 15
