@@ -195,6 +195,7 @@
 
     function showPreview(r) {
       result.textContent = "";
+      map.closePopup();  // the preview is drawn where the cell's popup stood
       var table = el("table", {"class": "gm-attrs gm-figures"});
       table.appendChild(el("tr", {}, [el("th", {text: S.code}), el("th", {text: S.status}),
         el("th", {text: S.households + " " + S.before}), el("th", {text: S.after}),
@@ -248,7 +249,7 @@
           [["before", l.before], ["after", l.after]].forEach(function (side) {
             if (side[1]) diffLayer.addData(L.extend({}, side[1], {properties: L.extend({}, side[1].properties, {side: side[0]})}));
           });
-          if (diffLayer.getLayers().length) map.fitBounds(diffLayer.getBounds(), {maxZoom: 17});
+          if (diffLayer.getLayers().length) api.fitTo(diffLayer.getBounds(), 17);
           api.reloadLayer("grid");
           loadHistory();
         } else if (r._status === 422) {
@@ -278,12 +279,13 @@
                   "&max=" + encodeURIComponent(hi)).then(function (r) {
         propBox.textContent = "";
         proposalLayer.clearLayers();
+        map.closePopup();  // the clicked cell's attributes would hide part of the proposal
         if (!r.cells) { propBox.appendChild(el("div", {"class": "gm-error", text: S.infeasible + ": " + r.reason})); return; }
         r.cells.features.forEach(function (f) {
           f.properties._in_band = f.properties.households >= r.metrics.band[0] && f.properties.households <= r.metrics.band[1];
         });
         proposalLayer.addData(r.cells);
-        map.fitBounds(proposalLayer.getBounds(), {maxZoom: 17});
+        api.fitTo(proposalLayer.getBounds(), 17);
         var m = r.metrics, cur = r.current;
         var rows = [["", S.current_cells, S.proposal],
                     [S.cells_n, cur.cells, m.cells],
@@ -349,7 +351,7 @@
           show.addEventListener("click", function () {
             api.getJSON(E.change.replace("0", String(c.change_id))).then(function (fc) {
               diffLayer.clearLayers().addData(fc);
-              if (diffLayer.getLayers().length) map.fitBounds(diffLayer.getBounds(), {maxZoom: 17});
+              if (diffLayer.getLayers().length) api.fitTo(diffLayer.getBounds(), 17);
             });
           });
           var li = el("li", {"data-change": String(c.change_id)}, [
@@ -378,7 +380,7 @@
       var a = $("gm-diff-from").value || "0", b = $("gm-diff-to").value || "0";
       api.getJSON(E.diff + "?from=" + encodeURIComponent(a) + "&to=" + encodeURIComponent(b)).then(function (fc) {
         diffLayer.clearLayers().addData(fc);
-        if (diffLayer.getLayers().length) map.fitBounds(diffLayer.getBounds(), {maxZoom: 17});
+        if (diffLayer.getLayers().length) api.fitTo(diffLayer.getBounds(), 17);
       });
     });
     on("gm-diff-clear", function () { diffLayer.clearLayers(); proposalLayer.clearLayers(); });

@@ -227,6 +227,15 @@
     }
     map.on("overlayadd", restack);
 
+    // Zoom to bounds without putting them under the panel (open, beside the map on a wide
+    // screen; folded over it on a phone).
+    function fitTo(bounds, maxZoom) {
+      var right = 10;
+      if (panelNode && panelNode.classList.contains("gm-open") &&
+          panelNode.offsetWidth < map.getSize().x * 0.6) right += panelNode.offsetWidth;
+      map.fitBounds(bounds, {maxZoom: maxZoom, paddingTopLeft: [10, 10], paddingBottomRight: [right, 10]});
+    }
+
     function refresh() {
       cfg.layers.forEach(function (info) { loadLayer(info.id); });
     }
@@ -295,7 +304,7 @@
           (p.area_m2 !== null ? " · " + fmt(p.area_m2, 0) + " m²" : "");
         var item = el("li", {"class": "gm-link", tabindex: "0"}, [swatch, el("span", {text: text})]);
         var go = function () {
-          if (lyr.getBounds) map.fitBounds(lyr.getBounds().pad(0.5), {maxZoom: 18});
+          if (lyr.getBounds) fitTo(lyr.getBounds().pad(0.5), 18);
           else map.setView(lyr.getLatLng(), 18);
           lyr.openPopup();
         };
@@ -340,7 +349,7 @@
             var go = function () {
               var b = r.bbox;
               if (b[0] === b[2] && b[1] === b[3]) map.setView([b[1], b[0]], 18);
-              else map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {maxZoom: 18});
+              else fitTo([[b[1], b[0]], [b[3], b[2]]], 18);
             };
             li.addEventListener("click", go);
             li.addEventListener("keydown", function (ev) { if (ev.key === "Enter") go(); });
@@ -482,7 +491,7 @@
     }
     return {map: map, layers: layerGroups, findings: findingsLayer, facilities: facilities,
             areas: areasLayer, sites: sitesLayer, whatif: whatifLayer, clickHooks: clickHooks,
-            reloadLayer: reloadLayer, el: el, fmt: fmt, getJSON: getJSON, showNotice: showNotice};
+            reloadLayer: reloadLayer, fitTo: fitTo, el: el, fmt: fmt, getJSON: getJSON, showNotice: showNotice};
   }
 
   window.gridmap = {
