@@ -288,21 +288,26 @@ def test_planner_proposes_and_adopts_cells_for_a_whole_street(browser, tmp_path)
         page.mouse.click(*_screen(page, (inside.x, inside.y)))
         page.wait_for_function("document.getElementById('gm-prop-community').value === '540102005001'",
                                timeout=5_000)
-        page.select_option("#gm-prop-scope", "street")
-        page.wait_for_function("document.getElementById('gm-prop-community').value === '540102005'")
+        # first the cell's community: a wide wedge, zoomed to clear of the open panel
         page.click("#gm-propose")
         page.wait_for_selector("#gm-prop-metrics", timeout=60_000)
-        metrics = page.inner_text("#gm-prop-metrics")
-        assert "38" in metrics and "40" in metrics  # current cells, proposed cells
-        assert "5 / 5" in metrics  # every community of the street within the band
-        assert page.evaluate("window.gridmap.editor.layers.proposal.getLayers().length") == 40
-        page.wait_for_timeout(1000)  # the map's zoom to the proposal, clear of the panel
+        page.wait_for_timeout(1000)
         east, panel_left = page.evaluate("""() => {
             const m = window.gridmap.current.map, b = window.gridmap.editor.layers.proposal.getBounds();
             const r = m.getContainer().getBoundingClientRect();
             return [m.latLngToContainerPoint(b.getNorthEast()).x + r.left,
                     document.getElementById('gm-panel').getBoundingClientRect().left]; }""")
         assert east <= panel_left
+        page.select_option("#gm-prop-scope", "street")
+        page.wait_for_function("document.getElementById('gm-prop-community').value === '540102005'")
+        page.click("#gm-propose")
+        page.wait_for_function("document.getElementById('gm-prop-metrics') === null")  # loading
+        page.wait_for_selector("#gm-prop-metrics", timeout=60_000)
+        metrics = page.inner_text("#gm-prop-metrics")
+        assert "38" in metrics and "40" in metrics  # current cells, proposed cells
+        assert "5 / 5" in metrics  # every community of the street within the band
+        assert page.evaluate("window.gridmap.editor.layers.proposal.getLayers().length") == 40
+        page.wait_for_timeout(1000)  # the map's zoom to the proposal
         page.screenshot(path=str(tmp_path / "street-proposal.png"))
         page.click("#gm-adopt")
         page.wait_for_selector("#gm-edit-result tr[data-code]", timeout=60_000)
