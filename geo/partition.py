@@ -51,7 +51,7 @@ import pandas as pd
 import shapely
 
 __all__ = ["Proposal", "building_units", "propose", "propose_street", "polsby_popper",
-           "serial_order"]
+           "cell_figures", "serial_order"]
 
 _EPS = 1e-3  # households: interpolated totals carry float error
 UNITS_PER_CELL = 12  # lattice fineness when ``target`` is not given: units per proposed cell
@@ -66,6 +66,27 @@ def polsby_popper(geoms) -> np.ndarray:
     area = shapely.area(geoms)
     perim = shapely.length(geoms)
     return np.where(perim > 0, 4 * np.pi * area / np.where(perim > 0, perim, 1) ** 2, 0.0)
+
+
+def cell_figures(households, pp, band: tuple[float, float]) -> dict:
+    """How a set of cells sits against a household ``band``: their count, household range
+    and spread (standard deviation), how many lie within the band and their mean
+    Polsby-Popper compactness, from each cell's ``households`` and ``pp`` (arrays).
+
+    >>> cell_figures([300, 500, 700], [0.5, 0.6, 0.7], (300, 500))["cells_in_band"]
+    2
+    """
+    hh, pp = np.asarray(households, dtype=float), np.asarray(pp, dtype=float)
+    if not len(hh):
+        return {"cells": 0, "min_households": None, "max_households": None,
+                "spread_households": None, "cells_in_band": 0, "mean_polsby_popper": None}
+    lo, hi = band
+    return {"cells": int(len(hh)),
+            "min_households": round(float(hh.min()), 1),
+            "max_households": round(float(hh.max()), 1),
+            "spread_households": round(float(hh.std()), 1),
+            "cells_in_band": int(((hh >= lo - _EPS) & (hh <= hi + _EPS)).sum()),
+            "mean_polsby_popper": round(float(pp.mean()), 3)}
 
 
 def serial_order(geoms, row_height: float = 300.0) -> np.ndarray:
@@ -648,12 +669,8 @@ def _proposal(units, labels, hh, lo, hi, community_code, block, metrics) -> Prop
     share = pd.Series(units.geometry.area.to_numpy()).groupby([labels, block]).sum()
     share = share / share.groupby(level=0).transform("sum")
     across = (share >= 0.05).groupby(level=0).sum()
-    hcell = cells["households"].to_numpy()
-    metrics = {"cells": len(cells), "households": round(total, 1), "band": [lo, hi],
-               "min_households": float(hcell.min()), "max_households": float(hcell.max()),
-               "spread_households": round(float(hcell.std()), 1),
-               "cells_in_band": int(in_band.sum()),
-               "mean_polsby_popper": round(float(cells["polsby_popper"].mean()), 3),
+    metrics = {**cell_figures(load, cells["polsby_popper"], (lo, hi)),
+               "households": round(total, 1), "band": [lo, hi],
                "households_moved": round(float(moves["households"].sum()), 1),
                "cells_across_roads": int((across > 1).sum()), **metrics}
     cells = cells.drop(columns="region")

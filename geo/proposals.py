@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from geo.crs import metric_crs
-from geo.partition import Proposal, polsby_popper, propose_street
+from geo.partition import Proposal, cell_figures, polsby_popper, propose_street
 from geo.redraw import population_data, serial_name
 
-__all__ = ["AreaProposal", "propose_for", "figures_of"]
+__all__ = ["AreaProposal", "propose_for"]
 
 
 @dataclass
@@ -52,21 +52,6 @@ class AreaProposal:
         """Why the band is not met, per community ('code: reason; …'), or None."""
         bad = [f"{code}: {p.reason}" for code, p in self.communities.items() if not p.feasible]
         return "; ".join(bad) or None
-
-
-def figures_of(cells: gpd.GeoDataFrame, band: tuple[float, float]) -> dict:
-    """Cell count, household range and spread (standard deviation, households), cells
-    within ``band`` and mean Polsby-Popper compactness of ``cells`` (metric CRS)."""
-    if cells is None or not len(cells):
-        return {"cells": 0, "min_households": None, "max_households": None,
-                "spread_households": None, "cells_in_band": 0, "mean_polsby_popper": None}
-    hh = cells["households"].to_numpy(float)
-    return {"cells": int(len(cells)),
-            "min_households": round(float(hh.min()), 1),
-            "max_households": round(float(hh.max()), 1),
-            "spread_households": round(float(hh.std()), 1),
-            "cells_in_band": int(((hh >= band[0] - 1e-3) & (hh <= band[1] + 1e-3)).sum()),
-            "mean_polsby_popper": round(float(polsby_popper(cells.geometry.values).mean()), 3)}
 
 
 def propose_for(layers: dict, *, community: str | None = None, street: str | None = None,
@@ -115,8 +100,9 @@ def propose_for(layers: dict, *, community: str | None = None, street: str | Non
                            columns=["unit", "old_cell", "new_cell", "new_cell_continues", "households",
                                     "community"])],
                       ignore_index=True)
-    metrics = {**figures_of(cells, band), "band": [lo, hi],
-               "households": round(float(cells["households"].sum()), 1) if made else 0.0,
+    hh, pp = (cells["households"], cells["polsby_popper"]) if made else ([], [])
+    metrics = {**cell_figures(hh, pp, band), "band": [lo, hi],
+               "households": round(float(np.sum(hh)), 1),
                "households_moved": round(float(moves["households"].sum()), 1),
                "cells_across_roads": int(sum(p.metrics.get("cells_across_roads", 0)
                                              for p in proposals.values())),
@@ -130,7 +116,8 @@ def propose_for(layers: dict, *, community: str | None = None, street: str | Non
         metrics = {**proposals[str(community)].metrics, **metrics}
     return AreaProposal("community" if community is not None else "street",
                         str(community if community is not None else street), (lo, hi),
-                        proposals, cells, moves, metrics, figures_of(grid, band))
+                        proposals, cells, moves, metrics,
+                        cell_figures(grid["households"], polsby_popper(grid.geometry.values), band))
 
 
 def _within(frame, outline, crs):
