@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from geo.crs import metric_crs
 from geo.partition import Proposal, cell_figures, polsby_popper, propose_street
@@ -121,9 +122,16 @@ def propose_for(layers: dict, *, community: str | None = None, street: str | Non
 
 
 def _within(frame, outline, crs):
-    """The features of ``frame`` touching ``outline``, in ``crs`` (None if there are none)."""
+    """The features of ``frame`` touching ``outline``, in ``crs`` (None if there are none).
+
+    Only the features whose boxes meet the outline's box, padded by 10 m for the bend of
+    its edges between CRSs, are reprojected (found in ``frame``'s own CRS by its spatial
+    index), not the whole layer."""
     if frame is None or not len(frame):
         return None
-    frame = frame.to_crs(crs)
+    x0, y0, x1, y1 = outline.bounds
+    box = gpd.GeoSeries([shapely.box(x0 - 10, y0 - 10, x1 + 10, y1 + 10)],
+                        crs=crs).to_crs(frame.crs).iloc[0]
+    frame = frame.iloc[np.sort(frame.sindex.query(box))].to_crs(crs)
     keep = frame.intersects(outline)
     return frame[np.asarray(keep)] if keep.any() else None
