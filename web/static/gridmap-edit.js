@@ -64,6 +64,13 @@
         .then(function (r) { return r.json().then(function (b) { b._status = r.status; return b; }); });
     }
 
+    function showDiff(fc) {  // a change's cells before (dashed red) and after (green), zoomed to
+      diffLayer.clearLayers().addData(fc);
+      if (diffLayer.getLayers().length) api.fitTo(diffLayer.getBounds(), 17);
+    }
+
+    function when(at) { return (at || "").replace("T", " ").slice(0, 16); }  // UTC, to the minute
+
     function listCodes(codes) {  // a street's change names dozens of cells: the first few
       return codes.length <= 8 ? codes.join(", ") : codes.slice(0, 8).join(", ") + " … +" + (codes.length - 8);
     }
@@ -243,13 +250,10 @@
           loadHistory();
         } else if (r._status === 412) {  // say who changed it, when and why; draw that change
           var l = r.latest || {};
-          say(S.stale + ": " + [l.code, l.author, (l.at || "").replace("T", " ").slice(0, 16), l.reason]
-                                .filter(Boolean).join(" · ") + ". " + S.redo, true);
-          diffLayer.clearLayers();
-          [["before", l.before], ["after", l.after]].forEach(function (side) {
-            if (side[1]) diffLayer.addData(L.extend({}, side[1], {properties: L.extend({}, side[1].properties, {side: side[0]})}));
-          });
-          if (diffLayer.getLayers().length) api.fitTo(diffLayer.getBounds(), 17);
+          say(S.stale + ": " + [l.code, l.author, when(l.at), l.reason].filter(Boolean).join(" · ") +
+              ". " + S.redo, true);
+          showDiff([["before", l.before], ["after", l.after]].filter(function (side) { return side[1]; })
+            .map(function (side) { return L.extend({}, side[1], {properties: L.extend({}, side[1].properties, {side: side[0]})}); }));
           api.reloadLayer("grid");
           loadHistory();
         } else if (r._status === 422) {
@@ -349,13 +353,10 @@
         changes.slice(0, 30).forEach(function (c) {
           var show = el("button", {type: "button", text: S.show_diff});
           show.addEventListener("click", function () {
-            api.getJSON(E.change.replace("0", String(c.change_id))).then(function (fc) {
-              diffLayer.clearLayers().addData(fc);
-              if (diffLayer.getLayers().length) api.fitTo(diffLayer.getBounds(), 17);
-            });
+            api.getJSON(E.change.replace("0", String(c.change_id))).then(showDiff);
           });
           var li = el("li", {"data-change": String(c.change_id)}, [
-            el("div", {text: "#" + c.change_id + " · " + c.author + " · " + c.at.replace("T", " ").slice(0, 16)}),
+            el("div", {text: "#" + c.change_id + " · " + c.author + " · " + when(c.at)}),
             el("div", {"class": "gm-muted", text: c.reason + " · " + listCodes(c.cells.map(function (x) { return x.code; }))}),
             show]);
           if (E.user && E.user.role === "planner") {
@@ -378,10 +379,7 @@
     }
     on("gm-diff", function () {
       var a = $("gm-diff-from").value || "0", b = $("gm-diff-to").value || "0";
-      api.getJSON(E.diff + "?from=" + encodeURIComponent(a) + "&to=" + encodeURIComponent(b)).then(function (fc) {
-        diffLayer.clearLayers().addData(fc);
-        if (diffLayer.getLayers().length) api.fitTo(diffLayer.getBounds(), 17);
-      });
+      api.getJSON(E.diff + "?from=" + encodeURIComponent(a) + "&to=" + encodeURIComponent(b)).then(showDiff);
     });
     on("gm-diff-clear", function () { diffLayer.clearLayers(); proposalLayer.clearLayers(); });
 
