@@ -123,8 +123,7 @@ def _evaluate(layers: dict, layer: str, code: str, geom, props: dict, base=None)
         if k in EDITABLE:
             changed.loc[changed.index[i], k] = v
     region = [grid.geometry.iloc[i], new_geom]
-    check_before = (base.check_before(region) if base is not None
-                    else check_dataset(_neighbourhood(layers, region)))
+    check_before = (base or PreviewBase(layers)).check_before(region)
     check_after = check_dataset(_neighbourhood({**layers, layer: changed}, region))
     return (changed, i, _feature_json(grid, i), _feature_json(changed, i),
             _new_findings(check_before, check_after))
