@@ -1,1 +1,54 @@
-"""Analysis on GeoDataFrames: pure functions in, findings and metrics out (metres)."""
+"""gridmap's analysis on GeoDataFrames: pure functions in, findings and metrics out (metres).
+
+The small public API for notebooks; everything measures in the dataset's local metric CRS.
+
+>>> import geopandas as gpd, shapely
+>>> import geo
+>>> cells = gpd.GeoDataFrame(      # two grid cells in CGCS2000 / GK CM 90E, 10 m overlap
+...     {"code": ["A", "B"], "name": ["a", "b"]},
+...     geometry=[shapely.box(500000, 3280000, 500100, 3280100),
+...               shapely.box(500090, 3280000, 500200, 3280100)], crs="EPSG:4539")
+>>> report = geo.check({"grid": cells})
+>>> report.summary()
+{'overlap': 1}
+>>> float(report.findings.area_m2.iloc[0])
+1000.0
+>>> lonlat = cells.to_crs("EPSG:4490")
+>>> p = lonlat.geometry.iloc[0].centroid
+>>> geo.lookup({"grid": lonlat}, p.x, p.y)["grid"]["code"]
+'A'
+"""
+
+from __future__ import annotations
+
+from geo.dataset import Dataset
+from geo.errors import GridmapError
+
+__all__ = ["Dataset", "GridmapError", "check", "lookup", "propose"]
+
+
+def check(layers, **options):
+    """Check a dataset (a :class:`Dataset` or ``{kind: GeoDataFrame}``): every rule on
+    every layer present; returns a :class:`geo.checker.Report` (see
+    :func:`geo.checker.check_dataset` for ``tolerances`` and ``progress``)."""
+    from geo.checker import check_dataset
+
+    return check_dataset(layers, **options)
+
+
+def lookup(layers, lon: float, lat: float) -> dict:
+    """Who is responsible at a point (lon/lat in the dataset's geographic CRS): for each
+    partition layer present ``{"code", "name"}`` of the feature holding it, or None (see
+    :class:`geo.locator.Locator`; build one yourself for many queries)."""
+    from geo.locator import Locator
+
+    return Locator(layers).locate(lon, lat)
+
+
+def propose(layers, *, community: str | None = None, street: str | None = None,
+            band: tuple[float, float] = (300, 500), **options):
+    """Propose grid cells for a community or a whole street within a household ``band``
+    (see :func:`geo.proposals.propose_for`)."""
+    from geo.proposals import propose_for
+
+    return propose_for(layers, community=community, street=street, band=band, **options)

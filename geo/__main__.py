@@ -3,7 +3,7 @@
 ``python -m geo propose DATASET --community CODE | --street CODE [--band 300-500] [-o F]``
 
 The command-line shell of the checker. It is the one part of ``geo`` that touches files:
-it loads the dataset through ``layers`` and hands GeoDataFrames to :mod:`geo.check`.
+it loads the dataset through ``layers`` and hands GeoDataFrames to :mod:`geo.checker`.
 Exit status of ``check``: 0 clean, 1 findings, 2 unusable input (one-line reason on stderr).
 ``fix`` shows the proposed repair, re-validates it and saves it only with ``--save`` and
 only when the re-validation finds nothing new: 0 saved (or nothing to fix), 1 proposal
@@ -37,7 +37,7 @@ def _progress():
 
 
 def _fix(args, tolerances) -> int:
-    from geo.check import check_dataset
+    from geo.checker import check_dataset
     from geo.repair import propose_fixes
     from layers.export import export_layer
     from layers.storage import open_store
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
                    help="pieces narrower than this many metres are slivers (default 1)")
     args = ap.parse_args(argv)
 
-    from geo.check import check_dataset
+    from geo.checker import check_dataset
     from geo.report import text_report
     from layers.errors import GridmapError
     from layers.export import export_findings

@@ -32,7 +32,7 @@ import shapely
 from pyproj import Transformer
 from shapely.ops import substring
 
-from geo.crs import metric_crs
+from geo.dataset import Dataset
 from geo.network import RoadNetwork
 
 __all__ = ["load_profiles", "demand_points", "Access"]
@@ -84,27 +84,29 @@ class Access:
 
     Parameters
     ----------
-    layers : ``{name: GeoDataFrame}`` with ``facility`` points, ``grid`` cells and,
-        optionally, ``road`` lines (any CRS).
+    layers : a :class:`~geo.dataset.Dataset` (or ``{name: GeoDataFrame}``) with
+        ``facility`` points, ``grid`` cells and, optionally, ``road`` lines (any CRS);
+        distances are measured in its metric CRS.
     profiles : service profiles (default :func:`load_profiles`).
     """
 
-    def __init__(self, layers: dict[str, gpd.GeoDataFrame], *, profiles: dict | None = None):
+    def __init__(self, layers: Dataset | dict[str, gpd.GeoDataFrame], *,
+                 profiles: dict | None = None):
         self.profiles = profiles or load_profiles()
-        present = [g for n, g in layers.items() if n in ("grid", "facility", "road") and len(g)]
-        self.crs = metric_crs(*present)
-        self.facilities = layers["facility"].to_crs(self.crs).reset_index(drop=True)
-        self.grid = layers["grid"].to_crs(self.crs).reset_index(drop=True) if "grid" in layers \
+        layers = Dataset.of(layers)
+        self.crs = layers.metric_crs
+        self.facilities = layers.metric("facility").reset_index(drop=True)
+        self.grid = layers.metric("grid").reset_index(drop=True) if "grid" in layers \
             else None
         self.demand = demand_points(self.grid) if self.grid is not None else None
-        self._lonlat = layers["facility"].to_crs("EPSG:4326").geometry.values
+        self._lonlat = layers.lonlat("facility").geometry.values
         self._to_metric = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
         self._to_lonlat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
         self._cache: dict = {}
         roads = layers.get("road")
         self.method = "network" if roads is not None and len(roads) else "straight"
         if self.method == "network":
-            self.net = RoadNetwork(roads.to_crs(self.crs).geometry.values)
+            self.net = RoadNetwork(layers.metric("road").geometry.values)
             self.fac_nodes = self.net.add_sites(self.facilities.geometry.values)
             self.demand_nodes = (self.net.add_sites(self.demand.geometry.values)
                                  if self.demand is not None else np.zeros(0, dtype=int))

@@ -18,12 +18,53 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["RULES", "COLUMNS", "Tolerances", "width", "upper_width", "polygon_parts", "classify",
+__all__ = ["Rule", "RULES", "SLIVER", "COLUMNS", "Tolerances", "width", "upper_width", "polygon_parts", "classify",
            "significant", "new_since",
            "empty_findings", "make_findings"]
 
-RULES = ("invalid_geometry", "duplicate_code", "overlap", "gap", "not_nested",
-         "parent_mismatch", "misaligned")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validation rule: what it applies to, its names and its colour on the map.
+
+    zh_jurisdiction, en_jurisdiction : what the finding is called on a jurisdiction
+        layer (police areas and beats): an overlap is 交叉管 (two units in charge), a gap
+        三不管 (nobody in charge).
+    """
+
+    name: str
+    applies_to: str
+    zh: str
+    en: str
+    color: str
+    zh_jurisdiction: str | None = None
+    en_jurisdiction: str | None = None
+
+    def label(self, lang: str = "zh", *, jurisdiction: bool = False) -> str:
+        if jurisdiction and self.zh_jurisdiction:
+            return self.zh_jurisdiction if lang == "zh" else self.en_jurisdiction
+        return self.zh if lang == "zh" else self.en
+
+
+#: The rules, in report order; the checker, the report, the API, the map and its
+#: translations read them from here.
+RULES: dict[str, Rule] = {r.name: r for r in [
+    Rule("invalid_geometry", "every polygon layer", "几何无效", "Invalid geometry", "#000000"),
+    Rule("duplicate_code", "every layer with codes", "编码重复", "Duplicate code", "#636363"),
+    Rule("overlap", "every partition layer", "重叠", "Overlap", "#d7191c",
+         "交叉管", "Two in charge (overlap)"),
+    Rule("gap", "every partition layer, inside its parent or the hierarchy", "缝隙", "Gap",
+         "#2c7bb6", "三不管", "Nobody in charge (gap)"),
+    Rule("not_nested", "a layer with a parent kind", "越界", "Not nested", "#7b3294"),
+    Rule("parent_mismatch", "a layer with a parent kind", "上级编码不符", "Parent mismatch",
+         "#1a9641"),
+    Rule("misaligned", "a jurisdiction against the units it follows", "跨界", "Misaligned",
+         "#e66101"),
+]}
+
+#: Pieces narrower than the sliver width (any rule): digitising slivers, fixable.
+SLIVER = {"zh": "碎片", "en": "sliver", "color": "#ff00ff"}
 
 COLUMNS = ["rule", "layer", "features", "area_m2", "width_m", "kind", "parent_layer",
            "parent", "detail", "geometry"]

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.crs import metric_crs
+from geo.dataset import Dataset
+from geo.errors import InputError, NotFound
 from geo.partition import Proposal, cell_figures, polsby_popper, propose_street
-from geo.redraw import population_data, serial_name
+from geo.redraw import serial_name
 
 __all__ = ["AreaProposal", "propose_for"]
 
@@ -60,33 +61,47 @@ def propose_for(layers: dict, *, community: str | None = None, street: str | Non
                 time_budget: float = 5.0) -> AreaProposal:
     """Propose cells for ``community`` or for every community of ``street`` (codes).
 
-    ``layers``: the dataset's layers by kind (``community`` and ``grid`` needed; ``road``
-    and ``household`` points or ``building`` footprints used when present), in any one CRS. Raises ``KeyError`` for an
-    unknown code and ``ValueError`` for a bad band or missing layers.
+    ``layers``: a :class:`~geo.dataset.Dataset` or its layers by kind (``community`` and
+    ``grid`` needed; ``road`` and ``household`` points or ``building`` footprints used when
+    present), in any one CRS; the work is done in the dataset's metric CRS. Raises
+    :class:`~geo.errors.NotFound` for an unknown code and
+    :class:`~geo.errors.InputError` for a bad band or missing layers.
+
+    >>> propose_for({}, community="1")
+    Traceback (most recent call last):
+    ...
+    geo.errors.InputError: a proposal needs community and grid layers
     """
     if (community is None) == (street is None):
-        raise ValueError("give a community or a street, not both")
+        raise InputError("give a community or a street, not both",
+                         zh="请给出一个社区或一个街道的编码（二选一）")
     lo, hi = band
     if not 0 < lo <= hi:
-        raise ValueError(f"the household band must have 0 < min <= max; got {lo}-{hi}")
-    comm, grid = layers.get("community"), layers.get("grid")
+        raise InputError(f"the household band must have 0 < min <= max; got {lo}-{hi}",
+                         zh=f"户数范围须满足 0 < 最小值 ≤ 最大值，现为 {lo}-{hi}")
+    ds = Dataset.of(layers)
+    comm, grid = ds.get("community"), ds.get("grid")
     if comm is None or grid is None:
-        raise ValueError("a proposal needs community and grid layers")
+        raise InputError("a proposal needs community and grid layers",
+                         zh="自动划分需要社区和网格图层")
     codes = comm["code"].astype(str)
     if community is not None:
         chosen = comm[codes == str(community)]
         if len(chosen) != 1:
-            raise KeyError(f"no single community with code '{community}'")
+            raise NotFound(f"no single community with code '{community}'",
+                           zh=f"没有编码为 {community} 的社区")
     else:
         chosen = comm[comm["parent_code"].astype(str) == str(street)]
         if chosen.empty:
-            raise KeyError(f"no community of street '{street}'")
-    crs = metric_crs(chosen)
+            raise NotFound(f"no community of street '{street}'",
+                           zh=f"街道 {street} 下没有社区")
+    crs = ds.metric_crs
     chosen = chosen.to_crs(crs)
     outline = chosen.geometry.union_all()
     grid = grid[grid["parent_code"].astype(str).isin(chosen["code"].astype(str))].to_crs(crs)
     roads = _within(layers.get("road"), outline, crs)
-    population = _within(population_data(layers), outline, crs)
+    finest = ds.population()
+    population = _within(ds[finest] if finest else None, outline, crs)
 
     proposals = propose_street(chosen, grid, band=band, roads=roads, seed=seed, tries=tries,
                                time_budget=time_budget, population=population)

@@ -28,6 +28,9 @@ import shapely
 from shapely.ops import split as split_polygon
 from tobler.area_weighted import area_interpolate  # imported here: it takes seconds once
 
+from geo.errors import InputError
+from geo.kinds import population_kinds
+
 __all__ = ["RedrawError", "reshape", "split", "merge", "move_piece", "draw", "fit_to",
            "next_codes", "serial_name", "estimate", "population_data",
            "reapportion", "SNAP_TOLERANCE", "POPULATION_LAYERS"]
@@ -36,8 +39,10 @@ SNAP_TOLERANCE = 2.0  # metres: vertices this close to a neighbour's edge are pu
 _CRUMB = 0.01  # m²: pieces smaller than this are floating-point dust, not area
 
 
-class RedrawError(ValueError):
+class RedrawError(InputError):
     """An operation that cannot be done as asked; the message says why in planners' terms."""
+
+    code = "redraw_refused"
 
 
 def _polygonal(geom):
@@ -331,8 +336,8 @@ def next_codes(codes, parent_code: str, n: int, digits: int = 3) -> list[str]:
 
 
 FIGURES = ("households", "population", "floating_population")
-# Layers that hold households finer than grid cells, finest first.
-POPULATION_LAYERS = ("household", "building")
+# Layers that hold households finer than grid cells, finest first (from the registry).
+POPULATION_LAYERS = population_kinds()
 
 
 def population_data(layers: dict) -> gpd.GeoDataFrame | None:

@@ -2,7 +2,7 @@
 
 :func:`propose_fixes` returns a repaired copy of a layer together with the list of changes
 (the diff) and the findings it could not fix; the caller shows the diff, re-validates the
-repaired layer (:func:`geo.check.check_dataset`) and only then may save it.
+repaired layer (:func:`geo.checker.check_dataset`) and only then may save it.
 
 The rule: a gap sliver goes to the neighbouring feature, in the same parent, with which it
 shares the longest border; a small overlap stays with the feature it shares the longer

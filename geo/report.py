@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-from geo.check import Report
+from geo.checker import Report
+from geo.findings import RULES, SLIVER
+from geo.kinds import KINDS, jurisdictions
 
-__all__ = ["RULE_LABELS", "LAYER_LABELS", "text_report"]
+__all__ = ["rule_label", "layer_label", "text_report"]
 
-RULE_LABELS = {
-    "invalid_geometry": "几何无效 invalid geometry",
-    "duplicate_code": "编码重复 duplicate code",
-    "overlap": "重叠 overlap",
-    "gap": "缝隙 gap",
-    "not_nested": "越界 not nested in parent",
-    "parent_mismatch": "上级编码不符 parent code mismatch",
-    "misaligned": "跨界 misaligned",
-}
-LAYER_LABELS = {"street": "街道 street", "community": "社区 community", "grid": "网格 grid",
-                "police_area": "派出所辖区 police area", "police_beat": "社区警务区 police beat"}
-_JURISDICTION = {("police_area", "overlap"): "交叉管", ("police_area", "gap"): "三不管",
-                 ("police_beat", "overlap"): "交叉管", ("police_beat", "gap"): "三不管"}
+
+def rule_label(rule: str, layer: str | None = None) -> str:
+    """'重叠 Overlap', or on a jurisdiction layer '交叉管 重叠 Overlap' (both languages)."""
+    r = RULES[rule]
+    label = f"{r.zh} {r.en}"
+    if layer in jurisdictions() and r.zh_jurisdiction:
+        label = f"{r.zh_jurisdiction} {label}"
+    return label
+
+
+def layer_label(layer: str) -> str:
+    """'派出所辖区 police area'."""
+    k = KINDS.get(layer)
+    return f"{k.zh} {k.en}" if k else layer
 
 
 def _finding_line(row) -> str:
-    label = RULE_LABELS[row.rule]
-    extra = _JURISDICTION.get((row.layer, row.rule))
-    if extra:
-        label = f"{extra} {label}"
+    label = rule_label(row.rule, row.layer)
     if row.kind == "sliver":
-        label += " (碎片 sliver)"
+        label += f" ({SLIVER['zh']} {SLIVER['en']})"
     codes = ", ".join(row.features)
     line = f"  - {label}: {codes}"
     if row.area_m2 is not None and row.area_m2 == row.area_m2:
@@ -48,13 +48,13 @@ def text_report(report: Report, dataset: str | None = None) -> str:
     if report.clean:
         lines.append("\n未发现问题 No findings.")
         return "\n".join(lines)
-    lines.append("\n汇总 Summary: " + ", ".join(f"{RULE_LABELS[r]} {n}"
+    lines.append("\n汇总 Summary: " + ", ".join(f"{rule_label(r)} {n}"
                                              for r, n in report.summary().items()))
     for layer, group in report.findings.groupby("layer", sort=False):
-        lines.append(f"\n{LAYER_LABELS.get(layer, layer)} — {len(group)} finding(s)")
+        lines.append(f"\n{layer_label(layer)} — {len(group)} finding(s)")
         lines += [_finding_line(row) for row in group.itertuples(index=False)]
     for name, table in report.alignment.items():
-        lines.append(f"\n对齐 Alignment of {LAYER_LABELS[name]} with {table['unit_layer'].iloc[0]}")
+        lines.append(f"\n对齐 Alignment of {layer_label(name)} with {layer_label(table['unit_layer'].iloc[0])}")
         exact = ((table["shared_pct"] >= 100) & (table["unmatched_in_units_m2"] <= 0)
                  & (table["boundary_offset_m"].fillna(0) <= report.tolerances.noise_width))
         for row in table[~exact].itertuples(index=False):

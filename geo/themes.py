@@ -12,7 +12,6 @@ import mapclassify
 import numpy as np
 import pandas as pd
 
-from geo.crs import metric_crs
 
 __all__ = ["THEMES", "RAMP", "grid_figures", "classify"]
 
@@ -28,14 +27,15 @@ RAMP = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
 NO_DATA = "#cccccc"
 
 
-def grid_figures(grid: gpd.GeoDataFrame) -> pd.DataFrame:
+def grid_figures(grid: gpd.GeoDataFrame, *, metric_crs) -> pd.DataFrame:
     """One row per cell (same index): the figure of each theme.
 
+    metric_crs : the dataset's metric CRS (``Dataset.metric_crs``), for the areas.
     density is people per km² of the cell's area in the local metric CRS; floating_share
     is floating_population / population in percent (NaN where either is missing or the
     population is 0).
     """
-    area_km2 = grid.to_crs(metric_crs(grid)).area / 1e6
+    area_km2 = grid.to_crs(metric_crs).area / 1e6
     pop = pd.to_numeric(grid["population"], errors="coerce").astype(float)
     out = pd.DataFrame(index=grid.index)
     out["households"] = pd.to_numeric(grid["households"], errors="coerce").astype(float)

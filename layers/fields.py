@@ -14,32 +14,21 @@ from layers.schema import LAYERS, spec
 
 __all__ = ["aliases_for", "map_fields", "parse_field_options"]
 
-_GENERIC = {
-    "code": ["code", "编码", "代码", "编号", "区划代码", "行政区划代码", "id_code"],
-    "name": ["name", "名称", "名字", "name_zh", "mc"],
-    "parent_code": ["parent_code", "parent_cod", "parent", "上级编码", "父级编码", "所属编码", "上级代码"],
-    "households": ["households", "hh", "户数", "总户数", "住户数", "户籍户数"],
-    "population": ["population", "pop", "人口", "人口数", "总人口", "常住人口", "人数"],
-    "floating_population": ["floating_population", "floating_p", "floating", "流动人口", "流动人口数"],
-    "kind": ["kind", "type", "类型", "类别", "设施类型"],
-    "class": ["class", "highway", "fclass", "道路等级", "等级"],
-}
-
-
 def aliases_for(layer: str) -> dict[str, list[str]]:
     """Column-name aliases for each field of ``layer``, most specific first."""
     s = spec(layer)
-    out = {f.name: list(_GENERIC.get(f.name, [f.name])) for f in s.fields}
-    own = s.label
+    out = {f.name: list(f.aliases or (f.name,)) for f in s.fields}
+    own = dict.fromkeys((s.zh, *s.aliases))  # the kind's own names: 网格编码, 联户编码 …
     if "code" in out:
-        out["code"][:0] = [f"{own}编码", f"{own}代码"]
+        out["code"][:0] = [f"{n}{w}" for n in own for w in ("编码", "代码")]
     if "name" in out:
-        out["name"][:0] = [f"{own}名称", f"{own}名"]
+        out["name"][:0] = [f"{n}{w}" for n in own for w in ("名称", "名")]
     if "parent_code" in out and s.parent:
-        parent_label = LAYERS[s.parent].label
-        out["parent_code"][:0] = [f"{parent_label}编码", f"{parent_label}代码",
-                                  f"所属{parent_label}编码", f"{s.parent}_code"]
-    return out
+        parent = LAYERS[s.parent]
+        out["parent_code"][:0] = [f"{pre}{n}{w}" for n in (parent.zh, *parent.aliases)
+                                  for pre, w in (("", "编码"), ("", "代码"), ("所属", "编码"))
+                                  ] + [f"{s.parent}_code"]
+    return {name: list(dict.fromkeys(names)) for name, names in out.items()}
 
 
 def _norm(name: str) -> str:

@@ -1,118 +1,26 @@
 """The layer model: which layers a dataset holds and the fields each one must have.
 
-A dataset is a set of GeoDataFrames keyed by layer name. Each layer kind is described by a
-:class:`LayerSpec`; :func:`conform` checks a GeoDataFrame against its spec, coerces field
-types (codes are text, counts are integers) and refuses it with every problem listed.
+A dataset is a set of GeoDataFrames keyed by layer name. Each layer kind is described in
+the one registry :data:`geo.kinds.KINDS`; :func:`conform` checks a GeoDataFrame against
+its kind, coerces field types (codes are text, counts are integers) and refuses it with
+every problem listed.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from geo.kinds import KINDS, Field, LayerKind, facility_kind, kind
 from layers.errors import LayerError
 
-__all__ = ["Field", "LayerSpec", "LAYERS", "FACILITY_KINDS", "spec", "conform"]
+__all__ = ["Field", "LayerKind", "LAYERS", "spec", "conform"]
 
-
-@dataclass(frozen=True)
-class Field:
-    """One attribute of a layer: its name, type ('text', 'count' or 'number'), label."""
-
-    name: str
-    type: str
-    label: str
-    required: bool = True
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """A layer kind: its name, Chinese label, geometry family, fields and parent layer."""
-
-    name: str
-    label: str
-    geometry: str  # 'polygon', 'point' or 'line'
-    fields: tuple[Field, ...]
-    parent: str | None = None
-
-    @property
-    def required(self) -> list[str]:
-        return [f.name for f in self.fields if f.required]
-
-    @property
-    def geom_types(self) -> tuple[str, ...]:
-        return {
-            "polygon": ("Polygon", "MultiPolygon"),
-            "point": ("Point", "MultiPoint"),
-            "line": ("LineString", "MultiLineString"),
-        }[self.geometry]
-
-
-_CODE = Field("code", "text", "编码")
-_NAME = Field("name", "text", "名称")
-_PARENT = Field("parent_code", "text", "上级编码")
-
-LAYERS: dict[str, LayerSpec] = {
-    s.name: s
-    for s in [
-        LayerSpec("street", "街道", "polygon",
-                  (_CODE, _NAME, Field("parent_code", "text", "上级编码", required=False))),
-        LayerSpec("community", "社区", "polygon", (_CODE, _NAME, _PARENT), parent="street"),
-        LayerSpec("grid", "网格", "polygon",
-                  (_CODE, _NAME, _PARENT,
-                   Field("households", "count", "户数"),
-                   Field("population", "count", "人口"),
-                   Field("floating_population", "count", "流动人口", required=False)),
-                  parent="community"),
-        LayerSpec("police_area", "派出所辖区", "polygon", (_CODE, _NAME)),
-        LayerSpec("police_beat", "社区警务区", "polygon", (_CODE, _NAME, _PARENT),
-                  parent="police_area"),
-        LayerSpec("facility", "设施", "point",
-                  (_CODE, _NAME, Field("kind", "text", "类型"))),
-        # Household points (standard addresses, 标准地址) or their counts per building
-        # entrance: the finest population data, used to re-count redrawn grid cells.
-        LayerSpec("household", "住户", "point",
-                  (Field("households", "count", "户数"),
-                   Field("population", "count", "人口", required=False))),
-        # Building footprints (楼栋) with their households: used when there are no household
-        # points; a building cut by a new cell edge is shared by area.
-        LayerSpec("building", "楼栋", "polygon",
-                  (Field("households", "count", "户数"),
-                   Field("population", "count", "人口", required=False))),
-        LayerSpec("road", "道路", "line",
-                  (Field("name", "text", "名称", required=False),
-                   Field("class", "text", "等级", required=False))),
-    ]
-}
-
-# Facility kinds and the Chinese names users' files give them.
-FACILITY_KINDS: dict[str, str] = {
-    "police_station": "派出所",
-    "police_post": "便民警务站",
-    "health_center": "社区卫生服务中心",
-    "service_hall": "便民服务大厅",
-    "party_service_station": "党群服务站",
-    "school": "学校",
-}
-_KIND_ALIASES = {v: k for k, v in FACILITY_KINDS.items()} | {
-    "警务站": "police_post", "卫生服务中心": "health_center", "卫生院": "health_center",
-    "服务大厅": "service_hall", "党群服务中心": "party_service_station",
-}
-
-
-def spec(layer: str) -> LayerSpec:
-    """The spec of a layer kind; raises LayerError naming the valid kinds."""
-    try:
-        return LAYERS[layer]
-    except KeyError:
-        raise LayerError(
-            f"'{layer}' is not a layer kind gridmap knows; must be one of "
-            f"{', '.join(LAYERS)}"
-        ) from None
+# The layer kinds and their fields live in one table, geo.kinds; this module applies it.
+LAYERS = KINDS
+spec = kind
 
 
 def _codes_as_text(values: pd.Series) -> pd.Series:
@@ -191,8 +99,7 @@ def conform(gdf: gpd.GeoDataFrame, layer: str, *, renamed: dict[str, str] | None
                                 f"{_feature_ref(gdf, missing)}")
 
     if "kind" in gdf.columns and layer == "facility":
-        kinds = gdf["kind"].map(lambda k: _KIND_ALIASES.get(k, k) if k else k)
-        gdf["kind"] = kinds
+        gdf["kind"] = gdf["kind"].map(lambda k: facility_kind(k) if k else k)
 
     geom = gdf.geometry.values
     empty = np.flatnonzero(shapely.is_missing(geom) | shapely.is_empty(geom))

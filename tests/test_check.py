@@ -13,7 +13,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geo.check import check_dataset
+from geo.checker import check_dataset
 from geo.findings import Tolerances
 from layers.storage import open_store
 from tests.conftest import DEFECTS, ROOT, SAMPLE

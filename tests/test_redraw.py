@@ -7,7 +7,7 @@ import pytest
 import shapely
 
 from geo import redraw
-from geo.check import check_dataset
+from geo.checker import check_dataset
 from tests.tilings import cell, squares
 
 

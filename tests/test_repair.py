@@ -6,7 +6,7 @@ import sys
 import pytest
 import shapely
 
-from geo.check import check_dataset
+from geo.checker import check_dataset
 from geo.repair import propose_fixes
 from layers.storage import open_store
 from tests.conftest import ROOT

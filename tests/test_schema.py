@@ -9,7 +9,7 @@ from layers.schema import LAYERS, conform
 
 def test_every_layer_kind_of_the_design_is_known():
     assert set(LAYERS) == {"street", "community", "grid", "police_area", "police_beat",
-                           "facility", "road", "household", "building"}
+                           "facility", "road", "household", "building", "household_unit"}
     assert LAYERS["grid"].required == ["code", "name", "parent_code", "households", "population"]
     assert LAYERS["community"].parent == "street"
     assert LAYERS["grid"].parent == "community"

@@ -8,7 +8,7 @@ reprojection round trip), injects one overlap and one gap, then times, in the sa
 
 - reference: ``shapely.coverage_invalid_edges`` on the grid cells (edges only, no areas,
   flags the noise too);
-- gridmap: ``geo.check.check_dataset`` on all three layers (every rule, exact defect
+- gridmap: ``geo.checker.check_dataset`` on all three layers (every rule, exact defect
   polygons with areas and widths, noise ignored).
 
 Prints both times, their ratio, the findings, and the peak resident memory of the process.
@@ -23,7 +23,7 @@ import time
 import numpy as np
 import shapely
 
-from geo.check import check_dataset
+from geo.checker import check_dataset
 from tests.tilings import add_noise, hierarchy
 
 

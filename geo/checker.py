@@ -1,10 +1,12 @@
 """The full check of a dataset: every rule on every layer present, measured in metres.
 
-:func:`check_dataset` takes ``{layer name: GeoDataFrame}`` (any subset of the layers) and
-returns a :class:`Report`. Each polygon layer is checked on its own (invalid geometry,
-duplicate codes, overlaps; later rules run on a repaired copy), against its parent layer
-where both are present (not_nested, parent_mismatch, gaps), and jurisdictions against the
-hierarchy (交叉管 overlaps, 三不管 gaps, misalignment, alignment table).
+:func:`check_dataset` takes a :class:`geo.dataset.Dataset` (or ``{layer name:
+GeoDataFrame}``, any subset of the layers; an unknown name is refused) and returns a
+:class:`Report`. Which layers nest in which and which jurisdiction follows which unit
+come from the registry of kinds (:mod:`geo.kinds`). Each partition layer is checked on its
+own (invalid geometry, duplicate codes, overlaps; later rules run on a repaired copy),
+against its parent layer where both are present (not_nested, parent_mismatch, gaps), and
+jurisdictions against the hierarchy (交叉管 overlaps, 三不管 gaps, misalignment, alignment table).
 """
 
 from __future__ import annotations
@@ -18,19 +20,13 @@ import pandas as pd
 from pyproj import CRS
 
 from geo.alignment import alignment_table, misaligned, uncovered
-from geo.crs import metric_crs
+from geo.dataset import Dataset
 from geo.findings import RULES, Tolerances, empty_findings
+from geo.kinds import KINDS, hierarchy, jurisdictions, partitions
 from geo.layer_rules import duplicate_code, gap_in_outline, invalid_geometry, overlap, repaired
 from geo.nesting import nesting
 
-__all__ = ["POLYGON_LAYERS", "PARENT", "UNITS_OF", "Report", "check_dataset"]
-
-POLYGON_LAYERS = ("street", "community", "grid", "police_area", "police_beat")
-# Hierarchy parents, and the parent of a police beat.
-PARENT = {"community": "street", "grid": "community", "police_beat": "police_area"}
-# The hierarchy unit each jurisdiction should be made of.
-UNITS_OF = {"police_area": "street", "police_beat": "community"}
-_HIERARCHY = ("street", "community", "grid")
+__all__ = ["Report", "check_dataset"]
 
 Progress = Callable[[str], None]
 
@@ -88,35 +84,38 @@ def _num(v, digits):
     return None if v is None or pd.isna(v) else round(float(v), digits)
 
 
-def check_dataset(layers: dict[str, gpd.GeoDataFrame], *, tolerances: Tolerances = Tolerances(),
+def check_dataset(layers: Dataset | dict[str, gpd.GeoDataFrame], *,
+                  tolerances: Tolerances = Tolerances(),
                   progress: Progress | None = None) -> Report:
-    """Check every polygon layer present and every pair of related layers.
+    """Check every partition layer present and every pair of related layers.
 
     Parameters
     ----------
-    layers : ``{name: GeoDataFrame}`` in any CRS (each must have one); non-polygon layers
-        are ignored.
+    layers : a :class:`~geo.dataset.Dataset`, or ``{name: GeoDataFrame}`` in any CRS (each
+        must have one; an unknown name raises :class:`~geo.errors.UnknownLayer`). Point
+        and line layers are not checked here.
     tolerances : noise and sliver widths in metres.
     progress : called with a short description before each step (for terminals).
+
+    Measurements are made in the dataset's metric CRS (``Dataset.metric_crs``).
     """
+    ds = Dataset.of(layers)
     say = progress or (lambda _msg: None)
-    present = {n: layers[n] for n in POLYGON_LAYERS if n in layers and len(layers[n])}
     info = {n: {"features": int(len(g)), "crs": g.crs.to_string() if g.crs else None}
-            for n, g in layers.items()}
+            for n, g in ds.items()}
+    crs = ds.metric_crs
+    present = ds.present(partitions())
     if not present:
-        crs = metric_crs(*[g for g in layers.values() if len(g)]) if any(
-            len(g) for g in layers.values()) else CRS.from_epsg(4539)
         return Report(crs, info, empty_findings(crs), tolerances=tolerances)
-    crs = metric_crs(*present.values())
     parts = []
     metric: dict[str, gpd.GeoDataFrame] = {}
-    for name, gdf in present.items():
+    for name in present:
         say(f"{name}: validity, codes")
-        projected = gdf.to_crs(crs)
+        projected = ds.metric(name)
         parts.append(invalid_geometry(projected, name))
         parts.append(duplicate_code(projected, name))
         metric[name] = repaired(projected)
-        say(f"{name}: overlaps ({len(gdf):,} features)")
+        say(f"{name}: overlaps ({len(projected):,} features)")
         parts.append(overlap(metric[name], name, tolerances))
 
     # Features already known to be defective: their parents are examined exactly.
@@ -125,19 +124,20 @@ def check_dataset(layers: dict[str, gpd.GeoDataFrame], *, tolerances: Tolerances
         for layer, feats in zip(part["layer"], part["features"]):
             suspects[layer].update(feats)
 
+    levels = hierarchy()
     for name, gdf in metric.items():
-        parent = PARENT.get(name)
+        parent = KINDS[name].parent
         if parent in metric:
             say(f"{name}: nesting in {parent}")
             parts.append(nesting(gdf, name, metric[parent], parent, tolerances,
                                  suspects=suspects[name]))
-        elif name in _HIERARCHY or not any(u in metric for u in _HIERARCHY):
+        elif name in levels or not any(u in metric for u in levels):
             say(f"{name}: gaps")
             parts.append(gap_in_outline(gdf, name, tolerances))
 
-    top = next((h for h in _HIERARCHY if h in metric), None)
+    top = next((h for h in levels if h in metric), None)
     tables: dict[str, pd.DataFrame] = {}
-    for name, unit_layer in UNITS_OF.items():
+    for name, unit_layer in jurisdictions().items():
         if name not in metric or top is None:
             continue
         say(f"{name}: alignment with the hierarchy")
@@ -152,7 +152,7 @@ def check_dataset(layers: dict[str, gpd.GeoDataFrame], *, tolerances: Tolerances
         len(p) for p in parts) else empty_findings(crs)
     findings = gpd.GeoDataFrame(findings, geometry="geometry", crs=crs)
     order = {r: i for i, r in enumerate(RULES)}
-    layer_order = {n: i for i, n in enumerate(POLYGON_LAYERS)}
+    layer_order = {n: i for i, n in enumerate(partitions())}
     findings = findings.sort_values(
         by=["layer", "rule", "area_m2"],
         key=lambda s: s.map(layer_order) if s.name == "layer" else (

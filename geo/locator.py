@@ -1,5 +1,6 @@
-"""Who is responsible for a place: the street, community, grid cell, police area and police
-beat containing a point, and the nearest facility of each kind (straight-line metres).
+"""Who is responsible for a place: the feature of each partition layer (street, community,
+grid cell, joint-household unit, police area, police beat — :func:`geo.kinds.partitions`)
+containing a point, and the nearest facility of each kind (straight-line metres).
 
 A :class:`Locator` is built once per dataset (spatial indexes) and answers many queries.
 Points are WGS 84/CGCS2000 longitude and latitude; distances are measured in the dataset's
@@ -13,11 +14,10 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-from geo.crs import metric_crs
+from geo.dataset import Dataset
+from geo.kinds import partitions
 
-__all__ = ["AREA_LAYERS", "Locator"]
-
-AREA_LAYERS = ("street", "community", "grid", "police_area", "police_beat")
+__all__ = ["Locator"]
 
 
 class Locator:
@@ -25,15 +25,16 @@ class Locator:
 
     Parameters
     ----------
-    layers : ``{name: GeoDataFrame}`` in a geographic CRS; polygon layers of
-        :data:`AREA_LAYERS` and an optional ``facility`` point layer are used.
+    layers : a :class:`~geo.dataset.Dataset` or ``{name: GeoDataFrame}`` in a geographic
+        CRS; its partition layers and an optional ``facility`` point layer are used.
     """
 
-    def __init__(self, layers: dict[str, gpd.GeoDataFrame]):
-        present = {n: g for n, g in layers.items() if len(g)}
-        self.crs = metric_crs(*present.values()) if present else None
+    def __init__(self, layers: Dataset | dict[str, gpd.GeoDataFrame]):
+        ds = Dataset.of(layers)
+        present = {n: ds[n] for n in ds.present()}
+        self.crs = ds.metric_crs if present else None
         self._areas = {}
-        for name in AREA_LAYERS:
+        for name in partitions():
             gdf = present.get(name)
             if gdf is None:
                 continue
@@ -41,7 +42,7 @@ class Locator:
         self._facilities = {}
         fac = present.get("facility")
         if fac is not None and self.crs is not None:
-            metric = fac.to_crs(self.crs)
+            metric = ds.metric("facility").copy()
             metric["lon"] = shapely.get_x(fac.geometry.values)
             metric["lat"] = shapely.get_y(fac.geometry.values)
             for kind, idx in metric.groupby("kind").groups.items():

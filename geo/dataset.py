@@ -1,0 +1,132 @@
+"""A dataset as one object: its layers, checked against the registry of kinds, and the one
+policy for the metric CRS every measurement of it uses.
+
+>>> import geopandas as gpd, shapely
+>>> cell = gpd.GeoDataFrame({"code": ["1"]}, geometry=[shapely.box(91.1, 29.6, 91.11, 29.61)],
+...                         crs="EPSG:4490")
+>>> ds = Dataset({"grid": cell})
+>>> ds.metric_crs.to_epsg()                   # CGCS2000 Gauss-Kruger CM 90E, for Lhasa
+4539
+>>> round(float(ds.metric("grid").area.iloc[0]) / 1e6, 3)    # km², measured in metres
+1.074
+>>> Dataset({"grids": cell})
+Traceback (most recent call last):
+...
+geo.errors.UnknownLayer: 'grids' is not a layer kind gridmap knows (did you mean 'grid'?); must be one of street, community, grid, household_unit, police_area, police_beat, facility, household, building, road
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+
+import geopandas as gpd
+from pyproj import CRS
+
+from geo.crs import metric_crs as _choose_metric_crs
+from geo.errors import LayerError
+from geo.kinds import KINDS, kind, population_kinds
+
+__all__ = ["Dataset"]
+
+
+class Dataset(Mapping):
+    """The layers of one dataset (``{kind name: GeoDataFrame}``), read-only.
+
+    Parameters
+    ----------
+    layers : GeoDataFrames by layer kind (any subset of :data:`geo.kinds.KINDS`), each with
+        a CRS. An unknown name raises :class:`geo.errors.UnknownLayer` (a misspelt layer
+        must never make a check read as clean); a layer without a CRS raises
+        :class:`geo.errors.LayerError`.
+    metric_crs : the CRS to measure in; by default chosen once from the joint extent of
+        the layers (:func:`geo.crs.metric_crs`: the CGCS2000 3-degree Gauss-Kruger zone
+        in China, UTM elsewhere).
+    name : where the dataset came from (a path or URL), for reports.
+
+    Projected and lon/lat copies of each layer are made on first use and kept; the object
+    is safe to share between threads.
+    """
+
+    def __init__(self, layers: Mapping[str, gpd.GeoDataFrame], *, metric_crs=None,
+                 name: str | None = None):
+        for layer in layers:
+            kind(layer)  # refuses unknown names, naming the closest kind
+        missing = [n for n, g in layers.items() if g.crs is None]
+        if missing:
+            raise LayerError(f"layer(s) {', '.join(missing)} have no CRS; set it first, e.g. "
+                             "gdf.set_crs('EPSG:4490')",
+                             zh=f"图层 {', '.join(missing)} 没有坐标系，请先设置（如 EPSG:4490）")
+        self._layers = {n: layers[n] for n in KINDS if n in layers}
+        self._metric_crs = CRS.from_user_input(metric_crs) if metric_crs is not None else None
+        self.name = name
+        self._projected: dict[tuple[str, str], gpd.GeoDataFrame] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, layers) -> Dataset:
+        """``layers`` if it is a Dataset already, else a Dataset of the mapping."""
+        return layers if isinstance(layers, Dataset) else cls(layers)
+
+    # ------------------------------------------------------------------ the mapping
+    def __getitem__(self, layer: str) -> gpd.GeoDataFrame:
+        return self._layers[layer]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._layers)
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __repr__(self) -> str:
+        inside = ", ".join(f"{n}: {len(g)}" for n, g in self._layers.items())
+        return f"<Dataset {self.name or ''} {{{inside}}}>".replace("  ", " ")
+
+    def present(self, names=None) -> list[str]:
+        """The layers (of ``names``, default all) that hold at least one feature."""
+        return [n for n in (names or self._layers) if n in self._layers
+                and len(self._layers[n])]
+
+    # ------------------------------------------------------------------ CRS policy
+    @property
+    def metric_crs(self) -> CRS:
+        """The local metric CRS every measurement of this dataset is made in (metres)."""
+        if self._metric_crs is None:
+            filled = [g for g in self._layers.values() if len(g)]
+            # An empty dataset measures nothing; Lhasa's zone keeps reports well-formed.
+            crs = _choose_metric_crs(*filled) if filled else CRS.from_epsg(4539)
+            with self._lock:
+                self._metric_crs = self._metric_crs or crs
+        return self._metric_crs
+
+    def _copy_in(self, layer: str, crs, key: str) -> gpd.GeoDataFrame:
+        with self._lock:
+            found = self._projected.get((layer, key))
+        if found is None:
+            found = self._layers[layer].to_crs(crs)
+            with self._lock:
+                found = self._projected.setdefault((layer, key), found)
+        return found
+
+    def metric(self, layer: str) -> gpd.GeoDataFrame:
+        """``layer`` in :attr:`metric_crs` (metres); made once and kept. Do not modify it."""
+        return self._copy_in(layer, self.metric_crs, "metric")
+
+    def lonlat(self, layer: str) -> gpd.GeoDataFrame:
+        """``layer`` in WGS 84 longitude/latitude (EPSG:4326, for GeoJSON and the map)."""
+        return self._copy_in(layer, "EPSG:4326", "lonlat")
+
+    # ------------------------------------------------------------------ derived datasets
+    def subset(self, layers: Mapping[str, gpd.GeoDataFrame] | None = None, **replace
+               ) -> Dataset:
+        """A dataset of other frames (e.g. one neighbourhood, or a layer as changed) that
+        keeps this one's metric CRS, so that its measurements compare with this one's."""
+        frames = dict(self._layers if layers is None else layers)
+        frames.update(replace)
+        return Dataset(frames, metric_crs=self.metric_crs, name=self.name)
+
+    def population(self) -> str | None:
+        """The layer holding the finest household data present: household points, else
+        building footprints with households; None when there is neither (figures are then
+        spread by area from the grid cells)."""
+        return next((n for n in population_kinds() if n in self.present()), None)

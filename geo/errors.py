@@ -1,0 +1,157 @@
+"""The errors gridmap raises on purpose: one tree, each with its HTTP meaning.
+
+Every error is a :class:`GridmapError`. Its class says what kind of problem it is — the
+HTTP ``status`` a web client gets and a machine-readable ``code`` — and the instance says
+what is wrong in the user's terms: which layer, which feature, how to fix it, in English
+(``str(err)``) and, where the raiser gives one, in Chinese (``err.zh``). The web service
+turns any of them into one JSON body (:meth:`GridmapError.to_dict`); the command lines
+print ``str(err)`` and exit with status 2.
+
+>>> err = NotFound("no feature with code '9' in 'grid'", zh="网格中没有编码为 9 的要素")
+>>> err.status, err.code, err.message("zh")
+(404, 'not_found', '网格中没有编码为 9 的要素')
+>>> isinstance(LayerError("bad"), ValueError)   # input errors are also ValueErrors
+True
+"""
+
+from __future__ import annotations
+
+__all__ = ["GridmapError", "InputError", "LayerError", "UnknownLayer", "NotFound",
+           "Conflict", "Unauthorised", "Forbidden", "StaleEdit", "EditRejected",
+           "PreconditionRequired", "StorageError"]
+
+
+class GridmapError(Exception):
+    """Base of every error gridmap raises on purpose.
+
+    Parameters
+    ----------
+    message : what is wrong and how to fix it, in English.
+    problems : each problem when several were found at once (listed under the message).
+    zh : the same message in Chinese; the English one is used where none is given.
+    details : further JSON-safe facts for clients (e.g. ``findings``, ``latest``).
+    """
+
+    status = 400
+    code = "error"
+
+    def __init__(self, message: str, problems: list[str] | None = None, *,
+                 zh: str | None = None, **details):
+        self.problems = list(problems or [])
+        if self.problems:
+            message = message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+            if zh:
+                zh = zh + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(message)
+        self.zh = zh
+        self.details = details
+
+    def message(self, lang: str = "en") -> str:
+        """The message in ``lang`` ('zh' or 'en'); English where no Chinese was given."""
+        return self.zh if lang == "zh" and self.zh else str(self)
+
+    def to_dict(self) -> dict:
+        """The JSON body every client gets: ``code`` (the HTTP status, as always),
+        ``error`` (this kind of error), ``description`` (English) and ``message`` in both
+        languages, plus the error's details."""
+        return {"code": self.status, "error": self.code, "description": str(self),
+                "message": {"zh": self.message("zh"), "en": str(self)}, **self.details}
+
+
+class InputError(GridmapError, ValueError):
+    """A request, file or argument cannot be used as given (format, archive, encoding)."""
+
+    code = "bad_input"
+
+
+class LayerError(InputError):
+    """A layer does not fit its schema, its geometry type or its stated CRS."""
+
+    code = "layer_invalid"
+
+
+class UnknownLayer(LayerError):
+    """A layer name that is no layer kind gridmap knows (a typo must not read as clean)."""
+
+    code = "unknown_layer"
+
+
+class NotFound(GridmapError):
+    """No such collection, feature, change or community."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(GridmapError):
+    """The data cannot answer unambiguously (e.g. two features share the code asked for)."""
+
+    status = 409
+    code = "conflict"
+
+
+class Unauthorised(GridmapError):
+    """No valid credentials: sign in."""
+
+    status = 401
+    code = "unauthorised"
+
+
+class Forbidden(GridmapError):
+    """Signed in, but not allowed (a viewer editing, a request without the CSRF token)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class StaleEdit(GridmapError):
+    """A feature changed since the editor read it: the one rule against lost updates.
+
+    ``current`` is its revision now and ``latest`` the revision record that changed it
+    (who, when, why), so the editor can see the other change and redo theirs on it.
+    """
+
+    status = 412
+    code = "stale_edit"
+
+    def __init__(self, current: int, latest: dict | None, message: str | None = None,
+                 *, zh: str | None = None):
+        rec = latest or {}
+        who, when, why = rec.get("author", "?"), rec.get("at", "?"), rec.get("reason", "")
+        cell = rec.get("code", "?")
+        super().__init__(
+            message or f"cell {cell} was changed by {who} at {when} ({why}) since you read it "
+                       f"(now revision {current}); look at its new shape and redo your change",
+            zh=zh or f"网格 {cell} 在您读取后已被 {who} 于 {when} 修改（{why}），现为第 {current} "
+                     "版；请查看其新边界后重新修改",
+            latest=latest)
+        self.current, self.latest = current, latest
+
+
+class EditRejected(GridmapError):
+    """A change would add findings and no reason to accept them was given."""
+
+    status = 422
+    code = "edit_rejected"
+
+    def __init__(self, findings: list[dict]):
+        super().__init__(
+            "the change breaks nesting or leaves a gap or overlap; fix it, or resend with "
+            '"accepted": "<reason>"',
+            zh=f"此修改将产生 {len(findings)} 个问题（越界、缝隙或重叠）：请修改，或填写接受理由后保存",
+            findings=findings)
+        self.findings = findings
+
+
+class PreconditionRequired(GridmapError):
+    """An edit came without the revision it was based on (If-Match)."""
+
+    status = 428
+    code = "precondition_required"
+
+
+class StorageError(GridmapError):
+    """A dataset cannot be opened, read or written."""
+
+    status = 500
+    code = "storage_error"

@@ -1,0 +1,272 @@
+"""The layer kinds gridmap knows: the one table of what each kind is and how kinds relate.
+
+Everything that depends on a kind reads it here — the checker (which layers nest in which,
+which jurisdiction follows which unit), the lookup, the text report, the schema and import
+aliases (:mod:`layers.schema`, :mod:`layers.fields`), the map page (handed to the browser
+as configuration) and printing. A new kind is one more entry in :data:`KINDS`.
+
+The hierarchy is the chain of ``parent`` links among kinds with ``hierarchy=True``::
+
+    street 街道 ⊃ community 社区 ⊃ grid 网格 ⊃ household_unit 联户单位
+
+Jurisdictions (``follows``) should be unions of whole units of a hierarchy kind:
+police_area 派出所辖区 ≈ streets, police_beat 社区警务区 ≈ communities.
+
+>>> KINDS["grid"].parent, KINDS["police_beat"].follows
+('community', 'community')
+>>> hierarchy()
+('street', 'community', 'grid', 'household_unit')
+>>> kind("grids")
+Traceback (most recent call last):
+...
+geo.errors.UnknownLayer: 'grids' is not a layer kind gridmap knows (did you mean 'grid'?); must be one of street, community, grid, household_unit, police_area, police_beat, facility, household, building, road
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from geo.errors import UnknownLayer
+
+__all__ = ["Field", "LayerKind", "KINDS", "FacilityKind", "FACILITY_KINDS", "kind",
+           "hierarchy", "partitions", "jurisdictions", "children_of", "map_layers",
+           "population_kinds", "facility_kind"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One attribute of a layer kind.
+
+    type : 'text', 'count' (a whole number ≥ 0) or 'number'.
+    zh, en : its name in Chinese and English.
+    aliases : column names users' files give it (matched ignoring case and spaces).
+    """
+
+    name: str
+    type: str
+    zh: str
+    en: str
+    required: bool = True
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.zh
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """A layer kind: geometry family, relations, fields, map drawing and names.
+
+    parent : the kind whose features hold this one's (a hierarchy parent, or the police
+        area of a beat); ``parent_code`` names the holding feature.
+    hierarchy : part of street ⊃ community ⊃ grid ⊃ household_unit (each level tiles its
+        parent: no overlap, no gap).
+    follows : for a jurisdiction, the hierarchy kind whose whole units it should be made of.
+    partition : its features should tile their extent (checked for overlaps and gaps,
+        answered by the lookup).
+    draw_order : stacking on the map, bottom to top (None: not drawn as an area or line
+        layer); ``shown``: switched on when the page opens; ``style``: Leaflet path options.
+    optional : a dataset may well lack it (every kind may be absent; this says the city
+        does not usually keep one, so nothing complains).
+    aliases : names users give the kind itself, used to recognise its columns
+        (e.g. 联户编码 → ``code`` of a household_unit file).
+    """
+
+    name: str
+    zh: str
+    en: str
+    en_plural: str
+    geometry: str  # 'polygon', 'point' or 'line'
+    fields: tuple[Field, ...]
+    parent: str | None = None
+    hierarchy: bool = False
+    follows: str | None = None
+    partition: bool = False
+    draw_order: int | None = None
+    shown: bool = False
+    style: dict = field(default_factory=dict)
+    optional: bool = False
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The Chinese name (what messages to users call the kind)."""
+        return self.zh
+
+    @property
+    def required(self) -> list[str]:
+        return [f.name for f in self.fields if f.required]
+
+    @property
+    def geom_types(self) -> tuple[str, ...]:
+        return {
+            "polygon": ("Polygon", "MultiPolygon"),
+            "point": ("Point", "MultiPoint"),
+            "line": ("LineString", "MultiLineString"),
+        }[self.geometry]
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+_CODE = Field("code", "text", "编码", "code",
+              aliases=("code", "编码", "代码", "编号", "区划代码", "行政区划代码", "id_code"))
+_NAME = Field("name", "text", "名称", "name", aliases=("name", "名称", "名字", "name_zh", "mc"))
+_PARENT_ALIASES = ("parent_code", "parent_cod", "parent", "上级编码", "父级编码", "所属编码",
+                   "上级代码")
+_PARENT = Field("parent_code", "text", "上级编码", "parent code", aliases=_PARENT_ALIASES)
+_HOUSEHOLDS = Field("households", "count", "户数", "households",
+                    aliases=("households", "hh", "户数", "总户数", "住户数", "户籍户数"))
+_POPULATION = Field("population", "count", "人口", "population",
+                    aliases=("population", "pop", "人口", "人口数", "总人口", "常住人口", "人数"))
+_FLOATING = Field("floating_population", "count", "流动人口", "floating population",
+                  required=False, aliases=("floating_population", "floating_p", "floating",
+                                           "流动人口", "流动人口数"))
+
+
+def _optional(f: Field) -> Field:
+    return Field(f.name, f.type, f.zh, f.en, False, f.aliases)
+
+
+KINDS: dict[str, LayerKind] = {k.name: k for k in [
+    LayerKind("street", "街道", "street", "Streets", "polygon",
+              (_CODE, _NAME, _optional(_PARENT)),
+              hierarchy=True, partition=True, draw_order=1, shown=True,
+              style={"color": "#222222", "weight": 3, "fill": True, "fillOpacity": 0}),
+    LayerKind("community", "社区", "community", "Communities", "polygon",
+              (_CODE, _NAME, _PARENT), parent="street",
+              hierarchy=True, partition=True, draw_order=2, shown=True,
+              style={"color": "#1f78b4", "weight": 2, "fill": True, "fillOpacity": 0}),
+    LayerKind("grid", "网格", "grid cell", "Grid cells", "polygon",
+              (_CODE, _NAME, _PARENT, _HOUSEHOLDS, _POPULATION, _FLOATING), parent="community",
+              hierarchy=True, partition=True, draw_order=6, shown=True,
+              style={"color": "#7f7f7f", "weight": 1, "fill": True, "fillOpacity": 0.04,
+                     "fillColor": "#999999"}),
+    # Joint-household units (联户单位): about ten neighbouring households under one head
+    # (联户长), nested in grid cells; Lhasa keeps 17,000+ of them.
+    LayerKind("household_unit", "联户单位", "joint-household unit", "Joint-household units",
+              "polygon",
+              (_CODE, _NAME, _PARENT, _optional(_HOUSEHOLDS), _optional(_POPULATION),
+               Field("leader", "text", "联户长", "unit head", required=False,
+                     aliases=("leader", "联户长", "户长", "负责人"))),
+              parent="grid", hierarchy=True, partition=True, draw_order=7, optional=True,
+              aliases=("联户", "联户单位"),
+              style={"color": "#b15928", "weight": 0.8, "fill": True, "fillOpacity": 0,
+                     "dashArray": "2 3"}),
+    LayerKind("police_area", "派出所辖区", "police area", "Police areas", "polygon",
+              (_CODE, _NAME), follows="street", partition=True, draw_order=3,
+              aliases=("派出所",),
+              style={"color": "#e31a1c", "weight": 2.5, "dashArray": "8 6", "fill": False}),
+    LayerKind("police_beat", "社区警务区", "police beat", "Police beats", "polygon",
+              (_CODE, _NAME, _PARENT), parent="police_area", follows="community",
+              partition=True, draw_order=4, aliases=("警务区", "警务室"),
+              style={"color": "#ff7f00", "weight": 1.5, "dashArray": "4 4", "fill": False}),
+    LayerKind("facility", "设施", "facility", "Facilities", "point",
+              (_CODE, _NAME, Field("kind", "text", "类型", "kind",
+                                   aliases=("kind", "type", "类型", "类别", "设施类型")))),
+    # Household points (standard addresses, 标准地址) or their counts per building entrance:
+    # the finest population data, used to re-count redrawn grid cells.
+    LayerKind("household", "住户", "household point", "Household points", "point",
+              (_HOUSEHOLDS, _optional(_POPULATION)), optional=True),
+    # Building footprints (楼栋) with their households: used when there are no household
+    # points; a building cut by a new cell edge is shared by area.
+    LayerKind("building", "楼栋", "building", "Buildings", "polygon",
+              (_HOUSEHOLDS, _optional(_POPULATION)), optional=True),
+    LayerKind("road", "道路", "road", "Roads", "line",
+              (_optional(_NAME),
+               Field("class", "text", "等级", "class", required=False,
+                     aliases=("class", "highway", "fclass", "道路等级", "等级"))),
+              draw_order=0, shown=True,
+              style={"color": "#666666", "weight": 1.5,
+                     "classWeight": {"primary": 3.5, "secondary": 2, "residential": 1}}),
+]}
+
+# Finest household data first: what re-counts redrawn cells (see geo.redraw.estimate).
+_POPULATION_KINDS = ("household", "building")
+
+
+@dataclass(frozen=True)
+class FacilityKind:
+    """A kind of facility: names, the names users' files give it, and its map symbol."""
+
+    name: str
+    zh: str
+    en: str
+    color: str
+    shape: str  # circle, square, diamond, triangle, star, cross
+    aliases: tuple[str, ...] = ()
+
+
+FACILITY_KINDS: dict[str, FacilityKind] = {f.name: f for f in [
+    FacilityKind("police_station", "派出所", "Police station", "#08306b", "square"),
+    FacilityKind("police_post", "便民警务站", "Police post", "#2171b5", "circle", ("警务站",)),
+    FacilityKind("health_center", "社区卫生服务中心", "Health centre", "#238b45", "cross",
+                 ("卫生服务中心", "卫生院")),
+    FacilityKind("service_hall", "便民服务大厅", "Service hall", "#6a51a3", "diamond",
+                 ("服务大厅",)),
+    FacilityKind("party_service_station", "党群服务站", "Party service station", "#cb181d",
+                 "star", ("党群服务中心",)),
+    FacilityKind("school", "学校", "School", "#d94801", "triangle"),
+]}
+
+
+def kind(name: str) -> LayerKind:
+    """The kind called ``name``; :class:`UnknownLayer` naming the closest and all kinds."""
+    try:
+        return KINDS[name]
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(name), KINDS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UnknownLayer(
+            f"'{name}' is not a layer kind gridmap knows{hint}; must be one of "
+            f"{', '.join(KINDS)}",
+            zh=f"“{name}”不是 gridmap 的图层类型；" + (f"是否应为“{close[0]}”？" if close else "")
+               + f"可用：{', '.join(KINDS)}") from None
+
+
+def facility_kind(value) -> str:
+    """A facility kind's key from its key or any of its names (便民警务站 → police_post);
+    an unknown value is kept as it is."""
+    for f in FACILITY_KINDS.values():
+        if value == f.name or value == f.zh or value in f.aliases:
+            return f.name
+    return value
+
+
+def hierarchy() -> tuple[str, ...]:
+    """The hierarchy kinds, top first (street … household_unit)."""
+    levels = [k for k in KINDS.values() if k.hierarchy]
+    out = [k.name for k in levels if k.parent is None]
+    while True:
+        below = [k.name for k in levels if k.parent == out[-1]]
+        if not below:
+            return tuple(out)
+        out.append(below[0])
+
+
+def partitions() -> tuple[str, ...]:
+    """Polygon kinds whose features should tile their extent, hierarchy first."""
+    return tuple(n for n, k in KINDS.items() if k.partition)
+
+
+def jurisdictions() -> dict[str, str]:
+    """``{jurisdiction kind: the hierarchy kind it should follow}``."""
+    return {n: k.follows for n, k in KINDS.items() if k.follows}
+
+
+def children_of(name: str) -> tuple[str, ...]:
+    """The kinds nested directly in ``name``."""
+    return tuple(n for n, k in KINDS.items() if k.parent == name)
+
+
+def map_layers() -> tuple[str, ...]:
+    """The kinds drawn as map layers, bottom to top."""
+    drawn = [k for k in KINDS.values() if k.draw_order is not None]
+    return tuple(k.name for k in sorted(drawn, key=lambda k: k.draw_order))
+
+
+def population_kinds() -> tuple[str, ...]:
+    """Kinds holding households finer than grid cells, finest first."""
+    return _POPULATION_KINDS
