@@ -16,7 +16,8 @@ from tests.conftest import SAMPLE
 from tests.tilings import cell, squares
 from web import create_app
 from web.auth import add_user
-from web.editing import StaleEdit, apply_change, revert_change
+from geo.errors import StaleEdit
+from layers.editing import apply_change, revert_change
 
 CELL = "540102001001002"        # a sample cell of 136 households
 COMMUNITY = "540102001001"

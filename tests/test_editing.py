@@ -14,7 +14,8 @@ from tests.conftest import ROOT, SAMPLE
 from tests.tilings import squares
 from web import create_app
 from web.auth import add_user
-from web.editing import EditRejected, StaleEdit, update_feature
+from geo.errors import EditRejected, StaleEdit
+from layers.editing import update_feature
 
 
 def _fill(store):

@@ -2,8 +2,9 @@
 
 ``create_app()`` builds the Flask app: configuration from defaults, then the environment
 (``DATASET``, ``DATABASE_URL``, ``GRIDMAP_BASEMAP``, ``TIANDITU_KEY``), then
-``test_config``; one :class:`web.catalog.Catalog` per app; blueprints for the map pages
-and the API.
+``test_config``; one :class:`web.catalog.Catalog` per app; a blueprint per area — map
+pages, the features API, analysis (findings, lookup, search, proposals), service sites,
+editing, printing and downloads, sign-in — and one error handler (:mod:`web.errors`).
 """
 
 from __future__ import annotations
@@ -71,21 +72,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         app.config["SECRET_KEY"] = secret_key(Path(app.instance_path))
 
-    from web.account import bp as account_bp
-    from web.api import bp as api_bp
-    from web.edit_api import bp as edit_bp
-    from web.printing import bp as printing_bp
+    from web import account, analysis, editing, errors, features, pages, printing, sites
     from web.catalog import Catalog
-    from web.pages import bp as pages_bp
-    from web.pages import check_basemap
 
-    check_basemap(app.config["BASEMAP"])
+    pages.check_basemap(app.config["BASEMAP"])
     app.extensions["gridmap"] = Catalog(app.config["DATASET"])
-    app.register_blueprint(pages_bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(account_bp)
-    app.register_blueprint(edit_bp)
-    app.register_blueprint(printing_bp)
+    # one blueprint per area of the service
+    for area in (pages, features, analysis, sites, editing, printing, account):
+        app.register_blueprint(area.bp)
+    errors.register(app)
 
     @app.after_request
     def security_headers(response):

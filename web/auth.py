@@ -17,17 +17,20 @@ takes effect at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
 import secrets
 from pathlib import Path
 
-from flask import session
+from flask import current_app, g, request, session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from geo.errors import Forbidden, InputError, Unauthorised
+
 __all__ = ["ROLES", "add_user", "authenticate", "check_password", "session_user",
-           "csrf_token", "csrf_ok", "secret_key"]
+           "planner_required", "csrf_token", "csrf_ok", "secret_key"]
 
 ROLES = ("planner", "viewer")
 
@@ -35,9 +38,11 @@ ROLES = ("planner", "viewer")
 def add_user(store, name: str, role: str, password: str) -> None:
     """Create or update an account."""
     if role not in ROLES:
-        raise ValueError(f"role '{role}' must be one of {', '.join(ROLES)}")
+        raise InputError(f"role '{role}' must be one of {', '.join(ROLES)}",
+                         zh=f"角色“{role}”须为 {', '.join(ROLES)} 之一")
     if not name or len(password) < 8:
-        raise ValueError("a name and a password of at least 8 characters are required")
+        raise InputError("a name and a password of at least 8 characters are required",
+                         zh="须有用户名和至少 8 个字符的密码")
     with store.edit() as e:
         e.put_user(name, role, generate_password_hash(password))
 
@@ -81,6 +86,38 @@ def session_user(store) -> dict | None:
     name = session.get("user")
     user = store.users().get(name) if name else None
     return {"name": name, "role": user["role"]} if user else None
+
+
+def signed_in_planner() -> dict:
+    """The planner making this request: HTTP Basic credentials when sent (scripts),
+    otherwise the browser session, whose editing requests must carry its CSRF token in
+    ``X-CSRF-Token``. Raises Unauthorised (401) or Forbidden (403)."""
+    store = current_app.extensions["gridmap"].store
+    if request.authorization is not None:
+        user = authenticate(store, request.authorization)
+    else:
+        user = session_user(store)
+        if user is not None and not csrf_ok(request.headers.get("X-CSRF-Token")):
+            raise Forbidden("this request did not come from gridmap's own page (missing "
+                            "or wrong CSRF token); reload the page and try again",
+                            zh="此请求不是来自 gridmap 自己的页面（缺少或错误的 CSRF 令牌）；"
+                               "请刷新页面后重试")
+    if user is None:
+        raise Unauthorised("sign in: HTTP Basic credentials of a planner account are required",
+                           zh="请登录：需要规划员（planner）账号")
+    if user["role"] != "planner":
+        raise Forbidden(f"'{user['name']}' is a {user['role']}: only planners may edit",
+                        zh=f"“{user['name']}”是查看员，只有规划员可以编辑")
+    return user
+
+
+def planner_required(view):
+    """Let only a signed-in planner reach ``view``; the account is ``g.user``."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        g.user = signed_in_planner()
+        return view(*args, **kwargs)
+    return wrapped
 
 
 def csrf_token() -> str:

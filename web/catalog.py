@@ -18,22 +18,19 @@ import pandas as pd
 import shapely
 
 from geo.access import Access
-from geo.check import Report, check_dataset
-from geo.lookup import Locator
+from geo.checker import Report, check_dataset
+from geo.dataset import Dataset
+from geo.errors import NotFound
+from geo.findings import RULES, SLIVER
+from geo.kinds import FACILITY_KINDS, KINDS, jurisdictions, partitions
+from geo.locator import Locator
 from geo.themes import THEMES, classify, grid_figures
-from layers.schema import FACILITY_KINDS, LAYERS
 from layers.storage import open_store
 
-__all__ = ["Collection", "Catalog"]
-
-# Colours of findings on the map, by rule (computed here, not in the browser).
-RULE_COLORS = {"overlap": "#d7191c", "gap": "#2c7bb6", "not_nested": "#7b3294",
-               "misaligned": "#e66101", "invalid_geometry": "#000000",
-               "duplicate_code": "#636363", "parent_mismatch": "#1a9641"}
-SLIVER_COLOR = "#ff00ff"
+__all__ = ["Collection", "Catalog", "plain"]
 
 
-def _plain(v):
+def plain(v):
     """A JSON-safe Python value (NaN → None, NumPy scalars → Python)."""
     if v is None or v is pd.NA:
         return None
@@ -42,9 +39,9 @@ def _plain(v):
     if isinstance(v, (np.integer,)):
         return int(v)
     if isinstance(v, (list, tuple, np.ndarray)):
-        return [_plain(x) for x in v]
+        return [plain(x) for x in v]
     if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: plain(x) for k, x in v.items()}
     return v if isinstance(v, (int, str, bool)) else str(v)
 
 
@@ -78,8 +75,8 @@ class Collection:
                  else np.array([str(i) for i in range(len(gdf))], dtype=object))
         features = []
         for code, rec, ext, g in zip(codes, records, extras, geo_json):
-            props = {k: _plain(v) for k, v in rec.items()}
-            props.update({k: _plain(v) for k, v in ext.items()})
+            props = {k: plain(v) for k, v in rec.items()}
+            props.update({k: plain(v) for k, v in ext.items()})
             features.append(f'{{"type":"Feature","id":{_json(code)},'
                             f'"properties":{_json(props)},"geometry":{g}}}')
         names = (gdf["name"].astype(str).to_numpy() if "name" in gdf
@@ -110,8 +107,8 @@ class Catalog:
         self._load()
 
     def preview_base(self):
-        """Layers prepared for edit previews (see :class:`web.editing.PreviewBase`)."""
-        from web.editing import EDIT_LAYERS, PreviewBase
+        """Layers as stored, prepared for edit previews (:class:`geo.edits.PreviewBase`)."""
+        from geo.edits import EDIT_LAYERS, PreviewBase
 
         base = self._preview_base
         if base is None:
@@ -130,8 +127,13 @@ class Catalog:
         self.store_crs = next(iter(raw.values())).crs if raw else None
         self.stored = raw  # as stored (geographic CRS of the dataset), for edits
         self._preview_base = None
-        self.layers = {n: g.to_crs("EPSG:4326") for n, g in raw.items()}
-        self.locator = Locator(self.layers)
+        stored = Dataset(raw, name=self.location)
+        # served in WGS 84 lon/lat; measured in the stored dataset's metric CRS
+        self.dataset = Dataset({n: stored.lonlat(n) for n in stored},
+                               metric_crs=stored.metric_crs if len(stored) else None,
+                               name=self.location)
+        self.layers = self.dataset
+        self.locator = Locator(self.dataset)
         self.themes: dict[str, dict] = {}
         extras = self._extras()
         self.collections = {n: Collection.from_frame(n, g, extras.get(n))
@@ -147,7 +149,7 @@ class Catalog:
         """Police area and police beat holding each feature's representative point."""
         out = pd.DataFrame(index=gdf.index)
         pts = gdf.geometry.representative_point().values
-        for layer in ("police_area", "police_beat"):
+        for layer in jurisdictions():
             target = self.layers.get(layer)
             if target is None:
                 continue
@@ -169,13 +171,13 @@ class Catalog:
             if gdf is None:
                 continue
             ex = self._responsible(gdf)
-            parent = LAYERS[name].parent
+            parent = KINDS[name].parent
             ex["parent_name"] = gdf["parent_code"].astype(str).map(
                 parent_names.get(parent, {})).to_numpy()
             extras[name] = ex
         grid = self.layers.get("grid")
         if grid is not None:
-            figures = grid_figures(grid)
+            figures = grid_figures(grid, metric_crs=self.dataset.metric_crs)
             fills = {}
             for theme in THEMES:
                 colours, legend = classify(figures[theme])
@@ -189,7 +191,8 @@ class Catalog:
         facility = self.layers.get("facility")
         if facility is not None:
             extras["facility"] = pd.DataFrame(
-                {"kind_zh": facility["kind"].map(FACILITY_KINDS).fillna(facility["kind"])},
+                {"kind_zh": facility["kind"].map({k: f.zh for k, f in FACILITY_KINDS.items()})
+                 .fillna(facility["kind"])},
                 index=facility.index)
         return extras
 
@@ -198,7 +201,7 @@ class Catalog:
         """The check report, computed on first use and kept."""
         with self._lock:
             if self._report is None:
-                self._report = check_dataset(self.layers)
+                self._report = check_dataset(self.dataset)
                 self._findings_json = self._serialise_findings(self._report)
             return self._report
 
@@ -207,11 +210,11 @@ class Catalog:
         lonlat = report.findings_lonlat()
         out = []
         for i, row in enumerate(lonlat.itertuples(index=False)):
-            props = _plain({"id": i, "rule": row.rule, "layer": row.layer,
+            props = plain({"id": i, "rule": row.rule, "layer": row.layer,
                             "features": list(row.features), "area_m2": row.area_m2,
                             "width_m": row.width_m, "kind": row.kind, "detail": row.detail,
                             "parent_layer": row.parent_layer, "parent": row.parent})
-            props["_color"] = SLIVER_COLOR if row.kind == "sliver" else RULE_COLORS[row.rule]
+            props["_color"] = SLIVER["color"] if row.kind == "sliver" else RULES[row.rule].color
             geom = shapely.to_geojson(row.geometry) if row.geometry is not None else "null"
             out.append(f'{{"type":"Feature","id":{i},"properties":{_json(props)},'
                        f'"geometry":{geom}}}')
@@ -227,13 +230,18 @@ class Catalog:
         return [f for f, k in zip(self._findings_json, keep) if k]
 
     # ------------------------------------------------------------------ service sites
+    def has_access(self) -> bool:
+        """Whether service-site analysis can run: it needs facilities and grid cells."""
+        return "facility" in self.layers and "grid" in self.layers
+
     def access(self) -> Access:
         """Network (or straight-line) access analysis, built on first use and kept."""
+        if not self.has_access():
+            raise NotFound("service-site analysis needs a facility and a grid layer",
+                           zh="服务设施分析需要设施图层和网格图层")
         with self._lock:
             if self._access is None:
-                if "facility" not in self.layers or "grid" not in self.layers:
-                    raise ValueError("service-site analysis needs a facility and a grid layer")
-                self._access = Access(self.layers)
+                self._access = Access(self.dataset)
             return self._access
 
     # ------------------------------------------------------------------ search
@@ -244,7 +252,7 @@ class Catalog:
         if not text:
             return []
         hits = []
-        for name in ("street", "community", "grid", "police_area", "police_beat", "facility"):
+        for name in (*partitions(), "facility"):
             col = self.collections.get(name)
             if col is None:
                 continue

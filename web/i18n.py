@@ -1,6 +1,15 @@
-"""Interface strings, Chinese first, English available (``?lang=en``)."""
+"""The string catalogue of the web pages: Chinese first, English available (``?lang=en``).
+
+Every interface string has one key and a text in every language of :data:`LANGS` (a test
+checks that no key is missing in any language). Names of layer kinds, facility kinds and
+rules are not written here: they are taken from their tables (:mod:`geo.kinds`,
+:data:`geo.findings.RULES`), so adding a kind or a rule adds its strings.
+"""
 
 from __future__ import annotations
+
+from geo.findings import RULES, SLIVER
+from geo.kinds import FACILITY_KINDS, KINDS
 
 __all__ = ["LANGS", "STRINGS", "pick_lang"]
 
@@ -9,9 +18,7 @@ LANGS = ("zh", "en")
 STRINGS = {
     "zh": {
         "title": "网格化管理地图", "other_lang": "English", "search": "搜索名称或编码",
-        "layers": "图层", "street": "街道", "community": "社区", "grid": "网格",
-        "police_area": "派出所辖区", "police_beat": "社区警务区", "road": "道路",
-        "facility": "设施", "findings": "检查结果", "theme": "人口专题", "no_theme": "无",
+        "layers": "图层", "findings": "检查结果", "theme": "人口专题", "no_theme": "无",
         "lookup": "点击查询", "lookup_hint": "在地图上点击任意位置，或输入坐标：",
         "go": "查询", "nearest": "最近设施", "none": "无", "zoom_in": "请放大地图以显示网格",
         "households": "户数", "population": "人口", "floating_population": "流动人口",
@@ -23,18 +30,10 @@ STRINGS = {
         "coverage": "服务覆盖", "suggest": "建议5处新站点", "add_site": "添加候选点",
         "uncovered": "未覆盖", "households_unit": "户", "newly": "新增覆盖",
         "optimal": "已证明最优", "not_optimal": "未证明最优", "click_to_add": "在地图上点击放置候选点（可拖动）",
-        "rules": {"invalid_geometry": "几何无效", "duplicate_code": "编码重复", "overlap": "重叠",
-                  "gap": "缝隙", "not_nested": "越界", "parent_mismatch": "上级编码不符",
-                  "misaligned": "跨界", "sliver": "碎片"},
-        "kinds": {"police_station": "派出所", "police_post": "便民警务站",
-                  "health_center": "社区卫生服务中心", "service_hall": "便民服务大厅",
-                  "party_service_station": "党群服务站", "school": "学校"},
     },
     "en": {
         "title": "Grid management map", "other_lang": "中文", "search": "Search name or code",
-        "layers": "Layers", "street": "Streets", "community": "Communities", "grid": "Grid cells",
-        "police_area": "Police areas", "police_beat": "Police beats", "road": "Roads",
-        "facility": "Facilities", "findings": "Findings", "theme": "Population theme",
+        "layers": "Layers", "findings": "Findings", "theme": "Population theme",
         "no_theme": "None", "lookup": "Look up a place",
         "lookup_hint": "Click anywhere on the map, or enter a coordinate:", "go": "Look up",
         "nearest": "Nearest facilities", "none": "none", "zoom_in": "Zoom in to show grid cells",
@@ -49,13 +48,6 @@ STRINGS = {
         "uncovered": "uncovered", "households_unit": "households", "newly": "newly covered",
         "optimal": "proven optimal", "not_optimal": "not proven optimal",
         "click_to_add": "Click the map to place a site (drag to move it)",
-        "rules": {"invalid_geometry": "Invalid geometry", "duplicate_code": "Duplicate code",
-                  "overlap": "Overlap", "gap": "Gap", "not_nested": "Not nested",
-                  "parent_mismatch": "Parent mismatch", "misaligned": "Misaligned",
-                  "sliver": "sliver"},
-        "kinds": {"police_station": "Police station", "police_post": "Police post",
-                  "health_center": "Health centre", "service_hall": "Service hall",
-                  "party_service_station": "Party service station", "school": "School"},
     },
 }
 
@@ -129,3 +121,19 @@ STRINGS["en"].update({
     "no_changes": "No changes yet", "all_changes": "all",
     "methods": {},
 })
+
+
+def _from_tables(lang: str) -> dict:
+    """Names of layer kinds, facility kinds and rules in ``lang``, from their tables."""
+    zh = lang == "zh"
+    out = {name: (k.zh if zh else k.en_plural) for name, k in KINDS.items()}
+    out["rules"] = {name: r.label(lang) for name, r in RULES.items()}
+    out["rules"]["sliver"] = SLIVER[lang]
+    out["rules_jurisdiction"] = {name: r.label(lang, jurisdiction=True)
+                                 for name, r in RULES.items() if r.zh_jurisdiction}
+    out["kinds"] = {name: (f.zh if zh else f.en) for name, f in FACILITY_KINDS.items()}
+    return out
+
+
+for _lang in LANGS:
+    STRINGS[_lang].update(_from_tables(_lang))

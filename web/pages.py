@@ -12,14 +12,11 @@ import json
 import folium
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
-from layers.schema import LAYERS
+from geo.findings import RULES, SLIVER
+from geo.kinds import FACILITY_KINDS, KINDS, map_layers, partitions
 from web.i18n import STRINGS, pick_lang
 
 bp = Blueprint("pages", __name__)
-
-# Order on the map, bottom to top; grid and roads are fetched per view.
-MAP_LAYERS = ["road", "street", "community", "police_area", "police_beat", "grid"]
-SHOWN = {"street", "community", "grid", "road"}
 
 TIANDITU = ("http://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
             "&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
@@ -81,22 +78,29 @@ def render_map(catalog, lang: str, basemap: str, key: str, user: dict | None = N
         band=band)))
     config = {
         "lang": lang, "strings": strings,
-        "layers": [{"id": n, "title": strings[n], "shown": n in SHOWN,
-                    "count": len(catalog.collections[n])}
-                   for n in MAP_LAYERS if n in catalog.collections],
+        # what the page draws, from the registry of kinds and the rule table
+        "layers": [_layer_config(n, strings, len(catalog.collections[n]))
+                   for n in map_layers() if n in catalog.collections],
+        "lookupLayers": [n for n in partitions() if n in catalog.collections],
+        "facilityKinds": {n: {"label": strings["kinds"][n], "color": f.color,
+                              "shape": f.shape} for n, f in FACILITY_KINDS.items()},
+        "rules": {n: {"label": strings["rules"][n], "color": r.color}
+                  for n, r in RULES.items()},
+        "sliverColor": SLIVER["color"],
         "facilities": "facility" in catalog.collections,
         "themes": catalog.themes,
-        "api": {"items": url_for("api.items", layer="LAYER"), "findings": url_for("api.findings"),
-                "lookup": url_for("api.lookup"), "search": url_for("api.search"),
-                "coverage": url_for("api.coverage"), "whatif": url_for("api.whatif"),
-                "areas": url_for("api.service_areas"), "siting": url_for("api.siting")},
+        "api": {"items": url_for("features.items", layer="LAYER"),
+                "findings": url_for("analysis.findings"),
+                "lookup": url_for("analysis.lookup"), "search": url_for("analysis.search"),
+                "coverage": url_for("sites.coverage"), "whatif": url_for("sites.whatif"),
+                "areas": url_for("sites.service_areas"), "siting": url_for("sites.siting")},
         # the editor; the CSRF token goes with every editing request of this session
         "edit": {"user": user, "csrf": csrf_token(), "band": list(band),
                  "preview": url_for("edit.preview"), "apply": url_for("edit.apply"),
                  "changes": url_for("edit.change_list"),
                  "change": url_for("edit.change", change_id=0),
                  "revert": url_for("edit.revert", change_id=0), "diff": url_for("edit.diff"),
-                 "proposal": url_for("api.proposal"),
+                 "proposal": url_for("analysis.proposal"),
                  "print": url_for("printing.community", code="CODE")},
     }
     # "</" cannot end the script element early: data in the config stays data.
@@ -107,6 +111,17 @@ def render_map(catalog, lang: str, basemap: str, key: str, user: dict | None = N
     return root.render()
 
 
+def _layer_config(name: str, strings: dict, count: int) -> dict:
+    """A map layer as the page draws it: title, shown at first, Leaflet style."""
+    k = KINDS[name]
+    style = {key: v for key, v in k.style.items() if key != "classWeight"}
+    out = {"id": name, "title": strings[name], "shown": k.shown, "count": count,
+           "style": style}
+    if "classWeight" in k.style:  # line weight by road class
+        out["classWeight"] = k.style["classWeight"]
+    return out
+
+
 def _kinds(catalog) -> list[str]:
     if "facility" not in catalog.layers or "grid" not in catalog.layers:
         return []
@@ -114,7 +129,7 @@ def _kinds(catalog) -> list[str]:
 
 
 def _extent(catalog):
-    bounds = [c.bounds for n, c in catalog.collections.items() if n in LAYERS and len(c)]
+    bounds = [c.bounds for n, c in catalog.collections.items() if n in KINDS and len(c)]
     return (min(b[0] for b in bounds), min(b[1] for b in bounds),
             max(b[2] for b in bounds), max(b[3] for b in bounds))
 
@@ -127,7 +142,7 @@ def favicon():
 @bp.get("/")
 def index():
     if request.args.get("f") == "json":
-        from web.api import landing
+        from web.features import landing
 
         return landing()
     lang = pick_lang(request.args.get("lang"))

@@ -19,10 +19,9 @@ import numpy as np
 import shapely
 from flask import Blueprint, Response, current_app, render_template, request
 
-from geo.crs import metric_crs
 from layers.export import export_layer
-from layers.schema import LAYERS
-from web.errors import ApiError
+from geo.errors import InputError, NotFound
+from geo.kinds import KINDS
 from web.i18n import STRINGS, pick_lang
 
 bp = Blueprint("printing", __name__)
@@ -38,14 +37,17 @@ def _catalog():
 @bp.get("/export/<layer>")
 def export(layer):
     stored = _catalog().stored
-    if layer not in stored or layer not in LAYERS:
-        raise ApiError(404, f"no layer '{layer}'; available: {', '.join(stored)}")
+    if layer not in stored or layer not in KINDS:
+        raise NotFound(f"no layer '{layer}'; available: {', '.join(stored)}",
+                       zh=f"没有图层“{layer}”；可用：{', '.join(stored)}")
     fmt = request.args.get("format", "gpkg")
     enc = request.args.get("encoding", "utf-8").lower()
     if fmt not in _FORMATS:
-        raise ApiError(400, f"format must be one of {', '.join(_FORMATS)}")
+        raise InputError(f"format must be one of {', '.join(_FORMATS)}",
+                         zh=f"format 须为 {', '.join(_FORMATS)} 之一")
     if enc not in _ENCODINGS or (enc != "utf-8" and fmt != "shp"):
-        raise ApiError(400, "encoding must be utf-8 or gbk (gbk for shapefiles only)")
+        raise InputError("encoding must be utf-8 or gbk (gbk for shapefiles only)",
+                         zh="encoding 须为 utf-8 或 gbk（gbk 仅用于 Shapefile）")
     with tempfile.TemporaryDirectory() as tmp:
         path = export_layer(stored[layer], Path(tmp) / f"{layer}{_FORMATS[fmt]}", layer=layer,
                             encoding=_ENCODINGS[enc] if fmt == "shp" else None)
@@ -98,7 +100,8 @@ def community(code):
     lang = pick_lang(request.args.get("lang"))
     comm, grid = cat.layers.get("community"), cat.layers.get("grid")
     if comm is None or grid is None:
-        raise ApiError(404, "printing needs community and grid layers")
+        raise NotFound("printing needs community and grid layers",
+                       zh="打印需要社区和网格图层")
     if not code:  # the list of communities to print
         counts = grid.groupby(grid["parent_code"].astype(str))["households"].agg(["size", "sum"])
         rows = [{"code": str(c.code), "name": c.name,
@@ -108,9 +111,10 @@ def community(code):
         return render_template("print_index.html", s=STRINGS[lang], lang=lang, rows=rows)
     row = comm[comm["code"].astype(str) == code]
     if len(row) != 1:
-        raise ApiError(404, f"no community with code '{code}'; select a grid cell on the map "
-                            "first, or give the community's code")
-    crs = metric_crs(row)
+        raise NotFound(f"no community with code '{code}'; select a grid cell on the map "
+                       "first, or give the community's code",
+                       zh=f"没有编码为 {code} 的社区；请先在地图上选择一个网格，或给出社区编码")
+    crs = cat.dataset.metric_crs
     area = row.to_crs(crs)
     outline = area.geometry.iloc[0]
     cells = grid[grid["parent_code"].astype(str) == code].to_crs(crs)

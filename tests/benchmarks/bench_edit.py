@@ -119,8 +119,8 @@ def main(argv=None):
     # the background, which would be timed too
     ops = _operations(app, client, codes, rng, args.n)
     change, reference = [], []
-    from geo.check import check_dataset
-    from web.editing import _neighbourhood
+    from geo.checker import check_dataset
+    from geo.edits import neighbourhood as _neighbourhood
 
     stored = app.extensions["gridmap"].stored
     layers = {n: stored[n] for n in ("street", "community", "grid")}

@@ -1,0 +1,387 @@
+"""Planning an edit of grid cells: what a change would make of the cells, their households
+and the findings — pure analysis, nothing saved (saving is :mod:`layers.editing`).
+
+Operations (geometries in lon/lat WGS 84 GeoJSON, as the map and scripts send them):
+``update`` {code, feature} (one cell's new geometry and attributes: the API's PUT),
+``reshape`` {code, geometry}, ``split`` {code, line}, ``merge`` {codes}, ``move`` {to,
+geometry}, ``draw`` {community, geometry, name?} and ``replace`` {community or
+communities, features} (an adopted proposal). The geometry comes from :mod:`geo.redraw`;
+households and population of redrawn cells are re-apportioned from the finest data
+present. The findings a change would add come from the checker run on the affected
+communities before and after the change.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import shape
+
+from geo import redraw
+from geo.checker import check_dataset
+from geo.dataset import Dataset
+from geo.errors import InputError, NotFound
+from geo.findings import new_since
+from geo.kinds import KINDS, population_kinds
+
+__all__ = ["EDIT_LAYERS", "EDITABLE", "OPERATIONS", "Planned", "PreviewBase", "plan",
+           "preview_change", "preview_feature", "feature_json"]
+
+# The layers an edit reads: the hierarchy it is checked against, the cells, and the finest
+# household data that re-counts them.
+EDIT_LAYERS = ("street", "community", "grid", *population_kinds())
+# Attributes of a cell an editor may set directly (``update``); the rest are derived.
+EDITABLE = ("name", "parent_code", "households", "population", "floating_population")
+OPERATIONS = ("update", "reshape", "split", "merge", "move", "draw", "replace")
+
+
+def feature_json(gdf: gpd.GeoDataFrame, i: int) -> dict:
+    """Row ``i`` as a GeoJSON Feature in the frame's CRS (NaN → null): a revision's
+    ``before`` or ``after``."""
+    return json.loads(gdf.iloc[[i]].to_json(drop_id=True, na="null"))["features"][0]
+
+
+def neighbourhood(layers, geoms) -> dict:
+    """The communities touched by ``geoms`` (stored CRS) and their cells. Streets are left
+    out: a change to grid cells cannot change what the street layer's rules find."""
+    area = shapely.union_all(geoms)
+    out = {}
+    comm = layers.get("community")
+    grid = layers["grid"]
+    if comm is not None:
+        comms = comm.iloc[comm.sindex.query(area, predicate="intersects")]
+        out["community"] = comms
+        near = grid.sindex.query(area, predicate="intersects")
+        mine = grid["parent_code"].isin(comms["code"]).to_numpy().copy()
+        mine[near] = True
+        out["grid"] = grid[mine]
+    else:
+        out["grid"] = grid.iloc[grid.sindex.query(area, predicate="intersects")]
+    return out
+
+
+def _new_findings(before, after) -> list[dict]:
+    """What the change adds, as plain records for the API."""
+    added = new_since(before.findings, after.findings)
+    return [{"rule": r.rule, "layer": r.layer, "features": list(r.features),
+             "area_m2": None if r.area_m2 != r.area_m2 else r.area_m2,
+             "width_m": None if r.width_m != r.width_m else r.width_m, "detail": r.detail}
+            for r in added.itertuples(index=False)]
+
+
+def _update_feature(feature) -> tuple:
+    """The geometry (lon/lat) and editable attributes of an ``update``'s GeoJSON Feature.
+
+    Properties a client got from reading the cell and sends back unchanged (derived figures,
+    the parent's name, map styling) are ignored; changing one of them is refused."""
+    if not isinstance(feature, dict) or feature.get("type") != "Feature":
+        raise InputError("the body must be a GeoJSON Feature", zh="请求体须为 GeoJSON Feature")
+    try:
+        geom = shape(feature["geometry"])
+    except Exception as err:  # noqa: BLE001 - any parse failure is the user's input
+        raise InputError(f"geometry is not GeoJSON: {err}", zh="几何不是有效的 GeoJSON") from None
+    if geom.geom_type not in KINDS["grid"].geom_types or geom.is_empty:
+        raise InputError(f"geometry must be a Polygon or MultiPolygon, got {geom.geom_type}",
+                         zh=f"几何须为面（Polygon 或 MultiPolygon），收到 {geom.geom_type}")
+    if not geom.is_valid:
+        raise InputError(f"geometry is invalid: {shapely.is_valid_reason(geom)}",
+                         zh=f"几何无效：{shapely.is_valid_reason(geom)}")
+    props = feature.get("properties") or {}
+    unknown = set(props) - set(EDITABLE) - {"code"}
+    if unknown:
+        raise InputError(f"cannot edit {', '.join(sorted(unknown))}; editable: "
+                         f"{', '.join(EDITABLE)}",
+                         zh=f"不能修改 {', '.join(sorted(unknown))}；可修改：{', '.join(EDITABLE)}")
+    return geom, props
+
+
+def _geometry(value, what: str):
+    """A lon/lat GeoJSON geometry from the request, as shapely."""
+    try:
+        geom = shape(value)
+    except Exception as err:  # noqa: BLE001 - any parse failure is the user's input
+        raise InputError(f"{what} is not GeoJSON: {err}") from None
+    if geom.is_empty:
+        raise InputError(f"{what} is empty")
+    return geom
+
+
+def _to(geom, crs_from, crs_to):
+    return gpd.GeoSeries([geom], crs=crs_from).to_crs(crs_to).iloc[0]
+
+
+def _code(op: dict, key: str = "code") -> str:
+    value = op.get(key)
+    if not isinstance(value, str) or not value:
+        raise InputError(f"'{key}' (a cell or community code) is required")
+    return value
+
+
+class PreviewBase:
+    """What every preview of one version of a dataset starts from, prepared once: the
+    layers as stored, metric copies of the grid and community layers (their spatial indexes
+    are built on first use and kept), and the check of each neighbourhood before any
+    change. Build a new one when the dataset changes."""
+
+    def __init__(self, layers):
+        ds = Dataset.of(layers)
+        if "grid" not in ds:
+            raise NotFound("this dataset has no grid layer", zh="该数据集没有网格图层")
+        self.layers = ds
+        self.crs = ds.metric_crs
+        self.metric = {n: ds.metric(n) for n in ("grid", "community") if n in ds}
+        finest = ds.population()
+        self.population = ds.metric(finest) if finest else None
+        self._checks: dict = {}
+        self._lock = threading.Lock()
+
+    def check_before(self, region):
+        """The check of the unchanged neighbourhood of ``region`` (cached by its cells)."""
+        hood = self.layers.subset(neighbourhood(self.layers, region))
+        key = tuple(sorted(hood["grid"].index))
+        with self._lock:
+            found = self._checks.get(key)
+        if found is None:
+            found = check_dataset(hood)
+            with self._lock:
+                if len(self._checks) > 256:
+                    self._checks.clear()
+                self._checks[key] = found
+        return found
+
+
+def _changed_cells(base: PreviewBase, op: dict):
+    """The cells an operation changes (metric CRS) and the metric cells it started from."""
+    kind = op.get("op")
+    if kind not in OPERATIONS:
+        raise InputError(f"op must be one of {', '.join(OPERATIONS)}; got '{kind}'",
+                         zh=f"op 须为 {', '.join(OPERATIONS)} 之一，收到“{kind}”")
+    crs = base.crs
+    cells = base.metric["grid"]
+    comm = base.metric.get("community")
+
+    def g(key, what):
+        return _to(_geometry(op.get(key), what), "EPSG:4326", crs)
+
+    if kind == "update":
+        code = _code(op)
+        hits = np.flatnonzero(cells["code"].astype(str).to_numpy() == code)
+        if len(hits) != 1:
+            raise NotFound(f"{len(hits)} features in 'grid' have code '{code}'",
+                           zh=f"网格图层中编码为 {code} 的要素有 {len(hits)} 个")
+        geom, props = _update_feature(op.get("feature"))
+        return _updated(cells.iloc[hits], geom, props), cells
+    if kind == "reshape":
+        changed = redraw.reshape(cells, _code(op), g("geometry", "the new outline"), comm)
+    elif kind == "split":
+        line = g("line", "the cutting line")
+        if line.geom_type != "LineString":
+            raise InputError("the cutting line must be a LineString", zh="切割线须为 LineString")
+        changed = redraw.split(cells, _code(op), line)
+    elif kind == "merge":
+        codes = op.get("codes")
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise InputError("'codes' must list the cells to merge", zh="请用 codes 列出要合并的网格")
+        changed = redraw.merge(cells, codes)
+    elif kind == "move":
+        changed = redraw.move_piece(cells, g("geometry", "the piece"), _code(op, "to"), comm)
+    elif kind == "draw":
+        changed = redraw.draw(cells, g("geometry", "the new cell"), _code(op, "community"),
+                              comm, name=op.get("name"))
+    else:  # replace: communities' cells by new ones (an adopted proposal)
+        if op.get("communities") is not None:
+            communities = op["communities"]
+            if not isinstance(communities, list) or not communities or \
+                    not all(isinstance(c, str) and c for c in communities):
+                raise InputError("'communities' must list community codes",
+                                 zh="请用 communities 列出社区编码")
+        else:
+            communities = [_code(op, "community")]
+        changed = _replacement(cells, communities, op.get("features"), crs, comm)
+    return changed, cells
+
+
+def _updated(rows: gpd.GeoDataFrame, geom, props: dict) -> gpd.GeoDataFrame:
+    """``rows`` (one cell) with the lon/lat ``geom`` in their CRS and ``props`` set."""
+    changed = rows.copy().reset_index(drop=True)
+    changed.loc[0, "geometry"] = _to(geom, "EPSG:4326", changed.crs)
+    for k, v in props.items():
+        if k in EDITABLE:
+            changed.loc[0, k] = v
+    return changed
+
+
+def _replacement(cells, communities: list[str], features, crs, comm=None):
+    """The cells of ``communities`` replaced by ``features`` (lon/lat GeoJSON), each fitted
+    to its community; with several communities each feature names its ``parent_code``."""
+    if not isinstance(features, list) or not features:
+        raise InputError("'features' must list the new cells as GeoJSON Features")
+    try:
+        new = gpd.GeoDataFrame.from_features(features, crs="EPSG:4326").to_crs(crs)
+    except Exception as err:  # noqa: BLE001 - the user's input
+        raise InputError(f"features are not GeoJSON: {err}") from None
+    if "code" not in new or new["code"].isna().any():
+        raise InputError("every new cell needs a code")
+    new["code"] = new["code"].astype(str)
+    if new["code"].duplicated().any():
+        raise InputError(f"codes repeat: {', '.join(new['code'][new['code'].duplicated()])}")
+    if len(communities) == 1:
+        new["parent_code"] = communities[0]
+    elif "parent_code" not in new or not new["parent_code"].astype(str).isin(communities).all():
+        raise InputError("with several communities every new cell needs a parent_code "
+                         "among them")
+    new["parent_code"] = new["parent_code"].astype(str)
+    parents = cells["parent_code"].astype(str)
+    old = cells[parents.isin(communities)]
+    empty = sorted(set(communities) - set(parents))
+    if empty:
+        raise InputError(f"community '{empty[0]}' has no grid cells")
+    elsewhere = set(cells["code"].astype(str)) - set(old["code"].astype(str))
+    clash = sorted(set(new["code"]) & elsewhere)
+    if clash:
+        raise InputError(f"code(s) {', '.join(clash)} belong to cells of another community")
+    if comm is not None:
+        fitted = []
+        for code, mine in new.groupby("parent_code", sort=False):
+            outline = comm[comm["code"].astype(str) == code]
+            fitted.append(redraw.fit_to(mine, outline.geometry.iloc[0]) if len(outline)
+                          else mine)
+        new = gpd.GeoDataFrame(pd.concat(fitted, ignore_index=True), crs=crs)
+    if "name" not in new:
+        new["name"] = None
+    names = ({} if comm is None or "name" not in comm
+             else dict(zip(comm["code"].astype(str), comm["name"])))
+    unnamed = new["name"].isna() | (new["name"].astype(str).str.strip() == "")
+    new.loc[unnamed, "name"] = [redraw.serial_name(c, p, names.get(p))
+                                for c, p in zip(new["code"][unnamed], new["parent_code"][unnamed])]
+    gone = old[~old["code"].astype(str).isin(new["code"])][["code", "name", "parent_code"]]
+    gone = gpd.GeoDataFrame(gone, geometry=[shapely.Polygon()] * len(gone), crs=crs)
+    return pd.concat([new[["code", "name", "parent_code", "geometry"]], gone],
+                     ignore_index=True)
+
+
+def _figures(population, changed, cells):
+    """``changed`` with households and population re-apportioned from ``population`` (the
+    finest household data, metric CRS, or None), and the method."""
+    before = cells[cells["code"].astype(str).isin(set(changed["code"]))]
+    if population is not None:
+        touched = shapely.union_all(np.concatenate([before.geometry.values,
+                                                    changed.geometry.values]))
+        population = population.iloc[population.sindex.query(touched, predicate="intersects")]
+    return redraw.reapportion(before, changed, population)
+
+
+def _summaries(cells, changed) -> list[dict]:
+    """Per changed cell: status and figures before and after."""
+    old = cells.set_index(cells["code"].astype(str))
+    out = []
+    for row in changed.itertuples(index=False):
+        had = row.code in old.index
+        gone = row.geometry.is_empty
+        rec = {"code": row.code, "name": row.name, "parent_code": row.parent_code,
+               "status": "removed" if gone else ("changed" if had else "added")}
+        for f in redraw.FIGURES:
+            if f in changed:
+                value = getattr(row, f)
+                rec[f] = None if gone or pd.isna(value) else int(value)
+                rec[f + "_before"] = (int(old.loc[row.code, f]) if had and pd.notna(
+                    old.loc[row.code, f]) else None)
+        rec["area_m2"] = round(row.geometry.area, 1)
+        rec["area_m2_before"] = round(old.loc[row.code].geometry.area, 1) if had else None
+        out.append(rec)
+    return out
+
+
+def _new_grid(grid, changed_stored):
+    """The stored grid layer with the changed cells replaced, added or removed."""
+    codes = grid["code"].astype(str)
+    keep = grid[~codes.isin(changed_stored["code"])]
+    live = changed_stored[~changed_stored.geometry.is_empty]
+    cols = [c for c in grid.columns if c in live.columns or c == "geometry"]
+    merged = pd.concat([keep, live[cols]], ignore_index=True)
+    order = {c: i for i, c in enumerate(codes)}  # existing cells keep their place
+    rank = merged["code"].astype(str).map(order).fillna(len(order) + merged.index.to_series())
+    return gpd.GeoDataFrame(merged.iloc[np.argsort(rank.to_numpy(), kind="stable")],
+                            geometry="geometry", crs=grid.crs).reset_index(drop=True)
+
+
+class Planned:
+    """A planned change: the changed cells (stored CRS; a removed cell has an empty
+    geometry), the grid layer as it would be, per-cell figures before and after, how
+    households were counted and the findings the change would add."""
+
+    def __init__(self, op, changed, grid, cells, method, new_findings):
+        self.op, self.changed, self.grid = op, changed, grid
+        self.cells, self.method, self.new_findings = cells, method, new_findings
+
+    @property
+    def codes(self) -> list[str]:
+        return [str(c) for c in self.changed["code"]]
+
+    def features(self) -> dict:
+        """The changed cells that remain, as lon/lat GeoJSON."""
+        live = self.changed[~self.changed.geometry.is_empty]
+        return json.loads(live.to_crs("EPSG:4326").to_json(drop_id=True, na="null"))
+
+
+def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
+    """Plan ``op`` on the dataset ``layers`` (as stored; a :class:`Dataset` or mapping):
+    the cells it changes, re-counted, and the findings it adds. ``base`` is a
+    :class:`PreviewBase` of the same layers, when one is kept (it caches the checks of
+    unchanged neighbourhoods). Raises :class:`~geo.errors.InputError` for a bad operation
+    and :class:`~geo.errors.NotFound` for a cell that is not there."""
+    if not isinstance(op, dict):
+        raise InputError('send a JSON object with "op"', zh="请发送含 op 的 JSON 对象")
+    if base is None:
+        base = PreviewBase(layers)
+    ds = base.layers
+    changed, cells = _changed_cells(base, op)
+    grid = ds["grid"]
+    if op.get("op") == "update":  # figures as the editor set them, geometry as sent
+        method = None
+        rows = grid[grid["code"].astype(str) == op["code"]]
+        stored = _updated(rows, *_update_feature(op["feature"]))
+    else:
+        changed, method = _figures(base.population, changed, cells)
+        stored = changed.to_crs(grid.crs)
+    bad = ~stored.geometry.is_valid  # degrees can undo what was valid in metres
+    if bad.any():
+        stored.loc[bad, "geometry"] = shapely.make_valid(stored.geometry[bad].values,
+                                                         method="structure")
+    new_grid = _new_grid(grid, stored)
+    region = list(stored.geometry[~stored.geometry.is_empty]) + list(
+        grid.geometry[grid["code"].astype(str).isin(stored["code"])])
+    before = base.check_before(region)
+    after = check_dataset(ds.subset(neighbourhood(ds.subset(grid=new_grid), region)))
+    return Planned(op.get("op"), stored, new_grid, _summaries(cells, changed), method,
+                   _new_findings(before, after))
+
+
+def preview_change(layers, op: dict, revisions=None,
+                   base: PreviewBase | None = None) -> dict:
+    """What an operation would do, without saving (``layers`` as stored): the changed cells
+    (GeoJSON lon/lat), each cell's figures before and after, how households were
+    re-apportioned, the findings it would add, and ``base``: each existing cell's current
+    revision (``revisions(code)`` → id), to send back with the save."""
+    planned = plan(layers, op, base)
+    existing = [c["code"] for c in planned.cells if c["status"] != "added"]
+    return {"op": planned.op, "cells": planned.cells, "method": planned.method,
+            "new_findings": planned.new_findings, "features": planned.features(),
+            "base": {c: (revisions(c) if revisions else 0) or 0 for c in existing}}
+
+
+def preview_feature(layers, code: str, feature: dict, base: PreviewBase | None = None
+                    ) -> dict:
+    """What replacing one cell by ``feature`` (lon/lat) would do: the cell before and
+    after (stored CRS) and the findings it would add."""
+    planned = plan(layers, {"op": "update", "code": code, "feature": feature}, base)
+    grid = (base.layers if base else Dataset.of(layers))["grid"]
+    i = int(np.flatnonzero(grid["code"].astype(str).to_numpy() == code)[0])
+    j = int(np.flatnonzero(planned.grid["code"].astype(str).to_numpy() == code)[0])
+    return {"before": feature_json(grid, i), "after": feature_json(planned.grid, j),
+            "new_findings": planned.new_findings}
