@@ -448,6 +448,36 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
     raise RuntimeError("no street found for the 交叉管 defect")
 
 
+# --------------------------------------------------------------------------- 联户单位
+
+UNIT_HOUSEHOLDS = 10  # households of a joint-household unit (联户单位), about
+
+
+def build_household_units(streets, grids, defects, rng) -> gpd.GeoDataFrame:
+    """Joint-household units (联户单位) tiling every clean grid cell of one street: about
+    ten households each, a Voronoi tessellation of the cell from random seeds, clipped to
+    it; households and population of the cell shared out exactly. Codes append three
+    digits to the cell's code. Cells named in a defect are left without units, so the
+    units add no finding of their own."""
+    touched = {c for d in defects for c in d["codes"].split(";")}
+    street = next(s for s in streets.itertuples()
+                  if not any(c.startswith(s.code) for c in touched))
+    rows = []
+    cells = grids[grids["code"].str.startswith(street.code)].sort_values("code")
+    for cell in cells.itertuples():
+        n = max(2, int(round(cell.households / UNIT_HOUSEHOLDS)))
+        seeds = random_points_in(cell.geometry, n, rng)
+        pieces = _fix_tiling(cell.geometry, tessellate(cell.geometry, seeds))
+        share = rng.dirichlet(np.full(len(pieces), 8.0))
+        hh = rng.multinomial(cell.households, share)
+        pop = rng.multinomial(cell.population, share)
+        for k, (piece, h, p) in enumerate(zip(pieces, hh, pop), start=1):
+            rows.append({"code": f"{cell.code}{k:03d}", "name": f"{cell.name}第{k}联户",
+                         "parent_code": cell.code, "households": int(h),
+                         "population": int(p), "geometry": piece})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=grids.crs)
+
+
 # --------------------------------------------------------------------------- main
 
 def build(seed: int = 2024) -> tuple[dict[str, gpd.GeoDataFrame], list[dict]]:
@@ -459,8 +489,10 @@ def build(seed: int = 2024) -> tuple[dict[str, gpd.GeoDataFrame], list[dict]]:
     facilities = build_facilities(streets, communities, grids, police_areas, rng)
     grids, police_areas, beats, defects = inject_defects(communities, grids, police_areas, beats,
                                                         streets, rng)
+    # a generator of its own, so the layers above do not depend on whether units are made
+    units = build_household_units(streets, grids, defects, np.random.default_rng(seed + 1))
     layers = {"street": streets, "community": communities, "grid": grids,
-              "police_area": police_areas, "police_beat": beats,
+              "household_unit": units, "police_area": police_areas, "police_beat": beats,
               "facility": facilities, "road": roads}
     stored = {k: v.to_crs(STORED) for k, v in layers.items()}
     invalid = {k: v["code"][~v.is_valid].tolist() for k, v in stored.items() if "code" in v}

@@ -130,7 +130,8 @@ def check_dataset(layers: Dataset | dict[str, gpd.GeoDataFrame], *,
         if parent in metric:
             say(f"{name}: nesting in {parent}")
             parts.append(nesting(gdf, name, metric[parent], parent, tolerances,
-                                 suspects=suspects[name]))
+                                 suspects=suspects[name],
+                                 covers_parent=KINDS[name].covers_parent))
         elif name in levels or not any(u in metric for u in levels):
             say(f"{name}: gaps")
             parts.append(gap_in_outline(gdf, name, tolerances))

@@ -68,6 +68,10 @@ class LayerKind:
         answered by the lookup).
     draw_order : stacking on the map, bottom to top (None: not drawn as an area or line
         layer); ``shown``: switched on when the page opens; ``style``: Leaflet path options.
+    covers_parent : every parent feature must be tiled by features of this kind (a parent
+        with none is a gap); False for a kind kept only where it applies (joint-household
+        units, in cells with residents): a parent with none is fine, one with some must be
+        tiled by them.
     optional : a dataset may well lack it (every kind may be absent; this says the city
         does not usually keep one, so nothing complains).
     aliases : names users give the kind itself, used to recognise its columns
@@ -87,6 +91,7 @@ class LayerKind:
     draw_order: int | None = None
     shown: bool = False
     style: dict = field(default_factory=dict)
+    covers_parent: bool = True
     optional: bool = False
     aliases: tuple[str, ...] = ()
 
@@ -152,6 +157,7 @@ KINDS: dict[str, LayerKind] = {k.name: k for k in [
                Field("leader", "text", "联户长", "unit head", required=False,
                      aliases=("leader", "联户长", "户长", "负责人"))),
               parent="grid", hierarchy=True, partition=True, draw_order=7, optional=True,
+              covers_parent=False,
               aliases=("联户", "联户单位"),
               style={"color": "#b15928", "weight": 0.8, "fill": True, "fillOpacity": 0,
                      "dashArray": "2 3"}),

@@ -48,11 +48,14 @@ def spatial_parent(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, *,
 
 def nesting(children: gpd.GeoDataFrame, layer: str, parents: gpd.GeoDataFrame,
             parent_layer: str, tolerances: Tolerances = Tolerances(),
-            suspects: set[str] | frozenset = frozenset()) -> gpd.GeoDataFrame:
+            suspects: set[str] | frozenset = frozenset(), *, covers_parent: bool = True
+            ) -> gpd.GeoDataFrame:
     """Findings ``not_nested``, ``parent_mismatch`` and ``gap`` of ``layer`` in its parents.
 
     suspects : codes of children already known to be defective (e.g. overlapping); their
         parents are examined exactly whatever their areas say.
+    covers_parent : whether every parent must be tiled by children; when False (a layer
+        kept only where it applies) a parent holding no child is not a gap.
     """
     crs = children.crs
     cg = children.geometry.values
@@ -72,6 +75,8 @@ def nesting(children: gpd.GeoDataFrame, layer: str, parents: gpd.GeoDataFrame,
     candidates = set(np.flatnonzero(np.abs(parent_area - summed) > eps).tolist())
     candidates |= {int(owner[i]) for i in np.flatnonzero(np.isin(ccode, list(suspects)))
                    if owner[i] >= 0}
+    if not covers_parent:
+        candidates &= set(np.unique(owner[inside]).tolist())
 
     # Children outside every parent.
     for i in np.flatnonzero(owner < 0):

@@ -119,7 +119,9 @@ STRINGS["en"].update({
     "prop_code": "Community or street code", "feasible_n": "Communities within the band", "cells_in_band": "Cells within the band",
     "infeasible": "The band cannot be met", "current_cells": "Current cells",
     "no_changes": "No changes yet", "all_changes": "all",
-    "methods": {},
+    "methods": {"household points": "summed from household points",
+                "buildings": "buildings shared by area",
+                "area-weighted from the previous cells": "area-weighted from the previous cells"},
 })
 
 
