@@ -40,6 +40,7 @@ pattern: community code + three-digit serial, north to south in rows, west to ea
 from __future__ import annotations
 
 import math
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -208,6 +209,12 @@ class Proposal:
 
 ROAD_TOLERANCE = 0.5  # metres: a shared edge this close to a road line lies on the road
 MAXP_CONSTRUCTION = 10  # max-p construction rounds per call; the best of them is kept
+# spopt 0.7 draws from NumPy's global generator (np.random.shuffle and randint in its max-p
+# construction) and takes no generator of its own. Its draws are made under this lock with
+# the proposal's seed set and the previous state put back, so two proposals running in two
+# threads of the server can neither take each other's draws nor change each other's result.
+# (Nothing else in gridmap uses the global generator: our own draws use explicit Generators.)
+_GLOBAL_RANDOM = threading.Lock()
 IMPROVE_PASSES = 6  # passes of the local search after max-p
 OLD_WEIGHT = 2.0  # weight of a unit's current cell's centre against its own, in max-p
 
@@ -335,36 +342,42 @@ def _maxp(attrs: np.ndarray, hh: np.ndarray, idx: np.ndarray, floor: float, grap
 def _maxp_quiet(a, hh, neighbours, floor, seed):
     """:func:`_maxp` on local attributes ``a``, households ``hh`` and ``neighbours``."""
     from libpysal.weights import W
-    from scipy.spatial.distance import pdist, squareform
 
     n = len(a)
     w = W(neighbours, silence_warnings=True)
-    state = np.random.get_state()  # spopt draws from NumPy's global generator
-    np.random.seed(seed % 2**32)
-    try:
+    with _GLOBAL_RANDOM:
+        state = np.random.get_state()
+        np.random.seed(seed % 2**32)
         try:
-            from spopt.region.maxp import _construction_phase
-        except ImportError:  # pragma: no cover - a spopt with pysal/spopt#506 fixed
-            from spopt.region import MaxPHeuristic
-
-            names = [f"a{k}" for k in range(a.shape[1])]
-            model = MaxPHeuristic(pd.DataFrame(a, columns=names).assign(households=hh),
-                                  w, names, "households", floor, top_n=2,
-                                  max_iterations_construction=MAXP_CONSTRUCTION,
-                                  max_iterations_sa=1)
-            model.solve()
-            labels = np.asarray(model.labels_)
-        else:
-            dist = squareform(pdist(a, metric="cityblock"))
-            _, found = _construction_phase(np.arange(n), a, hh, dist, w, floor, 2,
-                                           MAXP_CONSTRUCTION)
-            labels = np.asarray(min(found, key=lambda f: sum(
-                dist[np.ix_(m, m)].sum() for m in f[1].values()))[0])
-    except (IndexError, KeyError, ValueError):  # no region could be grown
-        return np.zeros(n, dtype=int)
-    finally:
-        np.random.set_state(state)
+            labels = _construct(a, hh, w, floor, n)
+        except (IndexError, KeyError, ValueError):  # no region could be grown
+            return np.zeros(n, dtype=int)
+        finally:
+            np.random.set_state(state)
     return np.unique(labels, return_inverse=True)[1]
+
+
+def _construct(a, hh, w, floor, n):
+    """spopt's max-p construction of ``n`` units (it draws from NumPy's global generator:
+    call it under ``_GLOBAL_RANDOM`` with the seed set). A label per unit."""
+    from scipy.spatial.distance import pdist, squareform
+
+    try:
+        from spopt.region.maxp import _construction_phase
+    except ImportError:  # pragma: no cover - a spopt with pysal/spopt#506 fixed
+        from spopt.region import MaxPHeuristic
+
+        names = [f"a{k}" for k in range(a.shape[1])]
+        model = MaxPHeuristic(pd.DataFrame(a, columns=names).assign(households=hh),
+                              w, names, "households", floor, top_n=2,
+                              max_iterations_construction=MAXP_CONSTRUCTION,
+                              max_iterations_sa=1)
+        model.solve()
+        return np.asarray(model.labels_)
+    dist = squareform(pdist(a, metric="cityblock"))
+    _, found = _construction_phase(np.arange(n), a, hh, dist, w, floor, 2, MAXP_CONSTRUCTION)
+    return np.asarray(min(found, key=lambda f: sum(
+        dist[np.ix_(m, m)].sum() for m in f[1].values()))[0])
 
 
 def _contiguous_without(graph: nx.Graph, members: set, unit: int) -> bool:
