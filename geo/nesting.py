@@ -32,7 +32,7 @@ def spatial_parent(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, *,
     out = np.full(len(children), -1)
     out[ci] = pi  # a point lies in one parent unless parents overlap; resolved below
     hits = np.bincount(ci, minlength=len(children))
-    ambiguous = np.flatnonzero((hits != 1))
+    ambiguous = np.flatnonzero(hits != 1)
     if len(ambiguous):
         c2, p2 = tree.query(cg[ambiguous], predicate="intersects")
         if len(c2):

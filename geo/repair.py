@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 
@@ -63,7 +62,7 @@ def propose_fixes(gdf: gpd.GeoDataFrame, layer: str, findings: gpd.GeoDataFrame,
     tree = shapely.STRtree(geoms)
     changes, skipped = [], []
     mine = findings[findings["layer"] == layer]
-    for n, f in enumerate(mine.itertuples(index=False)):
+    for f in mine.itertuples(index=False):
         label = f"{f.rule} {', '.join(f.features)} ({f.area_m2:,.1f} m², {f.width_m:.2f} m)" \
             if f.area_m2 == f.area_m2 and f.area_m2 is not None else f"{f.rule} {f.features}"
         piece = f.geometry

@@ -12,7 +12,6 @@ import mapclassify
 import numpy as np
 import pandas as pd
 
-
 __all__ = ["THEMES", "RAMP", "grid_figures", "classify"]
 
 # Theme key → (Chinese label, English label, unit)

@@ -9,7 +9,6 @@ import argparse
 import json
 import sys
 import unicodedata
-from pathlib import Path
 
 from layers.dataset import import_file, summarise
 from layers.errors import GridmapError

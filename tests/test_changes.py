@@ -12,12 +12,12 @@ import pytest
 import shapely
 from shapely.geometry import mapping, shape
 
+from geo.errors import StaleEdit
+from layers.editing import apply_change, revert_change
 from tests.conftest import SAMPLE
 from tests.tilings import cell, squares
 from web import create_app
 from web.auth import add_user
-from geo.errors import StaleEdit
-from layers.editing import apply_change, revert_change
 
 CELL = "540102001001002"        # a sample cell of 136 households
 COMMUNITY = "540102001001"

@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 from pyproj import CRS
 
-from geo.chinacoords import (bd09_to_wgs84, gcj02_to_bd09, gcj02_to_wgs84, wgs84_to_bd09,
-                             wgs84_to_gcj02)
+from geo.chinacoords import (
+    bd09_to_wgs84,
+    gcj02_to_bd09,
+    gcj02_to_wgs84,
+    wgs84_to_bd09,
+    wgs84_to_gcj02,
+)
 from geo.crs import coordinate_problems, metric_crs, metric_crs_for_bounds
 
 

@@ -29,7 +29,7 @@ def test_the_hierarchy_and_jurisdictions_come_from_the_registry():
     assert jurisdictions() == {"police_area": "street", "police_beat": "community"}
     assert map_layers()[0] == "road" and map_layers().index("grid") > map_layers().index(
         "police_beat")
-    for name, k in KINDS.items():  # every parent is a kind, every kind has both names
+    for k in KINDS.values():  # every parent is a kind, every kind has both names
         assert k.parent is None or k.parent in KINDS
         assert k.zh and k.en and k.en_plural
     assert set(partitions()) == {"street", "community", "grid", "household_unit",

@@ -10,12 +10,12 @@ import pytest
 import shapely
 from shapely.geometry import mapping, shape
 
+from geo.errors import EditRejected, StaleEdit
+from layers.editing import update_feature
 from tests.conftest import ROOT, SAMPLE
 from tests.tilings import squares
 from web import create_app
 from web.auth import add_user
-from geo.errors import EditRejected, StaleEdit
-from layers.editing import update_feature
 
 
 def _fill(store):

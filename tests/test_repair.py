@@ -42,8 +42,8 @@ def test_sliver_goes_to_the_neighbour_in_the_same_community():
 def test_small_overlap_stays_with_the_longer_border():
     streets, communities, grids = squares()
     grids = grids.copy()
-    a, b = cell(grids, 1, 1), cell(grids, 2, 1)
-    # a reaches 0.5 m into b along 50 m: the strip borders a for 50 m and b for 51 m
+    a = cell(grids, 1, 1)
+    # a reaches 0.5 m into b (the cell east of it) along 50 m: the strip borders a for 50 m and b for 51 m
     grids.loc[a, "geometry"] = shapely.box(X0 + 100, Y0 + 100, X0 + 200, Y0 + 200).union(
         shapely.box(X0 + 200, Y0 + 120, X0 + 200.5, Y0 + 170))
     before, proposal, after = _fix(streets, communities, grids)

@@ -7,7 +7,6 @@ import sys
 import textwrap
 import time
 
-import geopandas as gpd
 import numpy as np
 import pytest
 import shapely

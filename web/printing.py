@@ -19,9 +19,9 @@ import numpy as np
 import shapely
 from flask import Blueprint, Response, current_app, render_template, request
 
-from layers.export import export_layer
 from geo.errors import InputError, NotFound
 from geo.kinds import KINDS
+from layers.export import export_layer
 from web.i18n import STRINGS, pick_lang
 
 bp = Blueprint("printing", __name__)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import geopandas as gpd
 
@@ -25,7 +25,7 @@ REVISION_COLUMNS = ["id", "layer", "code", "author", "at", "reason", "before", "
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Edit(ABC):

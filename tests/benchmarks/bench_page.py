@@ -25,11 +25,6 @@ import threading
 import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-
-class _QuietFiles(SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # no request log in the benchmark's output
-        pass
 from pathlib import Path
 
 import geopandas as gpd
@@ -39,6 +34,11 @@ from layers.storage import open_store
 from tests.conftest import SAMPLE, serve_in_thread
 from tests.tilings import hierarchy
 from web import create_app
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # no request log in the benchmark's output
+        pass
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
