@@ -92,11 +92,8 @@ def _propose(args) -> int:
         raise ValueError(f"--band must look like 300-500; got '{args.band}'") from None
     store = open_store(args.dataset)
     layers = store.load()
-    try:
-        result = propose_for(layers, community=args.community, street=args.street,
-                             band=(lo, hi), seed=args.seed)
-    except KeyError as err:
-        raise ValueError(f"{store.location}: {err.args[0]}") from None
+    result = propose_for(layers, community=args.community, street=args.street,
+                         band=(lo, hi), seed=args.seed)
     m, cur = result.metrics, result.current
     print(f"Proposal for {result.scope} {result.code}, {lo:.0f}-{hi:.0f} households per cell "
           f"(households from: {m['figures_from']}; {m['seconds']} s)")
@@ -125,13 +122,14 @@ def _propose(args) -> int:
 
 
 def main(argv=None) -> int:
+    from geo.kinds import partitions
+
     ap = argparse.ArgumentParser(prog="python -m geo", description="Check a gridmap dataset.")
     sub = ap.add_subparsers(dest="command", required=True)
     fx = sub.add_parser("fix", help="propose (and with --save store) repairs of slivers "
                                     "and small overlaps")
     fx.add_argument("dataset")
-    fx.add_argument("--layer", required=True,
-                    choices=["street", "community", "grid", "police_area", "police_beat"])
+    fx.add_argument("--layer", required=True, choices=partitions())
     fx.add_argument("--save", action="store_true", help="store the repair if re-validation passes")
     fx.add_argument("--max-overlap-width", type=float, default=None,
                     help="fix overlaps narrower than this many metres (default: sliver width)")

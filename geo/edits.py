@@ -27,14 +27,14 @@ from geo.checker import check_dataset
 from geo.dataset import Dataset
 from geo.errors import InputError, NotFound
 from geo.findings import new_since
-from geo.kinds import KINDS, population_kinds
+from geo.kinds import KINDS, hierarchy, population_kinds
 
 __all__ = ["EDIT_LAYERS", "EDITABLE", "OPERATIONS", "Planned", "PreviewBase", "plan",
            "preview_change", "preview_feature", "feature_json"]
 
 # The layers an edit reads: the hierarchy it is checked against, the cells, and the finest
 # household data that re-counts them.
-EDIT_LAYERS = ("street", "community", "grid", *population_kinds())
+EDIT_LAYERS = (*hierarchy()[:hierarchy().index("grid") + 1], *population_kinds())
 # Attributes of a cell an editor may set directly (``update``); the rest are derived.
 EDITABLE = ("name", "parent_code", "households", "population", "floating_population")
 OPERATIONS = ("update", "reshape", "split", "merge", "move", "draw", "replace")

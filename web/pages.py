@@ -2,7 +2,7 @@
 
 folium builds the page and the Leaflet map; its CDN links (Leaflet, jQuery, Bootstrap, Font
 Awesome, plugins) are replaced by the copies in ``web/static/vendor``. Layers are not
-embedded: ``static/gridmap.js`` fetches them from the API for the current view.
+embedded: the page's ES modules (``static/js``) fetch them from the API for the current view.
 """
 
 from __future__ import annotations
@@ -58,9 +58,7 @@ def render_map(catalog, lang: str, basemap: str, key: str, user: dict | None = N
                    prefer_canvas=True)
     m.default_js = [("leaflet", _static("vendor/leaflet/leaflet.js")),
                     ("markercluster", _static("vendor/leaflet.markercluster/leaflet.markercluster.js")),
-                    ("geoman", _static("vendor/leaflet-geoman/leaflet-geoman.min.js")),
-                    ("gridmap", _static("gridmap.js")),
-                    ("gridmap_edit", _static("gridmap-edit.js"))]
+                    ("geoman", _static("vendor/leaflet-geoman/leaflet-geoman.min.js"))]
     m.default_css = [("leaflet_css", _static("vendor/leaflet/leaflet.css")),
                      ("markercluster_css", _static("vendor/leaflet.markercluster/MarkerCluster.css")),
                      ("markercluster_default_css",
@@ -72,6 +70,10 @@ def render_map(catalog, lang: str, basemap: str, key: str, user: dict | None = N
     strings = STRINGS[lang]
     root = m.get_root()
     root.header.add_child(folium.Element(f"<title>{strings['title']} · gridmap</title>"))
+    # the page's own scripts: ES modules in static/js (deferred: they run after the vendored
+    # classic scripts, before the load event that calls gridmap.start)
+    root.header.add_child(folium.Element(
+        f'<script type="module" src="{_static("js/main.js")}"></script>'))
     root.html.add_child(folium.Element(render_template(
         "panel.html", s=strings, lang=lang, other="en" if lang == "zh" else "zh",
         themes=catalog.themes, kinds=_kinds(catalog), user=user, csrf=csrf_token(),

@@ -1,0 +1,35 @@
+/* Facilities: one clustered marker per facility, drawn with its kind's symbol
+ * (cfg.facilityKinds[kind]: label, color, shape), and the kinds' legend (#gm-kinds).
+ */
+import {el, getJSON, svgSymbol} from "./dom.js";
+
+export function kindLabel(cfg, kind) {
+  var k = cfg.facilityKinds[kind];
+  return (k && k.label) || kind;
+}
+
+// The marker-cluster layer, on the map; null when the dataset has no facilities.
+export function createFacilities(map, cfg) {
+  if (!cfg.facilities) return null;
+  var kinds = cfg.facilityKinds;
+  var layer = L.markerClusterGroup({disableClusteringAtZoom: 17, maxClusterRadius: 50});
+  layer.addTo(map);
+  getJSON(cfg.api.items.replace("LAYER", "facility") + "?limit=10000").then(function (fc) {
+    fc.features.forEach(function (f) {
+      var c = f.geometry.coordinates, p = f.properties;
+      var holder = el("div", {"class": "gm-fac"}, [svgSymbol(kinds[p.kind])]);
+      var marker = L.marker([c[1], c[0]], {icon: L.divIcon({html: holder, className: "gm-fac-icon", iconSize: [18, 18]})});
+      marker.bindTooltip(el("span", {text: p.name}));
+      marker.bindPopup(function () {
+        return el("div", {}, [el("div", {"class": "gm-popup-title", text: kindLabel(cfg, p.kind)}),
+                              el("div", {text: p.name}), el("div", {"class": "gm-muted", text: p.code})]);
+      });
+      layer.addLayer(marker);
+    });
+  });
+  var legend = document.getElementById("gm-kinds");
+  Object.keys(kinds).forEach(function (k) {
+    legend.appendChild(el("div", {"class": "gm-legend-row"}, [svgSymbol(kinds[k]), el("span", {text: kindLabel(cfg, k)})]));
+  });
+  return layer;
+}

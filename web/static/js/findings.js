@@ -1,0 +1,72 @@
+/* Findings (the data's defects): a layer above all areas, each with a popup card, and the
+ * list in the panel (#gm-findings, count in #gm-summary) that zooms to one.
+ *
+ * A finding's colour is the server's properties._color when it sends one, else its rule's
+ * (cfg.rules[rule].color; a sliver: cfg.sliverColor). Labels: cfg.rules[rule].label.
+ */
+import {el, fmt, getJSON} from "./dom.js";
+
+export function ruleLabel(cfg, rule) {
+  var r = cfg.rules[rule];
+  return (r && r.label) || rule;
+}
+
+export function findingColor(cfg, p) {
+  if (p._color) return p._color;
+  if (p.kind === "sliver") return cfg.sliverColor;
+  return (cfg.rules[p.rule] || {}).color;
+}
+
+export function createFindings(map, cfg, fitTo, showNotice) {
+  var S = cfg.strings;
+  var color = function (f) { return findingColor(cfg, f.properties); };
+  var layer = L.geoJSON(null, {
+    style: function (f) { return {color: color(f), weight: 2, fillColor: color(f), fillOpacity: 0.45}; },
+    pointToLayer: function (f, latlng) {
+      return L.circleMarker(latlng, {radius: 7, color: "#ffffff", weight: 2, fillColor: color(f), fillOpacity: 0.95});
+    },
+    onEachFeature: function (f, lyr) {
+      lyr.bindPopup(function () { return findingCard(f.properties); });
+    }
+  }).addTo(map);
+  map.on("gridmap:restack", function () { layer.bringToFront(); });  // defects stay visible on top
+
+  function findingLabel(p) {
+    return ruleLabel(cfg, p.rule) + (p.kind === "sliver" ? " (" + S.rules.sliver + ")" : "");
+  }
+
+  function findingCard(p) {
+    var rows = [[S.rule, findingLabel(p)], [S.layer || S.layers, S[p.layer] || p.layer],
+                [S.features, p.features.join(", ")]];
+    if (p.area_m2 !== null) rows.push([S.area, fmt(p.area_m2, 1) + " m²"], [S.width, fmt(p.width_m, 2) + " m"]);
+    if (p.detail) rows.push(["", p.detail]);
+    var table = el("table", {"class": "gm-attrs"});
+    rows.forEach(function (r) { table.appendChild(el("tr", {}, [el("th", {text: r[0]}), el("td", {text: r[1]})])); });
+    return el("div", {}, [el("div", {"class": "gm-popup-title", text: findingLabel(p)}), table]);
+  }
+
+  getJSON(cfg.api.findings).then(function (fc) {
+    layer.addData(fc);
+    var list = document.getElementById("gm-findings");
+    document.getElementById("gm-summary").textContent = "(" + fc.features.length + ")";
+    if (!fc.features.length) list.appendChild(el("li", {text: S.no_findings}));
+    layer.eachLayer(function (lyr) {
+      var p = lyr.feature.properties;
+      var swatch = el("span", {"class": "gm-swatch"});
+      swatch.style.background = findingColor(cfg, p);
+      var text = findingLabel(p) + " · " + p.features.join(", ") +
+        (p.area_m2 !== null ? " · " + fmt(p.area_m2, 0) + " m²" : "");
+      var item = el("li", {"class": "gm-link", tabindex: "0"}, [swatch, el("span", {text: text})]);
+      var go = function () {
+        if (lyr.getBounds) fitTo(lyr.getBounds().pad(0.5), 18);
+        else map.setView(lyr.getLatLng(), 18);
+        lyr.openPopup();
+      };
+      item.addEventListener("click", go);
+      item.addEventListener("keydown", function (e) { if (e.key === "Enter") go(); });
+      list.appendChild(item);
+    });
+  }).catch(function (err) { showNotice(err.message); });
+
+  return layer;
+}

@@ -1,0 +1,56 @@
+/* Point lookup: for a clicked or entered place (#gm-coord), which areas it lies in
+ * (cfg.lookupLayers, in that order) and the nearest facilities, with their paths drawn in
+ * the kind's colour (cfg.facilityKinds); the answer goes to #gm-lookup.
+ */
+import {el, fmt, getJSON} from "./dom.js";
+import {kindLabel} from "./facilities.js";
+
+// lookup(lat, lon): ask and show the answer, marking the place on the map
+export function createLookup(map, cfg, panelNode) {
+  var S = cfg.strings;
+  var box = document.getElementById("gm-lookup");
+  var marker = null;
+  var pathLayer = L.geoJSON(null, {style: function (f) {
+    return {color: (cfg.facilityKinds[f.properties.kind] || {}).color || "#333333", weight: 4,
+            opacity: 0.85, dashArray: "6 4"}; }}).addTo(map);
+
+  function lookup(lat, lon) {
+    box.textContent = S.loading;
+    getJSON(cfg.api.lookup + "?lon=" + lon.toFixed(7) + "&lat=" + lat.toFixed(7)).then(function (body) {
+      box.textContent = "";
+      var table = el("table", {"class": "gm-attrs"});
+      cfg.lookupLayers.forEach(function (k) {
+        if (!(k in body.areas)) return;
+        var a = body.areas[k];
+        table.appendChild(el("tr", {}, [el("th", {text: S[k]}), el("td", {text: a ? a.name + " " + a.code : S.none})]));
+      });
+      box.appendChild(el("div", {"class": "gm-muted", text: lon.toFixed(6) + ", " + lat.toFixed(6)}));
+      box.appendChild(table);
+      if (body.nearest.length) {
+        box.appendChild(el("div", {"class": "gm-popup-title", text: S.nearest}));
+        var near = el("table", {"class": "gm-attrs"});
+        body.nearest.forEach(function (n) {
+          near.appendChild(el("tr", {}, [el("th", {text: kindLabel(cfg, n.kind)}),
+            el("td", {text: n.name + " · " + fmt(n.distance_m, 0) + " m (" + (S[n.method] || n.method) + ")"})]));
+        });
+        box.appendChild(near);
+      }
+      pathLayer.clearLayers();
+      body.nearest.forEach(function (n) {
+        if (n.path) pathLayer.addData({type: "Feature", properties: {kind: n.kind}, geometry: n.path});
+      });
+      if (marker) map.removeLayer(marker);
+      marker = L.circleMarker([lat, lon], {radius: 6, color: "#000000", weight: 2, fillColor: "#ffff00", fillOpacity: 1}).addTo(map);
+      panelNode.classList.add("gm-open");
+    }).catch(function (err) { box.textContent = err.message; });
+  }
+
+  document.getElementById("gm-coord").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var lon = parseFloat(document.getElementById("gm-lon").value);
+    var lat = parseFloat(document.getElementById("gm-lat").value);
+    if (isFinite(lon) && isFinite(lat)) { map.setView([lat, lon], Math.max(map.getZoom(), 16)); lookup(lat, lon); }
+  });
+
+  return lookup;
+}
