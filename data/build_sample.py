@@ -66,16 +66,43 @@ POLICE_AREAS = [
     ("两岛派出所", ["两岛"]),
     ("嘎玛贡桑派出所", ["嘎玛贡桑", "纳金"]),
 ]
-ROAD_NAMES = ["北京中路", "北京东路", "北京西路", "金珠中路", "金珠西路", "江苏路", "林廓北路",
-              "林廓东路", "林廓南路", "林廓西路", "宇拓路", "朵森格路", "娘热路", "纳金路",
-              "色拉路", "当热中路", "藏大中路", "德吉路", "罗布林卡路", "民族路", "夺底路",
-              "扎基路", "仙足岛路", "太阳岛一路", "格桑路", "八一路", "环城南路", "夏萨苏路"]
+ROAD_NAMES = [
+    "北京中路",
+    "北京东路",
+    "北京西路",
+    "金珠中路",
+    "金珠西路",
+    "江苏路",
+    "林廓北路",
+    "林廓东路",
+    "林廓南路",
+    "林廓西路",
+    "宇拓路",
+    "朵森格路",
+    "娘热路",
+    "纳金路",
+    "色拉路",
+    "当热中路",
+    "藏大中路",
+    "德吉路",
+    "罗布林卡路",
+    "民族路",
+    "夺底路",
+    "扎基路",
+    "仙足岛路",
+    "太阳岛一路",
+    "格桑路",
+    "八一路",
+    "环城南路",
+    "夏萨苏路",
+]
 OLD_TOWN = (91.1332, 29.6528)  # Jokhang temple, WGS 84: densest households
 
 TARGET_GRIDS = 650
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def _to_metric(lon, lat):
     return gpd.GeoSeries([Point(lon, lat)], crs=STORED).to_crs(METRIC).iloc[0]
@@ -122,7 +149,9 @@ def _fix_tiling(parent: Polygon, cells: list[Polygon]) -> list[Polygon]:
     for piece in getattr(rest, "geoms", [rest]):
         if piece.area < 1e-9:
             continue
-        best = max(range(len(cells)), key=lambda i: cells[i].boundary.intersection(piece.boundary).length)
+        best = max(
+            range(len(cells)), key=lambda i: cells[i].boundary.intersection(piece.boundary).length
+        )
         cells[best] = cells[best].union(piece)
     return cells
 
@@ -135,6 +164,7 @@ def geo_order(geoms) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- layers
+
 
 def core_area() -> Polygon:
     outline = gpd.read_file(OUTLINE)
@@ -159,18 +189,26 @@ def build_hierarchy(rng: np.random.Generator):
 
     for si, ((sname, _, cnames), spoly) in enumerate(zip(STREETS, street_polys), start=1):
         scode = f"{DISTRICT_CODE}{si:03d}"
-        streets.append({"code": scode, "name": f"{sname}街道", "parent_code": DISTRICT_CODE,
-                        "geometry": spoly})
+        streets.append(
+            {"code": scode, "name": f"{sname}街道", "parent_code": DISTRICT_CODE, "geometry": spoly}
+        )
         cseeds = random_points_in(spoly, len(cnames), rng, min_gap=np.sqrt(spoly.area) / 6)
         cpolys = _fix_tiling(spoly, tessellate(spoly, cseeds))
         order = geo_order(cpolys)
         for ci, idx in enumerate(order, start=1):
             cpoly = cpolys[idx]
-            communities.append({"code": f"{scode}{ci:03d}", "name": f"{cnames[idx]}社区",
-                                "parent_code": scode, "geometry": cpoly})
+            communities.append(
+                {
+                    "code": f"{scode}{ci:03d}",
+                    "name": f"{cnames[idx]}社区",
+                    "parent_code": scode,
+                    "geometry": cpoly,
+                }
+            )
     # Grid counts follow expected households (area × density).
-    expected = np.array([c["geometry"].area / 1e6 * density(c["geometry"].centroid)
-                         for c in communities])
+    expected = np.array(
+        [c["geometry"].area / 1e6 * density(c["geometry"].centroid) for c in communities]
+    )
     n_grids = np.maximum(4, np.round(expected / expected.sum() * TARGET_GRIDS)).astype(int)
     for c, n, hh in zip(communities, n_grids, expected):
         cpoly = c["geometry"]
@@ -182,11 +220,17 @@ def build_hierarchy(rng: np.random.Generator):
         for gi, idx in enumerate(geo_order(gpolys), start=1):
             h = int(households[idx])
             pop = int(round(h * rng.uniform(2.6, 3.4)))
-            grids.append({"code": f"{c['code']}{gi:03d}",
-                          "name": f"{c['name']}第{gi}网格",
-                          "parent_code": c["code"], "households": h, "population": pop,
-                          "floating_population": int(round(pop * rng.beta(2, 6))),
-                          "geometry": gpolys[idx]})
+            grids.append(
+                {
+                    "code": f"{c['code']}{gi:03d}",
+                    "name": f"{c['name']}第{gi}网格",
+                    "parent_code": c["code"],
+                    "households": h,
+                    "population": pop,
+                    "floating_population": int(round(pop * rng.beta(2, 6))),
+                    "geometry": gpolys[idx],
+                }
+            )
     frame = lambda rows: gpd.GeoDataFrame(rows, geometry="geometry", crs=METRIC)  # noqa: E731
     return frame(streets), frame(communities), frame(grids)
 
@@ -196,17 +240,27 @@ def build_police(streets: gpd.GeoDataFrame, communities: gpd.GeoDataFrame):
     street_code = dict(zip(streets["name"].str.removesuffix("街道"), streets["code"]))
     areas = []
     for i, (name, snames) in enumerate(POLICE_AREAS, start=1):
-        areas.append({"code": f"{DISTRICT_CODE}PA{i:02d}", "name": f"城关区公安分局{name}",
-                      "streets": [street_code[s] for s in snames],
-                      "geometry": shapely.union_all([by_name[s] for s in snames])})
+        areas.append(
+            {
+                "code": f"{DISTRICT_CODE}PA{i:02d}",
+                "name": f"城关区公安分局{name}",
+                "streets": [street_code[s] for s in snames],
+                "geometry": shapely.union_all([by_name[s] for s in snames]),
+            }
+        )
     areas = gpd.GeoDataFrame(areas, geometry="geometry", crs=METRIC)
     # One police beat per community, two small neighbouring communities sometimes share one.
     beats = []
     for i, c in enumerate(communities.itertuples(), start=1):
         area_code = areas.loc[[c.parent_code in s for s in areas["streets"]], "code"].iloc[0]
-        beats.append({"code": f"{DISTRICT_CODE}PB{i:03d}",
-                      "name": f"{c.name.removesuffix('社区')}社区警务区",
-                      "parent_code": area_code, "geometry": c.geometry})
+        beats.append(
+            {
+                "code": f"{DISTRICT_CODE}PB{i:03d}",
+                "name": f"{c.name.removesuffix('社区')}社区警务区",
+                "parent_code": area_code,
+                "geometry": c.geometry,
+            }
+        )
     beats = gpd.GeoDataFrame(beats, geometry="geometry", crs=METRIC)
     return areas.drop(columns="streets"), beats
 
@@ -235,8 +289,12 @@ def build_roads(streets, communities, grids, rng):
         rows.append({"name": name, "class": cls, "geometry": seg})
     roads = gpd.GeoDataFrame(rows, geometry="geometry", crs=METRIC)
     # Lanes cut off by the random thinning would be islands: keep the connected network.
-    ends = np.round(np.vstack([shapely.get_coordinates(shapely.get_point(roads.geometry.values, i))
-                               for i in (0, -1)]), 3)
+    ends = np.round(
+        np.vstack(
+            [shapely.get_coordinates(shapely.get_point(roads.geometry.values, i)) for i in (0, -1)]
+        ),
+        3,
+    )
     _, node = np.unique(ends, axis=0, return_inverse=True)
     node = node.ravel()
     n = len(roads)
@@ -254,8 +312,12 @@ def build_facilities(streets, communities, grids, police_areas, rng):
         rows.append({"code": f"{prefix}{n:03d}", "name": name, "kind": kind, "geometry": pt})
 
     for a in police_areas.itertuples():
-        add("police_station", "PS", a.name.replace("城关区公安分局", ""),
-            a.geometry.representative_point())
+        add(
+            "police_station",
+            "PS",
+            a.name.replace("城关区公安分局", ""),
+            a.geometry.representative_point(),
+        )
     # 160 convenience police posts, placed where the households are.
     weights = grids["households"].to_numpy(float)
     picks = rng.choice(len(grids), size=160, replace=True, p=weights / weights.sum())
@@ -265,21 +327,40 @@ def build_facilities(streets, communities, grids, police_areas, rng):
         sname = street_name[g["parent_code"][:9]]
         add("police_post", "PP", f"{sname}第{k}便民警务站", random_points_in(g.geometry, 1, rng)[0])
     for s in streets.iloc[:9].itertuples():  # nine health centres
-        add("health_center", "HC", f"{s.name}社区卫生服务中心", random_points_in(s.geometry, 1, rng)[0])
+        add(
+            "health_center",
+            "HC",
+            f"{s.name}社区卫生服务中心",
+            random_points_in(s.geometry, 1, rng)[0],
+        )
     hall_comms = rng.choice(len(communities), size=30, replace=False)
     for ci in sorted(hall_comms):
         c = communities.iloc[ci]
-        add("service_hall", "SH", f"{c['name']}便民服务大厅", random_points_in(c.geometry, 1, rng)[0])
+        add(
+            "service_hall",
+            "SH",
+            f"{c['name']}便民服务大厅",
+            random_points_in(c.geometry, 1, rng)[0],
+        )
     for c in communities.itertuples():
-        add("party_service_station", "PSS", f"{c.name}党群服务站",
-            random_points_in(c.geometry, 1, rng)[0])
+        add(
+            "party_service_station",
+            "PSS",
+            f"{c.name}党群服务站",
+            random_points_in(c.geometry, 1, rng)[0],
+        )
     for k, si in enumerate(rng.choice(len(streets), size=12, replace=True), start=1):
-        add("school", "SC", f"拉萨市城关区第{k}小学(示意)",
-            random_points_in(streets.geometry.iloc[si], 1, rng)[0])
+        add(
+            "school",
+            "SC",
+            f"拉萨市城关区第{k}小学(示意)",
+            random_points_in(streets.geometry.iloc[si], 1, rng)[0],
+        )
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=METRIC)
 
 
 # --------------------------------------------------------------------------- defects
+
 
 def _neighbour_pairs(gdf):
     """Pairs (i, j) of features sharing a border longer than 80 m."""
@@ -302,8 +383,11 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
     defects = []
     used: set[str] = set()
     gcode = grids["code"].to_numpy()
-    same_comm_pairs = [(i, j) for i, j in _neighbour_pairs(grids)
-                       if grids.parent_code.iloc[i] == grids.parent_code.iloc[j]]
+    same_comm_pairs = [
+        (i, j)
+        for i, j in _neighbour_pairs(grids)
+        if grids.parent_code.iloc[i] == grids.parent_code.iloc[j]
+    ]
     rng.shuffle(same_comm_pairs)
 
     def take_pair(pairs):
@@ -315,17 +399,25 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
         raise RuntimeError("no free neighbour pair left for a defect")
 
     def record(layer, rule, codes, area, what, width=None):
-        defects.append({"layer": layer, "rule": rule, "codes": ";".join(codes),
-                        "area_m2": round(float(area), 1),
-                        "width_m": None if width is None else round(float(width), 2),
-                        "description": what})
+        defects.append(
+            {
+                "layer": layer,
+                "rule": rule,
+                "codes": ";".join(codes),
+                "area_m2": round(float(area), 1),
+                "width_m": None if width is None else round(float(width), 2),
+                "description": what,
+            }
+        )
 
     # overlap: cell i reaches 25 m into neighbour j (j keeps its shape).
     i, j = take_pair(same_comm_pairs)
     gi, gj = grids.geometry.iloc[i], grids.geometry.iloc[j]
     grids.loc[i, "geometry"] = gi.union(gj.intersection(gi.buffer(25)))
     ov = grids.geometry.iloc[i].intersection(gj).area
-    record("grid", "overlap", [gcode[i], gcode[j]], ov, "cell reaches about 25 m into its neighbour")
+    record(
+        "grid", "overlap", [gcode[i], gcode[j]], ov, "cell reaches about 25 m into its neighbour"
+    )
 
     # gap: a 60 m-wide bite taken out of cell i along its border with j.
     i, j = take_pair(same_comm_pairs)
@@ -333,8 +425,13 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
     border = gi.boundary.intersection(gj.boundary)
     bite = shapely.buffer(border.interpolate(0.5, normalized=True), 30).intersection(gi)
     grids.loc[i, "geometry"] = gi.difference(bite)
-    record("grid", "gap", [gcode[i], gcode[j]], bite.area,
-           "a bite of about 30 m radius cut from the cell at its border; nobody covers it")
+    record(
+        "grid",
+        "gap",
+        [gcode[i], gcode[j]],
+        bite.area,
+        "a bite of about 30 m radius cut from the cell at its border; nobody covers it",
+    )
 
     # sliver: cell i pulled back 0.4 m from neighbour j along their whole shared border.
     i, j = take_pair(same_comm_pairs)
@@ -343,12 +440,21 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
     if new.geom_type == "MultiPolygon":
         new = max(new.geoms, key=lambda g: g.area)
     grids.loc[i, "geometry"] = new
-    record("grid", "gap", [gcode[i], gcode[j]], gi.area - new.area,
-           "sliver: cell pulled back 0.4 m from its neighbour (digitising error)", width=0.4)
+    record(
+        "grid",
+        "gap",
+        [gcode[i], gcode[j]],
+        gi.area - new.area,
+        "sliver: cell pulled back 0.4 m from its neighbour (digitising error)",
+        width=0.4,
+    )
 
     # not_nested: cell i takes a 40 m strip of cell j in the neighbouring community.
-    cross_pairs = [(i, j) for i, j in _neighbour_pairs(grids)
-                   if grids.parent_code.iloc[i] != grids.parent_code.iloc[j]]
+    cross_pairs = [
+        (i, j)
+        for i, j in _neighbour_pairs(grids)
+        if grids.parent_code.iloc[i] != grids.parent_code.iloc[j]
+    ]
     rng.shuffle(cross_pairs)
     i, j = take_pair(cross_pairs)
     gi, gj = grids.geometry.iloc[i], grids.geometry.iloc[j]
@@ -358,8 +464,13 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
     if rest.geom_type == "MultiPolygon":
         rest = max(rest.geoms, key=lambda g: g.area)
     grids.loc[j, "geometry"] = rest
-    record("grid", "not_nested", [gcode[i], grids.parent_code.iloc[j]], piece.area,
-           f"cell takes a 40 m strip of cell {gcode[j]} in the neighbouring community")
+    record(
+        "grid",
+        "not_nested",
+        [gcode[i], grids.parent_code.iloc[j]],
+        piece.area,
+        f"cell takes a 40 m strip of cell {gcode[j]} in the neighbouring community",
+    )
 
     # parent_mismatch: a cell declares a neighbouring community as its parent.
     candidates = [k for k in range(len(grids)) if grids.parent_code.iloc[k] not in used]
@@ -368,17 +479,31 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
     wrong = next(c for c in communities["code"] if c != right and c[:9] == right[:9])
     used.add(right)
     grids.loc[k, "parent_code"] = wrong
-    record("grid", "parent_mismatch", [gcode[k], wrong], 0.0,
-           f"parent_code says {wrong}, the cell lies in {right}")
+    record(
+        "grid",
+        "parent_mismatch",
+        [gcode[k], wrong],
+        0.0,
+        f"parent_code says {wrong}, the cell lies in {right}",
+    )
 
     # duplicate_code: a cell carries its neighbour's code.
-    candidates = [k for k in range(len(grids) - 1) if grids.parent_code.iloc[k] not in used
-                  and grids.parent_code.iloc[k] == grids.parent_code.iloc[k + 1]]
+    candidates = [
+        k
+        for k in range(len(grids) - 1)
+        if grids.parent_code.iloc[k] not in used
+        and grids.parent_code.iloc[k] == grids.parent_code.iloc[k + 1]
+    ]
     k = int(rng.choice(candidates))
     used.add(grids.parent_code.iloc[k])
     dup = gcode[k]
-    record("grid", "duplicate_code", [dup], 0.0,
-           f"two cells carry code {dup} (the second was {gcode[k + 1]})")
+    record(
+        "grid",
+        "duplicate_code",
+        [dup],
+        0.0,
+        f"two cells carry code {dup} (the second was {gcode[k + 1]})",
+    )
     grids.loc[k + 1, "code"] = dup
 
     # invalid_geometry: a zero-width spike on a cell's ring (self-intersection), area unchanged.
@@ -393,8 +518,13 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
     spike = mid - normal * 15  # inward or outward, a spike has no area either way
     coords = [ring[0], tuple(mid), tuple(spike), tuple(mid)] + ring[1:]
     grids.loc[k, "geometry"] = Polygon(coords, [i.coords for i in g.interiors])
-    record("grid", "invalid_geometry", [grids.code.iloc[k]], 0.0,
-           "a 15 m zero-width spike on the boundary (self-intersection)")
+    record(
+        "grid",
+        "invalid_geometry",
+        [grids.code.iloc[k]],
+        0.0,
+        "a 15 m zero-width spike on the boundary (self-intersection)",
+    )
 
     # Police: 三不管 hole — part of a community on a police-area border left to nobody.
     area_of_street = {}
@@ -403,11 +533,17 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
             if s.geometry.intersection(a.geometry).area > 0.5 * s.geometry.area:
                 area_of_street[s.code] = a.Index
     comm_free = [c for c in communities.itertuples() if c.code not in used]
-    border_comms = [c for c in comm_free
-                    if c.geometry.boundary.intersection(
-                        police_areas.geometry.iloc[area_of_street[c.parent_code]].boundary).length > 200
-                    and not c.geometry.boundary.intersection(
-                        shapely.boundary(shapely.union_all(police_areas.geometry.values))).length]
+    border_comms = [
+        c
+        for c in comm_free
+        if c.geometry.boundary.intersection(
+            police_areas.geometry.iloc[area_of_street[c.parent_code]].boundary
+        ).length
+        > 200
+        and not c.geometry.boundary.intersection(
+            shapely.boundary(shapely.union_all(police_areas.geometry.values))
+        ).length
+    ]
     c = border_comms[int(rng.integers(len(border_comms)))]
     used.add(c.code)
     ai = area_of_street[c.parent_code]
@@ -420,15 +556,24 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
     police_areas.loc[ai, "geometry"] = police_areas.geometry.iloc[ai].difference(hole)
     bi = int(np.flatnonzero(beats.geometry.values == c.geometry)[0])
     beats.loc[bi, "geometry"] = beats.geometry.iloc[bi].difference(hole)
-    record("police_area", "gap", [police_areas.code.iloc[ai]], hole.area,
-           f"三不管: a 120 m strip of {c.name} ({c.code}) along the police-area border is "
-           "covered by no police area")
-    record("police_beat", "gap", [beats.code.iloc[bi]], hole.area,
-           "the same strip is left out of the community's police beat too")
+    record(
+        "police_area",
+        "gap",
+        [police_areas.code.iloc[ai]],
+        hole.area,
+        f"三不管: a 120 m strip of {c.name} ({c.code}) along the police-area border is "
+        "covered by no police area",
+    )
+    record(
+        "police_beat",
+        "gap",
+        [beats.code.iloc[bi]],
+        hole.area,
+        "the same strip is left out of the community's police beat too",
+    )
 
     # Police: 交叉管 — one police area reaches 150 m into a neighbouring street.
-    s_free = [s for s in streets.itertuples()
-              if not any(u.startswith(s.code) for u in used)]
+    s_free = [s for s in streets.itertuples() if not any(u.startswith(s.code) for u in used)]
     for s in s_free:
         own = area_of_street[s.code]
         for other in police_areas.itertuples():
@@ -438,12 +583,21 @@ def inject_defects(communities, grids, police_areas, beats, streets, rng):
             if shared > 500:
                 piece = s.geometry.intersection(other.geometry.buffer(150))
                 police_areas.loc[other.Index, "geometry"] = other.geometry.union(piece)
-                record("police_area", "overlap",
-                       [other.code, police_areas.code.iloc[own]], piece.area,
-                       f"交叉管: {other.name} reaches 150 m into {s.name} ({s.code}), "
-                       f"which {police_areas.name.iloc[own]} also covers")
-                record("police_area", "misaligned", [other.code, s.code], piece.area,
-                       f"{other.name} cuts across {s.name}")
+                record(
+                    "police_area",
+                    "overlap",
+                    [other.code, police_areas.code.iloc[own]],
+                    piece.area,
+                    f"交叉管: {other.name} reaches 150 m into {s.name} ({s.code}), "
+                    f"which {police_areas.name.iloc[own]} also covers",
+                )
+                record(
+                    "police_area",
+                    "misaligned",
+                    [other.code, s.code],
+                    piece.area,
+                    f"{other.name} cuts across {s.name}",
+                )
                 return grids, police_areas, beats, defects
     raise RuntimeError("no street found for the 交叉管 defect")
 
@@ -460,8 +614,7 @@ def build_household_units(streets, grids, defects, rng) -> gpd.GeoDataFrame:
     digits to the cell's code. Cells named in a defect are left without units, so the
     units add no finding of their own."""
     touched = {c for d in defects for c in d["codes"].split(";")}
-    street = next(s for s in streets.itertuples()
-                  if not any(c.startswith(s.code) for c in touched))
+    street = next(s for s in streets.itertuples() if not any(c.startswith(s.code) for c in touched))
     rows = []
     cells = grids[grids["code"].str.startswith(street.code)].sort_values("code")
     for cell in cells.itertuples():
@@ -472,13 +625,21 @@ def build_household_units(streets, grids, defects, rng) -> gpd.GeoDataFrame:
         hh = rng.multinomial(cell.households, share)
         pop = rng.multinomial(cell.population, share)
         for k, (piece, h, p) in enumerate(zip(pieces, hh, pop), start=1):
-            rows.append({"code": f"{cell.code}{k:03d}", "name": f"{cell.name}第{k}联户",
-                         "parent_code": cell.code, "households": int(h),
-                         "population": int(p), "geometry": piece})
+            rows.append(
+                {
+                    "code": f"{cell.code}{k:03d}",
+                    "name": f"{cell.name}第{k}联户",
+                    "parent_code": cell.code,
+                    "households": int(h),
+                    "population": int(p),
+                    "geometry": piece,
+                }
+            )
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=grids.crs)
 
 
 # --------------------------------------------------------------------------- main
+
 
 def build(seed: int = 2024) -> tuple[dict[str, gpd.GeoDataFrame], list[dict]]:
     """All layers (in EPSG:4490) and the list of injected defects, for one seed."""
@@ -487,13 +648,21 @@ def build(seed: int = 2024) -> tuple[dict[str, gpd.GeoDataFrame], list[dict]]:
     police_areas, beats = build_police(streets, communities)
     roads = build_roads(streets, communities, grids, rng)
     facilities = build_facilities(streets, communities, grids, police_areas, rng)
-    grids, police_areas, beats, defects = inject_defects(communities, grids, police_areas, beats,
-                                                        streets, rng)
+    grids, police_areas, beats, defects = inject_defects(
+        communities, grids, police_areas, beats, streets, rng
+    )
     # a generator of its own, so the layers above do not depend on whether units are made
     units = build_household_units(streets, grids, defects, np.random.default_rng(seed + 1))
-    layers = {"street": streets, "community": communities, "grid": grids,
-              "household_unit": units, "police_area": police_areas, "police_beat": beats,
-              "facility": facilities, "road": roads}
+    layers = {
+        "street": streets,
+        "community": communities,
+        "grid": grids,
+        "household_unit": units,
+        "police_area": police_areas,
+        "police_beat": beats,
+        "facility": facilities,
+        "road": roads,
+    }
     stored = {k: v.to_crs(STORED) for k, v in layers.items()}
     invalid = {k: v["code"][~v.is_valid].tolist() for k, v in stored.items() if "code" in v}
     expected = [d["codes"] for d in defects if d["rule"] == "invalid_geometry"]

@@ -45,8 +45,14 @@ def lookup(layers, lon: float, lat: float) -> dict:
     return Locator(layers).locate(lon, lat)
 
 
-def propose(layers, *, community: str | None = None, street: str | None = None,
-            band: tuple[float, float] = (300, 500), **options):
+def propose(
+    layers,
+    *,
+    community: str | None = None,
+    street: str | None = None,
+    band: tuple[float, float] = (300, 500),
+    **options,
+):
     """Propose grid cells for a community or a whole street within a household ``band``
     (see :func:`geo.proposals.propose_for`)."""
     from geo.proposals import propose_for

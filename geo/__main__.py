@@ -30,8 +30,12 @@ def _progress():
     start = time.perf_counter()
 
     def say(message: str) -> None:
-        print(f"\r\033[K[{time.perf_counter() - start:6.1f} s] {message}", end="",
-              file=sys.stderr, flush=True)
+        print(
+            f"\r\033[K[{time.perf_counter() - start:6.1f} s] {message}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
     return say
 
@@ -48,8 +52,13 @@ def _fix(args, tolerances) -> int:
         raise ValueError(f"{store.location} has no layer '{args.layer}'")
     before = check_dataset(layers, tolerances=tolerances)
     metric = layers[args.layer].to_crs(before.metric_crs)
-    proposal = propose_fixes(metric, args.layer, before.findings, tolerances=tolerances,
-                             max_overlap_width=args.max_overlap_width)
+    proposal = propose_fixes(
+        metric,
+        args.layer,
+        before.findings,
+        tolerances=tolerances,
+        max_overlap_width=args.max_overlap_width,
+    )
     if not len(proposal.changes):
         print(f"nothing to fix automatically in '{args.layer}'")
         for s in proposal.skipped:
@@ -92,25 +101,35 @@ def _propose(args) -> int:
         raise ValueError(f"--band must look like 300-500; got '{args.band}'") from None
     store = open_store(args.dataset)
     layers = store.load()
-    result = propose_for(layers, community=args.community, street=args.street,
-                         band=(lo, hi), seed=args.seed)
+    result = propose_for(
+        layers, community=args.community, street=args.street, band=(lo, hi), seed=args.seed
+    )
     m, cur = result.metrics, result.current
-    print(f"Proposal for {result.scope} {result.code}, {lo:.0f}-{hi:.0f} households per cell "
-          f"(households from: {m['figures_from']}; {m['seconds']} s)")
+    print(
+        f"Proposal for {result.scope} {result.code}, {lo:.0f}-{hi:.0f} households per cell "
+        f"(households from: {m['figures_from']}; {m['seconds']} s)"
+    )
     for code, p in result.communities.items():
         if p.cells is None:
             print(f"  {code}: no proposal: {p.reason}")
             continue
         pm = p.metrics
-        print(f"  {code}: {pm['cells']} cells, {pm['min_households']:.0f}-"
-              f"{pm['max_households']:.0f} households, {pm['households_moved']:.0f} moved"
-              + ("" if p.feasible else f" — {p.reason}"))
+        print(
+            f"  {code}: {pm['cells']} cells, {pm['min_households']:.0f}-"
+            f"{pm['max_households']:.0f} households, {pm['households_moved']:.0f} moved"
+            + ("" if p.feasible else f" — {p.reason}")
+        )
     print(f"  {'':22}{'current':>10}{'proposed':>10}")
-    for label, key in (("cells", "cells"), ("cells within the band", "cells_in_band"),
-                       ("spread (std, households)", "spread_households"),
-                       ("mean Polsby-Popper", "mean_polsby_popper")):
-        print(f"  {label:<24}{cur[key] if cur[key] is not None else '-':>8}"
-              f"{m[key] if m[key] is not None else '-':>10}")
+    for label, key in (
+        ("cells", "cells"),
+        ("cells within the band", "cells_in_band"),
+        ("spread (std, households)", "spread_households"),
+        ("mean Polsby-Popper", "mean_polsby_popper"),
+    ):
+        print(
+            f"  {label:<24}{cur[key] if cur[key] is not None else '-':>8}"
+            f"{m[key] if m[key] is not None else '-':>10}"
+        )
     print(f"  households moved: {m['households_moved']:.0f} in {len(result.moves)} units")
     if args.output and result.cells is not None:
         out = result.cells.to_crs(layers["grid"].crs)
@@ -126,38 +145,60 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m geo", description="Check a gridmap dataset.")
     sub = ap.add_subparsers(dest="command", required=True)
-    fx = sub.add_parser("fix", help="propose (and with --save store) repairs of slivers "
-                                    "and small overlaps")
+    fx = sub.add_parser(
+        "fix", help="propose (and with --save store) repairs of slivers and small overlaps"
+    )
     fx.add_argument("dataset")
     fx.add_argument("--layer", required=True, choices=partitions())
     fx.add_argument("--save", action="store_true", help="store the repair if re-validation passes")
-    fx.add_argument("--max-overlap-width", type=float, default=None,
-                    help="fix overlaps narrower than this many metres (default: sliver width)")
+    fx.add_argument(
+        "--max-overlap-width",
+        type=float,
+        default=None,
+        help="fix overlaps narrower than this many metres (default: sliver width)",
+    )
     fx.add_argument("-o", "--output", help="write the repaired layer to this file for review")
     for p in (fx,):
         p.add_argument("--noise-width", type=float, default=Tolerances.noise_width)
         p.add_argument("--sliver-width", type=float, default=Tolerances.sliver_width)
-    pr = sub.add_parser("propose", help="propose grid cells within a household band for a "
-                                        "community or a whole street")
+    pr = sub.add_parser(
+        "propose",
+        help="propose grid cells within a household band for a community or a whole street",
+    )
     pr.add_argument("dataset")
     which = pr.add_mutually_exclusive_group(required=True)
     which.add_argument("--community", help="a community code")
     which.add_argument("--street", help="a street code: each of its communities in turn")
-    pr.add_argument("--band", default="300-500", help="households per cell, MIN-MAX "
-                                                      "(default 300-500)")
+    pr.add_argument(
+        "--band", default="300-500", help="households per cell, MIN-MAX (default 300-500)"
+    )
     pr.add_argument("--seed", type=int, default=0, help="random seed of max-p (default 0)")
-    pr.add_argument("-o", "--output", help="write the proposed cells here (.gpkg, .geojson, "
-                                           ".shp) and the moves beside it as CSV")
+    pr.add_argument(
+        "-o",
+        "--output",
+        help="write the proposed cells here (.gpkg, .geojson, .shp) and the moves beside it as CSV",
+    )
     c = sub.add_parser("check", help="validate every layer of a dataset")
     c.add_argument("dataset", help="a .gpkg file or a postgresql:// URL")
     c.add_argument("--format", choices=["text", "json"], default="text")
     c.add_argument("-o", "--output", help="write the report here instead of standard output")
-    c.add_argument("--export", metavar="FILE",
-                   help="also write the findings as a GIS layer (.gpkg or .geojson) for QGIS")
-    c.add_argument("--noise-width", type=float, default=Tolerances.noise_width,
-                   help="pieces narrower than this many metres are ignored (default 0.01)")
-    c.add_argument("--sliver-width", type=float, default=Tolerances.sliver_width,
-                   help="pieces narrower than this many metres are slivers (default 1)")
+    c.add_argument(
+        "--export",
+        metavar="FILE",
+        help="also write the findings as a GIS layer (.gpkg or .geojson) for QGIS",
+    )
+    c.add_argument(
+        "--noise-width",
+        type=float,
+        default=Tolerances.noise_width,
+        help="pieces narrower than this many metres are ignored (default 0.01)",
+    )
+    c.add_argument(
+        "--sliver-width",
+        type=float,
+        default=Tolerances.sliver_width,
+        help="pieces narrower than this many metres are slivers (default 1)",
+    )
     args = ap.parse_args(argv)
 
     from geo.checker import check_dataset
@@ -183,8 +224,7 @@ def main(argv=None) -> int:
         if args.export:
             export_findings(report.findings, args.export)
     except (GridmapError, ValueError, OSError) as err:
-        print("error: " + " ".join(line.strip() for line in str(err).splitlines()),
-              file=sys.stderr)
+        print("error: " + " ".join(line.strip() for line in str(err).splitlines()), file=sys.stderr)
         return 2
     if args.format == "json":
         text = json.dumps(report.to_dict(store.location), ensure_ascii=False, indent=1)

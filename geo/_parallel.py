@@ -24,6 +24,8 @@ def threaded(func, *arrays, workers: int | None = None, **kwargs) -> np.ndarray:
         return func(*arrays, **kwargs)
     bounds = np.linspace(0, n, min(workers, n // _MIN_CHUNK) + 1).astype(int)
     with ThreadPoolExecutor(len(bounds) - 1) as pool:
-        parts = pool.map(lambda ab: func(*(a[ab[0]:ab[1]] for a in arrays), **kwargs),
-                         zip(bounds[:-1], bounds[1:]))
+        parts = pool.map(
+            lambda ab: func(*(a[ab[0] : ab[1]] for a in arrays), **kwargs),
+            zip(bounds[:-1], bounds[1:]),
+        )
         return np.concatenate(list(parts))

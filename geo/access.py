@@ -53,8 +53,9 @@ def load_profiles(path: str | os.PathLike | None = None) -> dict[str, dict]:
     return {k: v for k, v in profiles.items() if not k.startswith("_")}
 
 
-def demand_points(grid: gpd.GeoDataFrame, *, per_cell: int = 12, min_spacing: float = 75.0
-                  ) -> gpd.GeoDataFrame:
+def demand_points(
+    grid: gpd.GeoDataFrame, *, per_cell: int = 12, min_spacing: float = 75.0
+) -> gpd.GeoDataFrame:
     """Points carrying each cell's households and population, spread uniformly.
 
     ``grid`` is in a metric CRS. Returns one row per point with ``cell`` (position in
@@ -62,20 +63,32 @@ def demand_points(grid: gpd.GeoDataFrame, *, per_cell: int = 12, min_spacing: fl
     and ``is_centre`` (the cell's representative point, used for its nearest distance).
     """
     rows = []
-    for i, (geom, hh, pop) in enumerate(zip(grid.geometry.values, grid["households"],
-                                            grid["population"])):
+    for i, (geom, hh, pop) in enumerate(
+        zip(grid.geometry.values, grid["households"], grid["population"])
+    ):
         centre = geom.representative_point()
         spacing = max(min_spacing, np.sqrt(geom.area / per_cell))
         x0, y0, x1, y1 = geom.bounds
         xs = np.arange(x0 + spacing / 2, x1, spacing)
         ys = np.arange(y0 + spacing / 2, y1, spacing)
-        lattice = shapely.points(np.array(np.meshgrid(xs, ys)).reshape(2, -1).T) if len(xs) and len(ys) \
+        lattice = (
+            shapely.points(np.array(np.meshgrid(xs, ys)).reshape(2, -1).T)
+            if len(xs) and len(ys)
             else np.array([], dtype=object)
+        )
         inside = lattice[shapely.contains(geom, lattice)] if len(lattice) else lattice
         pts = [centre, *inside]
         share = 1.0 / len(pts)
-        rows += [{"cell": i, "households": float(hh) * share, "population": float(pop) * share,
-                  "is_centre": j == 0, "geometry": p} for j, p in enumerate(pts)]
+        rows += [
+            {
+                "cell": i,
+                "households": float(hh) * share,
+                "population": float(pop) * share,
+                "is_centre": j == 0,
+                "geometry": p,
+            }
+            for j, p in enumerate(pts)
+        ]
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=grid.crs)
 
 
@@ -90,14 +103,14 @@ class Access:
     profiles : service profiles (default :func:`load_profiles`).
     """
 
-    def __init__(self, layers: Dataset | dict[str, gpd.GeoDataFrame], *,
-                 profiles: dict | None = None):
+    def __init__(
+        self, layers: Dataset | dict[str, gpd.GeoDataFrame], *, profiles: dict | None = None
+    ):
         self.profiles = profiles or load_profiles()
         layers = Dataset.of(layers)
         self.crs = layers.metric_crs
         self.facilities = layers.metric("facility").reset_index(drop=True)
-        self.grid = layers.metric("grid").reset_index(drop=True) if "grid" in layers \
-            else None
+        self.grid = layers.metric("grid").reset_index(drop=True) if "grid" in layers else None
         self.demand = demand_points(self.grid) if self.grid is not None else None
         self._lonlat = layers.lonlat("facility").geometry.values
         self._to_metric = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
@@ -108,8 +121,11 @@ class Access:
         if self.method == "network":
             self.net = RoadNetwork(layers.metric("road").geometry.values)
             self.fac_nodes = self.net.add_sites(self.facilities.geometry.values)
-            self.demand_nodes = (self.net.add_sites(self.demand.geometry.values)
-                                 if self.demand is not None else np.zeros(0, dtype=int))
+            self.demand_nodes = (
+                self.net.add_sites(self.demand.geometry.values)
+                if self.demand is not None
+                else np.zeros(0, dtype=int)
+            )
 
     # ------------------------------------------------------------------ distances
     def kinds(self) -> list[str]:
@@ -118,7 +134,9 @@ class Access:
     def _of_kind(self, kind: str) -> np.ndarray:
         idx = np.flatnonzero((self.facilities["kind"] == kind).to_numpy())
         if not len(idx):
-            raise ValueError(f"no facilities of kind '{kind}'; kinds here: {', '.join(self.kinds())}")
+            raise ValueError(
+                f"no facilities of kind '{kind}'; kinds here: {', '.join(self.kinds())}"
+            )
         return idx
 
     def _point_to_facilities(self, pt, idx, limit) -> np.ndarray:
@@ -141,17 +159,17 @@ class Access:
         line = self.net.path(int(self.fac_nodes[i[0]]), pt, SEARCH_LIMIT_M)
         if line is None:
             return None
-        return shapely.transform(line, lambda c: np.column_stack(
-            self._to_lonlat.transform(c[:, 0], c[:, 1])))
+        return shapely.transform(
+            line, lambda c: np.column_stack(self._to_lonlat.transform(c[:, 0], c[:, 1]))
+        )
 
-    def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1
-                ) -> list[dict]:
+    def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1) -> list[dict]:
         """The k nearest facilities (of ``kind``, or of each kind) from a lon/lat point:
         ``{code, name, kind, distance_m, method, lon, lat}``; ``distance_m`` is None and
         ``unreachable`` True when none is reachable within 50 km."""
         pt = shapely.Point(*self._to_metric.transform(lon, lat))
         out = []
-        for kd in ([kind] if kind else self.kinds()):
+        for kd in [kind] if kind else self.kinds():
             idx = self._of_kind(kd)
             d = self._point_to_facilities(pt, idx, SEARCH_LIMIT_M)
             order = np.argsort(d, kind="stable")[:k]
@@ -159,10 +177,18 @@ class Access:
                 f = self.facilities.iloc[idx[i]]
                 ok = np.isfinite(d[i])
                 x, y = self._lonlat[idx[i]].x, self._lonlat[idx[i]].y
-                out.append({"code": str(f["code"]), "name": str(f["name"]), "kind": kd,
-                            "distance_m": round(float(d[i]), 1) if ok else None,
-                            "method": self.method, "lon": x, "lat": y,
-                            **({} if ok else {"unreachable": True})})
+                out.append(
+                    {
+                        "code": str(f["code"]),
+                        "name": str(f["name"]),
+                        "kind": kd,
+                        "distance_m": round(float(d[i]), 1) if ok else None,
+                        "method": self.method,
+                        "lon": x,
+                        "lat": y,
+                        **({} if ok else {"unreachable": True}),
+                    }
+                )
         return out
 
     def _demand_to(self, points_metric, radius: float):
@@ -193,14 +219,17 @@ class Access:
             if self.method == "straight":
                 self._cache[key] = self._demand_to(self.facilities.geometry.values[idx], radius)
             else:
-                self._cache[key] = self.net.sparse_within(self.fac_nodes[idx], self.demand_nodes,
-                                                          radius)
+                self._cache[key] = self.net.sparse_within(
+                    self.fac_nodes[idx], self.demand_nodes, radius
+                )
         return self._cache[key]
 
     # ------------------------------------------------------------------ coverage
     def radius(self, kind: str) -> float:
         if kind not in self.profiles:
-            raise ValueError(f"no service profile for '{kind}'; profiles: {', '.join(self.profiles)}")
+            raise ValueError(
+                f"no service profile for '{kind}'; profiles: {', '.join(self.profiles)}"
+            )
         return float(self.profiles[kind]["radius_m"])
 
     def coverage(self, kind: str, *, extra_sites=()) -> tuple[pd.DataFrame, dict]:
@@ -238,23 +267,35 @@ class Access:
         codes = self.facilities["code"].astype(str).to_numpy()[idx]
         pairs = within.tocoo()
         by_cell = pd.Series(codes[pairs.row]).groupby(cell[pairs.col]).unique()
-        table = pd.DataFrame({
-            "code": self.grid["code"].astype(str).to_numpy(),
-            "parent_code": self.grid["parent_code"].astype(str).to_numpy(),
-            "covered": out_hh <= 1e-9,
-            "covered_share": np.round(1 - out_hh / np.maximum(all_hh, 1e-9), 4),
-            "facilities": [sorted(by_cell.get(i, [])) for i in range(n)],
-            "nearest_distance_m": [round(float(d), 1) if np.isfinite(d) else None for d in centre_d],
-            "uncovered_households": np.round(out_hh, 1),
-            "uncovered_population": np.round(out_pop, 1)})
-        totals = {"kind": kind, "radius_m": radius, "method": self.method,
-                  "households": round(float(self.demand["households"].sum()), 1),
-                  "uncovered_households": round(float(table["uncovered_households"].sum()), 1),
-                  "uncovered_population": round(float(table["uncovered_population"].sum()), 1),
-                  "cells": len(table), "uncovered_cells": int((~table["covered"]).sum()),
-                  "rule": "households spread uniformly over each cell"}
+        table = pd.DataFrame(
+            {
+                "code": self.grid["code"].astype(str).to_numpy(),
+                "parent_code": self.grid["parent_code"].astype(str).to_numpy(),
+                "covered": out_hh <= 1e-9,
+                "covered_share": np.round(1 - out_hh / np.maximum(all_hh, 1e-9), 4),
+                "facilities": [sorted(by_cell.get(i, [])) for i in range(n)],
+                "nearest_distance_m": [
+                    round(float(d), 1) if np.isfinite(d) else None for d in centre_d
+                ],
+                "uncovered_households": np.round(out_hh, 1),
+                "uncovered_population": np.round(out_pop, 1),
+            }
+        )
+        totals = {
+            "kind": kind,
+            "radius_m": radius,
+            "method": self.method,
+            "households": round(float(self.demand["households"].sum()), 1),
+            "uncovered_households": round(float(table["uncovered_households"].sum()), 1),
+            "uncovered_population": round(float(table["uncovered_population"].sum()), 1),
+            "cells": len(table),
+            "uncovered_cells": int((~table["covered"]).sum()),
+            "rule": "households spread uniformly over each cell",
+        }
         if len(extra_sites):
-            totals["newly_covered_households"] = round(float(self.demand.loc[newly, "households"].sum()), 1)
+            totals["newly_covered_households"] = round(
+                float(self.demand.loc[newly, "households"].sum()), 1
+            )
         else:
             self._cache[("table", kind)] = (table, totals)
         return table, totals
@@ -263,8 +304,9 @@ class Access:
         if self.method == "straight":
             tree = shapely.STRtree(self.facilities.geometry.values[idx])
             near = tree.nearest(self.demand.geometry.values)
-            return shapely.distance(self.facilities.geometry.values[idx][near],
-                                    self.demand.geometry.values)
+            return shapely.distance(
+                self.facilities.geometry.values[idx][near], self.demand.geometry.values
+            )
         dist, _ = self.net.from_nodes(self.fac_nodes[idx], limit, min_only=True)
         return dist[self.demand_nodes]
 
@@ -272,9 +314,13 @@ class Access:
     def rollup(table: pd.DataFrame, parent_codes: pd.Series) -> pd.DataFrame:
         """Uncovered households and population summed by a parent code (community or
         street: pass the code series aligned with ``table``)."""
-        return (table.assign(parent=parent_codes.to_numpy())
-                .groupby("parent")[["uncovered_households", "uncovered_population"]].sum()
-                .round(1).reset_index())
+        return (
+            table.assign(parent=parent_codes.to_numpy())
+            .groupby("parent")[["uncovered_households", "uncovered_population"]]
+            .sum()
+            .round(1)
+            .reset_index()
+        )
 
     # ------------------------------------------------------------------ service areas
     def service_areas(self, kind: str) -> gpd.GeoDataFrame:
@@ -296,26 +342,38 @@ class Access:
                 part_u = np.isfinite(du) & ~full
                 part_v = np.isfinite(dv) & ~full
                 # partly reached segments: the stretch within the radius from each end
-                pieces += [substring(s, 0, radius - a) for s, a in
-                           zip(self.net.segments[part_u], du[part_u])]
-                pieces += [substring(s, s.length - (radius - b), s.length) for s, b in
-                           zip(self.net.segments[part_v], dv[part_v])]
+                pieces += [
+                    substring(s, 0, radius - a)
+                    for s, a in zip(self.net.segments[part_u], du[part_u])
+                ]
+                pieces += [
+                    substring(s, s.length - (radius - b), s.length)
+                    for s, b in zip(self.net.segments[part_v], dv[part_v])
+                ]
                 geoms.append(shapely.union_all(pieces) if pieces else shapely.LineString())
-        return gpd.GeoDataFrame({"code": self.facilities["code"].iloc[idx].to_numpy(),
-                                 "name": self.facilities["name"].iloc[idx].to_numpy(),
-                                 "radius_m": radius, "method": self.method},
-                                geometry=geoms, crs=self.crs)
+        return gpd.GeoDataFrame(
+            {
+                "code": self.facilities["code"].iloc[idx].to_numpy(),
+                "name": self.facilities["name"].iloc[idx].to_numpy(),
+                "radius_m": radius,
+                "method": self.method,
+            },
+            geometry=geoms,
+            crs=self.crs,
+        )
 
     # ------------------------------------------------------------------ siting
-    def candidates(self, source: str = "intersections", *, spacing: float | None = None,
-                   points=None) -> np.ndarray:
+    def candidates(
+        self, source: str = "intersections", *, spacing: float | None = None, points=None
+    ) -> np.ndarray:
         """Candidate sites (metric points): road intersections (junctions where three or
         more roads meet), a regular lattice inside the grid layer, or given points."""
         if points is not None:
             return np.asarray(points, dtype=object)
         if source == "intersections" and self.method == "network":
-            degree = np.bincount(np.concatenate([self.net.u, self.net.v]),
-                                 minlength=self.net.n_junctions)
+            degree = np.bincount(
+                np.concatenate([self.net.u, self.net.v]), minlength=self.net.n_junctions
+            )
             return shapely.points(self.net.node_xy[degree >= 3])
         area = shapely.union_all(self.grid.geometry.values)
         step = spacing or 200.0
@@ -324,8 +382,15 @@ class Access:
         pts = shapely.points(np.column_stack([xs.ravel(), ys.ravel()]))
         return pts[shapely.contains(area, pts)]
 
-    def site(self, kind: str, p: int | None = None, *, model: str = "mclp",
-             candidates=None, time_limit: float = 60.0) -> dict:
+    def site(
+        self,
+        kind: str,
+        p: int | None = None,
+        *,
+        model: str = "mclp",
+        candidates=None,
+        time_limit: float = 60.0,
+    ) -> dict:
         """Suggest new sites for ``kind``, keeping existing ones fixed.
 
         ``model='mclp'``: the ``p`` sites covering the most still-uncovered households;
@@ -340,8 +405,7 @@ class Access:
         idx = self._of_kind(kind)
         existing = np.diff(self._facility_demand(idx, radius).tocsc().indptr) > 0
         if candidates is None or isinstance(candidates, str):
-            cand = self.candidates(candidates or "intersections",
-                                   spacing=self.radius(kind) / 2)
+            cand = self.candidates(candidates or "intersections", spacing=self.radius(kind) / 2)
         else:
             cand = self.candidates(points=candidates)
         reach = self._demand_to(cand, radius).tocsc()  # candidates × demand
@@ -350,8 +414,14 @@ class Access:
         weights = self.demand["households"].to_numpy()
         t0 = time.perf_counter()
         if len(coverable) == 0:
-            return {"kind": kind, "model": model, "suggestions": [], "status": "nothing to cover",
-                    "proven_optimal": True, "uncovered_households": round(float(weights[open_].sum()), 1)}
+            return {
+                "kind": kind,
+                "model": model,
+                "suggestions": [],
+                "status": "nothing to cover",
+                "proven_optimal": True,
+                "uncovered_households": round(float(weights[open_].sum()), 1),
+            }
         sub = reach[:, coverable].T.tocsr()  # demand × candidates, sparse
         useful = np.flatnonzero(np.diff(sub.tocsc().indptr) > 0)
         cost = np.full((len(coverable), len(useful)), np.inf)
@@ -381,18 +451,36 @@ class Access:
         for rank, (j, gain) in enumerate(order, start=1):
             pt = cand[useful[j]]
             lon, lat = self._to_lonlat.transform(pt.x, pt.y)
-            suggestions.append({"rank": rank, "lon": round(lon, 7), "lat": round(lat, 7),
-                                "newly_covered_households": round(gain, 1)})
+            suggestions.append(
+                {
+                    "rank": rank,
+                    "lon": round(lon, 7),
+                    "lat": round(lat, 7),
+                    "newly_covered_households": round(gain, 1),
+                }
+            )
         status = pulp.LpStatus[m.problem.status]
         proven = m.problem.status == 1 and m.problem.sol_status == pulp.LpSolutionOptimal
         if m.problem.status == 1 and not proven:
-            status = (f"{status} as reported, but CBC stopped at the {time_limit:g} s limit: "
-                      "best found, not proven optimal")
+            status = (
+                f"{status} as reported, but CBC stopped at the {time_limit:g} s limit: "
+                "best found, not proven optimal"
+            )
         uncovered = float(weights[open_].sum() - sum(g for _, g in order))
-        return {"kind": kind, "model": model, "radius_m": radius, "method": self.method,
-                "p": p, "candidates": int(len(cand)), "suggestions": suggestions,
-                "newly_covered_households": round(sum(g for _, g in order), 1),
-                "uncovered_households": round(uncovered, 1),
-                "unreachable_households": round(float(weights[open_].sum() - weights[coverable].sum()), 1),
-                "status": status,
-                "proven_optimal": bool(proven), "solve_s": round(time.perf_counter() - t0, 2)}
+        return {
+            "kind": kind,
+            "model": model,
+            "radius_m": radius,
+            "method": self.method,
+            "p": p,
+            "candidates": int(len(cand)),
+            "suggestions": suggestions,
+            "newly_covered_households": round(sum(g for _, g in order), 1),
+            "uncovered_households": round(uncovered, 1),
+            "unreachable_households": round(
+                float(weights[open_].sum() - weights[coverable].sum()), 1
+            ),
+            "status": status,
+            "proven_optimal": bool(proven),
+            "solve_s": round(time.perf_counter() - t0, 2),
+        }

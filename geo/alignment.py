@@ -38,8 +38,13 @@ def _matches(ji, ui, areas, n_units):
     return best, best_area
 
 
-def misaligned(jurisdictions: gpd.GeoDataFrame, layer: str, units: gpd.GeoDataFrame,
-               unit_layer: str, tolerances: Tolerances = Tolerances()) -> gpd.GeoDataFrame:
+def misaligned(
+    jurisdictions: gpd.GeoDataFrame,
+    layer: str,
+    units: gpd.GeoDataFrame,
+    unit_layer: str,
+    tolerances: Tolerances = Tolerances(),
+) -> gpd.GeoDataFrame:
     """Pieces of a jurisdiction lying in a unit that another jurisdiction mainly covers."""
     ji, ui, inter = _pieces(jurisdictions, units)
     best, _ = _matches(ji, ui, shapely.area(inter), len(units))
@@ -52,12 +57,21 @@ def misaligned(jurisdictions: gpd.GeoDataFrame, layer: str, units: gpd.GeoDataFr
         pieces, widths, kinds = significant([g], tolerances)
         for p, w, k in zip(pieces, widths, kinds):
             main = jcode[best[u]] if best[u] >= 0 else None
-            rows.append({"rule": "misaligned", "layer": layer, "features": [jcode[j], ucode[u]],
-                         "area_m2": float(p.area), "width_m": float(w), "kind": k,
-                         "parent_layer": unit_layer, "parent": ucode[u],
-                         "detail": f"{jcode[j]} reaches into {unit_layer} {ucode[u]}, "
-                                   f"which {main} mainly covers",
-                         "geometry": p})
+            rows.append(
+                {
+                    "rule": "misaligned",
+                    "layer": layer,
+                    "features": [jcode[j], ucode[u]],
+                    "area_m2": float(p.area),
+                    "width_m": float(w),
+                    "kind": k,
+                    "parent_layer": unit_layer,
+                    "parent": ucode[u],
+                    "detail": f"{jcode[j]} reaches into {unit_layer} {ucode[u]}, "
+                    f"which {main} mainly covers",
+                    "geometry": p,
+                }
+            )
     return make_findings(rows, jurisdictions.crs)
 
 
@@ -82,26 +96,48 @@ def alignment_table(jurisdictions: gpd.GeoDataFrame, units: gpd.GeoDataFrame) ->
         shared = float(areas[own].sum())
         total = float(geom.area)
         union = shapely.union_all(ug[matched]) if len(matched) else shapely.Polygon()
-        offset = (float(shapely.hausdorff_distance(geom.boundary, union.boundary))
-                  if len(matched) else None)
-        rows.append({"code": str(code),
-                     "name": jurisdictions["name"].iloc[j] if "name" in jurisdictions else None,
-                     "matched": [str(c) for c in ucode[matched]],
-                     "shared_pct": round(100.0 * shared / total, 2) if total else 0.0,
-                     "mismatched_area_m2": round(max(total - shared, 0.0), 1),
-                     "unmatched_in_units_m2": round(max(float(union.area) - shared, 0.0), 1),
-                     "boundary_offset_m": None if offset is None else round(offset, 2)})
+        offset = (
+            float(shapely.hausdorff_distance(geom.boundary, union.boundary))
+            if len(matched)
+            else None
+        )
+        rows.append(
+            {
+                "code": str(code),
+                "name": jurisdictions["name"].iloc[j] if "name" in jurisdictions else None,
+                "matched": [str(c) for c in ucode[matched]],
+                "shared_pct": round(100.0 * shared / total, 2) if total else 0.0,
+                "mismatched_area_m2": round(max(total - shared, 0.0), 1),
+                "unmatched_in_units_m2": round(max(float(union.area) - shared, 0.0), 1),
+                "boundary_offset_m": None if offset is None else round(offset, 2),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def uncovered(jurisdictions: gpd.GeoDataFrame, layer: str, extent, extent_layer: str,
-              tolerances: Tolerances = Tolerances()) -> gpd.GeoDataFrame:
+def uncovered(
+    jurisdictions: gpd.GeoDataFrame,
+    layer: str,
+    extent,
+    extent_layer: str,
+    tolerances: Tolerances = Tolerances(),
+) -> gpd.GeoDataFrame:
     """Gaps (三不管): parts of ``extent`` (the area the hierarchy covers) in no jurisdiction."""
     covered = shapely.union_all(jurisdictions.geometry.values)
     pieces, widths, kinds = significant([shapely.difference(extent, covered)], tolerances)
     sides = neighbour_codes(pieces, jurisdictions)
-    rows = [{"rule": "gap", "layer": layer, "features": s, "area_m2": float(p.area),
-             "width_m": float(w), "kind": k, "parent_layer": extent_layer,
-             "detail": f"inside the {extent_layer} layer but in no {layer}", "geometry": p}
-            for p, w, k, s in zip(pieces, widths, kinds, sides)]
+    rows = [
+        {
+            "rule": "gap",
+            "layer": layer,
+            "features": s,
+            "area_m2": float(p.area),
+            "width_m": float(w),
+            "kind": k,
+            "parent_layer": extent_layer,
+            "detail": f"inside the {extent_layer} layer but in no {layer}",
+            "geometry": p,
+        }
+        for p, w, k, s in zip(pieces, widths, kinds, sides)
+    ]
     return make_findings(rows, jurisdictions.crs)

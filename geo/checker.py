@@ -59,9 +59,16 @@ class Report:
         geo = json.loads(out.geometry.to_json(drop_id=True)) if len(out) else {"features": []}
         findings = []
         for row, feat in zip(out.itertuples(index=False), geo["features"]):
-            item = {"rule": row.rule, "layer": row.layer, "features": list(row.features),
-                    "area_m2": _num(row.area_m2, 2), "width_m": _num(row.width_m, 3),
-                    "kind": row.kind, "detail": row.detail, "geometry": feat["geometry"]}
+            item = {
+                "rule": row.rule,
+                "layer": row.layer,
+                "features": list(row.features),
+                "area_m2": _num(row.area_m2, 2),
+                "width_m": _num(row.width_m, 3),
+                "kind": row.kind,
+                "detail": row.detail,
+                "geometry": feat["geometry"],
+            }
             if row.parent_layer:
                 item["parent_layer"] = row.parent_layer
                 item["parent"] = row.parent
@@ -70,13 +77,17 @@ class Report:
         return {
             "dataset": dataset,
             "metric_crs": f"EPSG:{epsg}" if epsg else self.metric_crs.to_string(),
-            "tolerances": {"noise_width_m": self.tolerances.noise_width,
-                           "sliver_width_m": self.tolerances.sliver_width},
+            "tolerances": {
+                "noise_width_m": self.tolerances.noise_width,
+                "sliver_width_m": self.tolerances.sliver_width,
+            },
             "layers": self.layers,
             "findings": findings,
             "summary": self.summary(),
-            "alignment": {name: json.loads(t.to_json(orient="records", force_ascii=False))
-                          for name, t in self.alignment.items()},
+            "alignment": {
+                name: json.loads(t.to_json(orient="records", force_ascii=False))
+                for name, t in self.alignment.items()
+            },
         }
 
 
@@ -84,9 +95,12 @@ def _num(v, digits):
     return None if v is None or pd.isna(v) else round(float(v), digits)
 
 
-def check_dataset(layers: Dataset | dict[str, gpd.GeoDataFrame], *,
-                  tolerances: Tolerances = Tolerances(),
-                  progress: Progress | None = None) -> Report:
+def check_dataset(
+    layers: Dataset | dict[str, gpd.GeoDataFrame],
+    *,
+    tolerances: Tolerances = Tolerances(),
+    progress: Progress | None = None,
+) -> Report:
     """Check every partition layer present and every pair of related layers.
 
     Parameters
@@ -101,8 +115,10 @@ def check_dataset(layers: Dataset | dict[str, gpd.GeoDataFrame], *,
     """
     ds = Dataset.of(layers)
     say = progress or (lambda _msg: None)
-    info = {n: {"features": int(len(g)), "crs": g.crs.to_string() if g.crs else None}
-            for n, g in ds.items()}
+    info = {
+        n: {"features": int(len(g)), "crs": g.crs.to_string() if g.crs else None}
+        for n, g in ds.items()
+    }
     crs = ds.metric_crs
     present = ds.present(partitions())
     if not present:
@@ -129,9 +145,17 @@ def check_dataset(layers: Dataset | dict[str, gpd.GeoDataFrame], *,
         parent = KINDS[name].parent
         if parent in metric:
             say(f"{name}: nesting in {parent}")
-            parts.append(nesting(gdf, name, metric[parent], parent, tolerances,
-                                 suspects=suspects[name],
-                                 covers_parent=KINDS[name].covers_parent))
+            parts.append(
+                nesting(
+                    gdf,
+                    name,
+                    metric[parent],
+                    parent,
+                    tolerances,
+                    suspects=suspects[name],
+                    covers_parent=KINDS[name].covers_parent,
+                )
+            )
         elif name in levels or not any(u in metric for u in levels):
             say(f"{name}: gaps")
             parts.append(gap_in_outline(gdf, name, tolerances))
@@ -149,14 +173,20 @@ def check_dataset(layers: Dataset | dict[str, gpd.GeoDataFrame], *,
         tables[name] = alignment_table(metric[name], metric[units])
         tables[name].insert(2, "unit_layer", units)
 
-    findings = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
-        len(p) for p in parts) else empty_findings(crs)
+    findings = (
+        pd.concat([p for p in parts if len(p)], ignore_index=True)
+        if any(len(p) for p in parts)
+        else empty_findings(crs)
+    )
     findings = gpd.GeoDataFrame(findings, geometry="geometry", crs=crs)
     order = {r: i for i, r in enumerate(RULES)}
     layer_order = {n: i for i, n in enumerate(partitions())}
     findings = findings.sort_values(
         by=["layer", "rule", "area_m2"],
-        key=lambda s: s.map(layer_order) if s.name == "layer" else (
-            s.map(order) if s.name == "rule" else -s.fillna(0)),
+        key=lambda s: (
+            s.map(layer_order)
+            if s.name == "layer"
+            else (s.map(order) if s.name == "rule" else -s.fillna(0))
+        ),
     ).reset_index(drop=True)
     return Report(crs, info, findings, tables, tolerances)

@@ -98,16 +98,23 @@ def coordinate_problems(bounds, crs: CRS) -> list[str]:
             )
         elif max(abs(ymin), abs(ymax)) > 90:
             lat = ymax if abs(ymax) > abs(ymin) else ymin
-            hint = (" Longitude and latitude look swapped (latitude first); put longitude first "
-                    "(x=lon, y=lat)." if max(abs(xmin), abs(xmax)) <= 90 else "")
-            problems.append(f"latitude {lat:g} is beyond ±90: the coordinates cannot be "
-                            f"degrees in {crs_name}.{hint}")
+            hint = (
+                " Longitude and latitude look swapped (latitude first); put longitude first "
+                "(x=lon, y=lat)."
+                if max(abs(xmin), abs(xmax)) <= 90
+                else ""
+            )
+            problems.append(
+                f"latitude {lat:g} is beyond ±90: the coordinates cannot be "
+                f"degrees in {crs_name}.{hint}"
+            )
         elif max(abs(xmin), abs(xmax)) > 180:
-            problems.append(f"longitude up to {max(abs(xmin), abs(xmax)):g} is beyond ±180 in "
-                            f"{crs_name}")
+            problems.append(
+                f"longitude up to {max(abs(xmin), abs(xmax)):g} is beyond ±180 in {crs_name}"
+            )
         else:
             cx0, cy0, cx1, cy1 = CHINA_BOUNDS
-            if (cy0 <= xmin and xmax <= cy1 and cx0 <= ymin and ymax <= cx1):
+            if cy0 <= xmin and xmax <= cy1 and cx0 <= ymin and ymax <= cx1:
                 problems.append(
                     f"x runs {xmin:g}..{xmax:g} and y {ymin:g}..{ymax:g}: longitude and "
                     "latitude look swapped (latitude first). Put longitude in x, latitude in y"
@@ -129,9 +136,13 @@ def coordinate_problems(bounds, crs: CRS) -> list[str]:
         except Exception:  # noqa: BLE001 - a failed projection is itself the finding
             lon0 = lat0 = lon1 = lat1 = float("nan")
         margin = 3.0  # degrees: zones are used a little beyond their nominal strip
-        inside = (np.isfinite([lon0, lat0, lon1, lat1]).all()
-                  and lon0 >= aou.west - margin and lon1 <= aou.east + margin
-                  and lat0 >= aou.south - margin and lat1 <= aou.north + margin)
+        inside = (
+            np.isfinite([lon0, lat0, lon1, lat1]).all()
+            and lon0 >= aou.west - margin
+            and lon1 <= aou.east + margin
+            and lat0 >= aou.south - margin
+            and lat1 <= aou.north + margin
+        )
         if not inside:
             problems.append(
                 f"coordinates {xmin:,.0f}..{xmax:,.0f}, {ymin:,.0f}..{ymax:,.0f} fall outside "

@@ -48,15 +48,18 @@ class Dataset(Mapping):
     is safe to share between threads.
     """
 
-    def __init__(self, layers: Mapping[str, gpd.GeoDataFrame], *, metric_crs=None,
-                 name: str | None = None):
+    def __init__(
+        self, layers: Mapping[str, gpd.GeoDataFrame], *, metric_crs=None, name: str | None = None
+    ):
         for layer in layers:
             kind(layer)  # refuses unknown names, naming the closest kind
         missing = [n for n, g in layers.items() if g.crs is None]
         if missing:
-            raise LayerError(f"layer(s) {', '.join(missing)} have no CRS; set it first, e.g. "
-                             "gdf.set_crs('EPSG:4490')",
-                             zh=f"图层 {', '.join(missing)} 没有坐标系，请先设置（如 EPSG:4490）")
+            raise LayerError(
+                f"layer(s) {', '.join(missing)} have no CRS; set it first, e.g. "
+                "gdf.set_crs('EPSG:4490')",
+                zh=f"图层 {', '.join(missing)} 没有坐标系，请先设置（如 EPSG:4490）",
+            )
         self._layers = {n: layers[n] for n in KINDS if n in layers}
         self._metric_crs = CRS.from_user_input(metric_crs) if metric_crs is not None else None
         self.name = name
@@ -84,8 +87,7 @@ class Dataset(Mapping):
 
     def present(self, names=None) -> list[str]:
         """The layers (of ``names``, default all) that hold at least one feature."""
-        return [n for n in (names or self._layers) if n in self._layers
-                and len(self._layers[n])]
+        return [n for n in (names or self._layers) if n in self._layers and len(self._layers[n])]
 
     # ------------------------------------------------------------------ CRS policy
     @property
@@ -117,8 +119,7 @@ class Dataset(Mapping):
         return self._copy_in(layer, "EPSG:4326", "lonlat")
 
     # ------------------------------------------------------------------ derived datasets
-    def subset(self, layers: Mapping[str, gpd.GeoDataFrame] | None = None, **replace
-               ) -> Dataset:
+    def subset(self, layers: Mapping[str, gpd.GeoDataFrame] | None = None, **replace) -> Dataset:
         """A dataset of other frames (e.g. one neighbourhood, or a layer as changed) that
         keeps this one's metric CRS, so that its measurements compare with this one's."""
         frames = dict(self._layers if layers is None else layers)

@@ -29,12 +29,21 @@ from geo.errors import InputError, NotFound
 from geo.findings import new_since
 from geo.kinds import KINDS, hierarchy, population_kinds
 
-__all__ = ["EDIT_LAYERS", "EDITABLE", "OPERATIONS", "Planned", "PreviewBase", "plan",
-           "preview_change", "preview_feature", "feature_json"]
+__all__ = [
+    "EDIT_LAYERS",
+    "EDITABLE",
+    "OPERATIONS",
+    "Planned",
+    "PreviewBase",
+    "plan",
+    "preview_change",
+    "preview_feature",
+    "feature_json",
+]
 
 # The layers an edit reads: the hierarchy it is checked against, the cells, and the finest
 # household data that re-counts them.
-EDIT_LAYERS = (*hierarchy()[:hierarchy().index("grid") + 1], *population_kinds())
+EDIT_LAYERS = (*hierarchy()[: hierarchy().index("grid") + 1], *population_kinds())
 # Attributes of a cell an editor may set directly (``update``); the rest are derived.
 EDITABLE = ("name", "parent_code", "households", "population", "floating_population")
 OPERATIONS = ("update", "reshape", "split", "merge", "move", "draw", "replace")
@@ -68,10 +77,17 @@ def neighbourhood(layers, geoms) -> dict:
 def _new_findings(before, after) -> list[dict]:
     """What the change adds, as plain records for the API."""
     added = new_since(before.findings, after.findings)
-    return [{"rule": r.rule, "layer": r.layer, "features": list(r.features),
-             "area_m2": None if r.area_m2 != r.area_m2 else r.area_m2,
-             "width_m": None if r.width_m != r.width_m else r.width_m, "detail": r.detail}
-            for r in added.itertuples(index=False)]
+    return [
+        {
+            "rule": r.rule,
+            "layer": r.layer,
+            "features": list(r.features),
+            "area_m2": None if r.area_m2 != r.area_m2 else r.area_m2,
+            "width_m": None if r.width_m != r.width_m else r.width_m,
+            "detail": r.detail,
+        }
+        for r in added.itertuples(index=False)
+    ]
 
 
 def _update_feature(feature) -> tuple:
@@ -86,17 +102,22 @@ def _update_feature(feature) -> tuple:
     except Exception as err:  # noqa: BLE001 - any parse failure is the user's input
         raise InputError(f"geometry is not GeoJSON: {err}", zh="几何不是有效的 GeoJSON") from None
     if geom.geom_type not in KINDS["grid"].geom_types or geom.is_empty:
-        raise InputError(f"geometry must be a Polygon or MultiPolygon, got {geom.geom_type}",
-                         zh=f"几何须为面（Polygon 或 MultiPolygon），收到 {geom.geom_type}")
+        raise InputError(
+            f"geometry must be a Polygon or MultiPolygon, got {geom.geom_type}",
+            zh=f"几何须为面（Polygon 或 MultiPolygon），收到 {geom.geom_type}",
+        )
     if not geom.is_valid:
-        raise InputError(f"geometry is invalid: {shapely.is_valid_reason(geom)}",
-                         zh=f"几何无效：{shapely.is_valid_reason(geom)}")
+        raise InputError(
+            f"geometry is invalid: {shapely.is_valid_reason(geom)}",
+            zh=f"几何无效：{shapely.is_valid_reason(geom)}",
+        )
     props = feature.get("properties") or {}
     unknown = set(props) - set(EDITABLE) - {"code"}
     if unknown:
-        raise InputError(f"cannot edit {', '.join(sorted(unknown))}; editable: "
-                         f"{', '.join(EDITABLE)}",
-                         zh=f"不能修改 {', '.join(sorted(unknown))}；可修改：{', '.join(EDITABLE)}")
+        raise InputError(
+            f"cannot edit {', '.join(sorted(unknown))}; editable: {', '.join(EDITABLE)}",
+            zh=f"不能修改 {', '.join(sorted(unknown))}；可修改：{', '.join(EDITABLE)}",
+        )
     return geom, props
 
 
@@ -159,8 +180,10 @@ def _changed_cells(base: PreviewBase, op: dict):
     """The cells an operation changes (metric CRS) and the metric cells it started from."""
     kind = op.get("op")
     if kind not in OPERATIONS:
-        raise InputError(f"op must be one of {', '.join(OPERATIONS)}; got '{kind}'",
-                         zh=f"op 须为 {', '.join(OPERATIONS)} 之一，收到“{kind}”")
+        raise InputError(
+            f"op must be one of {', '.join(OPERATIONS)}; got '{kind}'",
+            zh=f"op 须为 {', '.join(OPERATIONS)} 之一，收到“{kind}”",
+        )
     crs = base.crs
     cells = base.metric["grid"]
     comm = base.metric.get("community")
@@ -172,8 +195,10 @@ def _changed_cells(base: PreviewBase, op: dict):
         code = _code(op)
         hits = np.flatnonzero(cells["code"].astype(str).to_numpy() == code)
         if len(hits) != 1:
-            raise NotFound(f"{len(hits)} features in 'grid' have code '{code}'",
-                           zh=f"网格图层中编码为 {code} 的要素有 {len(hits)} 个")
+            raise NotFound(
+                f"{len(hits)} features in 'grid' have code '{code}'",
+                zh=f"网格图层中编码为 {code} 的要素有 {len(hits)} 个",
+            )
         geom, props = _update_feature(op.get("feature"))
         return _updated(cells.iloc[hits], geom, props), cells
     if kind == "reshape":
@@ -186,20 +211,27 @@ def _changed_cells(base: PreviewBase, op: dict):
     elif kind == "merge":
         codes = op.get("codes")
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
-            raise InputError("'codes' must list the cells to merge", zh="请用 codes 列出要合并的网格")
+            raise InputError(
+                "'codes' must list the cells to merge", zh="请用 codes 列出要合并的网格"
+            )
         changed = redraw.merge(cells, codes)
     elif kind == "move":
         changed = redraw.move_piece(cells, g("geometry", "the piece"), _code(op, "to"), comm)
     elif kind == "draw":
-        changed = redraw.draw(cells, g("geometry", "the new cell"), _code(op, "community"),
-                              comm, name=op.get("name"))
+        changed = redraw.draw(
+            cells, g("geometry", "the new cell"), _code(op, "community"), comm, name=op.get("name")
+        )
     else:  # replace: communities' cells by new ones (an adopted proposal)
         if op.get("communities") is not None:
             communities = op["communities"]
-            if not isinstance(communities, list) or not communities or \
-                    not all(isinstance(c, str) and c for c in communities):
-                raise InputError("'communities' must list community codes",
-                                 zh="请用 communities 列出社区编码")
+            if (
+                not isinstance(communities, list)
+                or not communities
+                or not all(isinstance(c, str) and c for c in communities)
+            ):
+                raise InputError(
+                    "'communities' must list community codes", zh="请用 communities 列出社区编码"
+                )
         else:
             communities = [_code(op, "community")]
         changed = _replacement(cells, communities, op.get("features"), crs, comm)
@@ -233,8 +265,7 @@ def _replacement(cells, communities: list[str], features, crs, comm=None):
     if len(communities) == 1:
         new["parent_code"] = communities[0]
     elif "parent_code" not in new or not new["parent_code"].astype(str).isin(communities).all():
-        raise InputError("with several communities every new cell needs a parent_code "
-                         "among them")
+        raise InputError("with several communities every new cell needs a parent_code among them")
     new["parent_code"] = new["parent_code"].astype(str)
     parents = cells["parent_code"].astype(str)
     old = cells[parents.isin(communities)]
@@ -249,20 +280,23 @@ def _replacement(cells, communities: list[str], features, crs, comm=None):
         fitted = []
         for code, mine in new.groupby("parent_code", sort=False):
             outline = comm[comm["code"].astype(str) == code]
-            fitted.append(redraw.fit_to(mine, outline.geometry.iloc[0]) if len(outline)
-                          else mine)
+            fitted.append(redraw.fit_to(mine, outline.geometry.iloc[0]) if len(outline) else mine)
         new = gpd.GeoDataFrame(pd.concat(fitted, ignore_index=True), crs=crs)
     if "name" not in new:
         new["name"] = None
-    names = ({} if comm is None or "name" not in comm
-             else dict(zip(comm["code"].astype(str), comm["name"])))
+    names = (
+        {}
+        if comm is None or "name" not in comm
+        else dict(zip(comm["code"].astype(str), comm["name"]))
+    )
     unnamed = new["name"].isna() | (new["name"].astype(str).str.strip() == "")
-    new.loc[unnamed, "name"] = [redraw.serial_name(c, p, names.get(p))
-                                for c, p in zip(new["code"][unnamed], new["parent_code"][unnamed])]
+    new.loc[unnamed, "name"] = [
+        redraw.serial_name(c, p, names.get(p))
+        for c, p in zip(new["code"][unnamed], new["parent_code"][unnamed])
+    ]
     gone = old[~old["code"].astype(str).isin(new["code"])][["code", "name", "parent_code"]]
     gone = gpd.GeoDataFrame(gone, geometry=[shapely.Polygon()] * len(gone), crs=crs)
-    return pd.concat([new[["code", "name", "parent_code", "geometry"]], gone],
-                     ignore_index=True)
+    return pd.concat([new[["code", "name", "parent_code", "geometry"]], gone], ignore_index=True)
 
 
 def _figures(population, changed, cells):
@@ -270,8 +304,9 @@ def _figures(population, changed, cells):
     finest household data, metric CRS, or None), and the method."""
     before = cells[cells["code"].astype(str).isin(set(changed["code"]))]
     if population is not None:
-        touched = shapely.union_all(np.concatenate([before.geometry.values,
-                                                    changed.geometry.values]))
+        touched = shapely.union_all(
+            np.concatenate([before.geometry.values, changed.geometry.values])
+        )
         population = population.iloc[population.sindex.query(touched, predicate="intersects")]
     return redraw.reapportion(before, changed, population)
 
@@ -283,14 +318,19 @@ def _summaries(cells, changed) -> list[dict]:
     for row in changed.itertuples(index=False):
         had = row.code in old.index
         gone = row.geometry.is_empty
-        rec = {"code": row.code, "name": row.name, "parent_code": row.parent_code,
-               "status": "removed" if gone else ("changed" if had else "added")}
+        rec = {
+            "code": row.code,
+            "name": row.name,
+            "parent_code": row.parent_code,
+            "status": "removed" if gone else ("changed" if had else "added"),
+        }
         for f in redraw.FIGURES:
             if f in changed:
                 value = getattr(row, f)
                 rec[f] = None if gone or pd.isna(value) else int(value)
-                rec[f + "_before"] = (int(old.loc[row.code, f]) if had and pd.notna(
-                    old.loc[row.code, f]) else None)
+                rec[f + "_before"] = (
+                    int(old.loc[row.code, f]) if had and pd.notna(old.loc[row.code, f]) else None
+                )
         rec["area_m2"] = round(row.geometry.area, 1)
         rec["area_m2_before"] = round(old.loc[row.code].geometry.area, 1) if had else None
         out.append(rec)
@@ -306,8 +346,9 @@ def _new_grid(grid, changed_stored):
     merged = pd.concat([keep, live[cols]], ignore_index=True)
     order = {c: i for i, c in enumerate(codes)}  # existing cells keep their place
     rank = merged["code"].astype(str).map(order).fillna(len(order) + merged.index.to_series())
-    return gpd.GeoDataFrame(merged.iloc[np.argsort(rank.to_numpy(), kind="stable")],
-                            geometry="geometry", crs=grid.crs).reset_index(drop=True)
+    return gpd.GeoDataFrame(
+        merged.iloc[np.argsort(rank.to_numpy(), kind="stable")], geometry="geometry", crs=grid.crs
+    ).reset_index(drop=True)
 
 
 class Planned:
@@ -351,37 +392,51 @@ def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
         stored = changed.to_crs(grid.crs)
     bad = ~stored.geometry.is_valid  # degrees can undo what was valid in metres
     if bad.any():
-        stored.loc[bad, "geometry"] = shapely.make_valid(stored.geometry[bad].values,
-                                                         method="structure")
+        stored.loc[bad, "geometry"] = shapely.make_valid(
+            stored.geometry[bad].values, method="structure"
+        )
     new_grid = _new_grid(grid, stored)
     region = list(stored.geometry[~stored.geometry.is_empty]) + list(
-        grid.geometry[grid["code"].astype(str).isin(stored["code"])])
+        grid.geometry[grid["code"].astype(str).isin(stored["code"])]
+    )
     before = base.check_before(region)
     after = check_dataset(ds.subset(neighbourhood(ds.subset(grid=new_grid), region)))
-    return Planned(op.get("op"), stored, new_grid, _summaries(cells, changed), method,
-                   _new_findings(before, after))
+    return Planned(
+        op.get("op"),
+        stored,
+        new_grid,
+        _summaries(cells, changed),
+        method,
+        _new_findings(before, after),
+    )
 
 
-def preview_change(layers, op: dict, revisions=None,
-                   base: PreviewBase | None = None) -> dict:
+def preview_change(layers, op: dict, revisions=None, base: PreviewBase | None = None) -> dict:
     """What an operation would do, without saving (``layers`` as stored): the changed cells
     (GeoJSON lon/lat), each cell's figures before and after, how households were
     re-apportioned, the findings it would add, and ``base``: each existing cell's current
     revision (``revisions(code)`` → id), to send back with the save."""
     planned = plan(layers, op, base)
     existing = [c["code"] for c in planned.cells if c["status"] != "added"]
-    return {"op": planned.op, "cells": planned.cells, "method": planned.method,
-            "new_findings": planned.new_findings, "features": planned.features(),
-            "base": {c: (revisions(c) if revisions else 0) or 0 for c in existing}}
+    return {
+        "op": planned.op,
+        "cells": planned.cells,
+        "method": planned.method,
+        "new_findings": planned.new_findings,
+        "features": planned.features(),
+        "base": {c: (revisions(c) if revisions else 0) or 0 for c in existing},
+    }
 
 
-def preview_feature(layers, code: str, feature: dict, base: PreviewBase | None = None
-                    ) -> dict:
+def preview_feature(layers, code: str, feature: dict, base: PreviewBase | None = None) -> dict:
     """What replacing one cell by ``feature`` (lon/lat) would do: the cell before and
     after (stored CRS) and the findings it would add."""
     planned = plan(layers, {"op": "update", "code": code, "feature": feature}, base)
     grid = (base.layers if base else Dataset.of(layers))["grid"]
     i = int(np.flatnonzero(grid["code"].astype(str).to_numpy() == code)[0])
     j = int(np.flatnonzero(planned.grid["code"].astype(str).to_numpy() == code)[0])
-    return {"before": feature_json(grid, i), "after": feature_json(planned.grid, j),
-            "new_findings": planned.new_findings}
+    return {
+        "before": feature_json(grid, i),
+        "after": feature_json(planned.grid, j),
+        "new_findings": planned.new_findings,
+    }

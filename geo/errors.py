@@ -16,9 +16,20 @@ True
 
 from __future__ import annotations
 
-__all__ = ["GridmapError", "InputError", "LayerError", "UnknownLayer", "NotFound",
-           "Conflict", "Unauthorised", "Forbidden", "StaleEdit", "EditRejected",
-           "PreconditionRequired", "StorageError"]
+__all__ = [
+    "GridmapError",
+    "InputError",
+    "LayerError",
+    "UnknownLayer",
+    "NotFound",
+    "Conflict",
+    "Unauthorised",
+    "Forbidden",
+    "StaleEdit",
+    "EditRejected",
+    "PreconditionRequired",
+    "StorageError",
+]
 
 
 class GridmapError(Exception):
@@ -35,8 +46,9 @@ class GridmapError(Exception):
     status = 400
     code = "error"
 
-    def __init__(self, message: str, problems: list[str] | None = None, *,
-                 zh: str | None = None, **details):
+    def __init__(
+        self, message: str, problems: list[str] | None = None, *, zh: str | None = None, **details
+    ):
         self.problems = list(problems or [])
         if self.problems:
             message = message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
@@ -54,8 +66,13 @@ class GridmapError(Exception):
         """The JSON body every client gets: ``code`` (the HTTP status, as always),
         ``error`` (this kind of error), ``description`` (English) and ``message`` in both
         languages, plus the error's details."""
-        return {"code": self.status, "error": self.code, "description": str(self),
-                "message": {"zh": self.message("zh"), "en": str(self)}, **self.details}
+        return {
+            "code": self.status,
+            "error": self.code,
+            "description": str(self),
+            "message": {"zh": self.message("zh"), "en": str(self)},
+            **self.details,
+        }
 
 
 class InputError(GridmapError, ValueError):
@@ -114,17 +131,26 @@ class StaleEdit(GridmapError):
     status = 412
     code = "stale_edit"
 
-    def __init__(self, current: int, latest: dict | None, message: str | None = None,
-                 *, zh: str | None = None):
+    def __init__(
+        self,
+        current: int,
+        latest: dict | None,
+        message: str | None = None,
+        *,
+        zh: str | None = None,
+    ):
         rec = latest or {}
         who, when, why = rec.get("author", "?"), rec.get("at", "?"), rec.get("reason", "")
         cell = rec.get("code", "?")
         super().__init__(
-            message or f"cell {cell} was changed by {who} at {when} ({why}) since you read it "
-                       f"(now revision {current}); look at its new shape and redo your change",
-            zh=zh or f"网格 {cell} 在您读取后已被 {who} 于 {when} 修改（{why}），现为第 {current} "
-                     "版；请查看其新边界后重新修改",
-            latest=latest)
+            message
+            or f"cell {cell} was changed by {who} at {when} ({why}) since you read it "
+            f"(now revision {current}); look at its new shape and redo your change",
+            zh=zh
+            or f"网格 {cell} 在您读取后已被 {who} 于 {when} 修改（{why}），现为第 {current} "
+            "版；请查看其新边界后重新修改",
+            latest=latest,
+        )
         self.current, self.latest = current, latest
 
 
@@ -139,7 +165,8 @@ class EditRejected(GridmapError):
             "the change breaks nesting or leaves a gap or overlap; fix it, or resend with "
             '"accepted": "<reason>"',
             zh=f"此修改将产生 {len(findings)} 个问题（越界、缝隙或重叠）：请修改，或填写接受理由后保存",
-            findings=findings)
+            findings=findings,
+        )
         self.findings = findings
 
 

@@ -18,10 +18,21 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["Rule", "RULES", "SLIVER", "COLUMNS", "Tolerances", "width", "upper_width", "polygon_parts", "classify",
-           "significant", "new_since",
-           "empty_findings", "make_findings"]
-
+__all__ = [
+    "Rule",
+    "RULES",
+    "SLIVER",
+    "COLUMNS",
+    "Tolerances",
+    "width",
+    "upper_width",
+    "polygon_parts",
+    "classify",
+    "significant",
+    "new_since",
+    "empty_findings",
+    "make_findings",
+]
 
 
 @dataclass(frozen=True)
@@ -49,25 +60,62 @@ class Rule:
 
 #: The rules, in report order; the checker, the report, the API, the map and its
 #: translations read them from here.
-RULES: dict[str, Rule] = {r.name: r for r in [
-    Rule("invalid_geometry", "every polygon layer", "几何无效", "Invalid geometry", "#000000"),
-    Rule("duplicate_code", "every layer with codes", "编码重复", "Duplicate code", "#636363"),
-    Rule("overlap", "every partition layer", "重叠", "Overlap", "#d7191c",
-         "交叉管", "Two in charge (overlap)"),
-    Rule("gap", "every partition layer, inside its parent or the hierarchy", "缝隙", "Gap",
-         "#2c7bb6", "三不管", "Nobody in charge (gap)"),
-    Rule("not_nested", "a layer with a parent kind", "越界", "Not nested", "#7b3294"),
-    Rule("parent_mismatch", "a layer with a parent kind", "上级编码不符", "Parent mismatch",
-         "#1a9641"),
-    Rule("misaligned", "a jurisdiction against the units it follows", "跨界", "Misaligned",
-         "#e66101"),
-]}
+RULES: dict[str, Rule] = {
+    r.name: r
+    for r in [
+        Rule("invalid_geometry", "every polygon layer", "几何无效", "Invalid geometry", "#000000"),
+        Rule("duplicate_code", "every layer with codes", "编码重复", "Duplicate code", "#636363"),
+        Rule(
+            "overlap",
+            "every partition layer",
+            "重叠",
+            "Overlap",
+            "#d7191c",
+            "交叉管",
+            "Two in charge (overlap)",
+        ),
+        Rule(
+            "gap",
+            "every partition layer, inside its parent or the hierarchy",
+            "缝隙",
+            "Gap",
+            "#2c7bb6",
+            "三不管",
+            "Nobody in charge (gap)",
+        ),
+        Rule("not_nested", "a layer with a parent kind", "越界", "Not nested", "#7b3294"),
+        Rule(
+            "parent_mismatch",
+            "a layer with a parent kind",
+            "上级编码不符",
+            "Parent mismatch",
+            "#1a9641",
+        ),
+        Rule(
+            "misaligned",
+            "a jurisdiction against the units it follows",
+            "跨界",
+            "Misaligned",
+            "#e66101",
+        ),
+    ]
+}
 
 #: Pieces narrower than the sliver width (any rule): digitising slivers, fixable.
 SLIVER = {"zh": "碎片", "en": "sliver", "color": "#ff00ff"}
 
-COLUMNS = ["rule", "layer", "features", "area_m2", "width_m", "kind", "parent_layer",
-           "parent", "detail", "geometry"]
+COLUMNS = [
+    "rule",
+    "layer",
+    "features",
+    "area_m2",
+    "width_m",
+    "kind",
+    "parent_layer",
+    "parent",
+    "detail",
+    "geometry",
+]
 
 
 @dataclass(frozen=True)
@@ -128,8 +176,11 @@ def upper_width(geoms):
 def classify(widths, tolerances: Tolerances) -> np.ndarray:
     """'noise', 'sliver' or 'real' for each width (m)."""
     widths = np.asarray(widths, dtype=float)
-    return np.where(widths < tolerances.noise_width, "noise",
-                    np.where(widths < tolerances.sliver_width, "sliver", "real"))
+    return np.where(
+        widths < tolerances.noise_width,
+        "noise",
+        np.where(widths < tolerances.sliver_width, "sliver", "real"),
+    )
 
 
 def significant(pieces, tolerances: Tolerances, *, owners=None):
@@ -141,7 +192,7 @@ def significant(pieces, tolerances: Tolerances, *, owners=None):
     """
     pieces = np.asarray(pieces, dtype=object)
     # A part at least noise_width wide holds a disc of that diameter: smaller areas are noise.
-    big = np.flatnonzero(shapely.area(pieces) >= np.pi / 4 * tolerances.noise_width ** 2)
+    big = np.flatnonzero(shapely.area(pieces) >= np.pi / 4 * tolerances.noise_width**2)
     parts, index = shapely.get_parts(pieces[big], return_index=True)
     index = big[index]
     keep = shapely.get_type_id(parts) == shapely.GeometryType.POLYGON
@@ -164,8 +215,9 @@ def make_findings(rows: list[dict], crs) -> gpd.GeoDataFrame:
     """A findings frame from row dicts (missing columns filled with None)."""
     if not rows:
         return empty_findings(crs)
-    frame = gpd.GeoDataFrame([{c: r.get(c) for c in COLUMNS} for r in rows],
-                             geometry="geometry", crs=crs)
+    frame = gpd.GeoDataFrame(
+        [{c: r.get(c) for c in COLUMNS} for r in rows], geometry="geometry", crs=crs
+    )
     return frame
 
 
@@ -179,7 +231,8 @@ def new_since(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame) -> gpd.GeoDataF
         if row.area_m2 is None or row.area_m2 != row.area_m2:
             seen = any(sorted(f) == sorted(row.features) for f in same["features"])
         else:
-            seen = bool((same.geometry.intersection(row.geometry).area
-                         > 0.5 * row.geometry.area).any())
+            seen = bool(
+                (same.geometry.intersection(row.geometry).area > 0.5 * row.geometry.area).any()
+            )
         keep.append(not seen)
     return after[np.asarray(keep, dtype=bool)] if len(after) else after

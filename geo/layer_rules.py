@@ -15,8 +15,14 @@ import shapely
 from geo._parallel import threaded
 from geo.findings import Tolerances, make_findings, polygon_parts, significant
 
-__all__ = ["invalid_geometry", "repaired", "duplicate_code", "overlap", "gap_in_outline",
-           "neighbour_codes"]
+__all__ = [
+    "invalid_geometry",
+    "repaired",
+    "duplicate_code",
+    "overlap",
+    "gap_in_outline",
+    "neighbour_codes",
+]
 
 
 def invalid_geometry(gdf: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
@@ -32,11 +38,20 @@ def invalid_geometry(gdf: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
             # GEOS says e.g. "Self-intersection[606343.9 3284028.5]": the place is the geometry.
             match = re.match(r"^(.*?)\[([-\d.eE+]+) ([-\d.eE+]+)\]$", shapely.is_valid_reason(g))
             reason = match.group(1) if match else shapely.is_valid_reason(g)
-            where = (shapely.Point(float(match.group(2)), float(match.group(3))) if match
-                     else g.representative_point())
-        rows.append({"rule": "invalid_geometry", "layer": layer,
-                     "features": [str(gdf["code"].iloc[i])], "detail": reason,
-                     "geometry": where})
+            where = (
+                shapely.Point(float(match.group(2)), float(match.group(3)))
+                if match
+                else g.representative_point()
+            )
+        rows.append(
+            {
+                "rule": "invalid_geometry",
+                "layer": layer,
+                "features": [str(gdf["code"].iloc[i])],
+                "detail": reason,
+                "geometry": where,
+            }
+        )
     return make_findings(rows, gdf.crs)
 
 
@@ -61,9 +76,15 @@ def duplicate_code(gdf: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
     counts = codes.value_counts()
     for code, n in counts[counts > 1].items():
         where = gdf.geometry[codes == code]
-        rows.append({"rule": "duplicate_code", "layer": layer, "features": [str(code)],
-                     "detail": f"{n} features carry code {code}",
-                     "geometry": shapely.union_all(where.representative_point().values)})
+        rows.append(
+            {
+                "rule": "duplicate_code",
+                "layer": layer,
+                "features": [str(code)],
+                "detail": f"{n} features carry code {code}",
+                "geometry": shapely.union_all(where.representative_point().values),
+            }
+        )
     return make_findings(rows, gdf.crs)
 
 
@@ -77,8 +98,9 @@ def _pairs(geoms):
     return left[~touching], right[~touching]
 
 
-def overlap(gdf: gpd.GeoDataFrame, layer: str, tolerances: Tolerances = Tolerances()
-            ) -> gpd.GeoDataFrame:
+def overlap(
+    gdf: gpd.GeoDataFrame, layer: str, tolerances: Tolerances = Tolerances()
+) -> gpd.GeoDataFrame:
     """Areas shared by two features of the layer, wider than the noise width.
 
     Each connected piece of each pair's intersection is one finding with both codes.
@@ -92,9 +114,18 @@ def overlap(gdf: gpd.GeoDataFrame, layer: str, tolerances: Tolerances = Toleranc
         pieces, widths, kinds, pair = significant(inter, tolerances, owners=np.arange(len(left)))
         for p, w, k, n in zip(pieces, widths, kinds, pair):
             i, j = codes[left[n]], codes[right[n]]
-            rows.append({"rule": "overlap", "layer": layer, "features": [i, j],
-                         "area_m2": float(p.area), "width_m": float(w), "kind": k,
-                         "detail": f"{i} and {j} both cover this area", "geometry": p})
+            rows.append(
+                {
+                    "rule": "overlap",
+                    "layer": layer,
+                    "features": [i, j],
+                    "area_m2": float(p.area),
+                    "width_m": float(w),
+                    "kind": k,
+                    "detail": f"{i} and {j} both cover this area",
+                    "geometry": p,
+                }
+            )
     return make_findings(rows, gdf.crs)
 
 
@@ -111,15 +142,25 @@ def neighbour_codes(pieces, gdf: gpd.GeoDataFrame, *, distance: float = 0.05) ->
     return out
 
 
-def gap_in_outline(gdf: gpd.GeoDataFrame, layer: str, tolerances: Tolerances = Tolerances()
-                   ) -> gpd.GeoDataFrame:
+def gap_in_outline(
+    gdf: gpd.GeoDataFrame, layer: str, tolerances: Tolerances = Tolerances()
+) -> gpd.GeoDataFrame:
     """Holes inside the outline of the layer's own union (for a layer with no parent)."""
     union = shapely.union_all(gdf.geometry.values)
     holes = [shapely.Polygon(ring) for part in polygon_parts([union]) for ring in part.interiors]
     pieces, widths, kinds = significant(holes, tolerances)
     sides = neighbour_codes(pieces, gdf)
-    rows = [{"rule": "gap", "layer": layer, "features": s, "area_m2": float(p.area),
-             "width_m": float(w), "kind": k, "detail": f"hole inside the {layer} layer",
-             "geometry": p}
-            for p, w, k, s in zip(pieces, widths, kinds, sides)]
+    rows = [
+        {
+            "rule": "gap",
+            "layer": layer,
+            "features": s,
+            "area_m2": float(p.area),
+            "width_m": float(w),
+            "kind": k,
+            "detail": f"hole inside the {layer} layer",
+            "geometry": p,
+        }
+        for p, w, k, s in zip(pieces, widths, kinds, sides)
+    ]
     return make_findings(rows, gdf.crs)

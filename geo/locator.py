@@ -47,8 +47,11 @@ class Locator:
             metric["lat"] = shapely.get_y(fac.geometry.values)
             for kind, idx in metric.groupby("kind").groups.items():
                 self._facilities[str(kind)] = metric.loc[idx]
-        self._to_metric = (Transformer.from_crs(next(iter(present.values())).crs, self.crs,
-                                                always_xy=True) if self.crs else None)
+        self._to_metric = (
+            Transformer.from_crs(next(iter(present.values())).crs, self.crs, always_xy=True)
+            if self.crs
+            else None
+        )
 
     @property
     def kinds(self) -> list[str]:
@@ -72,8 +75,7 @@ class Locator:
                 out[name]["also"] = [str(gdf["code"].iloc[h]) for h in hits[1:]]
         return out
 
-    def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1
-                ) -> list[dict]:
+    def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1) -> list[dict]:
         """The ``k`` nearest facilities (of ``kind``, or of each kind when None), nearest
         first: ``{code, name, kind, distance_m, method: "straight", lon, lat}``."""
         if self._to_metric is None:
@@ -90,9 +92,15 @@ class Locator:
             dist = shapely.distance(sub.geometry.values, pt)
             order = np.argsort(dist, kind="stable")[:n]
             for i in order:
-                out.append({"code": str(sub["code"].iloc[i]), "name": str(sub["name"].iloc[i]),
-                            "kind": kd, "distance_m": round(float(dist[i]), 1),
-                            "method": "straight", "lon": float(sub["lon"].iloc[i]),
-                            "lat": float(sub["lat"].iloc[i])})
+                out.append(
+                    {
+                        "code": str(sub["code"].iloc[i]),
+                        "name": str(sub["name"].iloc[i]),
+                        "kind": kd,
+                        "distance_m": round(float(dist[i]), 1),
+                        "method": "straight",
+                        "lon": float(sub["lon"].iloc[i]),
+                        "lat": float(sub["lat"].iloc[i]),
+                    }
+                )
         return sorted(out, key=lambda r: (r["kind"] if not kind else "", r["distance_m"]))
-

@@ -20,8 +20,9 @@ from geo.layer_rules import neighbour_codes
 __all__ = ["spatial_parent", "nesting"]
 
 
-def spatial_parent(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, *,
-                   tree: shapely.STRtree | None = None) -> np.ndarray:
+def spatial_parent(
+    children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, *, tree: shapely.STRtree | None = None
+) -> np.ndarray:
     """Index (position) into ``parents`` of the parent holding most of each child's area,
     or -1 for a child outside every parent. ``tree``: an STRtree of the parents, if built."""
     cg = children.geometry.values
@@ -46,10 +47,16 @@ def spatial_parent(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, *,
     return out
 
 
-def nesting(children: gpd.GeoDataFrame, layer: str, parents: gpd.GeoDataFrame,
-            parent_layer: str, tolerances: Tolerances = Tolerances(),
-            suspects: set[str] | frozenset = frozenset(), *, covers_parent: bool = True
-            ) -> gpd.GeoDataFrame:
+def nesting(
+    children: gpd.GeoDataFrame,
+    layer: str,
+    parents: gpd.GeoDataFrame,
+    parent_layer: str,
+    tolerances: Tolerances = Tolerances(),
+    suspects: set[str] | frozenset = frozenset(),
+    *,
+    covers_parent: bool = True,
+) -> gpd.GeoDataFrame:
     """Findings ``not_nested``, ``parent_mismatch`` and ``gap`` of ``layer`` in its parents.
 
     suspects : codes of children already known to be defective (e.g. overlapping); their
@@ -71,23 +78,34 @@ def nesting(children: gpd.GeoDataFrame, layer: str, parents: gpd.GeoDataFrame,
     inside = owner >= 0
     summed = np.bincount(owner[inside], weights=child_area[inside], minlength=len(parents))
     parent_area = shapely.area(pg)
-    eps = np.maximum(tolerances.noise_width ** 2, 1e-9 * parent_area)
+    eps = np.maximum(tolerances.noise_width**2, 1e-9 * parent_area)
     candidates = set(np.flatnonzero(np.abs(parent_area - summed) > eps).tolist())
-    candidates |= {int(owner[i]) for i in np.flatnonzero(np.isin(ccode, list(suspects)))
-                   if owner[i] >= 0}
+    candidates |= {
+        int(owner[i]) for i in np.flatnonzero(np.isin(ccode, list(suspects))) if owner[i] >= 0
+    }
     if not covers_parent:
         candidates &= set(np.unique(owner[inside]).tolist())
 
     # Children outside every parent.
     for i in np.flatnonzero(owner < 0):
         pieces, widths, kinds = significant(
-            [shapely.difference(cg[i], shapely.union_all(pg[ptree.query(cg[i])]))],
-            tolerances)
+            [shapely.difference(cg[i], shapely.union_all(pg[ptree.query(cg[i])]))], tolerances
+        )
         for p, w, k in zip(pieces, widths, kinds):
-            rows.append({"rule": "not_nested", "layer": layer, "features": [ccode[i]],
-                         "area_m2": float(p.area), "width_m": float(w), "kind": k,
-                         "parent_layer": parent_layer, "parent": None,
-                         "detail": f"lies outside every {parent_layer}", "geometry": p})
+            rows.append(
+                {
+                    "rule": "not_nested",
+                    "layer": layer,
+                    "features": [ccode[i]],
+                    "area_m2": float(p.area),
+                    "width_m": float(w),
+                    "kind": k,
+                    "parent_layer": parent_layer,
+                    "parent": None,
+                    "detail": f"lies outside every {parent_layer}",
+                    "geometry": p,
+                }
+            )
 
     tree = shapely.STRtree(cg)
     for p in sorted(candidates):
@@ -98,26 +116,47 @@ def nesting(children: gpd.GeoDataFrame, layer: str, parents: gpd.GeoDataFrame,
         for i, g in zip(own, outside):
             pieces, widths, kinds = significant([g], tolerances)
             for piece, w, k in zip(pieces, widths, kinds):
-                into = parents["code"].iloc[
-                    ptree.query(piece.representative_point(), predicate="within")
-                ].astype(str).tolist()
-                rows.append({"rule": "not_nested", "layer": layer, "features": [ccode[i]] + into,
-                             "area_m2": float(piece.area), "width_m": float(w), "kind": k,
-                             "parent_layer": parent_layer, "parent": pcode[p],
-                             "detail": f"reaches outside {parent_layer} {pcode[p]}"
-                                       + (f" into {', '.join(into)}" if into else ""),
-                             "geometry": piece})
+                into = (
+                    parents["code"]
+                    .iloc[ptree.query(piece.representative_point(), predicate="within")]
+                    .astype(str)
+                    .tolist()
+                )
+                rows.append(
+                    {
+                        "rule": "not_nested",
+                        "layer": layer,
+                        "features": [ccode[i]] + into,
+                        "area_m2": float(piece.area),
+                        "width_m": float(w),
+                        "kind": k,
+                        "parent_layer": parent_layer,
+                        "parent": pcode[p],
+                        "detail": f"reaches outside {parent_layer} {pcode[p]}"
+                        + (f" into {', '.join(into)}" if into else ""),
+                        "geometry": piece,
+                    }
+                )
         # The part of the parent no child covers.
         near = tree.query(parent, predicate="intersects")
         covered = shapely.union_all(cg[near]) if len(near) else shapely.Polygon()
         pieces, widths, kinds = significant([shapely.difference(parent, covered)], tolerances)
         sides = neighbour_codes(pieces, children.iloc[near]) if len(near) else [[]] * len(pieces)
         for piece, w, k, s in zip(pieces, widths, kinds, sides):
-            rows.append({"rule": "gap", "layer": layer, "features": s,
-                         "area_m2": float(piece.area), "width_m": float(w), "kind": k,
-                         "parent_layer": parent_layer, "parent": pcode[p],
-                         "detail": f"part of {parent_layer} {pcode[p]} covered by no {layer}",
-                         "geometry": piece})
+            rows.append(
+                {
+                    "rule": "gap",
+                    "layer": layer,
+                    "features": s,
+                    "area_m2": float(piece.area),
+                    "width_m": float(w),
+                    "kind": k,
+                    "parent_layer": parent_layer,
+                    "parent": pcode[p],
+                    "detail": f"part of {parent_layer} {pcode[p]} covered by no {layer}",
+                    "geometry": piece,
+                }
+            )
 
     # Declared parent versus the parent that holds the child.
     declared = children["parent_code"].astype(object).to_numpy()
@@ -127,9 +166,20 @@ def nesting(children: gpd.GeoDataFrame, layer: str, parents: gpd.GeoDataFrame,
         if actual[i] is None:
             continue  # outside every parent: reported as not_nested
         d = declared[i]
-        detail = (f"parent_code says {d}, which is not a {parent_layer}" if d not in known
-                  else f"parent_code says {d}; it lies in {actual[i]}")
-        rows.append({"rule": "parent_mismatch", "layer": layer, "features": [ccode[i]],
-                     "parent_layer": parent_layer, "parent": actual[i], "detail": detail,
-                     "geometry": shapely.point_on_surface(cg[i])})
+        detail = (
+            f"parent_code says {d}, which is not a {parent_layer}"
+            if d not in known
+            else f"parent_code says {d}; it lies in {actual[i]}"
+        )
+        rows.append(
+            {
+                "rule": "parent_mismatch",
+                "layer": layer,
+                "features": [ccode[i]],
+                "parent_layer": parent_layer,
+                "parent": actual[i],
+                "detail": detail,
+                "geometry": shapely.point_on_surface(cg[i]),
+            }
+        )
     return make_findings(rows, crs)

@@ -42,7 +42,7 @@ class RoadNetwork:
         _, ids = np.unique(keys, axis=0, return_inverse=True)
         ids = ids.ravel()
         self.segments = segs
-        self.u, self.v = ids[: len(segs)], ids[len(segs):]
+        self.u, self.v = ids[: len(segs)], ids[len(segs) :]
         self.n_junctions = int(ids.max()) + 1 if len(ids) else 0
         self.node_xy = np.zeros((self.n_junctions, 2))
         self.node_xy[self.u] = start
@@ -76,7 +76,9 @@ class RoadNetwork:
         points = np.asarray(points, dtype=object)
         if len(points):
             xy = shapely.get_coordinates(points)
-            self._site_points = xy if self._site_points is None else np.vstack([self._site_points, xy])
+            self._site_points = (
+                xy if self._site_points is None else np.vstack([self._site_points, xy])
+            )
             seg, along, _, off = self.attach(points)
             self._site_seg = np.concatenate([self._site_seg, seg])
             self._site_along = np.concatenate([self._site_along, along])
@@ -95,8 +97,10 @@ class RoadNetwork:
         cols = [self.v, proj]
         weights = [length, self.site_offset]
         self._chain = {}
-        self._edge_geom = {(int(a), int(b)): (i, 0.0, float(length[i]))
-                           for i, (a, b) in enumerate(zip(self.u, self.v))}
+        self._edge_geom = {
+            (int(a), int(b)): (i, 0.0, float(length[i]))
+            for i, (a, b) in enumerate(zip(self.u, self.v))
+        }
         order = np.lexsort((self._site_along, self._site_seg))
         segs, starts = np.unique(self._site_seg[order], return_index=True)
         bounds = list(starts[1:]) + [len(order)]
@@ -126,8 +130,9 @@ class RoadNetwork:
         dr = np.empty(len(seg))
         length = shapely.length(self.segments[seg])
         for k, (sg, a) in enumerate(zip(seg, along)):
-            pos, nodes = self._chain.get(int(sg), (np.array([0.0, length[k]]),
-                                                   np.array([self.u[sg], self.v[sg]])))
+            pos, nodes = self._chain.get(
+                int(sg), (np.array([0.0, length[k]]), np.array([self.u[sg], self.v[sg]]))
+            )
             i = int(np.clip(np.searchsorted(pos, a, side="right"), 1, len(pos) - 1))
             left[k], right[k] = nodes[i - 1], nodes[i]
             dl[k], dr[k] = a - pos[i - 1], pos[i] - a
@@ -142,8 +147,14 @@ class RoadNetwork:
         """
         nodes = np.atleast_1d(np.asarray(nodes, dtype=int))
         if min_only:
-            dist, _, src = dijkstra(self.graph, directed=False, indices=nodes, limit=limit,
-                                    min_only=True, return_predecessors=True)
+            dist, _, src = dijkstra(
+                self.graph,
+                directed=False,
+                indices=nodes,
+                limit=limit,
+                min_only=True,
+                return_predecessors=True,
+            )
             return dist, src
         return dijkstra(self.graph, directed=False, indices=nodes, limit=limit)
 
@@ -157,8 +168,9 @@ class RoadNetwork:
         """The walking route (LineString, metric CRS) from node ``source`` to ``point``
         along the roads, or None if the point is beyond ``limit``."""
         left, dl, right, dr, off = self.entries([point])
-        dist, pred = dijkstra(self.graph, directed=False, indices=int(source), limit=limit,
-                              return_predecessors=True)
+        dist, pred = dijkstra(
+            self.graph, directed=False, indices=int(source), limit=limit, return_predecessors=True
+        )
         ends = [(dist[left[0]] + dl[0], left[0]), (dist[right[0]] + dr[0], right[0])]
         total, node = min(ends)
         if not np.isfinite(total):
@@ -171,7 +183,9 @@ class RoadNetwork:
         for a, b in zip(chain[:-1], chain[1:]):
             coords += self._edge_coords(a, b)[1:]
         seg, along, _, _ = self.attach([point])
-        coords.append(np.asarray(shapely.line_interpolate_point(self.segments[seg[0]], along[0]).coords[0]))
+        coords.append(
+            np.asarray(shapely.line_interpolate_point(self.segments[seg[0]], along[0]).coords[0])
+        )
         coords.append(np.asarray(point.coords[0]))
         return shapely.LineString(np.vstack(coords))
 
@@ -183,8 +197,11 @@ class RoadNetwork:
         if node < nj + ns:
             return self._site_points[node - nj]
         k = node - nj - ns
-        return np.asarray(shapely.line_interpolate_point(self.segments[self._site_seg[k]],
-                                                         self._site_along[k]).coords[0])
+        return np.asarray(
+            shapely.line_interpolate_point(
+                self.segments[self._site_seg[k]], self._site_along[k]
+            ).coords[0]
+        )
 
     def _edge_coords(self, a: int, b: int) -> list:
         key = (a, b) if (a, b) in self._edge_geom else (b, a)
@@ -204,7 +221,7 @@ class RoadNetwork:
         targets = np.asarray(targets, dtype=int)
         ii, jj, dd = [], [], []
         for i in range(0, len(sources), chunk):
-            rows = self.from_nodes(sources[i:i + chunk], limit)[:, targets]
+            rows = self.from_nodes(sources[i : i + chunk], limit)[:, targets]
             r, c = np.nonzero(np.isfinite(rows))
             ii.append(r + i)
             jj.append(c)
@@ -212,8 +229,10 @@ class RoadNetwork:
         if not ii:
             return sp.csr_matrix((len(sources), len(targets)))
         # explicit entries: a distance of 0 (a site on a road end) is kept, not dropped
-        return sp.csr_matrix((np.concatenate(dd), (np.concatenate(ii), np.concatenate(jj))),
-                             shape=(len(sources), len(targets)))
+        return sp.csr_matrix(
+            (np.concatenate(dd), (np.concatenate(ii), np.concatenate(jj))),
+            shape=(len(sources), len(targets)),
+        )
 
 
 def _symmetric_min(m: sp.csr_matrix) -> sp.csr_matrix:

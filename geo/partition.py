@@ -51,8 +51,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["Proposal", "building_units", "propose", "propose_street", "polsby_popper",
-           "cell_figures", "serial_order"]
+__all__ = [
+    "Proposal",
+    "building_units",
+    "propose",
+    "propose_street",
+    "polsby_popper",
+    "cell_figures",
+    "serial_order",
+]
 
 _EPS = 1e-3  # households: interpolated totals carry float error
 UNITS_PER_CELL = 12  # lattice fineness when ``target`` is not given: units per proposed cell
@@ -79,15 +86,23 @@ def cell_figures(households, pp, band: tuple[float, float]) -> dict:
     """
     hh, pp = np.asarray(households, dtype=float), np.asarray(pp, dtype=float)
     if not len(hh):
-        return {"cells": 0, "min_households": None, "max_households": None,
-                "spread_households": None, "cells_in_band": 0, "mean_polsby_popper": None}
+        return {
+            "cells": 0,
+            "min_households": None,
+            "max_households": None,
+            "spread_households": None,
+            "cells_in_band": 0,
+            "mean_polsby_popper": None,
+        }
     lo, hi = band
-    return {"cells": int(len(hh)),
-            "min_households": round(float(hh.min()), 1),
-            "max_households": round(float(hh.max()), 1),
-            "spread_households": round(float(hh.std()), 1),
-            "cells_in_band": int(((hh >= lo - _EPS) & (hh <= hi + _EPS)).sum()),
-            "mean_polsby_popper": round(float(pp.mean()), 3)}
+    return {
+        "cells": int(len(hh)),
+        "min_households": round(float(hh.min()), 1),
+        "max_households": round(float(hh.max()), 1),
+        "spread_households": round(float(hh.std()), 1),
+        "cells_in_band": int(((hh >= lo - _EPS) & (hh <= hi + _EPS)).sum()),
+        "mean_polsby_popper": round(float(pp.mean()), 3),
+    }
 
 
 def serial_order(geoms, row_height: float = 300.0) -> np.ndarray:
@@ -101,8 +116,10 @@ def serial_order(geoms, row_height: float = 300.0) -> np.ndarray:
 def _check_metric(frame, what: str) -> None:
     crs = getattr(frame, "crs", None)
     if crs is not None and crs.is_geographic:
-        raise ValueError(f"{what} are in degrees ({crs.name}); reproject them first with "
-                         "to_crs(geo.crs.metric_crs(...))")
+        raise ValueError(
+            f"{what} are in degrees ({crs.name}); reproject them first with "
+            "to_crs(geo.crs.metric_crs(...))"
+        )
 
 
 def _line_array(roads) -> np.ndarray:
@@ -124,9 +141,15 @@ def _faces(lines: np.ndarray, community) -> np.ndarray:
     return faces[shapely.contains(community, shapely.point_on_surface(faces))]
 
 
-def building_units(community, cells: gpd.GeoDataFrame, *, target: int | None = None,
-                   roads=None, band: tuple[float, float] = (300, 500),
-                   population: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+def building_units(
+    community,
+    cells: gpd.GeoDataFrame,
+    *,
+    target: int | None = None,
+    roads=None,
+    band: tuple[float, float] = (300, 500),
+    population: gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
     """Lattice squares inside ``community`` (a shapely polygon, metric CRS) with
     households and population, and the cell each unit mostly lies in (``old_cell``).
 
@@ -155,17 +178,23 @@ def building_units(community, cells: gpd.GeoDataFrame, *, target: int | None = N
     lines = _line_array(roads)
     if len(lines):
         _check_metric(roads, "roads")
-        if getattr(roads, "crs", None) is not None and cells.crs is not None \
-                and roads.crs != cells.crs:
-            raise ValueError("roads and grid cells are in different CRS; bring the roads to "
-                             "the cells' with roads.to_crs(cells.crs)")
+        if (
+            getattr(roads, "crs", None) is not None
+            and cells.crs is not None
+            and roads.crs != cells.crs
+        ):
+            raise ValueError(
+                "roads and grid cells are in different CRS; bring the roads to "
+                "the cells' with roads.to_crs(cells.crs)"
+            )
         lines = lines[shapely.intersects(lines, community)]
         lines = shapely.clip_by_rect(lines, x0 - 1, y0 - 1, x1 + 1, y1 + 1)
     if len(lines):
         # squares cut by the roads: polygonise the lattice lines, the roads and the
         # community boundary together (one noding, one polygonize, no loop over squares)
-        lattice = [shapely.linestrings([[x, y0 - 1], [x, y1 + 1]]) for x in xs[1:]] + \
-                  [shapely.linestrings([[x0 - 1, y], [x1 + 1, y]]) for y in ys[1:]]
+        lattice = [shapely.linestrings([[x, y0 - 1], [x, y1 + 1]]) for x in xs[1:]] + [
+            shapely.linestrings([[x0 - 1, y], [x1 + 1, y]]) for y in ys[1:]
+        ]
         lattice = np.asarray(lattice, dtype=object)
         pieces = _faces(np.concatenate([lattice, lines]), community)
     else:
@@ -178,8 +207,9 @@ def building_units(community, cells: gpd.GeoDataFrame, *, target: int | None = N
         population = population[population.intersects(community)]
     est, method = estimate(cells, units, population)
     units["households"] = est["households"].to_numpy()
-    units["population"] = (est["population"].to_numpy() if "population" in est
-                           else np.zeros(len(units)))
+    units["population"] = (
+        est["population"].to_numpy() if "population" in est else np.zeros(len(units))
+    )
     pts = units.representative_point().values
     hit_u, hit_c = shapely.STRtree(cells.geometry.values).query(pts, predicate="within")
     old = np.full(len(units), None, dtype=object)
@@ -236,12 +266,15 @@ def _graph(units: gpd.GeoDataFrame, roads=None) -> nx.Graph:
         zone = shapely.union_all(shapely.buffer(lines, ROAD_TOLERANCE, quad_segs=2))
         shapely.prepare(zone)
         near = shapely.intersects(zone, between)
-        on_road[near] = shapely.length(shapely.intersection(between[near], zone)) \
-            > 0.5 * shared[near]
+        on_road[near] = (
+            shapely.length(shapely.intersection(between[near], zone)) > 0.5 * shared[near]
+        )
     g = nx.Graph()
     g.add_nodes_from(range(len(units)))
-    g.add_edges_from((int(i), int(j), {"length": float(s), "road": bool(r)})
-                     for i, j, s, r in zip(a, b, shared, on_road))
+    g.add_edges_from(
+        (int(i), int(j), {"length": float(s), "road": bool(r)})
+        for i, j, s, r in zip(a, b, shared, on_road)
+    )
     return g
 
 
@@ -263,8 +296,9 @@ def _groups(graph: nx.Graph, hh: np.ndarray, lo: float, hi: float, follow_roads:
     and has no neighbour to merge with."""
     inner = nx.Graph()
     inner.add_nodes_from(graph)
-    inner.add_edges_from((a, b) for a, b, d in graph.edges(data=True)
-                         if not (follow_roads and d["road"]))
+    inner.add_edges_from(
+        (a, b) for a, b, d in graph.edges(data=True) if not (follow_roads and d["road"])
+    )
     block = np.empty(len(hh), dtype=int)
     for k, comp in enumerate(nx.connected_components(inner)):
         block[list(comp)] = k
@@ -311,13 +345,17 @@ def _working_graph(graph: nx.Graph, group: np.ndarray, block: np.ndarray | None)
     end); each group stays connected."""
     g = nx.Graph()
     g.add_nodes_from(graph)
-    g.add_edges_from((a, b) for a, b, d in graph.edges(data=True) if group[a] == group[b]
-                     and not (block is not None and d["road"] and block[a] == block[b]))
+    g.add_edges_from(
+        (a, b)
+        for a, b, d in graph.edges(data=True)
+        if group[a] == group[b] and not (block is not None and d["road"] and block[a] == block[b])
+    )
     return g
 
 
-def _maxp(attrs: np.ndarray, hh: np.ndarray, idx: np.ndarray, floor: float, graph: nx.Graph,
-          seed: int) -> np.ndarray:
+def _maxp(
+    attrs: np.ndarray, hh: np.ndarray, idx: np.ndarray, floor: float, graph: nx.Graph, seed: int
+) -> np.ndarray:
     """Max-p regions of the (connected) units ``idx``: a label per unit (0..p-1), each
     region holding at least ``floor``; all zeros when two regions cannot be had.
 
@@ -332,8 +370,9 @@ def _maxp(attrs: np.ndarray, hh: np.ndarray, idx: np.ndarray, floor: float, grap
     if n < 2 or hh[idx].sum() < 2 * floor - _EPS:
         return np.zeros(n, dtype=int)
     local = {int(u): i for i, u in enumerate(idx)}
-    neighbours = {i: [local[v] for v in graph.neighbors(int(u)) if v in local]
-                  for u, i in local.items()}
+    neighbours = {
+        i: [local[v] for v in graph.neighbors(int(u)) if v in local] for u, i in local.items()
+    }
     with warnings.catch_warnings():  # libpysal and SciPy chatter about dtypes and islands
         warnings.simplefilter("ignore")
         return _maxp_quiet(attrs[idx], hh[idx].astype(float), neighbours, floor, seed)
@@ -368,16 +407,23 @@ def _construct(a, hh, w, floor, n):
         from spopt.region import MaxPHeuristic
 
         names = [f"a{k}" for k in range(a.shape[1])]
-        model = MaxPHeuristic(pd.DataFrame(a, columns=names).assign(households=hh),
-                              w, names, "households", floor, top_n=2,
-                              max_iterations_construction=MAXP_CONSTRUCTION,
-                              max_iterations_sa=1)
+        model = MaxPHeuristic(
+            pd.DataFrame(a, columns=names).assign(households=hh),
+            w,
+            names,
+            "households",
+            floor,
+            top_n=2,
+            max_iterations_construction=MAXP_CONSTRUCTION,
+            max_iterations_sa=1,
+        )
         model.solve()
         return np.asarray(model.labels_)
     dist = squareform(pdist(a, metric="cityblock"))
     _, found = _construction_phase(np.arange(n), a, hh, dist, w, floor, 2, MAXP_CONSTRUCTION)
-    return np.asarray(min(found, key=lambda f: sum(
-        dist[np.ix_(m, m)].sum() for m in f[1].values()))[0])
+    return np.asarray(
+        min(found, key=lambda f: sum(dist[np.ix_(m, m)].sum() for m in f[1].values()))[0]
+    )
 
 
 def _contiguous_without(graph: nx.Graph, members: set, unit: int) -> bool:
@@ -426,8 +472,11 @@ def _repair(labels, hh, graph, lo, hi, split, max_rounds):
         for u in sorted(members, key=lambda m: hh[m]):
             if load[r] - hh[u] < lo - _EPS:
                 continue
-            room = [t for t in {int(labels[v]) for v in graph.neighbors(u)} - {r}
-                    if load[t] + hh[u] <= hi + _EPS]
+            room = [
+                t
+                for t in {int(labels[v]) for v in graph.neighbors(u)} - {r}
+                if load[t] + hh[u] <= hi + _EPS
+            ]
             if room and _contiguous_without(graph, members, u):
                 labels[u] = min(room, key=lambda t: load[t])
                 done = True
@@ -445,10 +494,13 @@ def _repair(labels, hh, graph, lo, hi, split, max_rounds):
             t = min(nbrs, key=lambda m: load[m])
             idx = np.flatnonzero((labels == r) | (labels == t))
             parts = split(idx)
-            if parts.max() >= 2 or (parts.max() == 1 and max(
-                    hh[idx][parts == 0].sum(), hh[idx][parts == 1].sum()) < load[r]):
-                labels[idx] = np.where(parts == 0, r, np.where(parts == 1, t,
-                                                                 parts + labels.max() - 1))
+            if parts.max() >= 2 or (
+                parts.max() == 1
+                and max(hh[idx][parts == 0].sum(), hh[idx][parts == 1].sum()) < load[r]
+            ):
+                labels[idx] = np.where(
+                    parts == 0, r, np.where(parts == 1, t, parts + labels.max() - 1)
+                )
                 continue
         stuck.add(r)
     return np.unique(labels, return_inverse=True)[1]
@@ -497,16 +549,18 @@ def _improve(labels, hh, old, xy, area, graph, lo, hi, passes: int | None = None
             # squared-distance sums: leaving r saves w·W/(W−w)·|x−c_r|², joining t costs
             # w·W/(W+w)·|x−c_t|² (c: the centres before the move)
             cr = sx[r] / wsum[r], sy[r] / wsum[r]
-            lose = wu * wsum[r] / (wsum[r] - wu) * ((x - cr[0]) ** 2 + (y - cr[1]) ** 2) \
-                if wsum[r] > wu else 0.0
+            lose = (
+                wu * wsum[r] / (wsum[r] - wu) * ((x - cr[0]) ** 2 + (y - cr[1]) ** 2)
+                if wsum[r] > wu
+                else 0.0
+            )
             best, best_gain = None, 1e-9 * wu * (wsum[r] / max(len(members[r]), 1))
             for t in near:
                 home = old[u] >= 0 and succ[t] == old[u] != succ[r]
                 if old[u] >= 0 and old[u] == succ[r] != succ[t]:
                     continue  # would move the unit out of its continued cell
                 ct = sx[t] / wsum[t], sy[t] / wsum[t]
-                gain = lose - wu * wsum[t] / (wsum[t] + wu) * ((x - ct[0]) ** 2
-                                                               + (y - ct[1]) ** 2)
+                gain = lose - wu * wsum[t] / (wsum[t] + wu) * ((x - ct[0]) ** 2 + (y - ct[1]) ** 2)
                 if home:
                     gain += 1e30  # fewer moves first
                 if gain > best_gain:
@@ -562,10 +616,19 @@ def _solve(start, attrs, hh, old, xy, area, graph, plan, lo, hi, seed, max_round
     return _improve(labels, hh, old, xy, area, work, lo, hi)
 
 
-def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
-            community_code: str = "", seed: int = 0, max_rounds: int = 200, tries: int = 8,
-            time_budget: float = 5.0, roads=None, follow_roads: bool = True,
-            warm_start: bool = True) -> Proposal:
+def propose(
+    units: gpd.GeoDataFrame,
+    *,
+    band: tuple[float, float] = (300, 500),
+    community_code: str = "",
+    seed: int = 0,
+    max_rounds: int = 200,
+    tries: int = 8,
+    time_budget: float = 5.0,
+    roads=None,
+    follow_roads: bool = True,
+    warm_start: bool = True,
+) -> Proposal:
     """Partition ``units`` (from :func:`building_units`) into cells within ``band``.
 
     Attempts (``tries``, fewer once ``time_budget`` seconds have passed, at least one)
@@ -598,21 +661,30 @@ def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
     total = float(hh.sum())
     if hh.max() > hi:
         i = int(hh.argmax())
-        return Proposal(False, f"one building unit alone holds {hh[i]:.0f} households, more "
-                               f"than the maximum {hi:.0f}: split that compound first or widen "
-                               "the band")
+        return Proposal(
+            False,
+            f"one building unit alone holds {hh[i]:.0f} households, more "
+            f"than the maximum {hi:.0f}: split that compound first or widen "
+            "the band",
+        )
     kmin, kmax = math.ceil(total / hi - _EPS), math.floor(total / lo + _EPS)
     if kmin > kmax:
-        return Proposal(False, f"{total:.0f} households cannot make cells of {lo:.0f}-{hi:.0f}: "
-                               f"{kmax} cell(s) would be too large, {kmin} too small")
+        return Proposal(
+            False,
+            f"{total:.0f} households cannot make cells of {lo:.0f}-{hi:.0f}: "
+            f"{kmax} cell(s) would be too large, {kmin} too small",
+        )
     graph = _graph(units, roads)
     group, _, unfit = _groups(graph, hh, lo, hi, follow_roads=False)
     if unfit:
         pieces = "; ".join(f"{h:.0f} households in {n} unit(s)" for h, n in unfit)
-        return Proposal(False, f"the community is in {group.max() + 1} separate pieces and "
-                               f"{len(unfit)} of them cannot make cells of {lo:.0f}-{hi:.0f} "
-                               f"({pieces}); propose cells for such a piece together with a "
-                               "neighbouring community, or widen the band")
+        return Proposal(
+            False,
+            f"the community is in {group.max() + 1} separate pieces and "
+            f"{len(unfit)} of them cannot make cells of {lo:.0f}-{hi:.0f} "
+            f"({pieces}); propose cells for such a piece together with a "
+            "neighbouring community, or widen the band",
+        )
     old = pd.factorize(units["old_cell"], use_na_sentinel=True)[0]
     centre = units.geometry.centroid
     xy = np.c_[centre.x.to_numpy(), centre.y.to_numpy()]
@@ -621,8 +693,10 @@ def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
     if warm_start and (old >= 0).any():  # centre of each unit's current cell
         known = old >= 0
         w = np.bincount(old[known], weights=area[known])
-        oxy = np.c_[np.bincount(old[known], weights=(area * xy[:, 0])[known]) / w,
-                    np.bincount(old[known], weights=(area * xy[:, 1])[known]) / w]
+        oxy = np.c_[
+            np.bincount(old[known], weights=(area * xy[:, 0])[known]) / w,
+            np.bincount(old[known], weights=(area * xy[:, 1])[known]) / w,
+        ]
         attrs = np.c_[xy, OLD_WEIGHT * np.where(known[:, None], oxy[np.maximum(old, 0)], xy)]
     on_roads = _groups(graph, hh, lo, hi, follow_roads=True)[:2]  # (group, block) per unit
     any_road = any(d["road"] for _, _, d in graph.edges(data=True))
@@ -634,8 +708,9 @@ def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
             if k and time.perf_counter() - start_time > time_budget:
                 break
             start = "current" if k == 0 and warm_start and (old >= 0).any() else "max-p"
-            labels = _solve(start, attrs, hh, old, xy, area, graph, plan, lo, hi, seed + k,
-                            max_rounds)
+            labels = _solve(
+                start, attrs, hh, old, xy, area, graph, plan, lo, hi, seed + k, max_rounds
+            )
             tried += 1
             load = np.bincount(labels, weights=hh)
             bad = int(((load < lo - _EPS) | (load > hi + _EPS)).sum())
@@ -645,17 +720,33 @@ def propose(units: gpd.GeoDataFrame, *, band: tuple[float, float] = (300, 500),
         if best_key[0] == 0:
             break
     labels, start, used_seed, roads_how = best
-    return _proposal(units, labels, hh, lo, hi, community_code, on_roads[1], metrics={
-        "start": start, "seed": used_seed, "tries": tried, "roads": roads_how,
-        "figures_from": method,
-        "seconds": round(time.perf_counter() - start_time, 2)})
+    return _proposal(
+        units,
+        labels,
+        hh,
+        lo,
+        hi,
+        community_code,
+        on_roads[1],
+        metrics={
+            "start": start,
+            "seed": used_seed,
+            "tries": tried,
+            "roads": roads_how,
+            "figures_from": method,
+            "seconds": round(time.perf_counter() - start_time, 2),
+        },
+    )
 
 
 def _proposal(units, labels, hh, lo, hi, community_code, block, metrics) -> Proposal:
     """Cells, moves and metrics for region ``labels`` of ``units``."""
     total = float(hh.sum())
-    cells = units.assign(region=labels).dissolve(by="region", aggfunc={
-        "households": "sum", "population": "sum"}).reset_index()
+    cells = (
+        units.assign(region=labels)
+        .dissolve(by="region", aggfunc={"households": "sum", "population": "sum"})
+        .reset_index()
+    )
     order = serial_order(cells.geometry.values)
     cells = cells.iloc[order].reset_index(drop=True)
     cells["code"] = [f"{community_code}{i + 1:03d}" for i in range(len(cells))]
@@ -673,33 +764,56 @@ def _proposal(units, labels, hh, lo, hi, community_code, block, metrics) -> Prop
     continues = np.array([old_codes[s] if s >= 0 else None for s in succ], dtype=object)
     is_moved = old != succ[labels]
     moved = units[is_moved]
-    moves = pd.DataFrame({"unit": moved.index, "old_cell": moved["old_cell"],
-                          "new_cell": cells["code"].to_numpy()[row_of[labels[is_moved]]],
-                          # codes are renumbered: the old cell the new one mostly continues
-                          "new_cell_continues": continues[labels[is_moved]],
-                          "households": moved["households"].round(1)}).reset_index(drop=True)
+    moves = pd.DataFrame(
+        {
+            "unit": moved.index,
+            "old_cell": moved["old_cell"],
+            "new_cell": cells["code"].to_numpy()[row_of[labels[is_moved]]],
+            # codes are renumbered: the old cell the new one mostly continues
+            "new_cell_continues": continues[labels[is_moved]],
+            "households": moved["households"].round(1),
+        }
+    ).reset_index(drop=True)
     # cells crossing a through road: two road blocks each covering 5 % of the cell or more
     share = pd.Series(units.geometry.area.to_numpy()).groupby([labels, block]).sum()
     share = share / share.groupby(level=0).transform("sum")
     across = (share >= 0.05).groupby(level=0).sum()
-    metrics = {**cell_figures(load, cells["polsby_popper"], (lo, hi)),
-               "households": round(total, 1), "band": [lo, hi],
-               "households_moved": round(float(moves["households"].sum()), 1),
-               "cells_across_roads": int((across > 1).sum()), **metrics}
+    metrics = {
+        **cell_figures(load, cells["polsby_popper"], (lo, hi)),
+        "households": round(total, 1),
+        "band": [lo, hi],
+        "households_moved": round(float(moves["households"].sum()), 1),
+        "cells_across_roads": int((across > 1).sum()),
+        **metrics,
+    }
     cells = cells.drop(columns="region")
     if not in_band.all():
         bad = load[~in_band]
-        return Proposal(False, f"{len(bad)} cell(s) remain outside {lo:.0f}-{hi:.0f} "
-                               f"households ({', '.join(f'{v:.0f}' for v in bad)})",
-                        cells, moves, metrics, row_of[labels])
+        return Proposal(
+            False,
+            f"{len(bad)} cell(s) remain outside {lo:.0f}-{hi:.0f} "
+            f"households ({', '.join(f'{v:.0f}' for v in bad)})",
+            cells,
+            moves,
+            metrics,
+            row_of[labels],
+        )
     return Proposal(True, None, cells, moves, metrics, row_of[labels])
 
 
-def propose_street(communities: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *,
-                   band: tuple[float, float] = (300, 500), roads=None,
-                   target: int | None = None, seed: int = 0, tries: int = 8,
-                   time_budget: float = 5.0, follow_roads: bool = True,
-                   population: gpd.GeoDataFrame | None = None) -> dict[str, Proposal]:
+def propose_street(
+    communities: gpd.GeoDataFrame,
+    cells: gpd.GeoDataFrame,
+    *,
+    band: tuple[float, float] = (300, 500),
+    roads=None,
+    target: int | None = None,
+    seed: int = 0,
+    tries: int = 8,
+    time_budget: float = 5.0,
+    follow_roads: bool = True,
+    population: gpd.GeoDataFrame | None = None,
+) -> dict[str, Proposal]:
     """A :class:`Proposal` for each community (by ``code``) of a street.
 
     ``communities`` and ``cells`` are GeoDataFrames in one metric CRS; a cell belongs to
@@ -712,15 +826,16 @@ def propose_street(communities: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *,
     _check_metric(communities, "communities")
     _check_metric(cells, "grid cells")
     if cells.crs is not None and communities.crs is not None and cells.crs != communities.crs:
-        raise ValueError("grid cells and communities are in different CRS; bring the cells "
-                         "to the communities' with cells.to_crs(communities.crs)")
+        raise ValueError(
+            "grid cells and communities are in different CRS; bring the cells "
+            "to the communities' with cells.to_crs(communities.crs)"
+        )
     codes = communities["code"].astype(str).to_numpy()
     if "parent_code" in cells:
         owner = cells["parent_code"].astype(str).to_numpy()
     else:
         pts = cells.representative_point().values
-        hit_c, hit_p = shapely.STRtree(communities.geometry.values).query(pts,
-                                                                          predicate="within")
+        hit_c, hit_p = shapely.STRtree(communities.geometry.values).query(pts, predicate="within")
         owner = np.full(len(cells), None, dtype=object)
         owner[hit_c] = codes[hit_p]
     lines = _line_array(roads)
@@ -729,15 +844,25 @@ def propose_street(communities: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, *,
     for code, geom in sorted(zip(codes, communities.geometry.values)):
         mine = cells[owner == code]
         if mine.empty:
-            out[code] = Proposal(False, f"community {code} has no grid cells to take "
-                                        "households from")
+            out[code] = Proposal(
+                False, f"community {code} has no grid cells to take households from"
+            )
             continue
         near = None
         if tree is not None:
-            near = gpd.GeoSeries(lines[tree.query(geom, predicate="intersects")],
-                                 crs=getattr(roads, "crs", None))
-        units = building_units(geom, mine, target=target, roads=near, band=band,
-                               population=population)
-        out[code] = propose(units, band=band, community_code=code, seed=seed, tries=tries,
-                            time_budget=time_budget, follow_roads=follow_roads)
+            near = gpd.GeoSeries(
+                lines[tree.query(geom, predicate="intersects")], crs=getattr(roads, "crs", None)
+            )
+        units = building_units(
+            geom, mine, target=target, roads=near, band=band, population=population
+        )
+        out[code] = propose(
+            units,
+            band=band,
+            community_code=code,
+            seed=seed,
+            tries=tries,
+            time_budget=time_budget,
+            follow_roads=follow_roads,
+        )
     return out

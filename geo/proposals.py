@@ -56,9 +56,16 @@ class AreaProposal:
         return "; ".join(bad) or None
 
 
-def propose_for(layers: dict, *, community: str | None = None, street: str | None = None,
-                band: tuple[float, float] = (300, 500), seed: int = 0, tries: int = 8,
-                time_budget: float = 5.0) -> AreaProposal:
+def propose_for(
+    layers: dict,
+    *,
+    community: str | None = None,
+    street: str | None = None,
+    band: tuple[float, float] = (300, 500),
+    seed: int = 0,
+    tries: int = 8,
+    time_budget: float = 5.0,
+) -> AreaProposal:
     """Propose cells for ``community`` or for every community of ``street`` (codes).
 
     ``layers``: a :class:`~geo.dataset.Dataset` or its layers by kind (``community`` and
@@ -73,28 +80,32 @@ def propose_for(layers: dict, *, community: str | None = None, street: str | Non
     geo.errors.InputError: a proposal needs community and grid layers
     """
     if (community is None) == (street is None):
-        raise InputError("give a community or a street, not both",
-                         zh="请给出一个社区或一个街道的编码（二选一）")
+        raise InputError(
+            "give a community or a street, not both", zh="请给出一个社区或一个街道的编码（二选一）"
+        )
     lo, hi = band
     if not 0 < lo <= hi:
-        raise InputError(f"the household band must have 0 < min <= max; got {lo}-{hi}",
-                         zh=f"户数范围须满足 0 < 最小值 ≤ 最大值，现为 {lo}-{hi}")
+        raise InputError(
+            f"the household band must have 0 < min <= max; got {lo}-{hi}",
+            zh=f"户数范围须满足 0 < 最小值 ≤ 最大值，现为 {lo}-{hi}",
+        )
     ds = Dataset.of(layers)
     comm, grid = ds.get("community"), ds.get("grid")
     if comm is None or grid is None:
-        raise InputError("a proposal needs community and grid layers",
-                         zh="自动划分需要社区和网格图层")
+        raise InputError(
+            "a proposal needs community and grid layers", zh="自动划分需要社区和网格图层"
+        )
     codes = comm["code"].astype(str)
     if community is not None:
         chosen = comm[codes == str(community)]
         if len(chosen) != 1:
-            raise NotFound(f"no single community with code '{community}'",
-                           zh=f"没有编码为 {community} 的社区")
+            raise NotFound(
+                f"no single community with code '{community}'", zh=f"没有编码为 {community} 的社区"
+            )
     else:
         chosen = comm[comm["parent_code"].astype(str) == str(street)]
         if chosen.empty:
-            raise NotFound(f"no community of street '{street}'",
-                           zh=f"街道 {street} 下没有社区")
+            raise NotFound(f"no community of street '{street}'", zh=f"街道 {street} 下没有社区")
     crs = ds.metric_crs
     chosen = chosen.to_crs(crs)
     outline = chosen.geometry.union_all()
@@ -103,37 +114,71 @@ def propose_for(layers: dict, *, community: str | None = None, street: str | Non
     finest = ds.population()
     population = _within(ds[finest] if finest else None, outline, crs)
 
-    proposals = propose_street(chosen, grid, band=band, roads=roads, seed=seed, tries=tries,
-                               time_budget=time_budget, population=population)
+    proposals = propose_street(
+        chosen,
+        grid,
+        band=band,
+        roads=roads,
+        seed=seed,
+        tries=tries,
+        time_budget=time_budget,
+        population=population,
+    )
 
     names = dict(zip(chosen["code"].astype(str), chosen["name"])) if "name" in chosen else {}
-    made = [p.cells.assign(parent_code=code,
-                           name=[serial_name(c, code, names.get(code)) for c in p.cells["code"]])
-            for code, p in proposals.items() if p.cells is not None]
-    cells = (gpd.GeoDataFrame(pd.concat(made, ignore_index=True), crs=crs) if made else None)
-    moves = pd.concat([p.moves.assign(community=code) for code, p in proposals.items()
-                       if p.moves is not None] or [pd.DataFrame(
-                           columns=["unit", "old_cell", "new_cell", "new_cell_continues", "households",
-                                    "community"])],
-                      ignore_index=True)
+    made = [
+        p.cells.assign(
+            parent_code=code, name=[serial_name(c, code, names.get(code)) for c in p.cells["code"]]
+        )
+        for code, p in proposals.items()
+        if p.cells is not None
+    ]
+    cells = gpd.GeoDataFrame(pd.concat(made, ignore_index=True), crs=crs) if made else None
+    moves = pd.concat(
+        [p.moves.assign(community=code) for code, p in proposals.items() if p.moves is not None]
+        or [
+            pd.DataFrame(
+                columns=[
+                    "unit",
+                    "old_cell",
+                    "new_cell",
+                    "new_cell_continues",
+                    "households",
+                    "community",
+                ]
+            )
+        ],
+        ignore_index=True,
+    )
     hh, pp = (cells["households"], cells["polsby_popper"]) if made else ([], [])
-    metrics = {**cell_figures(hh, pp, band), "band": [lo, hi],
-               "households": round(float(np.sum(hh)), 1),
-               "households_moved": round(float(moves["households"].sum()), 1),
-               "cells_across_roads": int(sum(p.metrics.get("cells_across_roads", 0)
-                                             for p in proposals.values())),
-               "seconds": round(float(sum(p.metrics.get("seconds", 0.0)
-                                          for p in proposals.values())), 2),
-               "figures_from": next((p.metrics["figures_from"] for p in proposals.values()
-                                     if "figures_from" in p.metrics), None),
-               "communities": len(proposals),
-               "communities_feasible": int(sum(p.feasible for p in proposals.values()))}
+    metrics = {
+        **cell_figures(hh, pp, band),
+        "band": [lo, hi],
+        "households": round(float(np.sum(hh)), 1),
+        "households_moved": round(float(moves["households"].sum()), 1),
+        "cells_across_roads": int(
+            sum(p.metrics.get("cells_across_roads", 0) for p in proposals.values())
+        ),
+        "seconds": round(float(sum(p.metrics.get("seconds", 0.0) for p in proposals.values())), 2),
+        "figures_from": next(
+            (p.metrics["figures_from"] for p in proposals.values() if "figures_from" in p.metrics),
+            None,
+        ),
+        "communities": len(proposals),
+        "communities_feasible": int(sum(p.feasible for p in proposals.values())),
+    }
     if community is not None:  # how the one proposal was found (start, seed, roads, …)
         metrics = {**proposals[str(community)].metrics, **metrics}
-    return AreaProposal("community" if community is not None else "street",
-                        str(community if community is not None else street), (lo, hi),
-                        proposals, cells, moves, metrics,
-                        cell_figures(grid["households"], polsby_popper(grid.geometry.values), band))
+    return AreaProposal(
+        "community" if community is not None else "street",
+        str(community if community is not None else street),
+        (lo, hi),
+        proposals,
+        cells,
+        moves,
+        metrics,
+        cell_figures(grid["households"], polsby_popper(grid.geometry.values), band),
+    )
 
 
 def _within(frame, outline, crs):
@@ -145,8 +190,11 @@ def _within(frame, outline, crs):
     if frame is None or not len(frame):
         return None
     x0, y0, x1, y1 = outline.bounds
-    box = gpd.GeoSeries([shapely.box(x0 - 10, y0 - 10, x1 + 10, y1 + 10)],
-                        crs=crs).to_crs(frame.crs).iloc[0]
+    box = (
+        gpd.GeoSeries([shapely.box(x0 - 10, y0 - 10, x1 + 10, y1 + 10)], crs=crs)
+        .to_crs(frame.crs)
+        .iloc[0]
+    )
     frame = frame.iloc[np.sort(frame.sindex.query(box))].to_crs(crs)
     keep = frame.intersects(outline)
     return frame[np.asarray(keep)] if keep.any() else None

@@ -31,9 +31,22 @@ from tobler.area_weighted import area_interpolate  # imported here: it takes sec
 from geo.errors import InputError
 from geo.kinds import population_kinds
 
-__all__ = ["RedrawError", "reshape", "split", "merge", "move_piece", "draw", "fit_to",
-           "next_codes", "serial_name", "estimate", "population_data",
-           "reapportion", "SNAP_TOLERANCE", "POPULATION_LAYERS"]
+__all__ = [
+    "RedrawError",
+    "reshape",
+    "split",
+    "merge",
+    "move_piece",
+    "draw",
+    "fit_to",
+    "next_codes",
+    "serial_name",
+    "estimate",
+    "population_data",
+    "reapportion",
+    "SNAP_TOLERANCE",
+    "POPULATION_LAYERS",
+]
 
 SNAP_TOLERANCE = 2.0  # metres: vertices this close to a neighbour's edge are put on it
 _CRUMB = 0.01  # m²: pieces smaller than this are floating-point dust, not area
@@ -69,8 +82,11 @@ def _clean(geom):
     parts = [p for p in shapely.get_parts(geom) if p.area > _CRUMB]
     if not parts:
         return shapely.Polygon()
-    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(
-        [q for p in parts for q in shapely.get_parts(p)])
+    return (
+        parts[0]
+        if len(parts) == 1
+        else shapely.MultiPolygon([q for p in parts for q in shapely.get_parts(p)])
+    )
 
 
 def _row(cells: gpd.GeoDataFrame, code: str) -> int:
@@ -94,8 +110,9 @@ def _snap(geom, references, tolerance: float):
     d = shapely.distance(pts, target)
     near = (d > 0) & (d <= tolerance)
     if near.any():
-        on_edge = shapely.line_interpolate_point(target, shapely.line_locate_point(
-            target, pts[near]))
+        on_edge = shapely.line_interpolate_point(
+            target, shapely.line_locate_point(target, pts[near])
+        )
         coords[near] = shapely.get_coordinates(on_edge)
         geom = shapely.set_coordinates(geom, coords)
     return _clean(geom)
@@ -135,8 +152,11 @@ def _release(cells: gpd.GeoDataFrame, geoms: dict, area, source: int) -> None:
         for j in _neighbours(cells, piece.buffer(0.01), exclude={source}):
             if parent[j] != parent[source]:
                 continue
-            shared = shapely.length(shapely.intersection(
-                shapely.boundary(piece), geoms.get(j, cells.geometry.iloc[j]).buffer(0.01)))
+            shared = shapely.length(
+                shapely.intersection(
+                    shapely.boundary(piece), geoms.get(j, cells.geometry.iloc[j]).buffer(0.01)
+                )
+            )
             if shared > longest:
                 best, longest = j, shared
         if best is not None and longest > 0.1:
@@ -149,14 +169,16 @@ def _result(cells: gpd.GeoDataFrame, geoms: dict, new: list[dict] = ()) -> gpd.G
     out = cells.iloc[rows][["code", "name", "parent_code"]].copy()
     out = gpd.GeoDataFrame(out, geometry=[geoms[r] for r in rows], crs=cells.crs)
     if new:
-        out = pd.concat([out, gpd.GeoDataFrame(new, geometry="geometry", crs=cells.crs)],
-                        ignore_index=True)
+        out = pd.concat(
+            [out, gpd.GeoDataFrame(new, geometry="geometry", crs=cells.crs)], ignore_index=True
+        )
     out["code"] = out["code"].astype(str)
     return out.reset_index(drop=True)
 
 
-def reshape(cells: gpd.GeoDataFrame, code: str, geom, community=None, *,
-            tolerance: float = SNAP_TOLERANCE) -> gpd.GeoDataFrame:
+def reshape(
+    cells: gpd.GeoDataFrame, code: str, geom, community=None, *, tolerance: float = SNAP_TOLERANCE
+) -> gpd.GeoDataFrame:
     """Cell ``code`` takes the outline ``geom``: it takes what it now covers from its
     neighbours and gives what it no longer covers to them. ``community``: the community
     layer (metric CRS), for snapping to its boundary and keeping the cell inside it."""
@@ -174,8 +196,9 @@ def reshape(cells: gpd.GeoDataFrame, code: str, geom, community=None, *,
     return _result(cells, geoms)
 
 
-def split(cells: gpd.GeoDataFrame, code: str, line, new_codes=None, *,
-          tolerance: float = SNAP_TOLERANCE) -> gpd.GeoDataFrame:
+def split(
+    cells: gpd.GeoDataFrame, code: str, line, new_codes=None, *, tolerance: float = SNAP_TOLERANCE
+) -> gpd.GeoDataFrame:
     """Cut cell ``code`` along ``line`` (drawn from outside the cell to outside it). The
     largest piece keeps the code; the others get ``new_codes`` (default: the next free
     serials of the community, see :func:`next_codes`)."""
@@ -183,22 +206,33 @@ def split(cells: gpd.GeoDataFrame, code: str, line, new_codes=None, *,
     cell = cells.geometry.iloc[i]
     # An end drawn just short of the edge is carried onto it.
     line = shapely.snap(line, shapely.boundary(cell), tolerance)
-    pieces = sorted((p for p in shapely.get_parts(split_polygon(cell, line)) if p.area > 1.0),
-                    key=lambda p: -p.area)
+    pieces = sorted(
+        (p for p in shapely.get_parts(split_polygon(cell, line)) if p.area > 1.0),
+        key=lambda p: -p.area,
+    )
     if len(pieces) < 2:
-        raise RedrawError(f"the line does not cut '{code}' in two: draw it across the cell, "
-                          "from outside one edge to outside another")
+        raise RedrawError(
+            f"the line does not cut '{code}' in two: draw it across the cell, "
+            "from outside one edge to outside another"
+        )
     parent = str(cells["parent_code"].iloc[i])
     if new_codes is None:
         new_codes = next_codes(cells["code"], parent, len(pieces) - 1)
     if len(new_codes) != len(pieces) - 1:
-        raise RedrawError(f"the line cuts '{code}' into {len(pieces)} pieces; give "
-                          f"{len(pieces) - 1} new code(s)")
+        raise RedrawError(
+            f"the line cuts '{code}' into {len(pieces)} pieces; give {len(pieces) - 1} new code(s)"
+        )
     _unused(cells, new_codes)
     name = cells["name"].iloc[i] if "name" in cells else ""
-    new = [{"code": str(c), "name": f"{name}-{k + 2}" if name else str(c),
-            "parent_code": parent, "geometry": p}
-           for k, (c, p) in enumerate(zip(new_codes, pieces[1:]))]
+    new = [
+        {
+            "code": str(c),
+            "name": f"{name}-{k + 2}" if name else str(c),
+            "parent_code": parent,
+            "geometry": p,
+        }
+        for k, (c, p) in enumerate(zip(new_codes, pieces[1:]))
+    ]
     return _result(cells, {i: pieces[0]}, new)
 
 
@@ -209,21 +243,33 @@ def merge(cells: gpd.GeoDataFrame, codes: list[str]) -> gpd.GeoDataFrame:
     rows = [_row(cells, c) for c in codes]
     parents = set(cells["parent_code"].astype(str).iloc[rows])
     if len(parents) > 1:
-        raise RedrawError(f"cells {', '.join(codes)} belong to different communities "
-                          f"({', '.join(sorted(parents))}); a cell lies in one community")
+        raise RedrawError(
+            f"cells {', '.join(codes)} belong to different communities "
+            f"({', '.join(sorted(parents))}); a cell lies in one community"
+        )
     geoms = [cells.geometry.iloc[r] for r in rows]
-    joined = _clean(shapely.union_all([g.buffer(0.01, join_style="mitre") for g in geoms])
-                    .buffer(-0.01, join_style="mitre"))
+    joined = _clean(
+        shapely.union_all([g.buffer(0.01, join_style="mitre") for g in geoms]).buffer(
+            -0.01, join_style="mitre"
+        )
+    )
     if joined.geom_type != "Polygon":
-        raise RedrawError(f"cells {', '.join(codes)} do not share a border: only neighbouring "
-                          "cells can be merged")
+        raise RedrawError(
+            f"cells {', '.join(codes)} do not share a border: only neighbouring cells can be merged"
+        )
     out = {rows[0]: joined}
     out.update({r: shapely.Polygon() for r in rows[1:]})
     return _result(cells, out)
 
 
-def move_piece(cells: gpd.GeoDataFrame, piece, to_code: str, community=None, *,
-               tolerance: float = SNAP_TOLERANCE) -> gpd.GeoDataFrame:
+def move_piece(
+    cells: gpd.GeoDataFrame,
+    piece,
+    to_code: str,
+    community=None,
+    *,
+    tolerance: float = SNAP_TOLERANCE,
+) -> gpd.GeoDataFrame:
     """Give the area ``piece`` to cell ``to_code``, taking it from the cells it covers in
     the same community (a piece must touch the cell it joins)."""
     t = _row(cells, to_code)
@@ -233,19 +279,24 @@ def move_piece(cells: gpd.GeoDataFrame, piece, to_code: str, community=None, *,
     if comm is not None:
         piece = _clean(shapely.intersection(piece, comm))
     if piece.is_empty or _clean(shapely.difference(piece, cells.geometry.iloc[t])).is_empty:
-        raise RedrawError(f"the piece adds nothing to '{to_code}': draw it over the area "
-                          "to move")
+        raise RedrawError(f"the piece adds nothing to '{to_code}': draw it over the area to move")
     if not piece.buffer(0.05).intersects(cells.geometry.iloc[t]):
-        raise RedrawError(f"the piece does not touch '{to_code}': a cell must stay in one "
-                          "piece")
+        raise RedrawError(f"the piece does not touch '{to_code}': a cell must stay in one piece")
     geoms: dict = {}
     _assign(cells, geoms, piece, t)
     return _result(cells, geoms)
 
 
-def draw(cells: gpd.GeoDataFrame, geom, parent_code: str, community=None, *,
-         code: str | None = None, name: str | None = None,
-         tolerance: float = SNAP_TOLERANCE) -> gpd.GeoDataFrame:
+def draw(
+    cells: gpd.GeoDataFrame,
+    geom,
+    parent_code: str,
+    community=None,
+    *,
+    code: str | None = None,
+    name: str | None = None,
+    tolerance: float = SNAP_TOLERANCE,
+) -> gpd.GeoDataFrame:
     """A new cell in community ``parent_code`` with outline ``geom``, taken from the cells
     it covers; ``code`` defaults to the community's next serial."""
     code = code or next_codes(cells["code"], parent_code, 1)[0]
@@ -262,32 +313,52 @@ def draw(cells: gpd.GeoDataFrame, geom, parent_code: str, community=None, *,
         new = _clean(shapely.intersection(new, comm))
     if new.is_empty:
         raise RedrawError(f"the new cell lies outside community '{parent_code}'")
-    everyone = pd.concat([cells, gpd.GeoDataFrame(
-        [{"code": code, "name": name or code, "parent_code": str(parent_code),
-          "geometry": shapely.Polygon()}], geometry="geometry", crs=cells.crs)],
-        ignore_index=True)
+    everyone = pd.concat(
+        [
+            cells,
+            gpd.GeoDataFrame(
+                [
+                    {
+                        "code": code,
+                        "name": name or code,
+                        "parent_code": str(parent_code),
+                        "geometry": shapely.Polygon(),
+                    }
+                ],
+                geometry="geometry",
+                crs=cells.crs,
+            ),
+        ],
+        ignore_index=True,
+    )
     t = len(everyone) - 1
     geoms: dict = {}
     _assign(everyone, geoms, new, t)
     return _result(everyone, geoms)
 
 
-def fit_to(cells: gpd.GeoDataFrame, outline, *, tolerance: float = SNAP_TOLERANCE
-           ) -> gpd.GeoDataFrame:
+def fit_to(
+    cells: gpd.GeoDataFrame, outline, *, tolerance: float = SNAP_TOLERANCE
+) -> gpd.GeoDataFrame:
     """New cells for one community (e.g. an adopted proposal) made to tile its ``outline``
     exactly: snapped to it, clipped to it, and each uncovered sliver narrower than
     ``tolerance`` (dropped slivers, coordinate rounding) given to the cell sharing the
     longest border with it. A wider uncovered piece is a real gap and stays one."""
     out = cells.copy()
-    geoms = [_clean(shapely.intersection(_snap(g, [outline], tolerance), outline))
-             for g in out.geometry]
+    geoms = [
+        _clean(shapely.intersection(_snap(g, [outline], tolerance), outline)) for g in out.geometry
+    ]
     rest = _clean(shapely.difference(outline, shapely.union_all(geoms)))
     for piece in shapely.get_parts(rest):
-        if piece.is_empty or \
-                shapely.length(shapely.maximum_inscribed_circle(piece)) * 2 > tolerance:
+        if (
+            piece.is_empty
+            or shapely.length(shapely.maximum_inscribed_circle(piece)) * 2 > tolerance
+        ):
             continue
-        shared = [shapely.length(shapely.intersection(shapely.boundary(piece), g.buffer(0.01)))
-                  for g in geoms]
+        shared = [
+            shapely.length(shapely.intersection(shapely.boundary(piece), g.buffer(0.01)))
+            for g in geoms
+        ]
         if shared and max(shared) > 0:
             k = int(np.argmax(shared))
             geoms[k] = _clean(shapely.union(geoms[k], piece))
@@ -312,7 +383,7 @@ def serial_name(code: str, parent_code: str, parent_name: str | None) -> str:
     'X17'
     """
     code, parent_code = str(code), str(parent_code)
-    serial = code[len(parent_code):]
+    serial = code[len(parent_code) :]
     if not parent_name or not code.startswith(parent_code) or not serial.isdigit():
         return code
     return f"{parent_name}第{int(serial)}网格"
@@ -326,11 +397,13 @@ def next_codes(codes, parent_code: str, n: int, digits: int = 3) -> list[str]:
     ['540102001001008', '540102001001009']
     """
     prefix = str(parent_code)
-    used = [int(c[len(prefix):]) for c in map(str, codes)
-            if c.startswith(prefix) and len(c) == len(prefix) + digits
-            and c[len(prefix):].isdigit()]
+    used = [
+        int(c[len(prefix) :])
+        for c in map(str, codes)
+        if c.startswith(prefix) and len(c) == len(prefix) + digits and c[len(prefix) :].isdigit()
+    ]
     start = max(used, default=0) + 1
-    if start + n - 1 >= 10 ** digits:
+    if start + n - 1 >= 10**digits:
         raise RedrawError(f"community {prefix} has no free {digits}-digit grid serials left")
     return [f"{prefix}{k:0{digits}d}" for k in range(start, start + n)]
 
@@ -351,8 +424,9 @@ def population_data(layers: dict) -> gpd.GeoDataFrame | None:
     return None
 
 
-def estimate(before: gpd.GeoDataFrame, target: gpd.GeoDataFrame,
-             population: gpd.GeoDataFrame | None = None) -> tuple[pd.DataFrame, str]:
+def estimate(
+    before: gpd.GeoDataFrame, target: gpd.GeoDataFrame, population: gpd.GeoDataFrame | None = None
+) -> tuple[pd.DataFrame, str]:
     """Households and population (and floating population) of each polygon of ``target``,
     from the finest data present, unrounded.
 
@@ -370,8 +444,9 @@ def estimate(before: gpd.GeoDataFrame, target: gpd.GeoDataFrame,
     def by_area(source, fields):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est = area_interpolate(source[fields + ["geometry"]], target,
-                                   extensive_variables=fields)
+            est = area_interpolate(
+                source[fields + ["geometry"]], target, extensive_variables=fields
+            )
         return pd.DataFrame({f: est[f].to_numpy(float) for f in fields})
 
     if population is None or not len(population):
@@ -381,8 +456,7 @@ def estimate(before: gpd.GeoDataFrame, target: gpd.GeoDataFrame,
     if pop.geom_type.isin(["Point", "MultiPoint"]).all():
         method = "household points"
         pts = pop.geometry.representative_point().values
-        hit_p, hit_c = shapely.STRtree(target.geometry.values).query(pts,
-                                                                     predicate="intersects")
+        hit_p, hit_c = shapely.STRtree(target.geometry.values).query(pts, predicate="intersects")
         first = pd.Series(hit_c, index=hit_p).groupby(level=0).first()  # once per point
         sums = pop.iloc[first.index][fields].astype(float).groupby(first.to_numpy()).sum()
         est = sums.reindex(range(len(target))).fillna(0.0).reset_index(drop=True)
@@ -391,8 +465,9 @@ def estimate(before: gpd.GeoDataFrame, target: gpd.GeoDataFrame,
         bad = ~pop.geometry.is_valid.to_numpy()
         if bad.any():  # a footprint drawn as a bow-tie: its two lobes, not a crash
             pop = pop.copy()
-            pop.loc[bad, "geometry"] = shapely.make_valid(pop.geometry.values[bad],
-                                                          method="structure")
+            pop.loc[bad, "geometry"] = shapely.make_valid(
+                pop.geometry.values[bad], method="structure"
+            )
         est = by_area(pop, fields)
     rest = [f for f in figures if f not in fields]
     if rest:  # e.g. floating population, which address data rarely carries
@@ -400,8 +475,9 @@ def estimate(before: gpd.GeoDataFrame, target: gpd.GeoDataFrame,
     return est, method
 
 
-def reapportion(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame,
-                population: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, str]:
+def reapportion(
+    before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, population: gpd.GeoDataFrame | None = None
+) -> tuple[gpd.GeoDataFrame, str]:
     """Households and population of the changed cells ``after`` (empty geometry: removed).
 
     Estimated by :func:`estimate` (``before``, ``population`` and the method as there),
@@ -413,8 +489,11 @@ def reapportion(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame,
     after = after.copy()
     live = (~after.geometry.is_empty).to_numpy()
     est, method = estimate(before, after[live], population)
-    groups = (after["parent_code"].astype(str).to_numpy()[live] if "parent_code" in after
-              else np.zeros(int(live.sum())))
+    groups = (
+        after["parent_code"].astype(str).to_numpy()[live]
+        if "parent_code" in after
+        else np.zeros(int(live.sum()))
+    )
     for f in est.columns:
         estimates = est[f].to_numpy(float)
         whole = np.zeros(len(estimates), dtype=int)

@@ -49,9 +49,14 @@ def _border(piece, geom) -> float:
     return float(piece.boundary.intersection(geom.buffer(_TOUCH)).length)
 
 
-def propose_fixes(gdf: gpd.GeoDataFrame, layer: str, findings: gpd.GeoDataFrame, *,
-                  tolerances: Tolerances = Tolerances(),
-                  max_overlap_width: float | None = None) -> Proposal:
+def propose_fixes(
+    gdf: gpd.GeoDataFrame,
+    layer: str,
+    findings: gpd.GeoDataFrame,
+    *,
+    tolerances: Tolerances = Tolerances(),
+    max_overlap_width: float | None = None,
+) -> Proposal:
     """Fix the ``layer``'s sliver gaps and overlaps narrower than ``max_overlap_width``
     (default: the sliver width). ``gdf`` and ``findings`` are in the same metric CRS."""
     max_overlap_width = tolerances.sliver_width if max_overlap_width is None else max_overlap_width
@@ -63,8 +68,11 @@ def propose_fixes(gdf: gpd.GeoDataFrame, layer: str, findings: gpd.GeoDataFrame,
     changes, skipped = [], []
     mine = findings[findings["layer"] == layer]
     for f in mine.itertuples(index=False):
-        label = f"{f.rule} {', '.join(f.features)} ({f.area_m2:,.1f} m², {f.width_m:.2f} m)" \
-            if f.area_m2 == f.area_m2 and f.area_m2 is not None else f"{f.rule} {f.features}"
+        label = (
+            f"{f.rule} {', '.join(f.features)} ({f.area_m2:,.1f} m², {f.width_m:.2f} m)"
+            if f.area_m2 == f.area_m2 and f.area_m2 is not None
+            else f"{f.rule} {f.features}"
+        )
         piece = f.geometry
         if f.rule == "gap" and f.kind == "sliver":
             near = tree.query(piece, predicate="dwithin", distance=_TOUCH)
@@ -75,8 +83,15 @@ def propose_fixes(gdf: gpd.GeoDataFrame, layer: str, findings: gpd.GeoDataFrame,
                 continue
             best = max(near, key=lambda i: _border(piece, geoms[i]))
             geoms[best] = _clean(shapely.union(geoms[best], piece))
-            changes.append({"code": codes[best], "finding": label, "action": "takes the sliver",
-                            "area_m2": float(piece.area), "piece": piece.wkt})
+            changes.append(
+                {
+                    "code": codes[best],
+                    "finding": label,
+                    "action": "takes the sliver",
+                    "area_m2": float(piece.area),
+                    "piece": piece.wkt,
+                }
+            )
         elif f.rule == "overlap" and f.width_m is not None and f.width_m < max_overlap_width:
             sides = [i for i in tree.query(piece) if codes[i] in f.features]
             if len(sides) != 2:
@@ -86,11 +101,20 @@ def propose_fixes(gdf: gpd.GeoDataFrame, layer: str, findings: gpd.GeoDataFrame,
             keep = max(sides, key=lambda i: _border(piece, rest[i]))
             lose = next(i for i in sides if i != keep)
             geoms[lose] = _clean(rest[lose])
-            changes.append({"code": codes[lose], "finding": label,
-                            "action": f"gives the overlap to {codes[keep]}",
-                            "area_m2": -float(piece.area), "piece": piece.wkt})
+            changes.append(
+                {
+                    "code": codes[lose],
+                    "finding": label,
+                    "action": f"gives the overlap to {codes[keep]}",
+                    "area_m2": -float(piece.area),
+                    "piece": piece.wkt,
+                }
+            )
         elif f.rule in ("gap", "overlap"):
             skipped.append(f"{label}: {f.kind} defect, too wide to fix automatically")
     out.geometry = geoms
-    return Proposal(out, pd.DataFrame(changes, columns=["code", "finding", "action", "area_m2",
-                                                        "piece"]), skipped)
+    return Proposal(
+        out,
+        pd.DataFrame(changes, columns=["code", "finding", "action", "area_m2", "piece"]),
+        skipped,
+    )

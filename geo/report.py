@@ -39,29 +39,41 @@ def _finding_line(row) -> str:
 
 def text_report(report: Report, dataset: str | None = None) -> str:
     """The report as plain text: layers, summary by rule, each finding, alignment."""
-    lines = [f"gridmap check{f' of {dataset}' if dataset else ''}",
-             f"measured in {report.metric_crs.name} (EPSG:{report.metric_crs.to_epsg()}); "
-             f"noise < {report.tolerances.noise_width} m ignored, slivers < "
-             f"{report.tolerances.sliver_width} m wide"]
+    lines = [
+        f"gridmap check{f' of {dataset}' if dataset else ''}",
+        f"measured in {report.metric_crs.name} (EPSG:{report.metric_crs.to_epsg()}); "
+        f"noise < {report.tolerances.noise_width} m ignored, slivers < "
+        f"{report.tolerances.sliver_width} m wide",
+    ]
     lines.append("")
-    lines.append("图层 Layers: " + ", ".join(f"{n} {v['features']}" for n, v in report.layers.items()))
+    lines.append(
+        "图层 Layers: " + ", ".join(f"{n} {v['features']}" for n, v in report.layers.items())
+    )
     if report.clean:
         lines.append("\n未发现问题 No findings.")
         return "\n".join(lines)
-    lines.append("\n汇总 Summary: " + ", ".join(f"{rule_label(r)} {n}"
-                                             for r, n in report.summary().items()))
+    lines.append(
+        "\n汇总 Summary: " + ", ".join(f"{rule_label(r)} {n}" for r, n in report.summary().items())
+    )
     for layer, group in report.findings.groupby("layer", sort=False):
         lines.append(f"\n{layer_label(layer)} — {len(group)} finding(s)")
         lines += [_finding_line(row) for row in group.itertuples(index=False)]
     for name, table in report.alignment.items():
-        lines.append(f"\n对齐 Alignment of {layer_label(name)} with {layer_label(table['unit_layer'].iloc[0])}")
-        exact = ((table["shared_pct"] >= 100) & (table["unmatched_in_units_m2"] <= 0)
-                 & (table["boundary_offset_m"].fillna(0) <= report.tolerances.noise_width))
+        lines.append(
+            f"\n对齐 Alignment of {layer_label(name)} with {layer_label(table['unit_layer'].iloc[0])}"
+        )
+        exact = (
+            (table["shared_pct"] >= 100)
+            & (table["unmatched_in_units_m2"] <= 0)
+            & (table["boundary_offset_m"].fillna(0) <= report.tolerances.noise_width)
+        )
         for row in table[~exact].itertuples(index=False):
-            lines.append(f"  {row.code} {row.name or ''}: matches {', '.join(row.matched) or '—'}; "
-                         f"{row.shared_pct:.1f}% inside, {row.mismatched_area_m2:,.0f} m² outside, "
-                         f"{row.unmatched_in_units_m2:,.0f} m² of its units not covered, "
-                         f"boundary offset {row.boundary_offset_m} m")
+            lines.append(
+                f"  {row.code} {row.name or ''}: matches {', '.join(row.matched) or '—'}; "
+                f"{row.shared_pct:.1f}% inside, {row.mismatched_area_m2:,.0f} m² outside, "
+                f"{row.unmatched_in_units_m2:,.0f} m² of its units not covered, "
+                f"boundary offset {row.boundary_offset_m} m"
+            )
         if exact.any():
             lines.append(f"  {int(exact.sum())} other(s) match whole units exactly")
     return "\n".join(lines)

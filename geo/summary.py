@@ -44,9 +44,11 @@ def summarise_layer(gdf: gpd.GeoDataFrame, *, metric_crs: CRS) -> dict:
             out[col] = int(gdf[col].sum())
     if "households" in gdf.columns:
         hh = gdf["households"].to_numpy(float)
-        out["households_per_feature"] = {"min": int(np.nanmin(hh)),
-                                         "median": float(np.nanmedian(hh)),
-                                         "max": int(np.nanmax(hh))}
+        out["households_per_feature"] = {
+            "min": int(np.nanmin(hh)),
+            "median": float(np.nanmedian(hh)),
+            "max": int(np.nanmax(hh)),
+        }
     if "kind" in gdf.columns:
         out["kinds"] = {str(k): int(v) for k, v in gdf["kind"].value_counts().items()}
     return out

@@ -64,10 +64,18 @@ def classify(values: pd.Series, k: int = 5) -> tuple[list[str], dict]:
     k = int(min(k, len(np.unique(v[ok]))))
     if k < 2:
         colours[ok] = RAMP[-1]
-        return colours.tolist(), {"bins": [float(v[ok].max())], "colors": [RAMP[-1]],
-                                  "method": "single value"}
+        return colours.tolist(), {
+            "bins": [float(v[ok].max())],
+            "colors": [RAMP[-1]],
+            "method": "single value",
+        }
     scheme = mapclassify.Quantiles(v[ok], k=k)
-    ramp = RAMP if k == len(RAMP) else [RAMP[round(i * (len(RAMP) - 1) / (k - 1))] for i in range(k)]
+    ramp = (
+        RAMP if k == len(RAMP) else [RAMP[round(i * (len(RAMP) - 1) / (k - 1))] for i in range(k)]
+    )
     colours[ok] = np.asarray(ramp, dtype=object)[scheme.yb]
-    return colours.tolist(), {"bins": [float(b) for b in scheme.bins], "colors": ramp,
-                              "method": scheme.name}
+    return colours.tolist(), {
+        "bins": [float(b) for b in scheme.bins],
+        "colors": ramp,
+        "method": scheme.name,
+    }

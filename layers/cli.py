@@ -39,8 +39,10 @@ def _print_summary(info: dict, dataset: str) -> None:
         print(line)
         if "households" in s:
             h = s["households_per_feature"]
-            print(f"  {'':25s} households {s['households']:,} (per feature {h['min']}–"
-                  f"{h['max']}, median {h['median']:g}); population {s['population']:,}")
+            print(
+                f"  {'':25s} households {s['households']:,} (per feature {h['min']}–"
+                f"{h['max']}, median {h['median']:g}); population {s['population']:,}"
+            )
         if "kinds" in s:
             print(f"  {'':25s} " + ", ".join(f"{k} {v}" for k, v in s["kinds"].items()))
 
@@ -60,9 +62,15 @@ def _summary(args) -> int:
 
 def _import(args) -> int:
     store = open_store(args.dataset)
-    report = import_file(store, args.file, args.layer, source_layer=args.source_layer,
-                         encoding=args.encoding, crs=args.crs,
-                         field_map=parse_field_options(args.field))
+    report = import_file(
+        store,
+        args.file,
+        args.layer,
+        source_layer=args.source_layer,
+        encoding=args.encoding,
+        crs=args.crs,
+        field_map=parse_field_options(args.field),
+    )
     print("\n".join(report.lines()))
     print(f"stored in {store.location}")
     return 0
@@ -70,8 +78,9 @@ def _import(args) -> int:
 
 def _export(args) -> int:
     store = open_store(args.dataset)
-    out = export_layer(store.read_layer(args.layer), args.output, layer=args.layer,
-                       encoding=args.encoding)
+    out = export_layer(
+        store.read_layer(args.layer), args.output, layer=args.layer, encoding=args.encoding
+    )
     print(f"{args.layer} → {out}")
     return 0
 
@@ -89,19 +98,31 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file", help=".gpkg, .geojson, .shp, .zip (shapefile inside) or .csv")
     i.add_argument("--layer", required=True, choices=list(LAYERS))
     i.add_argument("--source-layer", help="layer or member to read from a multi-layer file")
-    i.add_argument("--encoding", help="text encoding, e.g. gbk, gb18030, utf-8 (detected if omitted)")
-    i.add_argument("--crs", help="CRS of the coordinates: EPSG:4490, EPSG:4326, EPSG:4539, "
-                                 "GCJ-02 or BD-09 (converted to WGS 84)")
-    i.add_argument("--field", action="append", metavar="COLUMN=FIELD",
-                   help="map a column to a field, e.g. --field 户数=households (repeatable)")
+    i.add_argument(
+        "--encoding", help="text encoding, e.g. gbk, gb18030, utf-8 (detected if omitted)"
+    )
+    i.add_argument(
+        "--crs",
+        help="CRS of the coordinates: EPSG:4490, EPSG:4326, EPSG:4539, "
+        "GCJ-02 or BD-09 (converted to WGS 84)",
+    )
+    i.add_argument(
+        "--field",
+        action="append",
+        metavar="COLUMN=FIELD",
+        help="map a column to a field, e.g. --field 户数=households (repeatable)",
+    )
     i.set_defaults(run=_import)
 
     e = sub.add_parser("export", help="write one layer to a GIS file")
     e.add_argument("dataset")
     e.add_argument("layer", choices=list(LAYERS))
     e.add_argument("output", help=".gpkg, .geojson or .shp")
-    e.add_argument("--encoding", default=None,
-                   help="shapefile text encoding (default UTF-8; gbk for older desktop GIS)")
+    e.add_argument(
+        "--encoding",
+        default=None,
+        help="shapefile text encoding (default UTF-8; gbk for older desktop GIS)",
+    )
     e.set_defaults(run=_export)
     return ap
 

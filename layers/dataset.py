@@ -39,6 +39,8 @@ def summarise(layers: dict[str, gpd.GeoDataFrame]) -> dict:
     if not layers:
         return {"metric_crs": None, "layers": {}}
     crs = metric_crs(*layers.values())
-    return {"metric_crs": f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_string(),
-            "metric_crs_name": crs.name,
-            "layers": {name: summarise_layer(gdf, metric_crs=crs) for name, gdf in layers.items()}}
+    return {
+        "metric_crs": f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_string(),
+        "metric_crs_name": crs.name,
+        "layers": {name: summarise_layer(gdf, metric_crs=crs) for name, gdf in layers.items()},
+    }

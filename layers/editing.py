@@ -46,13 +46,23 @@ def check_base(edit, layer: str, base: Mapping[str, int]) -> None:
 
 def _reason(reason: str | None) -> str:
     if not reason or not reason.strip():
-        raise InputError("say why: a reason is required for every change",
-                         zh="请填写修改原因：每次修改都须说明理由")
+        raise InputError(
+            "say why: a reason is required for every change",
+            zh="请填写修改原因：每次修改都须说明理由",
+        )
     return reason.strip()
 
 
-def _save(store, op: dict, base: Mapping[str, int], *, author: str, reason: str,
-          accepted: str | None, label: str) -> tuple[list[dict], object]:
+def _save(
+    store,
+    op: dict,
+    base: Mapping[str, int],
+    *,
+    author: str,
+    reason: str,
+    accepted: str | None,
+    label: str,
+) -> tuple[list[dict], object]:
     """Plan and save ``op`` in one transaction; the revisions written and the plan."""
     with store.edit() as e:
         check_base(e, "grid", base)  # first what the editor saw: stale → say so
@@ -74,63 +84,112 @@ def _save(store, op: dict, base: Mapping[str, int], *, author: str, reason: str,
         for code in planned.codes:
             was = (codes == code).nonzero()[0]
             now_ = (after_codes == code).nonzero()[0]
-            rev = e.add_revision({
-                "layer": "grid", "code": code, "author": author, "at": now(),
-                "reason": label + reason,
-                "before": feature_json(grid, int(was[0])) if len(was) else None,
-                "after": feature_json(planned.grid, int(now_[0])) if len(now_) else None,
-                "change_id": change_id,
-                "accepted": accepted.strip() if new and accepted else None})
+            rev = e.add_revision(
+                {
+                    "layer": "grid",
+                    "code": code,
+                    "author": author,
+                    "at": now(),
+                    "reason": label + reason,
+                    "before": feature_json(grid, int(was[0])) if len(was) else None,
+                    "after": feature_json(planned.grid, int(now_[0])) if len(now_) else None,
+                    "change_id": change_id,
+                    "accepted": accepted.strip() if new and accepted else None,
+                }
+            )
             change_id = change_id or rev
             revisions.append({"code": code, "revision": rev})
     return revisions, planned
 
 
-def apply_change(store, op: dict, *, base: Mapping[str, int], author: str, reason: str,
-                 accepted: str | None = None) -> dict:
+def apply_change(
+    store,
+    op: dict,
+    *,
+    base: Mapping[str, int],
+    author: str,
+    reason: str,
+    accepted: str | None = None,
+) -> dict:
     """Save an operation of :func:`geo.edits.plan` as one change (a revision per changed
     cell, one ``change_id``). ``base``: ``{code: revision}`` as the planner read them."""
     reason = _reason(reason)
-    revisions, planned = _save(store, op, base, author=author, reason=reason,
-                               accepted=accepted, label=f"{op.get('op')}: ")
-    return {"change_id": revisions[0]["revision"] if revisions else None,
-            "revisions": revisions, "cells": planned.cells, "method": planned.method,
-            "accepted_findings": planned.new_findings}
+    revisions, planned = _save(
+        store, op, base, author=author, reason=reason, accepted=accepted, label=f"{op.get('op')}: "
+    )
+    return {
+        "change_id": revisions[0]["revision"] if revisions else None,
+        "revisions": revisions,
+        "cells": planned.cells,
+        "method": planned.method,
+        "accepted_findings": planned.new_findings,
+    }
 
 
-def update_feature(store, layer: str, code: str, feature: dict, *, base_revision: int,
-                   author: str, reason: str, accepted: str | None = None) -> dict:
+def update_feature(
+    store,
+    layer: str,
+    code: str,
+    feature: dict,
+    *,
+    base_revision: int,
+    author: str,
+    reason: str,
+    accepted: str | None = None,
+) -> dict:
     """Replace a grid cell's geometry and editable attributes (:data:`geo.edits.EDITABLE`)
     from a GeoJSON Feature (lon/lat WGS 84): the ``update`` operation, one cell.
     Returns ``{"revision", "before", "after", "accepted_findings"}``."""
     if layer != "grid":
         raise InputError("only grid cells can be edited here", zh="只能在此编辑网格")
     reason = _reason(reason)
-    revisions, planned = _save(store, {"op": "update", "code": code, "feature": feature},
-                               {code: base_revision}, author=author, reason=reason,
-                               accepted=accepted, label="")
+    revisions, planned = _save(
+        store,
+        {"op": "update", "code": code, "feature": feature},
+        {code: base_revision},
+        author=author,
+        reason=reason,
+        accepted=accepted,
+        label="",
+    )
     rev = revisions[0]["revision"]
     record = next(r for r in store.revisions(layer, code) if r["id"] == rev)
-    return {"revision": rev, "before": record["before"], "after": record["after"],
-            "accepted_findings": planned.new_findings}
+    return {
+        "revision": rev,
+        "before": record["before"],
+        "after": record["after"],
+        "accepted_findings": planned.new_findings,
+    }
 
 
-def revert_feature(store, layer: str, code: str, revision: int, *, base_revision: int,
-                   author: str, reason: str) -> dict:
+def revert_feature(
+    store, layer: str, code: str, revision: int, *, base_revision: int, author: str, reason: str
+) -> dict:
     """Put a cell back as it was before ``revision`` (itself recorded as a new revision)."""
     old = [r for r in store.revisions(layer, code) if r["id"] == revision]
     if not old:
-        raise NotFound(f"no revision {revision} of '{code}'",
-                       zh=f"网格 {code} 没有第 {revision} 版修改")
+        raise NotFound(
+            f"no revision {revision} of '{code}'", zh=f"网格 {code} 没有第 {revision} 版修改"
+        )
     before = old[0]["before"]
     gdf = gpd.GeoDataFrame.from_features([before], crs=store.read_layer(layer).crs)
-    feature = {"type": "Feature",
-               "properties": {k: before["properties"].get(k) for k in EDITABLE
-                              if k in before["properties"]},
-               "geometry": gdf.to_crs("EPSG:4326").geometry.iloc[0].__geo_interface__}
-    return update_feature(store, layer, code, feature, base_revision=base_revision,
-                          author=author, reason=f"revert revision {revision}: {reason}",
-                          accepted=RESTORING)
+    feature = {
+        "type": "Feature",
+        "properties": {
+            k: before["properties"].get(k) for k in EDITABLE if k in before["properties"]
+        },
+        "geometry": gdf.to_crs("EPSG:4326").geometry.iloc[0].__geo_interface__,
+    }
+    return update_feature(
+        store,
+        layer,
+        code,
+        feature,
+        base_revision=base_revision,
+        author=author,
+        reason=f"revert revision {revision}: {reason}",
+        accepted=RESTORING,
+    )
 
 
 def revert_change(store, change_id: int, *, author: str, reason: str) -> dict:
@@ -145,18 +204,28 @@ def revert_change(store, change_id: int, *, author: str, reason: str) -> dict:
         check_base(e, "grid", {r["code"]: r["id"] for r in revs})
         grid = e.read_layer("grid")
         codes = grid["code"].astype(str)
-        restored = [gpd.GeoDataFrame.from_features([r["before"]], crs=grid.crs)
-                    for r in revs if r["before"]]
+        restored = [
+            gpd.GeoDataFrame.from_features([r["before"]], crs=grid.crs) for r in revs if r["before"]
+        ]
         keep = grid[~codes.isin([r["code"] for r in revs])]
         new_grid = pd.concat([keep, *restored], ignore_index=True)
         new_grid = gpd.GeoDataFrame(new_grid[grid.columns], geometry="geometry", crs=grid.crs)
         e.write_layer("grid", new_grid)
         change, out = None, []
         for r in revs:
-            rev = e.add_revision({"layer": "grid", "code": r["code"], "author": author,
-                                  "at": now(), "reason": f"revert change {change_id}: {reason}",
-                                  "before": r["after"], "after": r["before"],
-                                  "change_id": change, "accepted": RESTORING})
+            rev = e.add_revision(
+                {
+                    "layer": "grid",
+                    "code": r["code"],
+                    "author": author,
+                    "at": now(),
+                    "reason": f"revert change {change_id}: {reason}",
+                    "before": r["after"],
+                    "after": r["before"],
+                    "change_id": change,
+                    "accepted": RESTORING,
+                }
+            )
             change = change or rev
             out.append({"code": r["code"], "revision": rev})
     return {"change_id": change, "revisions": out}

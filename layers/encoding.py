@@ -25,13 +25,20 @@ _LATIN1_HIGH = re.compile(r"[\u00a0-\u00ff]")
 def normalise_encoding(name: str) -> str:
     """Python codec name for an encoding a user or a .cpg file gives (GBK, 936, UTF-8…)."""
     raw = name.strip().lower().replace("_", "-")
-    raw = {"936": "gbk", "cp936": "gbk", "ansi 936": "gbk", "54936": "gb18030",
-           "65001": "utf-8", "utf8": "utf-8"}.get(raw, raw)
+    raw = {
+        "936": "gbk",
+        "cp936": "gbk",
+        "ansi 936": "gbk",
+        "54936": "gb18030",
+        "65001": "utf-8",
+        "utf8": "utf-8",
+    }.get(raw, raw)
     try:
         return codecs.lookup(raw).name
     except LookupError:
-        raise InputError(f"'{name}' is not a text encoding Python knows; "
-                         "use e.g. utf-8, gbk or gb18030") from None
+        raise InputError(
+            f"'{name}' is not a text encoding Python knows; use e.g. utf-8, gbk or gb18030"
+        ) from None
 
 
 def detect_encoding(samples: Iterable[bytes]) -> tuple[str, str]:

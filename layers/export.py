@@ -15,8 +15,9 @@ __all__ = ["export_layer", "export_findings"]
 _DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "ESRI Shapefile"}
 
 
-def export_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str,
-                 encoding: str | None = None) -> Path:
+def export_layer(
+    gdf: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str, encoding: str | None = None
+) -> Path:
     """Write ``gdf`` to ``path``; the format follows the suffix.
 
     GeoJSON is written in WGS 84 lon/lat (RFC 7946). A shapefile gets a ``.cpg`` naming its

@@ -14,6 +14,7 @@ from layers.schema import LAYERS, spec
 
 __all__ = ["aliases_for", "map_fields", "parse_field_options"]
 
+
 def aliases_for(layer: str) -> dict[str, list[str]]:
     """Column-name aliases for each field of ``layer``, most specific first."""
     s = spec(layer)
@@ -25,9 +26,11 @@ def aliases_for(layer: str) -> dict[str, list[str]]:
         out["name"][:0] = [f"{n}{w}" for n in own for w in ("名称", "名")]
     if "parent_code" in out and s.parent:
         parent = LAYERS[s.parent]
-        out["parent_code"][:0] = [f"{pre}{n}{w}" for n in (parent.zh, *parent.aliases)
-                                  for pre, w in (("", "编码"), ("", "代码"), ("所属", "编码"))
-                                  ] + [f"{s.parent}_code"]
+        out["parent_code"][:0] = [
+            f"{pre}{n}{w}"
+            for n in (parent.zh, *parent.aliases)
+            for pre, w in (("", "编码"), ("", "代码"), ("所属", "编码"))
+        ] + [f"{s.parent}_code"]
     return {name: list(dict.fromkeys(names)) for name, names in out.items()}
 
 
@@ -35,8 +38,9 @@ def _norm(name: str) -> str:
     return str(name).strip().lower().replace(" ", "").replace("-", "_")
 
 
-def map_fields(df: pd.DataFrame, layer: str, field_map: dict[str, str] | None = None
-               ) -> tuple[pd.DataFrame, dict[str, str]]:
+def map_fields(
+    df: pd.DataFrame, layer: str, field_map: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """Rename ``df``'s columns to the fields of ``layer``.
 
     Returns the renamed frame and the mapping that was applied ``{source: field}``. For
@@ -51,11 +55,15 @@ def map_fields(df: pd.DataFrame, layer: str, field_map: dict[str, str] | None = 
     problems = []
     for source, target in field_map.items():
         if source not in columns:
-            problems.append(f"--field {source}={target}: the file has no column '{source}'; "
-                            f"its columns are {', '.join(map(str, columns))}")
+            problems.append(
+                f"--field {source}={target}: the file has no column '{source}'; "
+                f"its columns are {', '.join(map(str, columns))}"
+            )
         if target not in known:
-            problems.append(f"--field {source}={target}: '{target}' is not a field of the "
-                            f"{layer} layer; must be one of {', '.join(sorted(known))}")
+            problems.append(
+                f"--field {source}={target}: '{target}' is not a field of the "
+                f"{layer} layer; must be one of {', '.join(sorted(known))}"
+            )
     if problems:
         raise LayerError(f"Field mapping for layer '{layer}' does not fit the file:", problems)
 
@@ -86,6 +94,8 @@ def parse_field_options(options: list[str] | None) -> dict[str, str]:
     for opt in options or []:
         source, sep, target = opt.partition("=")
         if not sep or not source or not target:
-            raise LayerError(f"--field '{opt}' must look like YOUR_COLUMN=field, e.g. 户数=households")
+            raise LayerError(
+                f"--field '{opt}' must look like YOUR_COLUMN=field, e.g. 户数=households"
+            )
         out[source.strip()] = target.strip()
     return out

@@ -37,8 +37,14 @@ SUPPORTED_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip", ".csv", ".tx
 
 # Pseudo-CRS names for China's web-map datums: the points are lon/lat, offset.
 _DATUMS = {
-    "gcj02": "gcj02", "gcj": "gcj02", "amap": "gcj02", "gaode": "gcj02", "tencent": "gcj02",
-    "bd09": "bd09", "bd09ll": "bd09", "baidu": "bd09",
+    "gcj02": "gcj02",
+    "gcj": "gcj02",
+    "amap": "gcj02",
+    "gaode": "gcj02",
+    "tencent": "gcj02",
+    "bd09": "bd09",
+    "bd09ll": "bd09",
+    "baidu": "bd09",
 }
 _LON = ["lon", "lng", "long", "longitude", "x", "经度", "东经"]
 _LAT = ["lat", "latitude", "y", "纬度", "北纬"]
@@ -58,8 +64,7 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"{self.layer}: {self.features} features from {self.source}",
-               f"  CRS: {self.crs}"]
+        out = [f"{self.layer}: {self.features} features from {self.source}", f"  CRS: {self.crs}"]
         if self.encoding:
             out.append(f"  text encoding: {self.encoding}")
         if self.field_map:
@@ -80,13 +85,19 @@ def parse_crs(text: str) -> tuple[CRS, str | None]:
     try:
         return CRS.from_user_input(text.strip()), None
     except CRSError:
-        raise InputError(f"'{text}' is not a CRS; give e.g. EPSG:4490 (CGCS2000), "
-                         "EPSG:4326 (WGS 84), EPSG:4539, GCJ-02 or BD-09") from None
+        raise InputError(
+            f"'{text}' is not a CRS; give e.g. EPSG:4490 (CGCS2000), "
+            "EPSG:4326 (WGS 84), EPSG:4539, GCJ-02 or BD-09"
+        ) from None
 
 
 def _text_columns(gdf) -> list:
-    return [c for c in gdf.columns if c != gdf.geometry.name
-            and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c].dtype))]
+    return [
+        c
+        for c in gdf.columns
+        if c != gdf.geometry.name
+        and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c].dtype))
+    ]
 
 
 def _pick(columns, names):
@@ -104,34 +115,41 @@ def _read_csv(path: Path, encoding: str | None, report: ImportReport) -> gpd.Geo
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as err:
-        raise InputError(f"{path.name} is not valid {encoding} text at byte {err.start}; "
-                         "say the right encoding with --encoding") from None
+        raise InputError(
+            f"{path.name} is not valid {encoding} text at byte {err.start}; "
+            "say the right encoding with --encoding"
+        ) from None
     report.encoding = encoding
     df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
     wkt = _pick(df.columns, _WKT)
     lon, lat = _pick(df.columns, _LON), _pick(df.columns, _LAT)
     if wkt is not None:
         try:
-            geom = shapely.from_wkt(df[wkt].fillna("").replace("", None).to_numpy(),
-                                    on_invalid="raise")
+            geom = shapely.from_wkt(
+                df[wkt].fillna("").replace("", None).to_numpy(), on_invalid="raise"
+            )
         except shapely.errors.GEOSException as err:
-            raise InputError(f"{path.name}: column '{wkt}' holds text that is not WKT ({err})"
-                             ) from None
+            raise InputError(
+                f"{path.name}: column '{wkt}' holds text that is not WKT ({err})"
+            ) from None
         df = df.drop(columns=[wkt])
     elif lon is not None and lat is not None:
         x = pd.to_numeric(df[lon], errors="coerce")
         y = pd.to_numeric(df[lat], errors="coerce")
         bad = np.flatnonzero((x.isna() & df[lon].notna()) | (y.isna() & df[lat].notna()))
         if len(bad):
-            raise InputError(f"{path.name}: '{lon}'/'{lat}' are not numbers on data line(s) "
-                             f"{', '.join(str(i + 1) for i in bad[:10])}")
+            raise InputError(
+                f"{path.name}: '{lon}'/'{lat}' are not numbers on data line(s) "
+                f"{', '.join(str(i + 1) for i in bad[:10])}"
+            )
         geom = shapely.points(x.to_numpy(), y.to_numpy())
         geom[x.isna().to_numpy() | y.isna().to_numpy()] = None
         df = df.drop(columns=[lon, lat])
     else:
         raise InputError(
             f"{path.name} has no coordinates: give columns lon/lat (or 经度/纬度, x/y) or a "
-            f"WKT column named wkt; its columns are {', '.join(map(str, df.columns))}")
+            f"WKT column named wkt; its columns are {', '.join(map(str, df.columns))}"
+        )
     return gpd.GeoDataFrame(df, geometry=geom, crs=None)
 
 
@@ -159,8 +177,10 @@ def _read_shapefile(path: Path, encoding: str | None, report: ImportReport) -> g
         try:
             return v.encode("latin-1").decode(encoding)
         except UnicodeDecodeError:
-            raise InputError(f"{path.name}: {where} is not valid {encoding} text; say the right "
-                             "encoding with --encoding (e.g. gbk, gb18030, utf-8)") from None
+            raise InputError(
+                f"{path.name}: {where} is not valid {encoding} text; say the right "
+                "encoding with --encoding (e.g. gbk, gb18030, utf-8)"
+            ) from None
 
     def decode_name(c):
         # GDAL cuts field names at 10 bytes, which can split a UTF-8 character: drop the
@@ -168,21 +188,24 @@ def _read_shapefile(path: Path, encoding: str | None, report: ImportReport) -> g
         raw = c.encode("latin-1")
         for cut in range(0, 4 if len(raw) == 10 else 1):
             try:
-                return raw[:len(raw) - cut].decode(encoding)
+                return raw[: len(raw) - cut].decode(encoding)
             except UnicodeDecodeError:
                 continue
         return decode(c, f"column name '{c}'")
 
     renames = {c: decode_name(c) for c in gdf.columns if c != gdf.geometry.name}
     for c in text_cols:
-        gdf[c] = [decode(v, f"a value of column '{renames[c]}' (row {i + 1})")
-                  for i, v in enumerate(gdf[c])]
+        gdf[c] = [
+            decode(v, f"a value of column '{renames[c]}' (row {i + 1})")
+            for i, v in enumerate(gdf[c])
+        ]
     report.encoding = encoding
     return gdf.rename(columns=renames)
 
 
-def _read_ogr(path: Path, source_layer: str | None, layer: str, report: ImportReport,
-              encoding: str | None) -> gpd.GeoDataFrame:
+def _read_ogr(
+    path: Path, source_layer: str | None, layer: str, report: ImportReport, encoding: str | None
+) -> gpd.GeoDataFrame:
     try:
         available = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
     except Exception as err:  # noqa: BLE001 - GDAL's reason is the message
@@ -193,19 +216,27 @@ def _read_ogr(path: Path, source_layer: str | None, layer: str, report: ImportRe
         elif layer in available:
             source_layer = layer
         else:
-            raise InputError(f"{path.name} holds several layers ({', '.join(available)}); "
-                             "say which with --source-layer NAME")
+            raise InputError(
+                f"{path.name} holds several layers ({', '.join(available)}); "
+                "say which with --source-layer NAME"
+            )
     elif source_layer not in available:
-        raise InputError(f"{path.name} has no layer '{source_layer}'; it has "
-                         f"{', '.join(available)}")
+        raise InputError(
+            f"{path.name} has no layer '{source_layer}'; it has {', '.join(available)}"
+        )
     report.source += f" (layer {source_layer})" if len(available) > 1 else ""
     kwargs = {"encoding": encoding} if encoding else {}
     return pyogrio.read_dataframe(path, layer=source_layer, **kwargs)
 
 
 def _find_data_file(files: list[Path], source_layer: str | None) -> Path:
-    data = [f for f in files if f.suffix.lower() in SUPPORTED_SUFFIXES and f.suffix != ".zip"
-            and not f.name.startswith(("._", "."))]
+    data = [
+        f
+        for f in files
+        if f.suffix.lower() in SUPPORTED_SUFFIXES
+        and f.suffix != ".zip"
+        and not f.name.startswith(("._", "."))
+    ]
     if source_layer:
         named = [f for f in data if f.stem == source_layer or f.name == source_layer]
         if named:
@@ -214,9 +245,11 @@ def _find_data_file(files: list[Path], source_layer: str | None) -> Path:
         return data[0]
     if not data:
         raise InputError("the archive holds no .shp, .gpkg, .geojson or .csv file")
-    raise InputError("the archive holds several data files ("
-                     + ", ".join(f.name for f in data)
-                     + "); say which with --source-layer NAME")
+    raise InputError(
+        "the archive holds several data files ("
+        + ", ".join(f.name for f in data)
+        + "); say which with --source-layer NAME"
+    )
 
 
 def _to_wgs84_from(datum: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -231,10 +264,16 @@ def _to_wgs84_from(datum: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def read_layer_file(path: str | os.PathLike, layer: str, *, source_layer: str | None = None,
-                    encoding: str | None = None, crs: str | None = None,
-                    field_map: dict[str, str] | None = None,
-                    zip_limits: ZipLimits = ZipLimits()) -> tuple[gpd.GeoDataFrame, ImportReport]:
+def read_layer_file(
+    path: str | os.PathLike,
+    layer: str,
+    *,
+    source_layer: str | None = None,
+    encoding: str | None = None,
+    crs: str | None = None,
+    field_map: dict[str, str] | None = None,
+    zip_limits: ZipLimits = ZipLimits(),
+) -> tuple[gpd.GeoDataFrame, ImportReport]:
     """Read a user's file as gridmap layer ``layer``.
 
     Parameters
@@ -270,8 +309,10 @@ def read_layer_file(path: str | os.PathLike, layer: str, *, source_layer: str | 
             source_layer = None if data_path.suffix.lower() != ".gpkg" else source_layer
         suffix = data_path.suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            raise InputError(f"{path.name}: files ending in '{suffix}' are not supported; use "
-                             + ", ".join(SUPPORTED_SUFFIXES))
+            raise InputError(
+                f"{path.name}: files ending in '{suffix}' are not supported; use "
+                + ", ".join(SUPPORTED_SUFFIXES)
+            )
         if suffix in (".csv", ".txt"):
             gdf = _read_csv(data_path, encoding, report)
         elif suffix == ".shp":
@@ -286,7 +327,8 @@ def read_layer_file(path: str | os.PathLike, layer: str, *, source_layer: str | 
         raise InputError(
             f"{report.source}: text looks garbled ({', '.join(repr(g) for g in garbled)}): "
             "Chinese read in the wrong encoding. Fix: say the encoding with --encoding gbk "
-            "(or gb18030, utf-8); nothing was imported")
+            "(or gb18030, utf-8); nothing was imported"
+        )
 
     gdf, applied = map_fields(gdf, layer, field_map)
     report.field_map = applied
@@ -302,13 +344,15 @@ def read_layer_file(path: str | os.PathLike, layer: str, *, source_layer: str | 
             f"{report.source} has no coordinate reference system, so its coordinates cannot "
             "be placed. Fix: state it, e.g. --crs EPSG:4490 (CGCS2000 lon/lat), EPSG:4326 "
             "(WGS 84 / GPS), EPSG:4539 (CGCS2000 Gauss-Kruger CM 90E, metres), or GCJ-02 / "
-            "BD-09 for points copied from AMap, Tencent or Baidu maps")
+            "BD-09 for points copied from AMap, Tencent or Baidu maps"
+        )
     present = gdf.geometry[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
     if len(present):
         problems = coordinate_problems(present.total_bounds, gdf.crs)
         if problems:
-            raise LayerError(f"{report.source}: coordinates do not fit "
-                             f"{gdf.crs.to_string()}:", problems)
+            raise LayerError(
+                f"{report.source}: coordinates do not fit {gdf.crs.to_string()}:", problems
+            )
     if datum:
         gdf = _to_wgs84_from(datum, gdf)
         report.notes.append(f"converted {datum.upper()} coordinates to WGS 84")

@@ -33,8 +33,10 @@ def _member_target(dest: Path, info: zipfile.ZipInfo) -> Path:
     name = info.filename.replace("\\", "/")
     p = PurePosixPath(name)
     if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in p.parts:
-        raise InputError(f"the archive member '{info.filename}' points outside the archive "
-                         "(absolute path or '..'); refusing to extract it")
+        raise InputError(
+            f"the archive member '{info.filename}' points outside the archive "
+            "(absolute path or '..'); refusing to extract it"
+        )
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
         raise InputError(f"the archive member '{info.filename}' is a symbolic link; refusing")
@@ -44,8 +46,9 @@ def _member_target(dest: Path, info: zipfile.ZipInfo) -> Path:
     return target
 
 
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike,
-                 limits: ZipLimits = ZipLimits()) -> list[Path]:
+def safe_extract(
+    archive: str | os.PathLike, dest: str | os.PathLike, limits: ZipLimits = ZipLimits()
+) -> list[Path]:
     """Extract ``archive`` into the existing folder ``dest``; return the files written."""
     dest = Path(dest)
     try:
@@ -57,8 +60,10 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike,
     with zf:
         members = zf.infolist()
         if len(members) > limits.max_members:
-            raise InputError(f"the archive holds {len(members)} members; at most "
-                             f"{limits.max_members} are accepted")
+            raise InputError(
+                f"the archive holds {len(members)} members; at most "
+                f"{limits.max_members} are accepted"
+            )
         for info in members:
             target = _member_target(dest, info)
             if info.is_dir():
@@ -73,12 +78,15 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike,
                     if total > limits.max_total_bytes:
                         raise InputError(
                             f"the archive unpacks to more than {limits.max_total_bytes:,} bytes; "
-                            "refusing (split it or raise the limit)")
-                    if (size > limits.ratio_floor_bytes
-                            and size > limits.max_ratio * max(info.compress_size, 1)):
+                            "refusing (split it or raise the limit)"
+                        )
+                    if size > limits.ratio_floor_bytes and size > limits.max_ratio * max(
+                        info.compress_size, 1
+                    ):
                         raise InputError(
                             f"the archive member '{info.filename}' expands more than "
-                            f"{limits.max_ratio:g} times; refusing a likely zip bomb")
+                            f"{limits.max_ratio:g} times; refusing a likely zip bomb"
+                        )
                     out.write(chunk)
             written.append(target)
     return written

@@ -16,8 +16,7 @@ DEFECTS = ROOT / "data" / "lhasa_defects.csv"
 
 # The PostGIS server the tests use. By default the local server's socket, database "test",
 # as the current OS user (Debian's peer authentication); .ci/setup prepares it.
-PG_URL = os.environ.get("GRIDMAP_TEST_DATABASE_URL",
-                        "postgresql:///test?host=/var/run/postgresql")
+PG_URL = os.environ.get("GRIDMAP_TEST_DATABASE_URL", "postgresql:///test?host=/var/run/postgresql")
 
 
 def _postgis_unavailable() -> str | None:
@@ -77,16 +76,21 @@ def store(request, tmp_path):
 @pytest.fixture
 def grid_layer():
     """Four 1 km × 1 km grid cells around Lhasa, in EPSG:4490, built in EPSG:4539."""
-    cells = [shapely.box(x, y, x + 1000, y + 1000)
-             for x, y in [(500000, 3280000), (501000, 3280000),
-                          (500000, 3281000), (501000, 3281000)]]
+    cells = [
+        shapely.box(x, y, x + 1000, y + 1000)
+        for x, y in [(500000, 3280000), (501000, 3280000), (500000, 3281000), (501000, 3281000)]
+    ]
     gdf = gpd.GeoDataFrame(
-        {"code": ["540102001001001", "540102001001002", "540102001001003", "540102001001004"],
-         "name": ["八廓第1网格", "八廓第2网格", "鲁固第1网格", "鲁固第2网格"],
-         "parent_code": ["540102001001"] * 4,
-         "households": [120, 480, 905, 60],
-         "population": [350, 1500, 2800, 170]},
-        geometry=cells, crs="EPSG:4539")
+        {
+            "code": ["540102001001001", "540102001001002", "540102001001003", "540102001001004"],
+            "name": ["八廓第1网格", "八廓第2网格", "鲁固第1网格", "鲁固第2网格"],
+            "parent_code": ["540102001001"] * 4,
+            "households": [120, 480, 905, 60],
+            "population": [350, 1500, 2800, 170],
+        },
+        geometry=cells,
+        crs="EPSG:4539",
+    )
     return gdf.to_crs("EPSG:4490")
 
 
@@ -147,9 +151,17 @@ def browser():
     else:
         if os.path.exists(exe):
             with sync_playwright() as p:
-                b = p.chromium.launch(executable_path=exe, args=[
-                    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run"])
+                b = p.chromium.launch(
+                    executable_path=exe,
+                    args=[
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--no-first-run",
+                    ],
+                )
                 yield b
                 b.close()
             return

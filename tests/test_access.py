@@ -12,24 +12,36 @@ CRS = "EPSG:4539"
 
 
 def _roads(*lines):
-    return gpd.GeoDataFrame({"name": [None] * len(lines), "class": "residential"},
-                            geometry=[shapely.LineString([(X0 + x, Y0 + y) for x, y in ln])
-                                      for ln in lines], crs=CRS)
+    return gpd.GeoDataFrame(
+        {"name": [None] * len(lines), "class": "residential"},
+        geometry=[shapely.LineString([(X0 + x, Y0 + y) for x, y in ln]) for ln in lines],
+        crs=CRS,
+    )
 
 
 def _facilities(*rows):
-    return gpd.GeoDataFrame({"code": [r[0] for r in rows], "name": [r[0] for r in rows],
-                             "kind": [r[1] for r in rows]},
-                            geometry=[shapely.Point(X0 + r[2], Y0 + r[3]) for r in rows], crs=CRS)
+    return gpd.GeoDataFrame(
+        {"code": [r[0] for r in rows], "name": [r[0] for r in rows], "kind": [r[1] for r in rows]},
+        geometry=[shapely.Point(X0 + r[2], Y0 + r[3]) for r in rows],
+        crs=CRS,
+    )
 
 
 def _cells(*rows):
     """Square cells (code, x, y, size, households)."""
-    return gpd.GeoDataFrame({"code": [r[0] for r in rows], "name": [r[0] for r in rows],
-                             "parent_code": "c1", "households": [r[4] for r in rows],
-                             "population": [3 * r[4] for r in rows]},
-                            geometry=[shapely.box(X0 + r[1], Y0 + r[2], X0 + r[1] + r[3],
-                                                  Y0 + r[2] + r[3]) for r in rows], crs=CRS)
+    return gpd.GeoDataFrame(
+        {
+            "code": [r[0] for r in rows],
+            "name": [r[0] for r in rows],
+            "parent_code": "c1",
+            "households": [r[4] for r in rows],
+            "population": [3 * r[4] for r in rows],
+        },
+        geometry=[
+            shapely.box(X0 + r[1], Y0 + r[2], X0 + r[1] + r[3], Y0 + r[2] + r[3]) for r in rows
+        ],
+        crs=CRS,
+    )
 
 
 def _lonlat(x, y):
@@ -54,7 +66,9 @@ def test_walking_distance_follows_the_roads(cross):
     assert near["method"] == "network" and near["distance_m"] == pytest.approx(1010, abs=0.01)
     # on the same road segment the walk is direct: 100 m along it, 10 m to the post
     lon, lat = _lonlat(800, 0)
-    assert acc.nearest(lon, lat, kind="police_post")[0]["distance_m"] == pytest.approx(110, abs=0.01)
+    assert acc.nearest(lon, lat, kind="police_post")[0]["distance_m"] == pytest.approx(
+        110, abs=0.01
+    )
 
 
 def test_unreachable_is_explicit(cross):
@@ -83,9 +97,11 @@ def test_coverage_spreads_households_uniformly():
     assert t.loc["near", "facilities"] == ["P"]
     assert not t.loc["far", "covered"] and t.loc["far", "uncovered_households"] == 80
     assert t.loc["far", "nearest_distance_m"] > 1500
-    assert 0 < t.loc["half", "uncovered_households"] < 200   # part of it lies beyond 500 m
-    assert totals["uncovered_households"] == pytest.approx(
-        t["uncovered_households"].sum()) and totals["method"] == "network"
+    assert 0 < t.loc["half", "uncovered_households"] < 200  # part of it lies beyond 500 m
+    assert (
+        totals["uncovered_households"] == pytest.approx(t["uncovered_households"].sum())
+        and totals["method"] == "network"
+    )
     # what-if: a new post at the far cell covers exactly its 80 households
     _, what = acc.coverage("police_post", extra_sites=[_lonlat(1550, 0)])
     assert what["newly_covered_households"] == pytest.approx(80, abs=0.01)
@@ -106,16 +122,24 @@ def test_siting_covers_the_most_households_and_says_if_proven():
     fac = _facilities(("P", "police_post", 0, 0))
     grid = _cells(("a", 0, 0, 100, 100), ("b", 1500, 0, 100, 300), ("c", 2800, 0, 100, 50))
     acc = Access({"road": roads, "facility": fac, "grid": grid})
-    r = acc.site("police_post", 1, candidates=shapely.points(
-        [(X0 + 1550, Y0), (X0 + 2850, Y0), (X0 + 300, Y0)]))
+    r = acc.site(
+        "police_post",
+        1,
+        candidates=shapely.points([(X0 + 1550, Y0), (X0 + 2850, Y0), (X0 + 300, Y0)]),
+    )
     assert r["proven_optimal"] and r["status"] == "Optimal"
     assert len(r["suggestions"]) == 1
     assert r["suggestions"][0]["newly_covered_households"] == pytest.approx(300, abs=0.01)
     lon, lat = _lonlat(1550, 0)
     assert r["suggestions"][0]["lon"] == pytest.approx(lon, abs=1e-6)
-    cover_all = acc.site("police_post", model="lscp", candidates=shapely.points(
-        [(X0 + 1550, Y0), (X0 + 2850, Y0), (X0 + 300, Y0)]))
-    assert len(cover_all["suggestions"]) == 2 and cover_all["uncovered_households"] == pytest.approx(0)
+    cover_all = acc.site(
+        "police_post",
+        model="lscp",
+        candidates=shapely.points([(X0 + 1550, Y0), (X0 + 2850, Y0), (X0 + 300, Y0)]),
+    )
+    assert len(cover_all["suggestions"]) == 2 and cover_all[
+        "uncovered_households"
+    ] == pytest.approx(0)
 
 
 def test_lattice_candidates_lie_inside_the_grid():
@@ -141,15 +165,22 @@ def test_coverage_api_on_the_sample(client):
     body = client.get("/coverage?kind=police_post").get_json()
     assert body["totals"]["method"] == "network" and len(body["grids"]) == 651
     assert body["totals"]["uncovered_households"] == pytest.approx(
-        sum(g["uncovered_households"] for g in body["grids"]), abs=1)
+        sum(g["uncovered_households"] for g in body["grids"]), abs=1
+    )
     assert "uncovered_households" in body["totals"] and body["profile"]["radius_m"] == 500
     near = client.get("/nearest?lon=91.1172&lat=29.6558&kind=police_post&k=3").get_json()
-    assert len(near) == 3 and [n["distance_m"] for n in near] == sorted(n["distance_m"] for n in near)
+    assert len(near) == 3 and [n["distance_m"] for n in near] == sorted(
+        n["distance_m"] for n in near
+    )
     assert set(near[0]) >= {"code", "name", "kind", "distance_m", "method"}
-    what = client.post("/coverage/whatif", json={"kind": "police_post",
-                                                 "sites": [[91.1376, 29.6676]]}).get_json()
+    what = client.post(
+        "/coverage/whatif", json={"kind": "police_post", "sites": [[91.1376, 29.6676]]}
+    ).get_json()
     assert what["totals"]["newly_covered_households"] > 0 and what["newly_covered_cells"]
-    assert client.post("/coverage/whatif", json={"kind": "police_post", "sites": "x"}).status_code == 400
+    assert (
+        client.post("/coverage/whatif", json={"kind": "police_post", "sites": "x"}).status_code
+        == 400
+    )
     areas = client.get("/service_areas?kind=police_post").get_json()
     assert len(areas["features"]) == 160
     assert client.get("/coverage?kind=spaceship").status_code == 400
@@ -166,13 +197,16 @@ def test_route_follows_the_roads_and_matches_the_distance(cross):
 
 
 def test_api_nearest_from_a_grid_cell_with_path_and_siting_export(client):
-    near = client.get("/nearest?layer=grid&code=540102003004003&kind=health_center&path=1").get_json()
+    near = client.get(
+        "/nearest?layer=grid&code=540102003004003&kind=health_center&path=1"
+    ).get_json()
     assert near[0]["kind"] == "health_center" and near[0]["path"]["type"] == "LineString"
     assert client.get("/nearest?layer=grid&code=nope").status_code == 404
     cov = client.get("/coverage?kind=police_post").get_json()
     assert len(cov["communities"]) == 50 and len(cov["streets"]) == 10
     assert sum(c["uncovered_households"] for c in cov["streets"]) == pytest.approx(
-        cov["totals"]["uncovered_households"], abs=1)
+        cov["totals"]["uncovered_households"], abs=1
+    )
     assert client.get("/siting?kind=police_post&candidates=moon").status_code == 400
     fc = client.get("/siting?kind=police_post&p=2&f=geojson").get_json()
     assert len(fc["features"]) == 2 and fc["features"][0]["properties"]["rank"] == 1

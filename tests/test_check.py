@@ -33,6 +33,7 @@ def _only(report, rule, layer):
 
 # --------------------------------------------------------------------------- clean data
 
+
 def test_exact_square_tiling_has_no_finding():
     assert check_dataset(_layers(*squares())).clean
 
@@ -56,6 +57,7 @@ def test_millimetre_snapping_is_noise():
 
 
 # --------------------------------------------------------------------------- injected defects
+
 
 def test_overlap_area_width_and_codes():
     streets, communities, grids = squares()
@@ -99,8 +101,12 @@ def test_sliver_is_classified_and_tolerance_is_the_users():
     wide_noise = Tolerances(noise_width=0.5, sliver_width=2.0)
     assert check_dataset(_layers(streets, communities, grids), tolerances=wide_noise).clean
     strict = Tolerances(noise_width=0.01, sliver_width=0.1)
-    assert _only(check_dataset(_layers(streets, communities, grids), tolerances=strict),
-                 "gap", "grid").iloc[0].kind == "real"
+    assert (
+        _only(check_dataset(_layers(streets, communities, grids), tolerances=strict), "gap", "grid")
+        .iloc[0]
+        .kind
+        == "real"
+    )
 
 
 def test_grid_crossing_its_community():
@@ -113,7 +119,9 @@ def test_grid_crossing_its_community():
     report = check_dataset(_layers(streets, communities, grids))
     assert report.summary() == {"not_nested": 1}
     row = report.findings.iloc[0]
-    assert row.area_m2 == pytest.approx(1000, rel=0.01) and row.width_m == pytest.approx(10, rel=0.01)
+    assert row.area_m2 == pytest.approx(1000, rel=0.01) and row.width_m == pytest.approx(
+        10, rel=0.01
+    )
     assert row.features == [grids.code[a], grids.parent_code[b]]
 
 
@@ -125,8 +133,7 @@ def test_wrong_parent_code_and_unknown_parent():
     grids.loc[a, "parent_code"] = grids.parent_code[b]
     grids.loc[b, "parent_code"] = "540102009999"
     report = check_dataset(_layers(streets, communities, grids))
-    found = _only(report, "parent_mismatch", "grid").set_index(
-        report.findings["features"].str[0])
+    found = _only(report, "parent_mismatch", "grid").set_index(report.findings["features"].str[0])
     assert report.summary() == {"parent_mismatch": 2}
     assert found.loc[grids.code[a], "parent"] == right
     assert "not a community" in found.loc[grids.code[b], "detail"]
@@ -139,8 +146,16 @@ def test_duplicate_codes_and_invalid_geometry_do_not_stop_the_other_rules():
     grids.loc[b, "code"] = grids.code[a]
     x, y = X0 + 500, Y0 + 500  # cell (5, 5) with a zero-width spike: invalid, same area
     grids.loc[c, "geometry"] = shapely.Polygon(
-        [(x, y), (x + 50, y), (x + 50, y - 20), (x + 50, y), (x + 100, y), (x + 100, y + 100),
-         (x, y + 100)])
+        [
+            (x, y),
+            (x + 50, y),
+            (x + 50, y - 20),
+            (x + 50, y),
+            (x + 100, y),
+            (x + 100, y + 100),
+            (x, y + 100),
+        ]
+    )
     d = cell(grids, 6, 6)
     grids.loc[d, "geometry"] = shapely.box(X0 + 590, Y0 + 600, X0 + 700, Y0 + 700)  # overlap
     report = check_dataset(_layers(streets, communities, grids))
@@ -152,8 +167,11 @@ def test_duplicate_codes_and_invalid_geometry_do_not_stop_the_other_rules():
 
 
 def _police(streets):
-    return gpd.GeoDataFrame({"code": ["PA1", "PA2"], "name": ["西派出所", "东派出所"]},
-                            geometry=list(streets.geometry), crs=streets.crs)
+    return gpd.GeoDataFrame(
+        {"code": ["PA1", "PA2"], "name": ["西派出所", "东派出所"]},
+        geometry=list(streets.geometry),
+        crs=streets.crs,
+    )
 
 
 def test_police_area_three_no_mans_land_cross_management_and_alignment():
@@ -163,8 +181,9 @@ def test_police_area_three_no_mans_land_cross_management_and_alignment():
     hole = shapely.box(X0 + 300, Y0 + 200, X0 + 400, Y0 + 250)
     police.loc[0, "geometry"] = police.geometry[0].difference(hole)
     # 交叉管: the east area reaches 20 m into the west street along a 200 m stretch
-    police.loc[1, "geometry"] = police.geometry[1].union(shapely.box(X0 + 380, Y0 + 500,
-                                                                     X0 + 400, Y0 + 700))
+    police.loc[1, "geometry"] = police.geometry[1].union(
+        shapely.box(X0 + 380, Y0 + 500, X0 + 400, Y0 + 700)
+    )
     report = check_dataset(_layers(streets, communities, grids, police_area=police))
     assert report.summary() == {"overlap": 1, "gap": 1, "misaligned": 1}
     assert _only(report, "gap", "police_area").iloc[0].area_m2 == pytest.approx(5000, rel=0.01)
@@ -184,27 +203,32 @@ def test_police_beats_against_communities():
     streets, communities, grids = squares()
     beats = communities[["code", "name", "geometry"]].copy()
     beats["code"] = [f"PB{i}" for i in range(len(beats))]
-    beats["parent_code"] = ["PA1" if c.startswith("540102001") else "PA2"
-                            for c in communities["code"]]
+    beats["parent_code"] = [
+        "PA1" if c.startswith("540102001") else "PA2" for c in communities["code"]
+    ]
     # One beat takes a 10 m strip of its northern neighbour community (same street).
     i = int(np.flatnonzero(communities.code == "540102001001")[0])
     j = int(np.flatnonzero(communities.code == "540102001002")[0])
     strip = shapely.box(X0, Y0 + 400, X0 + 400, Y0 + 410)
     beats.loc[i, "geometry"] = beats.geometry[i].union(strip)
     beats.loc[j, "geometry"] = beats.geometry[j].difference(strip)
-    report = check_dataset(_layers(streets, communities, grids, police_area=_police(streets),
-                                   police_beat=beats))
+    report = check_dataset(
+        _layers(streets, communities, grids, police_area=_police(streets), police_beat=beats)
+    )
     assert report.summary() == {"misaligned": 1}
     mis = report.findings.iloc[0]
-    assert mis.features == [f"PB{i}", "540102001002"] and mis.area_m2 == pytest.approx(4000, rel=0.01)
+    assert mis.features == [f"PB{i}", "540102001002"] and mis.area_m2 == pytest.approx(
+        4000, rel=0.01
+    )
 
 
 def test_any_subset_of_layers_is_checked():
     streets, communities, grids = squares()
     grids = grids.copy()
     a = cell(grids, 1, 1)
-    grids.loc[a, "geometry"] = grids.geometry[a].difference(shapely.box(X0 + 140, Y0 + 140,
-                                                                        X0 + 160, Y0 + 160))
+    grids.loc[a, "geometry"] = grids.geometry[a].difference(
+        shapely.box(X0 + 140, Y0 + 140, X0 + 160, Y0 + 160)
+    )
     only_grid = check_dataset({"grid": grids})
     row = _only(only_grid, "gap", "grid").iloc[0]
     assert row.area_m2 == pytest.approx(400, rel=0.01) and row.parent_layer is None
@@ -214,11 +238,16 @@ def test_any_subset_of_layers_is_checked():
 
 # --------------------------------------------------------------------------- property tests
 
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(40, 300), seed=st.integers(0, 10_000))
 def test_random_noisy_tilings_give_no_finding(n, seed):
-    layers = [add_noise(g, seed=seed + i) for i, g in enumerate(
-        hierarchy(n, cells_per_community=8, communities_per_street=4, seed=seed))]
+    layers = [
+        add_noise(g, seed=seed + i)
+        for i, g in enumerate(
+            hierarchy(n, cells_per_community=8, communities_per_street=4, seed=seed)
+        )
+    ]
     report = check_dataset(_layers(*layers))
     assert report.clean, report.findings.drop(columns="geometry").to_string()
 
@@ -226,14 +255,16 @@ def test_random_noisy_tilings_give_no_finding(n, seed):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), depth=st.floats(0.05, 30.0), gap=st.booleans())
 def test_injected_overlap_or_gap_above_tolerance_is_found(seed, depth, gap):
-    streets, communities, grids = hierarchy(150, cells_per_community=10,
-                                            communities_per_street=5, seed=seed)
+    streets, communities, grids = hierarchy(
+        150, cells_per_community=10, communities_per_street=5, seed=seed
+    )
     rng = np.random.default_rng(seed)
     geoms = grids.geometry.values
     left, right = shapely.STRtree(geoms).query(geoms, predicate="touches")
-    shared = shapely.length(shapely.intersection(shapely.boundary(geoms[left]),
-                                                 shapely.boundary(geoms[right])))
-    same = (grids.parent_code.to_numpy()[left] == grids.parent_code.to_numpy()[right])
+    shared = shapely.length(
+        shapely.intersection(shapely.boundary(geoms[left]), shapely.boundary(geoms[right]))
+    )
+    same = grids.parent_code.to_numpy()[left] == grids.parent_code.to_numpy()[right]
     k = rng.choice(np.flatnonzero(same & (shared > 3 * depth) & (shared > 5)))
     a, b = int(left[k]), int(right[k])
     grids = grids.copy()
@@ -258,6 +289,7 @@ def test_injected_overlap_or_gap_above_tolerance_is_found(seed, depth, gap):
 
 # --------------------------------------------------------------------------- the sample
 
+
 def test_sample_findings_are_exactly_the_documented_defects():
     report = check_dataset(open_store(SAMPLE).load())
     documented = pd.read_csv(DEFECTS)
@@ -265,8 +297,12 @@ def test_sample_findings_are_exactly_the_documented_defects():
     for d in documented.itertuples():
         f = _only(report, d.rule, d.layer)
         codes = d.codes.split(";")
-        match = f[[codes[0] in feats or codes[0] == parent
-                   for feats, parent in zip(f["features"], f["parent"])]]
+        match = f[
+            [
+                codes[0] in feats or codes[0] == parent
+                for feats, parent in zip(f["features"], f["parent"])
+            ]
+        ]
         assert len(match) == 1, (d.rule, d.layer, d.codes)
         if d.area_m2 > 0:
             assert match.iloc[0].area_m2 == pytest.approx(d.area_m2, rel=0.01), d.codes
@@ -276,8 +312,9 @@ def test_sample_findings_are_exactly_the_documented_defects():
 
 
 def _check(*args):
-    return subprocess.run([sys.executable, "-m", "geo", "check", *args], cwd=ROOT,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "geo", "check", *args], cwd=ROOT, capture_output=True, text=True
+    )
 
 
 def test_cli_json_exit_codes_and_export(tmp_path):

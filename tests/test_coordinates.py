@@ -40,12 +40,15 @@ def test_no_offset_outside_china():
     np.testing.assert_array_equal(lat, [52.5, 40.7])
 
 
-@pytest.mark.parametrize("bounds, epsg", [
-    ((91.0, 29.6, 91.2, 29.7), 4539),      # Lhasa, CM 90E
-    ((87.5, 43.7, 87.7, 43.9), 4538),      # Urumqi, CM 87E
-    ((121.4, 31.1, 121.6, 31.3), 4549),    # Shanghai, CM 120E
-    ((-74.1, 40.6, -73.9, 40.8), 32618),   # New York, UTM 18N
-])
+@pytest.mark.parametrize(
+    "bounds, epsg",
+    [
+        ((91.0, 29.6, 91.2, 29.7), 4539),  # Lhasa, CM 90E
+        ((87.5, 43.7, 87.7, 43.9), 4538),  # Urumqi, CM 87E
+        ((121.4, 31.1, 121.6, 31.3), 4549),  # Shanghai, CM 120E
+        ((-74.1, 40.6, -73.9, 40.8), 32618),  # New York, UTM 18N
+    ],
+)
 def test_metric_crs_is_the_local_zone(bounds, epsg):
     assert metric_crs_for_bounds(*bounds).to_epsg() == epsg
 

@@ -28,23 +28,39 @@ def test_the_hierarchy_and_jurisdictions_come_from_the_registry():
     assert hierarchy() == ("street", "community", "grid", "household_unit")
     assert jurisdictions() == {"police_area": "street", "police_beat": "community"}
     assert map_layers()[0] == "road" and map_layers().index("grid") > map_layers().index(
-        "police_beat")
+        "police_beat"
+    )
     for k in KINDS.values():  # every parent is a kind, every kind has both names
         assert k.parent is None or k.parent in KINDS
         assert k.zh and k.en and k.en_plural
-    assert set(partitions()) == {"street", "community", "grid", "household_unit",
-                                 "police_area", "police_beat"}
+    assert set(partitions()) == {
+        "street",
+        "community",
+        "grid",
+        "household_unit",
+        "police_area",
+        "police_beat",
+    }
 
 
 def _units(grids: gpd.GeoDataFrame, code: str) -> gpd.GeoDataFrame:
     """Four 50 m joint-household units tiling the 100 m square cell ``code``."""
     x0, y0, _, _ = grids.loc[grids["code"] == code].geometry.iloc[0].bounds
-    boxes = [shapely.box(x0 + dx, y0 + dy, x0 + dx + 50, y0 + dy + 50)
-             for dx in (0, 50) for dy in (0, 50)]
-    return gpd.GeoDataFrame({"code": [f"{code}{k:03d}" for k in range(1, 5)],
-                             "name": [f"第{k}联户" for k in range(1, 5)],
-                             "parent_code": code, "households": 10},
-                            geometry=boxes, crs=grids.crs)
+    boxes = [
+        shapely.box(x0 + dx, y0 + dy, x0 + dx + 50, y0 + dy + 50)
+        for dx in (0, 50)
+        for dy in (0, 50)
+    ]
+    return gpd.GeoDataFrame(
+        {
+            "code": [f"{code}{k:03d}" for k in range(1, 5)],
+            "name": [f"第{k}联户" for k in range(1, 5)],
+            "parent_code": code,
+            "households": 10,
+        },
+        geometry=boxes,
+        crs=grids.crs,
+    )
 
 
 def test_household_units_are_checked_as_the_fourth_level():
@@ -58,10 +74,9 @@ def test_household_units_are_checked_as_the_fourth_level():
 
     broken = units.copy()
     # a unit of cell a reaches 20 m into the next cell east: 20 × 50 = 1,000 m² not nested
-    broken.loc[2, "geometry"] = shapely.box(*np.add(broken.geometry.iloc[2].bounds,
-                                                    (0, 0, 20, 0)))
-    broken.loc[5, "code"] = broken.loc[4, "code"]          # a duplicated code in cell b
-    broken = broken.drop(index=7)                          # a 50 × 50 m hole in cell b
+    broken.loc[2, "geometry"] = shapely.box(*np.add(broken.geometry.iloc[2].bounds, (0, 0, 20, 0)))
+    broken.loc[5, "code"] = broken.loc[4, "code"]  # a duplicated code in cell b
+    broken = broken.drop(index=7)  # a 50 × 50 m hole in cell b
     report = geo.check({**layers, "household_unit": broken})
     f = report.findings[report.findings["layer"] == "household_unit"]
     # (it overlaps no other unit: the cell it reaches into has none)
@@ -89,8 +104,14 @@ def test_household_units_in_the_sample_lookup_map_import_and_export(client, tmp_
     html = client.get("/").get_data(as_text=True)
     assert '"id": "household_unit"' in html and "联户单位" in html
     # import: a file with the columns planners' spreadsheets give them
-    src = units.head(5).rename(columns={"code": "联户编码", "name": "联户名称",
-                                        "parent_code": "网格编码", "households": "户数"})
+    src = units.head(5).rename(
+        columns={
+            "code": "联户编码",
+            "name": "联户名称",
+            "parent_code": "网格编码",
+            "households": "户数",
+        }
+    )
     src["联户长"] = "次仁"
     path = tmp_path / "units.geojson"
     src.to_file(path, driver="GeoJSON")
@@ -115,8 +136,7 @@ def test_a_misspelt_layer_is_refused_never_read_as_clean():
 
 def test_dataset_measures_in_one_metric_crs_and_keeps_the_copies():
     _, communities, grids = squares(4)
-    ds = Dataset({"grid": grids.to_crs("EPSG:4490"),
-                  "community": communities.to_crs("EPSG:4490")})
+    ds = Dataset({"grid": grids.to_crs("EPSG:4490"), "community": communities.to_crs("EPSG:4490")})
     assert ds.metric_crs.to_epsg() == 4539
     assert ds.metric("grid") is ds.metric("grid")
     assert ds.metric("grid").area.sum() == pytest.approx(16 * 100 * 100, rel=1e-6)
@@ -139,11 +159,14 @@ def test_every_error_has_a_status_a_code_and_both_languages():
     assert issubclass(NotFound, GridmapError) and NotFound.status == 404
 
 
-@pytest.mark.parametrize("url, status, error", [
-    ("/collections/nope/items", 404, "not_found"),
-    ("/lookup?lon=91.1", 400, "bad_input"),
-    ("/findings?rule=nope", 400, "bad_input"),
-])
+@pytest.mark.parametrize(
+    "url, status, error",
+    [
+        ("/collections/nope/items", 404, "not_found"),
+        ("/lookup?lon=91.1", 400, "bad_input"),
+        ("/findings?rule=nope", 400, "bad_input"),
+    ],
+)
 def test_one_json_body_for_every_error(client, url, status, error):
     body = client.get(url).get_json()
     assert body["code"] == status and body["error"] == error

@@ -20,8 +20,11 @@ from web.auth import add_user
 
 def _fill(store):
     streets, communities, grids = squares()
-    for name, gdf in {"street": streets, "community": communities,
-                      "grid": grids.drop(columns=["col", "row"])}.items():
+    for name, gdf in {
+        "street": streets,
+        "community": communities,
+        "grid": grids.drop(columns=["col", "row"]),
+    }.items():
         store.write_layer(name, gdf.to_crs(4490))
     return grids
 
@@ -35,13 +38,27 @@ def _feature(store, code, **props):
 def test_an_edit_saves_a_revision_and_a_stale_one_is_refused(store):
     grids = _fill(store)
     code = grids["code"].iloc[5]
-    r = update_feature(store, "grid", code, _feature(store, code, households=321),
-                       base_revision=0, author="ana", reason="survey")
+    r = update_feature(
+        store,
+        "grid",
+        code,
+        _feature(store, code, households=321),
+        base_revision=0,
+        author="ana",
+        reason="survey",
+    )
     assert r["revision"] >= 1 and r["before"]["properties"]["households"] != 321
     assert store.read_layer("grid").set_index("code").loc[code, "households"] == 321
     with pytest.raises(StaleEdit) as err:
-        update_feature(store, "grid", code, _feature(store, code, households=5),
-                       base_revision=0, author="bo", reason="old copy")
+        update_feature(
+            store,
+            "grid",
+            code,
+            _feature(store, code, households=5),
+            base_revision=0,
+            author="bo",
+            reason="old copy",
+        )
     assert err.value.latest["author"] == "ana" and err.value.latest["reason"] == "survey"
     assert store.read_layer("grid").set_index("code").loc[code, "households"] == 321
     assert [h["reason"] for h in store.revisions("grid", code)] == ["survey"]
@@ -56,8 +73,16 @@ def test_a_change_that_breaks_nesting_needs_an_accepted_reason(store):
         update_feature(store, "grid", code, f, base_revision=0, author="ana", reason="move")
     assert {x["rule"] for x in err.value.findings} >= {"overlap", "gap"}
     assert store.revisions("grid", code) == []  # nothing saved
-    r = update_feature(store, "grid", code, f, base_revision=0, author="ana", reason="move",
-                       accepted="temporary: survey pending")
+    r = update_feature(
+        store,
+        "grid",
+        code,
+        f,
+        base_revision=0,
+        author="ana",
+        reason="move",
+        accepted="temporary: survey pending",
+    )
     assert r["accepted_findings"] and store.revisions("grid", code)[0]["accepted"]
 
 
@@ -68,8 +93,7 @@ def test_a_crash_mid_edit_leaves_the_last_good_revision(store):
             grid = e.read_layer("grid")
             grid["households"] = 0
             e.write_layer("grid", grid)
-            e.add_revision({"layer": "grid", "code": "x", "author": "a", "at": "t",
-                            "reason": "r"})
+            e.add_revision({"layer": "grid", "code": "x", "author": "a", "at": "t", "reason": "r"})
             raise RuntimeError("power cut")
     assert store.read_layer("grid")["households"].min() > 0
     assert store.revisions("grid") == []
@@ -88,15 +112,28 @@ def test_concurrent_editors_lose_no_edit(store):
                     base = store.revisions("grid", same)
                     rev = base[-1]["id"] if base else 0
                     try:
-                        update_feature(store, "grid", same,
-                                       _feature(store, same, households=1000 * n + k),
-                                       base_revision=rev, author=f"p{n}", reason=f"{n}-{k}")
+                        update_feature(
+                            store,
+                            "grid",
+                            same,
+                            _feature(store, same, households=1000 * n + k),
+                            base_revision=rev,
+                            author=f"p{n}",
+                            reason=f"{n}-{k}",
+                        )
                         saved.append(1000 * n + k)
                         break
                     except StaleEdit:
                         continue
-            update_feature(store, "grid", own[n], _feature(store, own[n], households=7000 + n),
-                           base_revision=0, author=f"p{n}", reason="own cell")
+            update_feature(
+                store,
+                "grid",
+                own[n],
+                _feature(store, own[n], households=7000 + n),
+                base_revision=0,
+                author=f"p{n}",
+                reason="own cell",
+            )
         except Exception as err:  # noqa: BLE001 - reported below
             errors.append(repr(err))
 
@@ -111,7 +148,9 @@ def test_concurrent_editors_lose_no_edit(store):
     # every saved edit is in the history, each based on the one before: zero lost edits
     assert sorted(h["after"]["properties"]["households"] for h in history) == sorted(saved)
     for prev, nxt in zip(history, history[1:]):
-        assert nxt["before"]["properties"]["households"] == prev["after"]["properties"]["households"]
+        assert (
+            nxt["before"]["properties"]["households"] == prev["after"]["properties"]["households"]
+        )
     final = store.read_layer("grid").set_index("code")
     assert final.loc[same, "households"] == history[-1]["after"]["properties"]["households"]
     assert [final.loc[c, "households"] for c in own] == [7000 + n for n in range(len(own))]
@@ -135,8 +174,13 @@ def test_http_put_with_etags_roles_and_history(tmp_path):
     f["properties"] = {"households": 640}
     f["reason"] = "resurvey"
     assert c.put(url, json=f, headers={"If-Match": etag}).status_code == 401
-    assert c.put(url, json=f, headers={"If-Match": etag, **_basic("ana", "wrong")}).status_code == 401
-    assert c.put(url, json=f, headers={"If-Match": etag, **_basic("vic", "long-secret")}).status_code == 403
+    assert (
+        c.put(url, json=f, headers={"If-Match": etag, **_basic("ana", "wrong")}).status_code == 401
+    )
+    assert (
+        c.put(url, json=f, headers={"If-Match": etag, **_basic("vic", "long-secret")}).status_code
+        == 403
+    )
     assert c.put(url, json=f, headers=_basic("ana", "long-secret")).status_code == 428
     ok = c.put(url, json=f, headers={"If-Match": etag, **_basic("ana", "long-secret")})
     assert ok.status_code == 200 and ok.headers["ETag"] != etag
@@ -144,14 +188,18 @@ def test_http_put_with_etags_roles_and_history(tmp_path):
     stale = c.put(url, json=f, headers={"If-Match": etag, **_basic("ana", "long-secret")})
     assert stale.status_code == 412 and stale.get_json()["latest"]["reason"] == "resurvey"
     moved = dict(f, geometry=mapping(shapely.affinity.translate(shape(f["geometry"]), 0.003, 0)))
-    broken = c.put(url, json=moved, headers={"If-Match": ok.headers["ETag"],
-                                             **_basic("ana", "long-secret")})
+    broken = c.put(
+        url, json=moved, headers={"If-Match": ok.headers["ETag"], **_basic("ana", "long-secret")}
+    )
     assert broken.status_code == 422 and broken.get_json()["findings"]
     # what a cross-site form could send: a form-encoded or text body, not JSON
     for content_type in ("application/x-www-form-urlencoded", "text/plain"):
-        forged = c.post(url + "/revert", data=json.dumps({"revision": 1, "reason": "x"}),
-                        content_type=content_type,
-                        headers={"If-Match": ok.headers["ETag"], **_basic("ana", "long-secret")})
+        forged = c.post(
+            url + "/revert",
+            data=json.dumps({"revision": 1, "reason": "x"}),
+            content_type=content_type,
+            headers={"If-Match": ok.headers["ETag"], **_basic("ana", "long-secret")},
+        )
         assert forged.status_code == 400
     assert "Access-Control-Allow-Origin" not in c.get(url).headers
     history = c.get(url + "/history").get_json()["revisions"]
@@ -162,19 +210,38 @@ def test_http_put_with_etags_roles_and_history(tmp_path):
 def test_adduser_stores_a_hash_not_the_password(tmp_path):
     path = tmp_path / "city.gpkg"
     path.write_bytes(SAMPLE.read_bytes())
-    run = subprocess.run([sys.executable, "-m", "web", "adduser", "ana", "--role", "planner",
-                          "--password", "long-secret"], cwd=ROOT, capture_output=True, text=True,
-                         env={**__import__("os").environ, "DATASET": str(path)})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "web",
+            "adduser",
+            "ana",
+            "--role",
+            "planner",
+            "--password",
+            "long-secret",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "DATASET": str(path)},
+    )
     assert run.returncode == 0, run.stderr
     from layers.storage import open_store
 
     users = open_store(path).users()
     assert users["ana"]["role"] == "planner"
     assert "long-secret" not in json.dumps(users) and users["ana"]["password_hash"].startswith(
-        ("scrypt:", "pbkdf2:"))
-    bad = subprocess.run([sys.executable, "-m", "web", "adduser", "x", "--role", "planner",
-                          "--password", "short"], cwd=ROOT, capture_output=True, text=True,
-                         env={**__import__("os").environ, "DATASET": str(path)})
+        ("scrypt:", "pbkdf2:")
+    )
+    bad = subprocess.run(
+        [sys.executable, "-m", "web", "adduser", "x", "--role", "planner", "--password", "short"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "DATASET": str(path)},
+    )
     assert bad.returncode == 2 and "8 characters" in bad.stderr
 
 
@@ -194,8 +261,11 @@ def test_preview_revert_and_layer_history(tmp_path):
     assert c.get(url).get_json()["properties"]["households"] == original  # nothing saved
     saved = c.put(url, json=f, headers={"If-Match": got.headers["ETag"], **auth})
     rev = saved.get_json()["revision"]
-    back = c.post(url + "/revert", json={"revision": rev, "reason": "undo"},
-                  headers={"If-Match": saved.headers["ETag"], **auth})
+    back = c.post(
+        url + "/revert",
+        json={"revision": rev, "reason": "undo"},
+        headers={"If-Match": saved.headers["ETag"], **auth},
+    )
     assert back.status_code == 200, back.get_json()
     assert c.get(url).get_json()["properties"]["households"] == original
     layer = c.get("/collections/grid/history").get_json()["revisions"]

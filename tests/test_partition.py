@@ -17,10 +17,17 @@ X0, Y0 = 480_000.0, 3_270_000.0
 def _community(cells_hh, size=200.0):
     """A row of square current cells (households given), as one community."""
     cells = gpd.GeoDataFrame(
-        {"code": [f"c{i}" for i in range(len(cells_hh))], "households": cells_hh,
-         "population": [3 * h for h in cells_hh]},
-        geometry=[shapely.box(X0 + i * size, Y0, X0 + (i + 1) * size, Y0 + size)
-                  for i in range(len(cells_hh))], crs="EPSG:4539")
+        {
+            "code": [f"c{i}" for i in range(len(cells_hh))],
+            "households": cells_hh,
+            "population": [3 * h for h in cells_hh],
+        },
+        geometry=[
+            shapely.box(X0 + i * size, Y0, X0 + (i + 1) * size, Y0 + size)
+            for i in range(len(cells_hh))
+        ],
+        crs="EPSG:4539",
+    )
     return shapely.union_all(cells.geometry.values), cells
 
 
@@ -45,16 +52,24 @@ def test_every_proposed_cell_is_contiguous_and_within_the_band():
     assert shapely.union_all(p.cells.geometry.values).symmetric_difference(community).area < 1
     assert list(p.cells["code"]) == [f"540102001001{i:03d}" for i in range(1, len(p.cells) + 1)]
     assert p.metrics["max_households"] <= 500 and 0 < p.metrics["mean_polsby_popper"] <= 1
-    assert set(p.moves.columns) == {"unit", "old_cell", "new_cell", "new_cell_continues",
-                                    "households"}
+    assert set(p.moves.columns) == {
+        "unit",
+        "old_cell",
+        "new_cell",
+        "new_cell_continues",
+        "households",
+    }
     # a move is a unit whose new cell continues another old cell than its own
     assert (p.moves["new_cell_continues"] != p.moves["old_cell"]).all()
 
 
-@pytest.mark.parametrize("cells_hh, words", [
-    ([520], "520 households cannot make cells of 300-500"),
-    ([100, 100], "cannot make cells"),
-])
+@pytest.mark.parametrize(
+    "cells_hh, words",
+    [
+        ([520], "520 households cannot make cells of 300-500"),
+        ([100, 100], "cannot make cells"),
+    ],
+)
 def test_an_impossible_band_is_explained(cells_hh, words):
     community, cells = _community(cells_hh)
     p = propose(building_units(community, cells, target=30), band=(300, 500))
@@ -71,9 +86,13 @@ def test_one_compound_above_the_maximum_is_named():
 def _points(xy_households):
     """Household points (standard addresses) at (x, y) offsets from the community's corner."""
     return gpd.GeoDataFrame(
-        {"households": [h for _, _, h in xy_households],
-         "population": [3 * h for _, _, h in xy_households]},
-        geometry=[shapely.Point(X0 + x, Y0 + y) for x, y, _ in xy_households], crs="EPSG:4539")
+        {
+            "households": [h for _, _, h in xy_households],
+            "population": [3 * h for _, _, h in xy_households],
+        },
+        geometry=[shapely.Point(X0 + x, Y0 + y) for x, y, _ in xy_households],
+        crs="EPSG:4539",
+    )
 
 
 def test_household_points_give_the_units_their_households():
@@ -112,7 +131,9 @@ def test_compactness_and_numbering_helpers():
     square, disc = shapely.box(0, 0, 1, 1), shapely.Point(0, 0).buffer(1, 256)
     assert polsby_popper([square])[0] == pytest.approx(np.pi / 4, rel=1e-6)
     assert polsby_popper([disc])[0] == pytest.approx(1, rel=1e-3)
-    geoms = [shapely.box(x, y, x + 10, y + 10) for x, y in [(0, 0), (1000, 0), (0, 1000), (1000, 1000)]]
+    geoms = [
+        shapely.box(x, y, x + 10, y + 10) for x, y in [(0, 0), (1000, 0), (0, 1000), (1000, 1000)]
+    ]
     assert list(serial_order(geoms)) == [2, 3, 0, 1]  # north row first, west to east
 
 
@@ -129,7 +150,9 @@ def test_proposal_api_on_a_sample_community(client):
 def test_proposal_api_for_a_whole_street(client):
     body = client.get("/proposal?street=540102005").get_json()
     assert body["scope"] == "street" and body["feasible"], body["reason"]
-    assert [c["community"] for c in body["communities"]] == [f"540102005{i:03d}" for i in range(1, 6)]
+    assert [c["community"] for c in body["communities"]] == [
+        f"540102005{i:03d}" for i in range(1, 6)
+    ]
     feats = body["cells"]["features"]
     assert len(feats) == body["metrics"]["cells"] == body["metrics"]["cells_in_band"]
     assert all(300 - 0.1 <= f["properties"]["households"] <= 500 + 0.1 for f in feats)
@@ -153,32 +176,41 @@ def test_propose_command_writes_cells_and_moves(tmp_path, capsys):
     assert cells["households"].between(299.9, 500.1).all()
     moves = pd.read_csv(tmp_path / "proposal_moves.csv", dtype=str, encoding="utf-8-sig")
     assert list(moves.columns[:3]) == ["unit", "old_cell", "new_cell"] and len(moves)
-    assert main(["propose", "data/lhasa.gpkg", "--community", "540102003004",
-                 "--band", "600-500"]) == 2
+    assert (
+        main(["propose", "data/lhasa.gpkg", "--community", "540102003004", "--band", "600-500"])
+        == 2
+    )
     assert main(["propose", "data/lhasa.gpkg", "--community", "nope"]) == 2
     assert "no single community with code 'nope'" in capsys.readouterr().err
 
 
 # --- roads, fewer moves, whole streets, bounded effort -------------------------------
 
+
 def _crossed_square():
     """A 600 m square of three current cells (800 households each, uniform) crossed by one
     straight road from west to east that no current cell boundary follows."""
     cells = gpd.GeoDataFrame(
         {"code": ["s0", "s1", "s2"], "households": [800] * 3, "population": [2400] * 3},
-        geometry=[shapely.box(X0 + i * 200, Y0, X0 + (i + 1) * 200, Y0 + 600)
-                  for i in range(3)], crs="EPSG:4539")
+        geometry=[shapely.box(X0 + i * 200, Y0, X0 + (i + 1) * 200, Y0 + 600) for i in range(3)],
+        crs="EPSG:4539",
+    )
     community = shapely.box(X0, Y0, X0 + 600, Y0 + 600)
-    road = gpd.GeoDataFrame({"name": ["Beijing Rd"]}, geometry=[shapely.LineString(
-        [(X0 - 50, Y0 + 185), (X0 + 650, Y0 + 395)])], crs="EPSG:4539")
+    road = gpd.GeoDataFrame(
+        {"name": ["Beijing Rd"]},
+        geometry=[shapely.LineString([(X0 - 50, Y0 + 185), (X0 + 650, Y0 + 395)])],
+        crs="EPSG:4539",
+    )
     sides = shapely.get_parts(shapely.split(community, road.geometry.iloc[0]))
     return community, cells, road, sides
 
 
 def _area_on_both_sides(geoms, sides):
     """For each geometry, its area on the side of the road where it has less."""
-    return np.minimum(shapely.area(shapely.intersection(geoms, sides[0])),
-                      shapely.area(shapely.intersection(geoms, sides[1])))
+    return np.minimum(
+        shapely.area(shapely.intersection(geoms, sides[0])),
+        shapely.area(shapely.intersection(geoms, sides[1])),
+    )
 
 
 def test_cells_follow_a_road_across_the_community():
@@ -228,8 +260,7 @@ def test_current_cells_within_the_band_are_kept():
 def test_the_attempt_moving_fewest_households_wins():
     community, cells = _community([900, 300, 1250, 650])
     units = building_units(community, cells, target=120)
-    single = [propose(units, band=(300, 500), seed=k, tries=1, warm_start=False)
-              for k in range(4)]
+    single = [propose(units, band=(300, 500), seed=k, tries=1, warm_start=False) for k in range(4)]
     moved = [s.metrics["households_moved"] for s in single]
     assert all(s.feasible for s in single) and len(set(moved)) > 1  # seeds do differ
     best = propose(units, band=(300, 500), seed=0, tries=4, warm_start=False)
@@ -239,7 +270,8 @@ def test_the_attempt_moving_fewest_households_wins():
     warm = propose(units, band=(300, 500))  # current cells first, then max-p seeds
     assert warm.feasible and warm.metrics["households_moved"] <= min(moved)
     assert len(warm.moves) and warm.moves["households"].sum() == pytest.approx(
-        warm.metrics["households_moved"], abs=0.5)
+        warm.metrics["households_moved"], abs=0.5
+    )
 
 
 @pytest.mark.timeout(30)
@@ -248,11 +280,16 @@ def test_max_p_returns_when_only_one_region_can_be_made():
     MaxPHeuristic loops forever on it (pysal/spopt#506); ours returns one region."""
     from geo.partition import _graph, _maxp
 
-    units = gpd.GeoDataFrame({"households": [0.0, 210, 210, 210]}, geometry=[
-        shapely.box(X0 + 100, Y0 + 100, X0 + 200, Y0 + 200),  # centre
-        shapely.box(X0, Y0 + 100, X0 + 100, Y0 + 200),
-        shapely.box(X0 + 200, Y0 + 100, X0 + 300, Y0 + 200),
-        shapely.box(X0 + 100, Y0 + 200, X0 + 200, Y0 + 300)], crs="EPSG:4539")
+    units = gpd.GeoDataFrame(
+        {"households": [0.0, 210, 210, 210]},
+        geometry=[
+            shapely.box(X0 + 100, Y0 + 100, X0 + 200, Y0 + 200),  # centre
+            shapely.box(X0, Y0 + 100, X0 + 100, Y0 + 200),
+            shapely.box(X0 + 200, Y0 + 100, X0 + 300, Y0 + 200),
+            shapely.box(X0 + 100, Y0 + 200, X0 + 200, Y0 + 300),
+        ],
+        crs="EPSG:4539",
+    )
     graph = _graph(units)
     assert sorted(graph.edges) == [(0, 1), (0, 2), (0, 3)]
     xy = np.c_[units.centroid.x, units.centroid.y]
@@ -282,16 +319,24 @@ def _street():
         w = 600 / len(hh)
         for i, h in enumerate(hh):
             x = X0 + c * 600 + i * w
-            rows.append({"code": f"54010200100{c + 1}{i + 1:03d}", "households": h,
-                         "population": 3 * h, "parent_code": f"54010200100{c + 1}",
-                         "geometry": shapely.box(x, Y0, x + w, Y0 + 600)})
+            rows.append(
+                {
+                    "code": f"54010200100{c + 1}{i + 1:03d}",
+                    "households": h,
+                    "population": 3 * h,
+                    "parent_code": f"54010200100{c + 1}",
+                    "geometry": shapely.box(x, Y0, x + w, Y0 + 600),
+                }
+            )
     cells = gpd.GeoDataFrame(rows, crs="EPSG:4539")
     communities = gpd.GeoDataFrame(
         {"code": [f"54010200100{c}" for c in (1, 2, 3)], "name": ["A", "B", "C"]},
-        geometry=[shapely.box(X0 + c * 600, Y0, X0 + (c + 1) * 600, Y0 + 600)
-                  for c in range(3)], crs="EPSG:4539")
-    road = gpd.GeoSeries([shapely.LineString([(X0 - 10, Y0 + 290), (X0 + 1810, Y0 + 330)])],
-                         crs="EPSG:4539")
+        geometry=[shapely.box(X0 + c * 600, Y0, X0 + (c + 1) * 600, Y0 + 600) for c in range(3)],
+        crs="EPSG:4539",
+    )
+    road = gpd.GeoSeries(
+        [shapely.LineString([(X0 - 10, Y0 + 290), (X0 + 1810, Y0 + 330)])], crs="EPSG:4539"
+    )
     return communities, cells, road
 
 
@@ -306,21 +351,20 @@ def test_a_street_is_proposed_community_by_community():
         assert p.feasible, p.reason
         assert ((p.cells["households"] >= 299.9) & (p.cells["households"] <= 500.1)).all()
         assert p.cells["households"].sum() == pytest.approx(
-            cells.loc[cells["parent_code"] == code, "households"].sum(), abs=1)
+            cells.loc[cells["parent_code"] == code, "households"].sum(), abs=1
+        )
         assert all(c.startswith(code) and len(c) == len(code) + 3 for c in p.cells["code"])
         assert p.metrics["roads"] == "followed" and p.metrics["cells_across_roads"] == 0
     assert not out["540102001003"].feasible
     assert "520 households cannot make cells of 300-500" in out["540102001003"].reason
     # without parent_code, cells are given to the community holding them
-    again = propose_street(communities, cells.drop(columns="parent_code"), band=(300, 500),
-                           tries=1)
+    again = propose_street(communities, cells.drop(columns="parent_code"), band=(300, 500), tries=1)
     assert [p.feasible for p in again.values()] == [True, True, False]
 
 
 def test_each_community_of_a_street_gets_bounded_effort():
     communities, cells, road = _street()
-    out = propose_street(communities, cells, band=(300, 500), roads=road, tries=50,
-                         time_budget=0.0)
+    out = propose_street(communities, cells, band=(300, 500), roads=road, tries=50, time_budget=0.0)
     assert all(p.metrics.get("tries", 1) <= 2 for p in out.values())  # one per road plan
 
 

@@ -18,8 +18,15 @@ from tests.conftest import ROOT
 
 def _chinese_grid(grid_layer):
     """The grid fixture with Chinese column names, as users' files have them."""
-    return grid_layer.rename(columns={"code": "编码", "name": "名称", "parent_code": "社区编码",
-                                      "households": "户数", "population": "人口"})
+    return grid_layer.rename(
+        columns={
+            "code": "编码",
+            "name": "名称",
+            "parent_code": "社区编码",
+            "households": "户数",
+            "population": "人口",
+        }
+    )
 
 
 def _write_gbk_shapefile(gdf, folder, cpg=False):
@@ -66,8 +73,9 @@ def test_cpg_file_is_honoured_and_cut_utf8_field_names_survive(tmp_path, grid_la
 
 
 def test_zipped_shapefile(tmp_path, grid_layer):
-    shp = _write_gbk_shapefile(_chinese_grid(grid_layer), tmp_path / "src" if
-                               (tmp_path / "src").mkdir() is None else None)
+    shp = _write_gbk_shapefile(
+        _chinese_grid(grid_layer), tmp_path / "src" if (tmp_path / "src").mkdir() is None else None
+    )
     archive = tmp_path / "grid.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for f in shp.parent.iterdir():
@@ -130,11 +138,14 @@ def test_csv_keeps_leading_zeros_of_codes_and_reads_wkt(tmp_path):
     assert gdf["code"].iloc[0] == "007"
 
 
-@pytest.mark.parametrize("xy, message", [
-    ((91.1, 120.0), "latitude 120 is beyond ±90"),
-    ((29.65, 91.13), "look swapped"),
-    ((500000.0, 3280000.0), "look like projected metres"),
-])
+@pytest.mark.parametrize(
+    "xy, message",
+    [
+        ((91.1, 120.0), "latitude 120 is beyond ±90"),
+        ((29.65, 91.13), "look swapped"),
+        ((500000.0, 3280000.0), "look like projected metres"),
+    ],
+)
 def test_coordinates_that_cannot_be_degrees_are_refused(tmp_path, xy, message):
     path = _csv(tmp_path, f"code,name,kind,lon,lat\nA,甲,school,{xy[0]},{xy[1]}\n")
     with pytest.raises(LayerError, match=message):
@@ -158,7 +169,9 @@ def test_gcj02_and_bd09_points_are_converted_to_wgs84(tmp_path):
     glon, glat = wgs84_to_gcj02(lon, lat)
     blon, blat = wgs84_to_bd09(lon, lat)
     for (x, y), crs in [((glon, glat), "GCJ-02"), ((blon, blat), "BD-09")]:
-        path = _csv(tmp_path, f"code,name,kind,lng,lat\nA,布达拉宫,school,{float(x)!r},{float(y)!r}\n")
+        path = _csv(
+            tmp_path, f"code,name,kind,lng,lat\nA,布达拉宫,school,{float(x)!r},{float(y)!r}\n"
+        )
         gdf, report = read_layer_file(path, "facility", crs=crs)
         p = gdf.geometry.iloc[0]
         assert gdf.crs.to_epsg() == 4326
@@ -180,8 +193,12 @@ def test_geojson_import(tmp_path, grid_layer):
 def test_cli_import_then_summary(tmp_path, grid_layer):
     src = _write_gbk_shapefile(_chinese_grid(grid_layer).rename(columns={"户数": "HU"}), tmp_path)
     dataset = tmp_path / "city.gpkg"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "layers", *a], cwd=ROOT,  # noqa: E731
-                                    capture_output=True, text=True)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "layers", *a],
+        cwd=ROOT,  # noqa: E731
+        capture_output=True,
+        text=True,
+    )
     bad = run("import", str(dataset), str(src), "--layer", "grid")
     assert bad.returncode == 2 and "households" in bad.stderr and "--field" in bad.stderr
     assert not dataset.exists()  # nothing stored from a refused import

@@ -45,7 +45,8 @@ def test_small_overlap_stays_with_the_longer_border():
     a = cell(grids, 1, 1)
     # a reaches 0.5 m into b (the cell east of it) along 50 m: the strip borders a for 50 m and b for 51 m
     grids.loc[a, "geometry"] = shapely.box(X0 + 100, Y0 + 100, X0 + 200, Y0 + 200).union(
-        shapely.box(X0 + 200, Y0 + 120, X0 + 200.5, Y0 + 170))
+        shapely.box(X0 + 200, Y0 + 120, X0 + 200.5, Y0 + 170)
+    )
     before, proposal, after = _fix(streets, communities, grids)
     assert before.findings.iloc[0].kind == "sliver"
     assert proposal.changes.iloc[0].code == grids.code[a]
@@ -72,8 +73,12 @@ def test_cli_shows_then_saves_only_when_asked(tmp_path):
     store = open_store(path)
     for name, gdf in {"street": streets, "community": communities, "grid": grids}.items():
         store.write_layer(name, gdf.drop(columns=["col", "row"], errors="ignore").to_crs(4490))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "geo", *a], cwd=ROOT,  # noqa: E731
-                                    capture_output=True, text=True)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "geo", *a],
+        cwd=ROOT,  # noqa: E731
+        capture_output=True,
+        text=True,
+    )
     shown = run("fix", str(path), "--layer", "grid")
     assert shown.returncode == 1 and "takes the sliver (+40.00 m²)" in shown.stdout
     assert run("check", str(path)).returncode == 1  # nothing saved

@@ -20,8 +20,9 @@ def _zip(path, members):
     return path
 
 
-@pytest.mark.parametrize("name", ["../evil.txt", "a/../../evil.txt", "/tmp/evil.txt",
-                                  "..\\evil.txt", "C:/evil.txt"])
+@pytest.mark.parametrize(
+    "name", ["../evil.txt", "a/../../evil.txt", "/tmp/evil.txt", "..\\evil.txt", "C:/evil.txt"]
+)
 def test_members_escaping_the_folder_are_refused(tmp_path, name):
     dest = tmp_path / "out"
     dest.mkdir()
@@ -58,8 +59,9 @@ def test_zip_bomb_is_stopped_by_ratio_while_extracting(tmp_path):
 
 
 def test_total_size_limit(tmp_path):
-    archive = _zip(tmp_path / "big.zip", [(f"f{i}.bin", bytes(range(256)) * 4096)
-                                          for i in range(3)])
+    archive = _zip(
+        tmp_path / "big.zip", [(f"f{i}.bin", bytes(range(256)) * 4096) for i in range(3)]
+    )
     (tmp_path / "out").mkdir()
     with pytest.raises(InputError, match="more than 2,000,000 bytes"):
         safe_extract(archive, tmp_path / "out", ZipLimits(max_total_bytes=2_000_000))

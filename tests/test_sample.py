@@ -61,9 +61,23 @@ def test_scale_of_the_city_core(sample):
     assert len(sample["police_beat"]) == 50
     assert sample["road"]["class"].isin(["primary", "secondary", "residential"]).all()
     names = set(sample["street"]["name"]) | set(sample["community"]["name"])
-    for real in ["八廓街道", "吉日街道", "扎细街道", "公德林街道", "嘎玛贡桑街道", "两岛街道",
-                 "金珠西路街道", "鲁固社区", "河坝林社区", "当巴社区", "雄嘎社区", "俄杰塘社区",
-                 "仙足岛社区", "藏热社区", "塔玛社区"]:
+    for real in [
+        "八廓街道",
+        "吉日街道",
+        "扎细街道",
+        "公德林街道",
+        "嘎玛贡桑街道",
+        "两岛街道",
+        "金珠西路街道",
+        "鲁固社区",
+        "河坝林社区",
+        "当巴社区",
+        "雄嘎社区",
+        "俄杰塘社区",
+        "仙足岛社区",
+        "藏热社区",
+        "塔玛社区",
+    ]:
         assert real in names
 
 
@@ -111,8 +125,11 @@ def test_communities_tile_streets_and_police_beats_follow_communities(metric):
 
 
 def _row(defects, layer, rule, contains=""):
-    rows = defects[(defects.layer == layer) & (defects.rule == rule)
-                   & defects.description.str.contains(contains)]
+    rows = defects[
+        (defects.layer == layer)
+        & (defects.rule == rule)
+        & defects.description.str.contains(contains)
+    ]
     assert len(rows) == 1, (layer, rule, contains)
     return rows.iloc[0]
 
@@ -150,7 +167,8 @@ def test_documented_grid_crossing_its_community(metric, defects):
     outside = cell.difference(_geom(comms, own))
     assert outside.area == pytest.approx(d.area_m2, rel=0.01)
     assert outside.intersection(_geom(comms, other_community)).area == pytest.approx(
-        outside.area, rel=1e-6)
+        outside.area, rel=1e-6
+    )
 
 
 def test_documented_wrong_parent_code(metric, defects):

@@ -8,8 +8,18 @@ from layers.schema import LAYERS, conform
 
 
 def test_every_layer_kind_of_the_design_is_known():
-    assert set(LAYERS) == {"street", "community", "grid", "police_area", "police_beat",
-                           "facility", "road", "household", "building", "household_unit"}
+    assert set(LAYERS) == {
+        "street",
+        "community",
+        "grid",
+        "police_area",
+        "police_beat",
+        "facility",
+        "road",
+        "household",
+        "building",
+        "household_unit",
+    }
     assert LAYERS["grid"].required == ["code", "name", "parent_code", "households", "population"]
     assert LAYERS["community"].parent == "street"
     assert LAYERS["grid"].parent == "community"
@@ -63,9 +73,15 @@ def test_negative_or_fractional_counts_are_refused(grid_layer):
 
 
 def test_chinese_facility_kinds_are_normalised():
-    f = gpd.GeoDataFrame({"code": ["a", "b", "c"], "name": ["x", "y", "z"],
-                          "kind": ["便民警务站", "社区卫生服务中心", "library"]},
-                         geometry=shapely.points([[91.1, 29.6]] * 3), crs=4490)
+    f = gpd.GeoDataFrame(
+        {
+            "code": ["a", "b", "c"],
+            "name": ["x", "y", "z"],
+            "kind": ["便民警务站", "社区卫生服务中心", "library"],
+        },
+        geometry=shapely.points([[91.1, 29.6]] * 3),
+        crs=4490,
+    )
     assert conform(f, "facility")["kind"].tolist() == ["police_post", "health_center", "library"]
 
 
@@ -75,18 +91,33 @@ def test_unknown_layer_kind_lists_the_valid_ones(grid_layer):
 
 
 def test_chinese_column_names_map_to_fields():
-    df = gpd.GeoDataFrame({"网格编码": ["1"], "网格名称": ["甲"], "社区编码": ["c"], "户数": [5],
-                           "人口": [9], "备注": ["x"]},
-                          geometry=[shapely.box(0, 0, 1, 1)])
+    df = gpd.GeoDataFrame(
+        {
+            "网格编码": ["1"],
+            "网格名称": ["甲"],
+            "社区编码": ["c"],
+            "户数": [5],
+            "人口": [9],
+            "备注": ["x"],
+        },
+        geometry=[shapely.box(0, 0, 1, 1)],
+    )
     out, applied = map_fields(df, "grid")
-    assert applied == {"网格编码": "code", "网格名称": "name", "社区编码": "parent_code",
-                       "户数": "households", "人口": "population"}
+    assert applied == {
+        "网格编码": "code",
+        "网格名称": "name",
+        "社区编码": "parent_code",
+        "户数": "households",
+        "人口": "population",
+    }
     assert "备注" in out.columns  # unknown columns are kept
 
 
 def test_community_file_takes_its_own_code_and_the_street_code_as_parent():
-    df = gpd.GeoDataFrame({"社区编码": ["c"], "街道编码": ["s"], "名称": ["鲁固社区"]},
-                          geometry=[shapely.box(0, 0, 1, 1)])
+    df = gpd.GeoDataFrame(
+        {"社区编码": ["c"], "街道编码": ["s"], "名称": ["鲁固社区"]},
+        geometry=[shapely.box(0, 0, 1, 1)],
+    )
     _, applied = map_fields(df, "community")
     assert applied == {"社区编码": "code", "街道编码": "parent_code", "名称": "name"}
 

@@ -84,8 +84,12 @@ _WRITER = textwrap.dedent("""
 
 def _kill_mid_write(dataset, schema, n, delay):
     """Run a writer that rewrites a layer in a loop; SIGKILL it ``delay`` s into write 2."""
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(dataset), schema, str(n)],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(dataset), schema, str(n)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     lines = []
     while not lines or lines[-1] != "start 2":
         lines.append(proc.stdout.readline().strip())
@@ -133,7 +137,10 @@ def test_postgis_url_selects_postgis(postgis_url, pg_schema):
     store = open_store(postgis_url, schema=pg_schema)
     assert type(store).__name__ == "PostGISStore"
     from layers.storage.postgis import _engine_url
-    shown = _engine_url("postgresql://root:secret@db.example/x").render_as_string(hide_password=True)
+
+    shown = _engine_url("postgresql://root:secret@db.example/x").render_as_string(
+        hide_password=True
+    )
     assert "secret" not in shown and "***" in shown
 
 

@@ -27,8 +27,9 @@ def test_collections_list_every_layer_with_extent(client):
 def test_ogc_landing_and_conformance(client):
     links = {link["rel"]: link["href"] for link in client.get("/?f=json").get_json()["links"]}
     assert links["data"] == "/collections" and links["conformance"] == "/conformance"
-    assert any(c.endswith("/conf/geojson") for c in
-               client.get("/conformance").get_json()["conformsTo"])
+    assert any(
+        c.endswith("/conf/geojson") for c in client.get("/conformance").get_json()["conformsTo"]
+    )
 
 
 def test_items_bbox_matches_geopandas_and_pages_with_next_links(client, grid):
@@ -57,8 +58,15 @@ def test_items_are_lonlat_geojson_with_attributes(client, grid):
     x, y = geom.representative_point().coords[0]
     assert 91.0 < x < 91.3 and 29.6 < y < 29.7
     p = f["properties"]
-    for key in ("households", "population", "parent_code", "parent_name", "police_area_name",
-                "density_per_km2", "_fill"):
+    for key in (
+        "households",
+        "population",
+        "parent_code",
+        "parent_name",
+        "police_area_name",
+        "density_per_km2",
+        "_fill",
+    ):
         assert key in p
     assert set(p["_fill"]) == {"households", "population", "density", "floating_share"}
     assert all(c.startswith("#") for c in p["_fill"].values())
@@ -77,20 +85,23 @@ def test_item_by_code_and_duplicates(client):
     assert dup.status_code == 409 and "share code" in dup.get_json()["description"]
 
 
-@pytest.mark.parametrize("url, status, words", [
-    ("/collections/nope", 404, "no collection 'nope'"),
-    ("/collections/nope/items", 404, "available: street"),
-    ("/collections/grid/items?bbox=1,2,3", 400, "four numbers"),
-    ("/collections/grid/items?bbox=a,b,c,d", 400, "four numbers"),
-    ("/collections/grid/items?bbox=91.2,29.6,91.1,29.7", 400, "min ≤ max"),
-    ("/collections/grid/items?bbox=0,-95,1,1", 400, "latitude within ±90"),
-    ("/collections/grid/items?limit=x", 400, "whole number"),
-    ("/collections/grid/items?offset=-1", 400, "between 0"),
-    ("/lookup?lon=91.1", 400, "lat is required"),
-    ("/lookup?lon=200&lat=29", 400, "lon must be between"),
-    ("/findings?rule=nope", 400, "not a rule"),
-    ("/no/such/page", 404, ""),
-])
+@pytest.mark.parametrize(
+    "url, status, words",
+    [
+        ("/collections/nope", 404, "no collection 'nope'"),
+        ("/collections/nope/items", 404, "available: street"),
+        ("/collections/grid/items?bbox=1,2,3", 400, "four numbers"),
+        ("/collections/grid/items?bbox=a,b,c,d", 400, "four numbers"),
+        ("/collections/grid/items?bbox=91.2,29.6,91.1,29.7", 400, "min ≤ max"),
+        ("/collections/grid/items?bbox=0,-95,1,1", 400, "latitude within ±90"),
+        ("/collections/grid/items?limit=x", 400, "whole number"),
+        ("/collections/grid/items?offset=-1", 400, "between 0"),
+        ("/lookup?lon=91.1", 400, "lat is required"),
+        ("/lookup?lon=200&lat=29", 400, "lon must be between"),
+        ("/findings?rule=nope", 400, "not a rule"),
+        ("/no/such/page", 404, ""),
+    ],
+)
 def test_errors_are_json_with_a_message(client, url, status, words):
     r = client.get(url)
     assert r.status_code == status
@@ -131,8 +142,14 @@ def test_lookup_names_everyone_responsible_and_the_nearest_facilities(client):
     assert areas["police_area"]["code"] == "540102PA03"
     assert areas["police_beat"]["code"] == "540102PB014"
     kinds = {n["kind"] for n in body["nearest"]}
-    assert kinds == {"police_station", "police_post", "health_center", "service_hall",
-                     "party_service_station", "school"}
+    assert kinds == {
+        "police_station",
+        "police_post",
+        "health_center",
+        "service_hall",
+        "party_service_station",
+        "school",
+    }
     post = next(n for n in body["nearest"] if n["kind"] == "police_post")
     assert post["method"] == "network"  # the sample has roads: walking distance
     # walking along roads is never shorter than the straight line (metres, EPSG:4539)
@@ -168,14 +185,20 @@ def test_service_on_a_postgis_dataset(postgis_url, pg_schema):
 
     streets, communities, grids = squares()
     store = open_store(postgis_url, schema=pg_schema)
-    for name, gdf in {"street": streets, "community": communities,
-                      "grid": grids.drop(columns=["col", "row"])}.items():
+    for name, gdf in {
+        "street": streets,
+        "community": communities,
+        "grid": grids.drop(columns=["col", "row"]),
+    }.items():
         store.write_layer(name, gdf.to_crs(4490))
     sep = "&" if "?" in postgis_url else "?"
     app = create_app({"DATASET": f"{postgis_url}{sep}schema={pg_schema}"})
     c = app.test_client()
     assert [x["id"] for x in c.get("/collections").get_json()["collections"]] == [
-        "street", "community", "grid"]
+        "street",
+        "community",
+        "grid",
+    ]
     assert c.get("/collections/grid/items").get_json()["numberMatched"] == 64
     assert c.get("/findings").get_json()["numberReturned"] == 0
 

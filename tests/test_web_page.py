@@ -58,8 +58,9 @@ def test_basemap_is_configurable(tmp_path):
     tdt = create_app({"DATASET": str(SAMPLE), "BASEMAP": "tianditu", "TIANDITU_KEY": "KEY123"})
     html = tdt.test_client().get("/").get_data(as_text=True)
     assert "vec_w" in html and "cva_w" in html and "tk=KEY123" in html
-    intranet = create_app({"DATASET": str(SAMPLE),
-                           "BASEMAP": "http://10.0.0.5/tiles/{z}/{x}/{y}.png"})
+    intranet = create_app(
+        {"DATASET": str(SAMPLE), "BASEMAP": "http://10.0.0.5/tiles/{z}/{x}/{y}.png"}
+    )
     assert "10.0.0.5/tiles" in intranet.test_client().get("/").get_data(as_text=True)
     with pytest.raises(ValueError, match="GRIDMAP_BASEMAP"):
         create_app({"DATASET": str(SAMPLE), "BASEMAP": "bing"})
@@ -67,21 +68,27 @@ def test_basemap_is_configurable(tmp_path):
 
 # --------------------------------------------------------------------------- in a browser
 
+
 def _open(browser, url, *, mobile=False):
-    page = browser.new_page(viewport={"width": 390, "height": 844} if mobile
-                            else {"width": 1400, "height": 900})
+    page = browser.new_page(
+        viewport={"width": 390, "height": 844} if mobile else {"width": 1400, "height": 900}
+    )
     events = {"failed": [], "external": [], "dialogs": [], "errors": []}
     page.on("requestfailed", lambda r: events["failed"].append(r.url))
-    page.on("request", lambda r: None if r.url.startswith(LOCAL)
-            else events["external"].append(r.url))
+    page.on(
+        "request", lambda r: None if r.url.startswith(LOCAL) else events["external"].append(r.url)
+    )
     page.on("dialog", lambda d: (events["dialogs"].append(d.message), d.dismiss()))
     page.on("pageerror", lambda e: events["errors"].append(str(e)))
     page.goto(url)
-    page.wait_for_function("window.gridmap && window.gridmap.current && "
-                           "window.gridmap.current.layers.grid.getLayers().length > 0",
-                           timeout=20_000)
-    page.wait_for_function("document.querySelectorAll('#gm-findings li').length > 0",
-                           timeout=20_000)
+    page.wait_for_function(
+        "window.gridmap && window.gridmap.current && "
+        "window.gridmap.current.layers.grid.getLayers().length > 0",
+        timeout=20_000,
+    )
+    page.wait_for_function(
+        "document.querySelectorAll('#gm-findings li').length > 0", timeout=20_000
+    )
     return page, events
 
 
@@ -146,8 +153,12 @@ def hostile(tmp_path_factory):
     facility = facility.set_geometry(grids.geometry.iloc[:3].centroid.values).set_crs(4539)
     path = tmp_path_factory.mktemp("xss") / "xss.gpkg"
     store = open_store(path)
-    for name, gdf in {"street": streets, "community": communities, "grid": grids,
-                      "facility": facility}.items():
+    for name, gdf in {
+        "street": streets,
+        "community": communities,
+        "grid": grids,
+        "facility": facility,
+    }.items():
         store.write_layer(name, gdf.to_crs(4490))
     url, server = serve_in_thread(create_app({"DATASET": str(path)}))
     yield url
@@ -178,9 +189,12 @@ def test_names_are_text_never_markup(browser, hostile):
 
 def _screen(page, lonlat):
     """Page pixel of a lon/lat point on the map."""
-    p = page.evaluate("""([x, y]) => { const m = window.gridmap.current.map;
+    p = page.evaluate(
+        """([x, y]) => { const m = window.gridmap.current.map;
         const r = m.getContainer().getBoundingClientRect();
-        const q = m.latLngToContainerPoint([y, x]); return [q.x + r.left, q.y + r.top]; }""", lonlat)
+        const q = m.latLngToContainerPoint([y, x]); return [q.x + r.left, q.y + r.top]; }""",
+        lonlat,
+    )
     return p[0], p[1]
 
 
@@ -204,8 +218,10 @@ def _planner_on_the_map(browser, tmp_path):
         page.fill("input[name=name]", "ana")
         page.fill("input[name=password]", "long-secret")
         page.click("button[type=submit]")
-        page.wait_for_function("window.gridmap && window.gridmap.current && "
-                               "window.gridmap.current.layers.grid.getLayers().length > 600")
+        page.wait_for_function(
+            "window.gridmap && window.gridmap.current && "
+            "window.gridmap.current.layers.grid.getLayers().length > 600"
+        )
         yield app, page, external, errors
     finally:
         page.close()
@@ -220,12 +236,17 @@ def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
         feature = app.test_client().get("/collections/grid/items/540102001001002").get_json()
         cell_ = shapely.geometry.shape(feature["geometry"])
         x0, y0, x1, y1 = cell_.bounds
-        page.evaluate("""b => window.gridmap.current.map.fitBounds([[b[1], b[0]], [b[3], b[2]]],
-                                                                 {maxZoom: 16}) && null""", [x0, y0, x1, y1])
+        page.evaluate(
+            """b => window.gridmap.current.map.fitBounds([[b[1], b[0]], [b[3], b[2]]],
+                                                                 {maxZoom: 16}) && null""",
+            [x0, y0, x1, y1],
+        )
         page.wait_for_timeout(600)
         inside = cell_.representative_point()
         page.mouse.click(*_screen(page, (inside.x, inside.y)))
-        page.wait_for_function("document.getElementById('gm-selected').textContent.includes('540102001001002')")
+        page.wait_for_function(
+            "document.getElementById('gm-selected').textContent.includes('540102001001002')"
+        )
         # the click also asks who is responsible here; let that answer arrive first (a
         # vertex clicked while it redraws the map can be lost)
         page.wait_for_function("document.querySelector('#gm-lookup table') !== null")
@@ -243,18 +264,23 @@ def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
         page.wait_for_function(  # the preview, or an error said in the panel
             "document.querySelector('#gm-edit-result tr[data-code]') || "
             "document.getElementById('gm-edit-status').className.includes('gm-error')",
-            timeout=60_000)
+            timeout=60_000,
+        )
         assert page.locator("#gm-edit-result tr[data-code]").count(), (
-            page.inner_text("#gm-edit-status"), page.evaluate(
-                "window.gridmap.current.map.pm.globalDrawModeEnabled()"))
+            page.inner_text("#gm-edit-status"),
+            page.evaluate("window.gridmap.current.map.pm.globalDrawModeEnabled()"),
+        )
         rows = page.locator("#gm-edit-result tr[data-code]")
         assert rows.count() == 2
-        figures = [int(rows.nth(i).locator("td").nth(3).inner_text().replace(",", ""))
-                   for i in range(2)]
+        figures = [
+            int(rows.nth(i).locator("td").nth(3).inner_text().replace(",", "")) for i in range(2)
+        ]
         assert sum(figures) == 136  # the split keeps the cell's households
         page.fill("#gm-reason", "too large for one grid worker")
         page.click("#gm-save")
-        page.wait_for_function("document.getElementById('gm-edit-status').textContent.includes('#')")
+        page.wait_for_function(
+            "document.getElementById('gm-edit-status').textContent.includes('#')"
+        )
         page.wait_for_function("window.gridmap.current.layers.grid.getLayers().length === 652")
         page.wait_for_selector("#gm-history li[data-change]")
         assert "too large" in page.inner_text("#gm-history")
@@ -263,7 +289,9 @@ def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
         page.wait_for_function("window.gridmap.editor.layers.diff.getLayers().length === 3")
         assert external == [] and errors == []
         revs = app.extensions["gridmap"].store.revisions("grid")
-        assert [r["author"] for r in revs] == ["ana", "ana"] and revs[0]["change_id"] == revs[1]["change_id"]
+        assert [r["author"] for r in revs] == ["ana", "ana"] and revs[0]["change_id"] == revs[1][
+            "change_id"
+        ]
 
 
 def test_planner_proposes_and_adopts_cells_for_a_whole_street(browser, tmp_path):
@@ -274,10 +302,14 @@ def test_planner_proposes_and_adopts_cells_for_a_whole_street(browser, tmp_path)
         inside = shapely.geometry.shape(feature["geometry"]).representative_point()
         # no animation: a click that falls while the map still zooms is lost; then the
         # cell is clicked once it is drawn
-        page.evaluate("p => window.gridmap.current.map.setView([p[1], p[0]], 16, {animate: false})"
-                      " && null", [inside.x, inside.y])
-        page.wait_for_function("window.gridmap.current.layers.grid.getLayers().some("
-                               "l => l.feature.properties.code === '540102005001001')")
+        page.evaluate(
+            "p => window.gridmap.current.map.setView([p[1], p[0]], 16, {animate: false}) && null",
+            [inside.x, inside.y],
+        )
+        page.wait_for_function(
+            "window.gridmap.current.layers.grid.getLayers().some("
+            "l => l.feature.properties.code === '540102005001001')"
+        )
         # switching the communities off and on again draws them last; the cells must stay
         # on top all the same, or the click below selects the community, not the cell
         page.evaluate("""() => {
@@ -286,8 +318,9 @@ def test_planner_proposes_and_adopts_cells_for_a_whole_street(browser, tmp_path)
             const box = label.querySelector('input'); box.click(); box.click(); }""")
         page.wait_for_timeout(300)
         page.mouse.click(*_screen(page, (inside.x, inside.y)))
-        page.wait_for_function("document.getElementById('gm-prop-community').value === '540102005001'",
-                               timeout=5_000)
+        page.wait_for_function(
+            "document.getElementById('gm-prop-community').value === '540102005001'", timeout=5_000
+        )
         # first the cell's community: a wide wedge, zoomed to clear of the open panel
         page.click("#gm-propose")
         page.wait_for_selector("#gm-prop-metrics", timeout=60_000)
@@ -315,8 +348,9 @@ def test_planner_proposes_and_adopts_cells_for_a_whole_street(browser, tmp_path)
         assert rows >= 40  # the 40 new cells, and the old codes that are gone
         page.fill("#gm-reason", "street re-partition 300-500")
         page.click("#gm-save")
-        page.wait_for_function("document.getElementById('gm-edit-status').textContent.includes('#')",
-                               timeout=60_000)
+        page.wait_for_function(
+            "document.getElementById('gm-edit-status').textContent.includes('#')", timeout=60_000
+        )
         page.wait_for_function("window.gridmap.current.layers.grid.getLayers().length === 653")
         page.screenshot(path=str(tmp_path / "street-adopted.png"))
         assert external == [] and errors == []
@@ -338,27 +372,38 @@ def test_a_stale_save_says_who_changed_the_cell_and_draws_their_change(browser, 
         client = app.test_client()
         feature = client.get(f"/collections/grid/items/{code}").get_json()
         g = shapely.geometry.shape(feature["geometry"])
-        line = {"type": "LineString", "coordinates": [[g.centroid.x, g.bounds[1] - 0.001],
-                                                      [g.centroid.x, g.bounds[3] + 0.001]]}
+        line = {
+            "type": "LineString",
+            "coordinates": [
+                [g.centroid.x, g.bounds[1] - 0.001],
+                [g.centroid.x, g.bounds[3] + 0.001],
+            ],
+        }
         page.evaluate("f => window.gridmap.editor.select(f)", feature)
-        page.evaluate("op => window.gridmap.editor.preview(op)",
-                      {"op": "split", "code": code, "line": line})
+        page.evaluate(
+            "op => window.gridmap.editor.preview(op)", {"op": "split", "code": code, "line": line}
+        )
         page.wait_for_selector("#gm-edit-result tr[data-code]", timeout=60_000)
         # bob, in a script, changes the cell's households meanwhile
         bob = {"Authorization": "Basic " + base64.b64encode(b"bob:other-secret").decode()}
         got = client.get(f"/collections/grid/items/{code}")
-        r = client.put(f"/collections/grid/items/{code}", headers={"If-Match": got.headers["ETag"], **bob},
-                       json={**feature, "properties": {"households": 140},
-                             "reason": "household survey 2026"})
+        r = client.put(
+            f"/collections/grid/items/{code}",
+            headers={"If-Match": got.headers["ETag"], **bob},
+            json={**feature, "properties": {"households": 140}, "reason": "household survey 2026"},
+        )
         assert r.status_code == 200, r.get_json()
         page.fill("#gm-reason", "split along the lane")
         page.click("#gm-save")
-        page.wait_for_function("document.getElementById('gm-edit-status').className.includes('gm-error')",
-                               timeout=30_000)
+        page.wait_for_function(
+            "document.getElementById('gm-edit-status').className.includes('gm-error')",
+            timeout=30_000,
+        )
         said = page.inner_text("#gm-edit-status")
         assert "bob" in said and "household survey 2026" in said and code in said
-        sides = page.evaluate("window.gridmap.editor.layers.diff.getLayers()"
-                              ".map(l => l.feature.properties.side)")
+        sides = page.evaluate(
+            "window.gridmap.editor.layers.diff.getLayers().map(l => l.feature.properties.side)"
+        )
         assert sorted(sides) == ["after", "before"]
         # and the cell's history now lists bob's change
         page.wait_for_function("document.getElementById('gm-history').textContent.includes('bob')")

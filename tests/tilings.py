@@ -33,8 +33,15 @@ def _dissolve(geoms: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return uniq, np.array(merged, dtype=object)
 
 
-def hierarchy(n_cells: int, *, cells_per_community: int = 12, communities_per_street: int = 20,
-              cell_size: float = 150.0, seed: int = 0, crs: str = "EPSG:4539"):
+def hierarchy(
+    n_cells: int,
+    *,
+    cells_per_community: int = 12,
+    communities_per_street: int = 20,
+    cell_size: float = 150.0,
+    seed: int = 0,
+    crs: str = "EPSG:4539",
+):
     """Streets, communities and grid cells (GeoDataFrames in metres) tiling a square.
 
     Grid cells are Voronoi cells of random points; communities are groups of neighbouring
@@ -44,7 +51,9 @@ def hierarchy(n_cells: int, *, cells_per_community: int = 12, communities_per_st
     rng = np.random.default_rng(seed)
     side = np.sqrt(n_cells) * cell_size
     x0, y0 = ORIGIN
-    pts = np.column_stack([rng.uniform(x0, x0 + side, n_cells), rng.uniform(y0, y0 + side, n_cells)])
+    pts = np.column_stack(
+        [rng.uniform(x0, x0 + side, n_cells), rng.uniform(y0, y0 + side, n_cells)]
+    )
     square = shapely.box(x0, y0, x0 + side, y0 + side)
     cells = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=square, ordered=True)
     cells = shapely.intersection(np.asarray(cells.geoms), square)
@@ -61,14 +70,23 @@ def hierarchy(n_cells: int, *, cells_per_community: int = 12, communities_per_st
     for c, s in zip(comm_ids, street_of_comm):
         serial[s] = serial.get(s, 0) + 1
         comm_code[c] = f"{street_code[s]}{serial[s]:03d}"
-    streets = gpd.GeoDataFrame({"code": [street_code[s] for s in street_ids],
-                                "name": [f"街道{i + 1}" for i in range(len(street_ids))]},
-                               geometry=street_geoms, crs=crs)
+    streets = gpd.GeoDataFrame(
+        {
+            "code": [street_code[s] for s in street_ids],
+            "name": [f"街道{i + 1}" for i in range(len(street_ids))],
+        },
+        geometry=street_geoms,
+        crs=crs,
+    )
     communities = gpd.GeoDataFrame(
-        {"code": [comm_code[c] for c in comm_ids],
-         "name": [f"社区{i + 1}" for i in range(len(comm_ids))],
-         "parent_code": [street_code[s] for s in street_of_comm]},
-        geometry=comm_geoms, crs=crs)
+        {
+            "code": [comm_code[c] for c in comm_ids],
+            "name": [f"社区{i + 1}" for i in range(len(comm_ids))],
+            "parent_code": [street_code[s] for s in street_of_comm],
+        },
+        geometry=comm_geoms,
+        crs=crs,
+    )
     grid_serial: dict = {}
     codes = []
     for c in comm_of_cell:
@@ -76,15 +94,26 @@ def hierarchy(n_cells: int, *, cells_per_community: int = 12, communities_per_st
         codes.append(f"{comm_code[c]}{grid_serial[c]:03d}")
     households = rng.integers(50, 950, n_cells)
     grids = gpd.GeoDataFrame(
-        {"code": codes, "name": [f"网格{i + 1}" for i in range(n_cells)],
-         "parent_code": [comm_code[c] for c in comm_of_cell],
-         "households": households, "population": households * 3},
-        geometry=cells, crs=crs)
+        {
+            "code": codes,
+            "name": [f"网格{i + 1}" for i in range(n_cells)],
+            "parent_code": [comm_code[c] for c in comm_of_cell],
+            "households": households,
+            "population": households * 3,
+        },
+        geometry=cells,
+        crs=crs,
+    )
     return streets, communities, grids
 
 
-def add_noise(gdf: gpd.GeoDataFrame, *, share: float = 0.5, seed: int = 0,
-              round_trip_crs: str | None = "EPSG:4490") -> gpd.GeoDataFrame:
+def add_noise(
+    gdf: gpd.GeoDataFrame,
+    *,
+    share: float = 0.5,
+    seed: int = 0,
+    round_trip_crs: str | None = "EPSG:4490",
+) -> gpd.GeoDataFrame:
     """The same tiling as real files have it: ``share`` of the features get extra vertices
     on their edges (T-junctions against their neighbours), and all go through a
     reprojection round trip. Areas change by floating-point noise only."""
@@ -119,24 +148,56 @@ def squares(n: int = 8, *, size: float = 100.0, block: int = 4, crs: str = "EPSG
             street = f"540102{1 + (col >= n // 2):03d}"
             comm = f"{street}{1 + bx * (n // block) + by:03d}"
             comms.setdefault(comm, (street, []))[1].append(len(grids))
-            grids.append({"code": f"{comm}{col:02d}{row:01d}", "name": f"网格{col},{row}",
-                          "parent_code": comm, "households": 100 + col + row,
-                          "population": 300, "col": col, "row": row,
-                          "geometry": shapely.box(x0 + col * size, y0 + row * size,
-                                                  x0 + (col + 1) * size, y0 + (row + 1) * size)})
+            grids.append(
+                {
+                    "code": f"{comm}{col:02d}{row:01d}",
+                    "name": f"网格{col},{row}",
+                    "parent_code": comm,
+                    "households": 100 + col + row,
+                    "population": 300,
+                    "col": col,
+                    "row": row,
+                    "geometry": shapely.box(
+                        x0 + col * size,
+                        y0 + row * size,
+                        x0 + (col + 1) * size,
+                        y0 + (row + 1) * size,
+                    ),
+                }
+            )
     grids = gpd.GeoDataFrame(grids, geometry="geometry", crs=crs)
     communities = gpd.GeoDataFrame(
-        [{"code": c, "name": f"社区{c[-3:]}", "parent_code": s,
-          "geometry": shapely.coverage_union_all(grids.geometry.values[idx])}
-         for c, (s, idx) in comms.items()], geometry="geometry", crs=crs)
+        [
+            {
+                "code": c,
+                "name": f"社区{c[-3:]}",
+                "parent_code": s,
+                "geometry": shapely.coverage_union_all(grids.geometry.values[idx]),
+            }
+            for c, (s, idx) in comms.items()
+        ],
+        geometry="geometry",
+        crs=crs,
+    )
     streets = gpd.GeoDataFrame(
-        [{"code": s, "name": f"街道{s[-3:]}",
-          "geometry": shapely.coverage_union_all(
-              communities.geometry.values[(communities["parent_code"] == s).to_numpy()])}
-         for s in sorted(set(communities["parent_code"]))], geometry="geometry", crs=crs)
+        [
+            {
+                "code": s,
+                "name": f"街道{s[-3:]}",
+                "geometry": shapely.coverage_union_all(
+                    communities.geometry.values[(communities["parent_code"] == s).to_numpy()]
+                ),
+            }
+            for s in sorted(set(communities["parent_code"]))
+        ],
+        geometry="geometry",
+        crs=crs,
+    )
     return streets, communities, grids
 
 
 def cell(grids: gpd.GeoDataFrame, col: int, row: int) -> int:
     """Row position of the square cell at (col, row)."""
-    return int(np.flatnonzero((grids["col"] == col).to_numpy() & (grids["row"] == row).to_numpy())[0])
+    return int(
+        np.flatnonzero((grids["col"] == col).to_numpy() & (grids["row"] == row).to_numpy())[0]
+    )

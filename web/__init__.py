@@ -15,17 +15,27 @@ from pathlib import Path
 
 from flask import Flask, request
 
-_COMPRESSIBLE = ("application/json", "application/geo+json", "text/html", "text/css",
-                 "text/javascript", "application/javascript")
+_COMPRESSIBLE = (
+    "application/json",
+    "application/geo+json",
+    "text/html",
+    "text/css",
+    "text/javascript",
+    "application/javascript",
+)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "lhasa.gpkg"
 
 
 def compress(response):
     """gzip text answers for clients that accept it: GeoJSON shrinks about fivefold."""
-    if (response.direct_passthrough or response.status_code != 200
-            or "gzip" not in request.headers.get("Accept-Encoding", "")
-            or response.mimetype not in _COMPRESSIBLE or "Content-Encoding" in response.headers):
+    if (
+        response.direct_passthrough
+        or response.status_code != 200
+        or "gzip" not in request.headers.get("Accept-Encoding", "")
+        or response.mimetype not in _COMPRESSIBLE
+        or "Content-Encoding" in response.headers
+    ):
         return response
     body = response.get_data()
     if len(body) < 1024:

@@ -56,8 +56,10 @@ def main(argv=None) -> int:
     except (GridmapError, ValueError) as err:
         print("error: " + " ".join(line.strip() for line in str(err).splitlines()), file=sys.stderr)
         return 2
-    print(f"gridmap: serving {app.extensions['gridmap'].location} on http://{args.host}:{args.port}/",
-          flush=True)
+    print(
+        f"gridmap: serving {app.extensions['gridmap'].location} on http://{args.host}:{args.port}/",
+        flush=True,
+    )
     serve(app, host=args.host, port=args.port, threads=args.threads, ident="gridmap")
     return 0
 

@@ -14,8 +14,9 @@ bp = Blueprint("account", __name__)
 def _back() -> str:
     """Where to go after signing in: a path on this site only (no open redirect)."""
     target = request.values.get("next", "")
-    return target if target.startswith("/") and not target.startswith("//") else url_for(
-        "pages.index")
+    return (
+        target if target.startswith("/") and not target.startswith("//") else url_for("pages.index")
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -27,16 +28,16 @@ def login():
         if not csrf_ok(request.form.get("csrf")):
             raise Forbidden("the sign-in form expired; reload it")
         store = current_app.extensions["gridmap"].store
-        user = check_password(store, request.form.get("name", ""),
-                              request.form.get("password", ""))
+        user = check_password(store, request.form.get("name", ""), request.form.get("password", ""))
         if user is not None:
             session.clear()
             session["user"] = user["name"]
             csrf_token()  # a fresh token for the new session
             return redirect(_back())
         error = s["login_failed"]
-    response = current_app.make_response(render_template(
-        "login.html", s=s, lang=lang, csrf=csrf_token(), next=_back(), error=error))
+    response = current_app.make_response(
+        render_template("login.html", s=s, lang=lang, csrf=csrf_token(), next=_back(), error=error)
+    )
     if error:
         response.status_code = 401
     return response

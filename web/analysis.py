@@ -1,10 +1,10 @@
 """Analysis answers: findings, who is responsible at a point, search, themes, proposals.
 
-    GET /findings?rule=&layer=          the check report as GeoJSON
-    GET /lookup?lon=&lat=               features holding a point, nearest facility per kind
-    GET /search?q=                      features by name or code
-    GET /themes                         population themes: classes and colours
-    GET /proposal?community=|street=&min=&max=   a proposed re-partition of grid cells
+GET /findings?rule=&layer=          the check report as GeoJSON
+GET /lookup?lon=&lat=               features holding a point, nearest facility per kind
+GET /search?q=                      features by name or code
+GET /themes                         population themes: classes and colours
+GET /proposal?community=|street=&min=&max=   a proposed re-partition of grid cells
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ bp = Blueprint("analysis", __name__)
 
 def _one_of(name: str, value, table) -> None:
     if value and value not in table:
-        raise InputError(f"'{value}' is not a {name}; must be one of {', '.join(table)}",
-                         zh=f"“{value}”不是有效的{'规则' if name == 'rule' else '图层'}；"
-                            f"可用：{', '.join(table)}")
+        raise InputError(
+            f"'{value}' is not a {name}; must be one of {', '.join(table)}",
+            zh=f"“{value}”不是有效的{'规则' if name == 'rule' else '图层'}；"
+            f"可用：{', '.join(table)}",
+        )
 
 
 @bp.get("/findings")
@@ -38,8 +40,10 @@ def findings():
     _one_of("layer", layer, KINDS)
     feats = catalog().findings(rule=rule, layer=layer)
     summary = catalog().report().summary()
-    return geojson(f'{{"type":"FeatureCollection","numberReturned":{len(feats)},'
-                   f'"summary":{json.dumps(summary)},"features":[' + ",".join(feats) + "]}")
+    return geojson(
+        f'{{"type":"FeatureCollection","numberReturned":{len(feats)},'
+        f'"summary":{json.dumps(summary)},"features":[' + ",".join(feats) + "]}"
+    )
 
 
 @bp.get("/lookup")
@@ -52,8 +56,7 @@ def lookup():
         near = with_paths(acc, lon, lat, acc.nearest(lon, lat))
     else:
         near = cat.locator.nearest(lon, lat)
-    return jsonify({"lon": lon, "lat": lat, "areas": cat.locator.locate(lon, lat),
-                    "nearest": near})
+    return jsonify({"lon": lon, "lat": lat, "areas": cat.locator.locate(lon, lat), "nearest": near})
 
 
 @bp.get("/search")
@@ -82,15 +85,30 @@ def proposal():
         raise InputError("min must not exceed max", zh="最小户数不能大于最大户数")
     community, street = request.args.get("community"), request.args.get("street")
     if bool(community) == bool(street):
-        raise InputError("give community=CODE or street=CODE",
-                         zh="请给出 community=社区编码 或 street=街道编码（二选一）")
-    result = propose_for(catalog().dataset, community=community or None,
-                         street=street or None, band=(lo, hi))
-    body = {"scope": result.scope, result.scope: result.code, "feasible": result.feasible,
-            "reason": result.reason, "metrics": result.metrics, "current": result.current,
-            "communities": [{"community": code, "feasible": p.feasible, "reason": p.reason,
-                             "cells": p.metrics.get("cells", 0)}
-                            for code, p in result.communities.items()]}
+        raise InputError(
+            "give community=CODE or street=CODE",
+            zh="请给出 community=社区编码 或 street=街道编码（二选一）",
+        )
+    result = propose_for(
+        catalog().dataset, community=community or None, street=street or None, band=(lo, hi)
+    )
+    body = {
+        "scope": result.scope,
+        result.scope: result.code,
+        "feasible": result.feasible,
+        "reason": result.reason,
+        "metrics": result.metrics,
+        "current": result.current,
+        "communities": [
+            {
+                "community": code,
+                "feasible": p.feasible,
+                "reason": p.reason,
+                "cells": p.metrics.get("cells", 0),
+            }
+            for code, p in result.communities.items()
+        ],
+    }
     if result.cells is not None:
         body["cells"] = json.loads(result.cells.to_crs("EPSG:4326").to_json(drop_id=True))
         body["moves"] = plain(result.moves.to_dict("records"))

@@ -29,8 +29,17 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from geo.errors import Forbidden, InputError, Unauthorised
 
-__all__ = ["ROLES", "add_user", "authenticate", "check_password", "session_user",
-           "planner_required", "csrf_token", "csrf_ok", "secret_key"]
+__all__ = [
+    "ROLES",
+    "add_user",
+    "authenticate",
+    "check_password",
+    "session_user",
+    "planner_required",
+    "csrf_token",
+    "csrf_ok",
+    "secret_key",
+]
 
 ROLES = ("planner", "viewer")
 
@@ -38,11 +47,15 @@ ROLES = ("planner", "viewer")
 def add_user(store, name: str, role: str, password: str) -> None:
     """Create or update an account."""
     if role not in ROLES:
-        raise InputError(f"role '{role}' must be one of {', '.join(ROLES)}",
-                         zh=f"角色“{role}”须为 {', '.join(ROLES)} 之一")
+        raise InputError(
+            f"role '{role}' must be one of {', '.join(ROLES)}",
+            zh=f"角色“{role}”须为 {', '.join(ROLES)} 之一",
+        )
     if not name or len(password) < 8:
-        raise InputError("a name and a password of at least 8 characters are required",
-                         zh="须有用户名和至少 8 个字符的密码")
+        raise InputError(
+            "a name and a password of at least 8 characters are required",
+            zh="须有用户名和至少 8 个字符的密码",
+        )
     with store.edit() as e:
         e.put_user(name, role, generate_password_hash(password))
 
@@ -98,25 +111,32 @@ def signed_in_planner() -> dict:
     else:
         user = session_user(store)
         if user is not None and not csrf_ok(request.headers.get("X-CSRF-Token")):
-            raise Forbidden("this request did not come from gridmap's own page (missing "
-                            "or wrong CSRF token); reload the page and try again",
-                            zh="此请求不是来自 gridmap 自己的页面（缺少或错误的 CSRF 令牌）；"
-                               "请刷新页面后重试")
+            raise Forbidden(
+                "this request did not come from gridmap's own page (missing "
+                "or wrong CSRF token); reload the page and try again",
+                zh="此请求不是来自 gridmap 自己的页面（缺少或错误的 CSRF 令牌）；请刷新页面后重试",
+            )
     if user is None:
-        raise Unauthorised("sign in: HTTP Basic credentials of a planner account are required",
-                           zh="请登录：需要规划员（planner）账号")
+        raise Unauthorised(
+            "sign in: HTTP Basic credentials of a planner account are required",
+            zh="请登录：需要规划员（planner）账号",
+        )
     if user["role"] != "planner":
-        raise Forbidden(f"'{user['name']}' is a {user['role']}: only planners may edit",
-                        zh=f"“{user['name']}”是查看员，只有规划员可以编辑")
+        raise Forbidden(
+            f"'{user['name']}' is a {user['role']}: only planners may edit",
+            zh=f"“{user['name']}”是查看员，只有规划员可以编辑",
+        )
     return user
 
 
 def planner_required(view):
     """Let only a signed-in planner reach ``view``; the account is ``g.user``."""
+
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         g.user = signed_in_planner()
         return view(*args, **kwargs)
+
     return wrapped
 
 

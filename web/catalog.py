@@ -71,16 +71,24 @@ class Collection:
         columns = [c for c in gdf.columns if c != gdf.geometry.name]
         records = gdf[columns].to_dict("records")
         extras = extra.to_dict("records") if extra is not None else [{}] * len(gdf)
-        codes = (gdf["code"].astype(str).to_numpy() if "code" in gdf
-                 else np.array([str(i) for i in range(len(gdf))], dtype=object))
+        codes = (
+            gdf["code"].astype(str).to_numpy()
+            if "code" in gdf
+            else np.array([str(i) for i in range(len(gdf))], dtype=object)
+        )
         features = []
         for code, rec, ext, g in zip(codes, records, extras, geo_json):
             props = {k: plain(v) for k, v in rec.items()}
             props.update({k: plain(v) for k, v in ext.items()})
-            features.append(f'{{"type":"Feature","id":{_json(code)},'
-                            f'"properties":{_json(props)},"geometry":{g}}}')
-        names = (gdf["name"].astype(str).to_numpy() if "name" in gdf
-                 else np.array([""] * len(gdf), dtype=object))
+            features.append(
+                f'{{"type":"Feature","id":{_json(code)},'
+                f'"properties":{_json(props)},"geometry":{g}}}'
+            )
+        names = (
+            gdf["name"].astype(str).to_numpy()
+            if "name" in gdf
+            else np.array([""] * len(gdf), dtype=object)
+        )
         b = gdf.total_bounds if len(gdf) else (0.0, 0.0, 0.0, 0.0)
         return cls(name, features, codes, shapely.STRtree(geoms), tuple(map(float, b)), names)
 
@@ -129,15 +137,18 @@ class Catalog:
         self._preview_base = None
         stored = Dataset(raw, name=self.location)
         # served in WGS 84 lon/lat; measured in the stored dataset's metric CRS
-        self.dataset = Dataset({n: stored.lonlat(n) for n in stored},
-                               metric_crs=stored.metric_crs if len(stored) else None,
-                               name=self.location)
+        self.dataset = Dataset(
+            {n: stored.lonlat(n) for n in stored},
+            metric_crs=stored.metric_crs if len(stored) else None,
+            name=self.location,
+        )
         self.layers = self.dataset
         self.locator = Locator(self.dataset)
         self.themes: dict[str, dict] = {}
         extras = self._extras()
-        self.collections = {n: Collection.from_frame(n, g, extras.get(n))
-                            for n, g in self.layers.items()}
+        self.collections = {
+            n: Collection.from_frame(n, g, extras.get(n)) for n, g in self.layers.items()
+        }
         self._report: Report | None = None
         self._access: Access | None = None
         self._findings_json: list[str] | None = None
@@ -164,16 +175,20 @@ class Catalog:
 
     def _extras(self) -> dict[str, pd.DataFrame]:
         extras: dict[str, pd.DataFrame] = {}
-        parent_names = {n: dict(zip(g["code"].astype(str), g["name"].astype(str)))
-                        for n, g in self.layers.items() if "code" in g and "name" in g}
+        parent_names = {
+            n: dict(zip(g["code"].astype(str), g["name"].astype(str)))
+            for n, g in self.layers.items()
+            if "code" in g and "name" in g
+        }
         for name in ("community", "grid"):
             gdf = self.layers.get(name)
             if gdf is None:
                 continue
             ex = self._responsible(gdf)
             parent = KINDS[name].parent
-            ex["parent_name"] = gdf["parent_code"].astype(str).map(
-                parent_names.get(parent, {})).to_numpy()
+            ex["parent_name"] = (
+                gdf["parent_code"].astype(str).map(parent_names.get(parent, {})).to_numpy()
+            )
             extras[name] = ex
         grid = self.layers.get("grid")
         if grid is not None:
@@ -191,9 +206,13 @@ class Catalog:
         facility = self.layers.get("facility")
         if facility is not None:
             extras["facility"] = pd.DataFrame(
-                {"kind_zh": facility["kind"].map({k: f.zh for k, f in FACILITY_KINDS.items()})
-                 .fillna(facility["kind"])},
-                index=facility.index)
+                {
+                    "kind_zh": facility["kind"]
+                    .map({k: f.zh for k, f in FACILITY_KINDS.items()})
+                    .fillna(facility["kind"])
+                },
+                index=facility.index,
+            )
         return extras
 
     # ------------------------------------------------------------------ findings
@@ -210,14 +229,25 @@ class Catalog:
         lonlat = report.findings_lonlat()
         out = []
         for i, row in enumerate(lonlat.itertuples(index=False)):
-            props = plain({"id": i, "rule": row.rule, "layer": row.layer,
-                            "features": list(row.features), "area_m2": row.area_m2,
-                            "width_m": row.width_m, "kind": row.kind, "detail": row.detail,
-                            "parent_layer": row.parent_layer, "parent": row.parent})
+            props = plain(
+                {
+                    "id": i,
+                    "rule": row.rule,
+                    "layer": row.layer,
+                    "features": list(row.features),
+                    "area_m2": row.area_m2,
+                    "width_m": row.width_m,
+                    "kind": row.kind,
+                    "detail": row.detail,
+                    "parent_layer": row.parent_layer,
+                    "parent": row.parent,
+                }
+            )
             props["_color"] = SLIVER["color"] if row.kind == "sliver" else RULES[row.rule].color
             geom = shapely.to_geojson(row.geometry) if row.geometry is not None else "null"
-            out.append(f'{{"type":"Feature","id":{i},"properties":{_json(props)},'
-                       f'"geometry":{geom}}}')
+            out.append(
+                f'{{"type":"Feature","id":{i},"properties":{_json(props)},"geometry":{geom}}}'
+            )
         return out
 
     def findings(self, *, rule: str | None = None, layer: str | None = None) -> list[str]:
@@ -237,8 +267,10 @@ class Catalog:
     def access(self) -> Access:
         """Network (or straight-line) access analysis, built on first use and kept."""
         if not self.has_access():
-            raise NotFound("service-site analysis needs a facility and a grid layer",
-                           zh="服务设施分析需要设施图层和网格图层")
+            raise NotFound(
+                "service-site analysis needs a facility and a grid layer",
+                zh="服务设施分析需要设施图层和网格图层",
+            )
         with self._lock:
             if self._access is None:
                 self._access = Access(self.dataset)
@@ -258,13 +290,20 @@ class Catalog:
                 continue
             codes = np.char.lower(col.codes.astype(str))
             names = np.char.lower(col.names.astype(str))
-            match = np.flatnonzero((np.char.find(codes, text) >= 0)
-                                   | (np.char.find(names, text) >= 0))
+            match = np.flatnonzero(
+                (np.char.find(codes, text) >= 0) | (np.char.find(names, text) >= 0)
+            )
             gdf = self.layers[name]
             for i in match:
                 b = shapely.bounds(gdf.geometry.values[i])
-                hits.append({"layer": name, "code": str(col.codes[i]), "name": str(col.names[i]),
-                             "bbox": [round(float(v), 7) for v in b],
-                             "exact": codes[i] == text})
+                hits.append(
+                    {
+                        "layer": name,
+                        "code": str(col.codes[i]),
+                        "name": str(col.names[i]),
+                        "bbox": [round(float(v), 7) for v in b],
+                        "exact": codes[i] == text,
+                    }
+                )
         hits.sort(key=lambda h: (not h["exact"], len(h["name"])))
         return hits[:limit]

@@ -38,9 +38,10 @@ bp = Blueprint("edit", __name__)
 def _op() -> dict:
     body = json_body()
     if "op" not in body:
-        raise InputError('send a JSON object with "op" (update, reshape, split, merge, move, '
-                         "draw or replace)", zh="请发送含 op 的 JSON 对象（reshape、split、merge、"
-                                                "move、draw 或 replace）")
+        raise InputError(
+            'send a JSON object with "op" (update, reshape, split, merge, move, draw or replace)',
+            zh="请发送含 op 的 JSON 对象（reshape、split、merge、move、draw 或 replace）",
+        )
     return body
 
 
@@ -56,7 +57,8 @@ def _base_revision() -> int:
     except (IndexError, ValueError):
         raise PreconditionRequired(
             "send If-Match with the ETag that GET returned for this feature",
-            zh="请在 If-Match 中发送读取该要素时得到的 ETag") from None
+            zh="请在 If-Match 中发送读取该要素时得到的 ETag",
+        ) from None
 
 
 def _saved(result: dict, layer: str, code: str, **fields) -> Response:
@@ -73,10 +75,16 @@ def put_item(layer, code):
     _grid_only(layer)
     base = _base_revision()
     body = json_body("a GeoJSON Feature")
-    result = update_feature(catalog().store, layer, code, body, base_revision=base,
-                            author=g.user["name"],
-                            reason=request.headers.get("X-Reason") or body.get("reason", ""),
-                            accepted=body.get("accepted"))
+    result = update_feature(
+        catalog().store,
+        layer,
+        code,
+        body,
+        base_revision=base,
+        author=g.user["name"],
+        reason=request.headers.get("X-Reason") or body.get("reason", ""),
+        accepted=body.get("accepted"),
+    )
     return _saved(result, layer, code, accepted_findings=result["accepted_findings"])
 
 
@@ -94,11 +102,19 @@ def revert_item(layer, code):
     collection_of(layer)
     body = json_body()
     if not isinstance(body.get("revision"), int) or not body.get("reason"):
-        raise InputError('send {"revision": <id>, "reason": "…"}',
-                         zh='请发送 {"revision": 版本号, "reason": "原因"}')
-    result = revert_feature(catalog().store, layer, code, body["revision"],
-                            base_revision=_base_revision(), author=g.user["name"],
-                            reason=body["reason"])
+        raise InputError(
+            'send {"revision": <id>, "reason": "…"}',
+            zh='请发送 {"revision": 版本号, "reason": "原因"}',
+        )
+    result = revert_feature(
+        catalog().store,
+        layer,
+        code,
+        body["revision"],
+        base_revision=_base_revision(),
+        author=g.user["name"],
+        reason=body["reason"],
+    )
     return _saved(result, layer, code)
 
 
@@ -118,10 +134,18 @@ def apply():
     body = _op()
     base = body.get("base", {})
     if not isinstance(base, dict) or not all(isinstance(v, int) for v in base.values()):
-        raise InputError('send "base": {code: revision} as the preview returned it',
-                         zh='请按预览返回的内容发送 "base": {编码: 版本号}')
-    result = apply_change(catalog().store, body, base=base, author=g.user["name"],
-                          reason=body.get("reason", ""), accepted=body.get("accepted"))
+        raise InputError(
+            'send "base": {code: revision} as the preview returned it',
+            zh='请按预览返回的内容发送 "base": {编码: 版本号}',
+        )
+    result = apply_change(
+        catalog().store,
+        body,
+        base=base,
+        author=g.user["name"],
+        reason=body.get("reason", ""),
+        accepted=body.get("accepted"),
+    )
     catalog().reload()
     return jsonify(plain(result))
 
@@ -131,16 +155,32 @@ def _changes(revisions: list[dict]) -> list[dict]:
     groups: dict[int, dict] = {}
     for r in revisions:
         cid = r.get("change_id") or r["id"]
-        grp = groups.setdefault(cid, {"change_id": cid, "at": r["at"], "author": r["author"],
-                                      "reason": r["reason"], "accepted": r["accepted"],
-                                      "cells": []})
+        grp = groups.setdefault(
+            cid,
+            {
+                "change_id": cid,
+                "at": r["at"],
+                "author": r["author"],
+                "reason": r["reason"],
+                "accepted": r["accepted"],
+                "cells": [],
+            },
+        )
         props_b = (r["before"] or {}).get("properties", {})
         props_a = (r["after"] or {}).get("properties", {})
-        grp["cells"].append({
-            "code": r["code"], "revision": r["id"],
-            "status": "added" if not r["before"] else "removed" if not r["after"] else "changed",
-            "households_before": props_b.get("households"),
-            "households_after": props_a.get("households")})
+        grp["cells"].append(
+            {
+                "code": r["code"],
+                "revision": r["id"],
+                "status": "added"
+                if not r["before"]
+                else "removed"
+                if not r["after"]
+                else "changed",
+                "households_before": props_b.get("households"),
+                "households_after": props_a.get("households"),
+            }
+        )
     return sorted(groups.values(), key=lambda grp: -grp["change_id"])
 
 
@@ -151,16 +191,42 @@ def change_list():
         return jsonify({"changes": changes})
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["change_id", "revision", "at", "author", "reason", "accepted", "code",
-                "status", "households_before", "households_after"])
+    w.writerow(
+        [
+            "change_id",
+            "revision",
+            "at",
+            "author",
+            "reason",
+            "accepted",
+            "code",
+            "status",
+            "households_before",
+            "households_after",
+        ]
+    )
     for grp in changes:
         for c in grp["cells"]:
-            w.writerow([grp["change_id"], c["revision"], grp["at"], grp["author"],
-                        grp["reason"], grp["accepted"] or "", c["code"], c["status"],
-                        c["households_before"], c["households_after"]])
+            w.writerow(
+                [
+                    grp["change_id"],
+                    c["revision"],
+                    grp["at"],
+                    grp["author"],
+                    grp["reason"],
+                    grp["accepted"] or "",
+                    c["code"],
+                    c["status"],
+                    c["households_before"],
+                    c["households_after"],
+                ]
+            )
     # UTF-8 with a byte-order mark so that Excel shows the Chinese text
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv", headers={
-        "Content-Disposition": "attachment; filename=grid_changes.csv"})
+    return Response(
+        "\ufeff" + out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=grid_changes.csv"},
+    )
 
 
 def _feature_collection(pairs) -> Response:
@@ -179,8 +245,9 @@ def change(change_id):
     revs = [r for r in catalog().store.revisions("grid") if r.get("change_id") == change_id]
     if not revs:
         raise NotFound(f"no change {change_id}", zh=f"没有第 {change_id} 号修改")
-    return _feature_collection([p for r in revs for p in (("before", r["before"]),
-                                                          ("after", r["after"]))])
+    return _feature_collection(
+        [p for r in revs for p in (("before", r["before"]), ("after", r["after"]))]
+    )
 
 
 @bp.post("/collections/grid/changes/<int:change_id>/revert")
@@ -189,8 +256,7 @@ def revert(change_id):
     body = json_body()
     if not body.get("reason"):
         raise InputError('send {"reason": "…"}', zh='请发送 {"reason": "原因"}')
-    result = revert_change(catalog().store, change_id, author=g.user["name"],
-                           reason=body["reason"])
+    result = revert_change(catalog().store, change_id, author=g.user["name"], reason=body["reason"])
     catalog().reload()
     return jsonify(result)
 
@@ -203,8 +269,10 @@ def diff():
     try:
         lo, hi = int(request.args["from"]), int(request.args["to"])
     except (KeyError, ValueError):
-        raise InputError("from and to must be change numbers (0: as first loaded)",
-                         zh="from 和 to 须为修改编号（0 表示初始状态）") from None
+        raise InputError(
+            "from and to must be change numbers (0: as first loaded)",
+            zh="from 和 to 须为修改编号（0 表示初始状态）",
+        ) from None
     lo, hi = min(lo, hi), max(lo, hi)
     first, last = {}, {}
     for r in catalog().store.revisions("grid"):  # oldest first

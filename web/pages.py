@@ -18,16 +18,20 @@ from web.i18n import STRINGS, pick_lang
 
 bp = Blueprint("pages", __name__)
 
-TIANDITU = ("http://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
-            "&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
-            "&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}")
+TIANDITU = (
+    "http://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+    "&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+    "&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}"
+)
 
 
 def check_basemap(setting: str) -> None:
     """Refuse a base-map setting that is none of the supported kinds."""
     if setting not in ("", "none", "osm", "tianditu") and "{z}" not in setting:
-        raise ValueError(f"GRIDMAP_BASEMAP '{setting}' must be none, osm, tianditu or an XYZ "
-                         "URL template with {z}/{x}/{y}")
+        raise ValueError(
+            f"GRIDMAP_BASEMAP '{setting}' must be none, osm, tianditu or an XYZ "
+            "URL template with {z}/{x}/{y}"
+        )
 
 
 def _basemap(m: folium.Map, setting: str, key: str) -> None:
@@ -38,9 +42,13 @@ def _basemap(m: folium.Map, setting: str, key: str) -> None:
         folium.TileLayer("OpenStreetMap", name="OpenStreetMap").add_to(m)
     elif setting == "tianditu":
         for layer, name in (("vec", "天地图"), ("cva", "天地图注记")):
-            folium.TileLayer(TIANDITU.format(s="{s}", layer=layer, key=key), name=name,
-                             attr="天地图", subdomains="01234567", overlay=layer == "cva"
-                             ).add_to(m)
+            folium.TileLayer(
+                TIANDITU.format(s="{s}", layer=layer, key=key),
+                name=name,
+                attr="天地图",
+                subdomains="01234567",
+                overlay=layer == "cva",
+            ).add_to(m)
     else:
         folium.TileLayer(setting, name="basemap", attr="basemap").add_to(m)
 
@@ -49,22 +57,36 @@ def _static(path: str) -> str:
     return url_for("static", filename=path)
 
 
-def render_map(catalog, lang: str, basemap: str, key: str, user: dict | None = None,
-               band: tuple[int, int] = (300, 500)) -> str:
+def render_map(
+    catalog,
+    lang: str,
+    basemap: str,
+    key: str,
+    user: dict | None = None,
+    band: tuple[int, int] = (300, 500),
+) -> str:
     """The map page's HTML; ``user`` is the signed-in account (editing tools for planners)."""
     from web.auth import csrf_token
+
     x0, y0, x1, y1 = _extent(catalog)
-    m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], zoom_start=13, tiles=None,
-                   prefer_canvas=True)
-    m.default_js = [("leaflet", _static("vendor/leaflet/leaflet.js")),
-                    ("markercluster", _static("vendor/leaflet.markercluster/leaflet.markercluster.js")),
-                    ("geoman", _static("vendor/leaflet-geoman/leaflet-geoman.min.js"))]
-    m.default_css = [("leaflet_css", _static("vendor/leaflet/leaflet.css")),
-                     ("markercluster_css", _static("vendor/leaflet.markercluster/MarkerCluster.css")),
-                     ("markercluster_default_css",
-                      _static("vendor/leaflet.markercluster/MarkerCluster.Default.css")),
-                     ("geoman_css", _static("vendor/leaflet-geoman/leaflet-geoman.css")),
-                     ("gridmap_css", _static("gridmap.css"))]
+    m = folium.Map(
+        location=[(y0 + y1) / 2, (x0 + x1) / 2], zoom_start=13, tiles=None, prefer_canvas=True
+    )
+    m.default_js = [
+        ("leaflet", _static("vendor/leaflet/leaflet.js")),
+        ("markercluster", _static("vendor/leaflet.markercluster/leaflet.markercluster.js")),
+        ("geoman", _static("vendor/leaflet-geoman/leaflet-geoman.min.js")),
+    ]
+    m.default_css = [
+        ("leaflet_css", _static("vendor/leaflet/leaflet.css")),
+        ("markercluster_css", _static("vendor/leaflet.markercluster/MarkerCluster.css")),
+        (
+            "markercluster_default_css",
+            _static("vendor/leaflet.markercluster/MarkerCluster.Default.css"),
+        ),
+        ("geoman_css", _static("vendor/leaflet-geoman/leaflet-geoman.css")),
+        ("gridmap_css", _static("gridmap.css")),
+    ]
     _basemap(m, basemap, key)
     m.fit_bounds([[y0, x0], [y1, x1]])
     strings = STRINGS[lang]
@@ -72,44 +94,75 @@ def render_map(catalog, lang: str, basemap: str, key: str, user: dict | None = N
     root.header.add_child(folium.Element(f"<title>{strings['title']} · gridmap</title>"))
     # the page's own scripts: ES modules in static/js (deferred: they run after the vendored
     # classic scripts, before the load event that calls gridmap.start)
-    root.header.add_child(folium.Element(
-        f'<script type="module" src="{_static("js/main.js")}"></script>'))
-    root.html.add_child(folium.Element(render_template(
-        "panel.html", s=strings, lang=lang, other="en" if lang == "zh" else "zh",
-        themes=catalog.themes, kinds=_kinds(catalog), user=user, csrf=csrf_token(),
-        band=band)))
+    root.header.add_child(
+        folium.Element(f'<script type="module" src="{_static("js/main.js")}"></script>')
+    )
+    root.html.add_child(
+        folium.Element(
+            render_template(
+                "panel.html",
+                s=strings,
+                lang=lang,
+                other="en" if lang == "zh" else "zh",
+                themes=catalog.themes,
+                kinds=_kinds(catalog),
+                user=user,
+                csrf=csrf_token(),
+                band=band,
+            )
+        )
+    )
     config = {
-        "lang": lang, "strings": strings,
+        "lang": lang,
+        "strings": strings,
         # what the page draws, from the registry of kinds and the rule table
-        "layers": [_layer_config(n, strings, len(catalog.collections[n]))
-                   for n in map_layers() if n in catalog.collections],
+        "layers": [
+            _layer_config(n, strings, len(catalog.collections[n]))
+            for n in map_layers()
+            if n in catalog.collections
+        ],
         "lookupLayers": [n for n in partitions() if n in catalog.collections],
-        "facilityKinds": {n: {"label": strings["kinds"][n], "color": f.color,
-                              "shape": f.shape} for n, f in FACILITY_KINDS.items()},
-        "rules": {n: {"label": strings["rules"][n], "color": r.color}
-                  for n, r in RULES.items()},
+        "facilityKinds": {
+            n: {"label": strings["kinds"][n], "color": f.color, "shape": f.shape}
+            for n, f in FACILITY_KINDS.items()
+        },
+        "rules": {n: {"label": strings["rules"][n], "color": r.color} for n, r in RULES.items()},
         "sliverColor": SLIVER["color"],
         "facilities": "facility" in catalog.collections,
         "themes": catalog.themes,
-        "api": {"items": url_for("features.items", layer="LAYER"),
-                "findings": url_for("analysis.findings"),
-                "lookup": url_for("analysis.lookup"), "search": url_for("analysis.search"),
-                "coverage": url_for("sites.coverage"), "whatif": url_for("sites.whatif"),
-                "areas": url_for("sites.service_areas"), "siting": url_for("sites.siting")},
+        "api": {
+            "items": url_for("features.items", layer="LAYER"),
+            "findings": url_for("analysis.findings"),
+            "lookup": url_for("analysis.lookup"),
+            "search": url_for("analysis.search"),
+            "coverage": url_for("sites.coverage"),
+            "whatif": url_for("sites.whatif"),
+            "areas": url_for("sites.service_areas"),
+            "siting": url_for("sites.siting"),
+        },
         # the editor; the CSRF token goes with every editing request of this session
-        "edit": {"user": user, "csrf": csrf_token(), "band": list(band),
-                 "preview": url_for("edit.preview"), "apply": url_for("edit.apply"),
-                 "changes": url_for("edit.change_list"),
-                 "change": url_for("edit.change", change_id=0),
-                 "revert": url_for("edit.revert", change_id=0), "diff": url_for("edit.diff"),
-                 "proposal": url_for("analysis.proposal"),
-                 "print": url_for("printing.community", code="CODE")},
+        "edit": {
+            "user": user,
+            "csrf": csrf_token(),
+            "band": list(band),
+            "preview": url_for("edit.preview"),
+            "apply": url_for("edit.apply"),
+            "changes": url_for("edit.change_list"),
+            "change": url_for("edit.change", change_id=0),
+            "revert": url_for("edit.revert", change_id=0),
+            "diff": url_for("edit.diff"),
+            "proposal": url_for("analysis.proposal"),
+            "print": url_for("printing.community", code="CODE"),
+        },
     }
     # "</" cannot end the script element early: data in the config stays data.
     payload = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
     # folium writes the map's own script after this one: start once the page has loaded.
-    root.script.add_child(folium.Element(
-        f'window.addEventListener("load", function () {{ gridmap.start({m.get_name()}, {payload}); }});'))
+    root.script.add_child(
+        folium.Element(
+            f'window.addEventListener("load", function () {{ gridmap.start({m.get_name()}, {payload}); }});'
+        )
+    )
     return root.render()
 
 
@@ -117,8 +170,7 @@ def _layer_config(name: str, strings: dict, count: int) -> dict:
     """A map layer as the page draws it: title, shown at first, Leaflet style."""
     k = KINDS[name]
     style = {key: v for key, v in k.style.items() if key != "classWeight"}
-    out = {"id": name, "title": strings[name], "shown": k.shown, "count": count,
-           "style": style}
+    out = {"id": name, "title": strings[name], "shown": k.shown, "count": count, "style": style}
     if "classWeight" in k.style:  # line weight by road class
         out["classWeight"] = k.style["classWeight"]
     return out
@@ -132,8 +184,12 @@ def _kinds(catalog) -> list[str]:
 
 def _extent(catalog):
     bounds = [c.bounds for n, c in catalog.collections.items() if n in KINDS and len(c)]
-    return (min(b[0] for b in bounds), min(b[1] for b in bounds),
-            max(b[2] for b in bounds), max(b[3] for b in bounds))
+    return (
+        min(b[0] for b in bounds),
+        min(b[1] for b in bounds),
+        max(b[2] for b in bounds),
+        max(b[3] for b in bounds),
+    )
 
 
 @bp.get("/favicon.ico")
@@ -151,7 +207,12 @@ def index():
     from web.auth import session_user
 
     catalog = current_app.extensions["gridmap"]
-    html = render_map(catalog, lang, current_app.config["BASEMAP"],
-                      current_app.config["TIANDITU_KEY"], user=session_user(catalog.store),
-                      band=current_app.config["HOUSEHOLD_BAND"])
+    html = render_map(
+        catalog,
+        lang,
+        current_app.config["BASEMAP"],
+        current_app.config["TIANDITU_KEY"],
+        user=session_user(catalog.store),
+        band=current_app.config["HOUSEHOLD_BAND"],
+    )
     return Response(html, mimetype="text/html")

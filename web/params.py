@@ -23,11 +23,14 @@ def int_arg(name: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise InputError(f"{name} must be a whole number, got '{raw}'",
-                         zh=f"{name} 须为整数，收到“{raw}”") from None
+        raise InputError(
+            f"{name} must be a whole number, got '{raw}'", zh=f"{name} 须为整数，收到“{raw}”"
+        ) from None
     if not lo <= value <= hi:
-        raise InputError(f"{name} must be between {lo} and {hi}, got {value}",
-                         zh=f"{name} 须在 {lo} 到 {hi} 之间，收到 {value}")
+        raise InputError(
+            f"{name} must be between {lo} and {hi}, got {value}",
+            zh=f"{name} 须在 {lo} 到 {hi} 之间，收到 {value}",
+        )
     return value
 
 
@@ -38,11 +41,14 @@ def float_arg(name: str, lo: float, hi: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise InputError(f"{name} must be a number, got '{raw}'",
-                         zh=f"{name} 须为数字，收到“{raw}”") from None
+        raise InputError(
+            f"{name} must be a number, got '{raw}'", zh=f"{name} 须为数字，收到“{raw}”"
+        ) from None
     if not (math.isfinite(value) and lo <= value <= hi):
-        raise InputError(f"{name} must be between {lo} and {hi}, got {raw}",
-                         zh=f"{name} 须在 {lo} 到 {hi} 之间，收到 {raw}")
+        raise InputError(
+            f"{name} must be between {lo} and {hi}, got {raw}",
+            zh=f"{name} 须在 {lo} 到 {hi} 之间，收到 {raw}",
+        )
     return value
 
 
@@ -56,14 +62,17 @@ def bbox_arg():
     except ValueError:
         parts = []
     if len(parts) != 4 or not all(math.isfinite(v) for v in parts):
-        raise InputError(f"bbox must be four numbers minlon,minlat,maxlon,maxlat; got '{raw}'",
-                         zh=f"bbox 须为四个数：最小经度,最小纬度,最大经度,最大纬度；收到“{raw}”")
+        raise InputError(
+            f"bbox must be four numbers minlon,minlat,maxlon,maxlat; got '{raw}'",
+            zh=f"bbox 须为四个数：最小经度,最小纬度,最大经度,最大纬度；收到“{raw}”",
+        )
     x0, y0, x1, y1 = parts
     if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        raise InputError("bbox must be minlon,minlat,maxlon,maxlat in degrees with "
-                         f"min ≤ max, longitude within ±180 and latitude within ±90; got '{raw}'",
-                         zh="bbox 须为度数，最小值 ≤ 最大值，经度在 ±180、纬度在 ±90 之内；"
-                            f"收到“{raw}”")
+        raise InputError(
+            "bbox must be minlon,minlat,maxlon,maxlat in degrees with "
+            f"min ≤ max, longitude within ±180 and latitude within ±90; got '{raw}'",
+            zh=f"bbox 须为度数，最小值 ≤ 最大值，经度在 ±180、纬度在 ±90 之内；收到“{raw}”",
+        )
     return parts
 
 

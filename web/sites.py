@@ -1,10 +1,10 @@
 """Service sites: nearest facilities, coverage, what-if sites, service areas and siting.
 
-    GET  /nearest?lon=&lat=&kind=&k=&path=1   (or ?layer=&code= for a feature's point)
-    GET  /coverage?kind=                      per-grid coverage against the kind's radius
-    POST /coverage/whatif                     {"kind", "sites": [[lon, lat], ...]}
-    GET  /service_areas?kind=                 the roads each facility reaches
-    GET  /siting?kind=&p=&model=mclp|lscp&candidates=intersections|lattice[&f=geojson]
+GET  /nearest?lon=&lat=&kind=&k=&path=1   (or ?layer=&code= for a feature's point)
+GET  /coverage?kind=                      per-grid coverage against the kind's radius
+POST /coverage/whatif                     {"kind", "sites": [[lon, lat], ...]}
+GET  /service_areas?kind=                 the roads each facility reaches
+GET  /siting?kind=&p=&model=mclp|lscp&candidates=intersections|lattice[&f=geojson]
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ def _kind(acc, required=True):
     if kind is None and not required:
         return None
     if kind not in acc.kinds():
-        raise InputError(f"kind must be one of {', '.join(acc.kinds())}; got '{kind}'",
-                         zh=f"设施类型须为 {', '.join(acc.kinds())} 之一，收到“{kind}”")
+        raise InputError(
+            f"kind must be one of {', '.join(acc.kinds())}; got '{kind}'",
+            zh=f"设施类型须为 {', '.join(acc.kinds())} 之一，收到“{kind}”",
+        )
     if required and kind not in acc.profiles:
         raise InputError(f"no service profile for '{kind}'", zh=f"“{kind}”没有服务半径设置")
     return kind
@@ -50,8 +52,10 @@ def _origin():
         col = collection_of(layer or "")
         found = col.by_code(code or "")
         if len(found) != 1:
-            raise NotFound(f"no single feature with code '{code}' in '{layer}'",
-                           zh=f"图层“{layer}”中没有唯一编码为 {code} 的要素")
+            raise NotFound(
+                f"no single feature with code '{code}' in '{layer}'",
+                zh=f"图层“{layer}”中没有唯一编码为 {code} 的要素",
+            )
         p = catalog().layers[layer].geometry.iloc[found[0]].representative_point()
         return p.x, p.y
     return float_arg("lon", -180, 180), float_arg("lat", -90, 90)
@@ -88,10 +92,16 @@ def coverage():
         streets = dict(zip(community["code"].astype(str), community["parent_code"].astype(str)))
     by_community = acc.rollup(table, table["parent_code"])
     by_street = acc.rollup(table, table["parent_code"].map(streets).fillna("?"))
-    return jsonify({"totals": totals, "legend": legend, "profile": acc.profiles[kind],
-                    "grids": plain(records),
-                    "communities": plain(by_community.to_dict("records")),
-                    "streets": plain(by_street.to_dict("records"))})
+    return jsonify(
+        {
+            "totals": totals,
+            "legend": legend,
+            "profile": acc.profiles[kind],
+            "grids": plain(records),
+            "communities": plain(by_community.to_dict("records")),
+            "streets": plain(by_street.to_dict("records")),
+        }
+    )
 
 
 @bp.post("/coverage/whatif")
@@ -99,11 +109,22 @@ def whatif():
     acc = catalog().access()
     kind = _kind(acc)
     sites = json_body().get("sites", [])
-    if (not isinstance(sites, list) or len(sites) > 50 or not all(
-            isinstance(s, list) and len(s) == 2 and all(isinstance(v, (int, float)) for v in s)
-            and -180 <= s[0] <= 180 and -90 <= s[1] <= 90 for s in sites)):
-        raise InputError("sites must be a list of at most 50 [lon, lat] pairs",
-                         zh="sites 须为最多 50 个 [经度, 纬度] 的列表")
+    if (
+        not isinstance(sites, list)
+        or len(sites) > 50
+        or not all(
+            isinstance(s, list)
+            and len(s) == 2
+            and all(isinstance(v, (int, float)) for v in s)
+            and -180 <= s[0] <= 180
+            and -90 <= s[1] <= 90
+            for s in sites
+        )
+    ):
+        raise InputError(
+            "sites must be a list of at most 50 [lon, lat] pairs",
+            zh="sites 须为最多 50 个 [经度, 纬度] 的列表",
+        )
     before, _ = acc.coverage(kind)
     table, totals = acc.coverage(kind, extra_sites=[tuple(s) for s in sites])
     newly = table["covered"].to_numpy() & ~before["covered"].to_numpy()
@@ -128,16 +149,24 @@ def siting():
     limit = int_arg("time_limit", 60, 1, 600)
     source = request.args.get("candidates", "intersections")
     if source not in ("intersections", "lattice"):
-        raise InputError("candidates must be intersections or lattice",
-                         zh="candidates 须为 intersections 或 lattice")
-    result = acc.site(kind, p if model == "mclp" else None, model=model, time_limit=limit,
-                      candidates=source)
+        raise InputError(
+            "candidates must be intersections or lattice",
+            zh="candidates 须为 intersections 或 lattice",
+        )
+    result = acc.site(
+        kind, p if model == "mclp" else None, model=model, time_limit=limit, candidates=source
+    )
     if request.args.get("f") == "geojson":  # export for desktop GIS
         props = {k: v for k, v in result.items() if k != "suggestions"}
-        feats = [{"type": "Feature", "properties": {**props, **{k: v for k, v in s.items()
-                                                                 if k not in ("lon", "lat")}},
-                  "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]}}
-                 for s in result["suggestions"]]
-        return geojson(json.dumps({"type": "FeatureCollection", "features": feats},
-                                  ensure_ascii=False))
+        feats = [
+            {
+                "type": "Feature",
+                "properties": {**props, **{k: v for k, v in s.items() if k not in ("lon", "lat")}},
+                "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+            }
+            for s in result["suggestions"]
+        ]
+        return geojson(
+            json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False)
+        )
     return jsonify(result)

@@ -62,13 +62,16 @@ class LayerStore(ABC):
         The layer must be in a geographic CRS (EPSG:4490 or EPSG:4326 by convention).
         """
         if layer not in LAYERS:
-            raise StorageError(f"'{layer}' is not a gridmap layer; must be one of "
-                               f"{', '.join(LAYERS)}")
+            raise StorageError(
+                f"'{layer}' is not a gridmap layer; must be one of {', '.join(LAYERS)}"
+            )
         if gdf.crs is None:
             raise StorageError(f"layer '{layer}' has no CRS; set one before storing it")
         if not gdf.crs.is_geographic:
-            raise StorageError(f"layer '{layer}' is in projected {gdf.crs.to_string()}; store "
-                               "geographic coordinates: gdf.to_crs(gdf.crs.geodetic_crs)")
+            raise StorageError(
+                f"layer '{layer}' is in projected {gdf.crs.to_string()}; store "
+                "geographic coordinates: gdf.to_crs(gdf.crs.geodetic_crs)"
+            )
         self._write(layer, conform(gdf, layer))
 
     def latest_revisions(self, layer: str) -> dict[str, int]:

@@ -20,8 +20,18 @@ import geopandas as gpd
 
 __all__ = ["Edit", "REVISION_COLUMNS", "now"]
 
-REVISION_COLUMNS = ["id", "layer", "code", "author", "at", "reason", "before", "after",
-                    "accepted", "change_id"]
+REVISION_COLUMNS = [
+    "id",
+    "layer",
+    "code",
+    "author",
+    "at",
+    "reason",
+    "before",
+    "after",
+    "accepted",
+    "change_id",
+]
 
 
 def now() -> str:

@@ -34,8 +34,9 @@ class GeoPackageStore(LayerStore):
         self.path = Path(path)
         self.location = str(self.path)
         if self.path.suffix.lower() != ".gpkg":
-            raise StorageError(f"{self.path}: a dataset file must end in .gpkg "
-                               "(or give a postgresql:// URL)")
+            raise StorageError(
+                f"{self.path}: a dataset file must end in .gpkg (or give a postgresql:// URL)"
+            )
 
     def list_layers(self) -> list[str]:
         if not self.path.exists():
@@ -62,8 +63,9 @@ class GeoPackageStore(LayerStore):
             # Under the lock no other writer is active: leftovers are from killed writers.
             for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
                 stale.unlink(missing_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.tmp-", suffix=".gpkg",
-                                        dir=self.path.parent)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{self.path.name}.tmp-", suffix=".gpkg", dir=self.path.parent
+            )
             os.close(fd)
             tmp = Path(tmp)
             try:
@@ -88,8 +90,7 @@ class GeoPackageStore(LayerStore):
 
     def _write(self, layer: str, gdf: gpd.GeoDataFrame) -> None:
         with self._locked_copy() as tmp:
-            pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG",
-                                    promote_to_multi=None)
+            pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG", promote_to_multi=None)
 
     def delete_layer(self, layer: str) -> None:
         if layer not in self.list_layers():
@@ -97,8 +98,9 @@ class GeoPackageStore(LayerStore):
         keep = [name for name in self.list_layers() if name != layer]
         with self._locked_copy(copy=False) as tmp:
             for name in keep:
-                pyogrio.write_dataframe(self._read(name), tmp, layer=name, driver="GPKG",
-                                        promote_to_multi=None)
+                pyogrio.write_dataframe(
+                    self._read(name), tmp, layer=name, driver="GPKG", promote_to_multi=None
+                )
 
     @contextmanager
     def edit(self):
@@ -116,8 +118,12 @@ class GeoPackageStore(LayerStore):
             return {}
         out = {}
         with _GeoPackageEdit(self.path, writable=False)._db() as con:
-            out = dict(con.execute("SELECT code, MAX(id) FROM gridmap_revisions WHERE layer = ?"
-                                   " GROUP BY code", (layer,)).fetchall())
+            out = dict(
+                con.execute(
+                    "SELECT code, MAX(id) FROM gridmap_revisions WHERE layer = ? GROUP BY code",
+                    (layer,),
+                ).fetchall()
+            )
         return out
 
     def users(self) -> dict[str, dict]:
@@ -174,17 +180,27 @@ class _GeoPackageEdit(Edit):
         return gdf.rename_geometry("geometry") if gdf.geometry.name != "geometry" else gdf
 
     def write_layer(self, layer, gdf):
-        pyogrio.write_dataframe(conform(gdf, layer), self.path, layer=layer, driver="GPKG",
-                                promote_to_multi=None)
+        pyogrio.write_dataframe(
+            conform(gdf, layer), self.path, layer=layer, driver="GPKG", promote_to_multi=None
+        )
 
     def add_revision(self, record):
         with self._db() as con:
             cur = con.execute(
                 "INSERT INTO gridmap_revisions (layer, code, author, at, reason, before, after,"
                 " accepted, change_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record["layer"], record["code"], record["author"], record["at"],
-                 record["reason"], encode(record.get("before")), encode(record.get("after")),
-                 record.get("accepted"), record.get("change_id")))
+                (
+                    record["layer"],
+                    record["code"],
+                    record["author"],
+                    record["at"],
+                    record["reason"],
+                    encode(record.get("before")),
+                    encode(record.get("after")),
+                    record.get("accepted"),
+                    record.get("change_id"),
+                ),
+            )
             rev = int(cur.lastrowid)
             if record.get("change_id") is None:
                 con.execute("UPDATE gridmap_revisions SET change_id = id WHERE id = ?", (rev,))
@@ -207,11 +223,14 @@ class _GeoPackageEdit(Edit):
     def users(self):
         out = {}
         with self._db() as con:
-            out = {r["name"]: {"role": r["role"], "password_hash": r["password_hash"]}
-                   for r in con.execute("SELECT * FROM gridmap_users")}
+            out = {
+                r["name"]: {"role": r["role"], "password_hash": r["password_hash"]}
+                for r in con.execute("SELECT * FROM gridmap_users")
+            }
         return out
 
     def put_user(self, name, role, password_hash):
         with self._db() as con:
-            con.execute("INSERT OR REPLACE INTO gridmap_users VALUES (?, ?, ?)",
-                        (name, role, password_hash))
+            con.execute(
+                "INSERT OR REPLACE INTO gridmap_users VALUES (?, ?, ?)", (name, role, password_hash)
+            )

@@ -51,45 +51,66 @@ class PostGISStore(LayerStore):
         self.location = _engine_url(url).render_as_string(hide_password=True)
         try:
             with self.engine.begin() as con:
-                has = con.execute(sa.text(
-                    "SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).scalar()
+                has = con.execute(
+                    sa.text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")
+                ).scalar()
                 if not has:
                     con.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
                 self._lock(con)  # concurrent CREATE ... IF NOT EXISTS can still collide
                 con.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-                con.execute(sa.text(
-                    f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_revisions ('
-                    "id BIGSERIAL PRIMARY KEY, layer TEXT NOT NULL, code TEXT NOT NULL, "
-                    "author TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL, "
-                    "before TEXT, after TEXT, accepted TEXT, change_id BIGINT)"))
-                con.execute(sa.text(  # datasets edited before change sets
-                    f'ALTER TABLE "{schema}".gridmap_revisions '
-                    "ADD COLUMN IF NOT EXISTS change_id BIGINT"))
-                con.execute(sa.text(
-                    f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_users ('
-                    "name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL)"))
+                con.execute(
+                    sa.text(
+                        f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_revisions ('
+                        "id BIGSERIAL PRIMARY KEY, layer TEXT NOT NULL, code TEXT NOT NULL, "
+                        "author TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL, "
+                        "before TEXT, after TEXT, accepted TEXT, change_id BIGINT)"
+                    )
+                )
+                con.execute(
+                    sa.text(  # datasets edited before change sets
+                        f'ALTER TABLE "{schema}".gridmap_revisions '
+                        "ADD COLUMN IF NOT EXISTS change_id BIGINT"
+                    )
+                )
+                con.execute(
+                    sa.text(
+                        f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_users ('
+                        "name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL)"
+                    )
+                )
         except sa.exc.SQLAlchemyError as err:
-            raise StorageError(f"cannot open PostGIS dataset {self.location}: "
-                               f"{err.orig if hasattr(err, 'orig') else err}") from None
+            raise StorageError(
+                f"cannot open PostGIS dataset {self.location}: "
+                f"{err.orig if hasattr(err, 'orig') else err}"
+            ) from None
 
     def list_layers(self) -> list[str]:
         with self.engine.connect() as con:
-            names = con.execute(sa.text(
-                "SELECT f_table_name FROM geometry_columns WHERE f_table_schema = :s"),
-                {"s": self.schema}).scalars().all()
+            names = (
+                con.execute(
+                    sa.text("SELECT f_table_name FROM geometry_columns WHERE f_table_schema = :s"),
+                    {"s": self.schema},
+                )
+                .scalars()
+                .all()
+            )
         return self._ordered(names)
 
     def _read(self, layer: str) -> gpd.GeoDataFrame:
         with self.engine.connect() as con:
             gdf = gpd.read_postgis(
                 sa.text(f'SELECT * FROM "{self.schema}"."{layer}" ORDER BY _row'),
-                con, geom_col="geometry")
+                con,
+                geom_col="geometry",
+            )
         return gdf.drop(columns="_row")
 
     def _lock(self, con) -> None:
         """Serialise writers of this dataset (released when the transaction ends)."""
-        con.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
-                    {"k": zlib.crc32(f"gridmap:{self.schema}".encode())})
+        con.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:k)"),
+            {"k": zlib.crc32(f"gridmap:{self.schema}".encode())},
+        )
 
     def _swap(self, con, layer: str, gdf: gpd.GeoDataFrame | None) -> None:
         """Load ``gdf`` into a scratch table and put it in place of ``layer`` (or drop the
@@ -102,9 +123,12 @@ class PostGISStore(LayerStore):
         con.execute(sa.text(f'DROP TABLE IF EXISTS "{self.schema}"."{layer}"'))
         if gdf is not None:
             con.execute(sa.text(f'ALTER TABLE "{self.schema}"."{scratch}" RENAME TO "{layer}"'))
-            con.execute(sa.text(
-                f'ALTER INDEX IF EXISTS "{self.schema}"."idx_{scratch}_geometry" '
-                f'RENAME TO "idx_{layer}_geometry"'))
+            con.execute(
+                sa.text(
+                    f'ALTER INDEX IF EXISTS "{self.schema}"."idx_{scratch}_geometry" '
+                    f'RENAME TO "idx_{layer}_geometry"'
+                )
+            )
 
     def _write(self, layer: str, gdf: gpd.GeoDataFrame) -> None:
         with self.engine.begin() as con:
@@ -129,9 +153,13 @@ class PostGISStore(LayerStore):
 
     def latest_revisions(self, layer: str) -> dict[str, int]:
         with self.engine.begin() as con:
-            rows = con.execute(sa.text(
-                f'SELECT code, MAX(id) FROM "{self.schema}".gridmap_revisions '
-                "WHERE layer = :layer GROUP BY code"), {"layer": layer}).all()
+            rows = con.execute(
+                sa.text(
+                    f'SELECT code, MAX(id) FROM "{self.schema}".gridmap_revisions '
+                    "WHERE layer = :layer GROUP BY code"
+                ),
+                {"layer": layer},
+            ).all()
         return {code: int(rev) for code, rev in rows}
 
     def users(self) -> dict[str, dict]:
@@ -144,31 +172,46 @@ class _PostGISEdit(Edit):
         self.store, self.con, self.s = store, con, store.schema
 
     def read_layer(self, layer):
-        gdf = gpd.read_postgis(sa.text(f'SELECT * FROM "{self.s}"."{layer}" ORDER BY _row'),
-                               self.con, geom_col="geometry")
+        gdf = gpd.read_postgis(
+            sa.text(f'SELECT * FROM "{self.s}"."{layer}" ORDER BY _row'),
+            self.con,
+            geom_col="geometry",
+        )
         return gdf.drop(columns="_row")
 
     def write_layer(self, layer, gdf):
         self.store._swap(self.con, layer, conform(gdf, layer))
 
     def add_revision(self, record):
-        rev = self.con.execute(sa.text(
-            f'INSERT INTO "{self.s}".gridmap_revisions (layer, code, author, at, reason, '
-            "before, after, accepted, change_id) VALUES (:layer, :code, :author, :at, :reason, "
-            ":before, :after, :accepted, :change_id) RETURNING id"),
-            {**{k: record.get(k) for k in ("layer", "code", "author", "at", "reason",
-                                            "accepted", "change_id")},
-             "before": encode(record.get("before")), "after": encode(record.get("after"))}
+        rev = self.con.execute(
+            sa.text(
+                f'INSERT INTO "{self.s}".gridmap_revisions (layer, code, author, at, reason, '
+                "before, after, accepted, change_id) VALUES (:layer, :code, :author, :at, :reason, "
+                ":before, :after, :accepted, :change_id) RETURNING id"
+            ),
+            {
+                **{
+                    k: record.get(k)
+                    for k in ("layer", "code", "author", "at", "reason", "accepted", "change_id")
+                },
+                "before": encode(record.get("before")),
+                "after": encode(record.get("after")),
+            },
         ).scalar()
         if record.get("change_id") is None:
-            self.con.execute(sa.text(f'UPDATE "{self.s}".gridmap_revisions SET change_id = id '
-                                     "WHERE id = :id"), {"id": rev})
+            self.con.execute(
+                sa.text(f'UPDATE "{self.s}".gridmap_revisions SET change_id = id WHERE id = :id'),
+                {"id": rev},
+            )
         return int(rev)
 
     def revisions(self, layer, code=None):
-        sql = (f"SELECT {', '.join(REVISION_COLUMNS)} FROM \"{self.s}\".gridmap_revisions "
-               "WHERE layer = :layer" + (" AND code = :code" if code is not None else "")
-               + " ORDER BY id")
+        sql = (
+            f'SELECT {", ".join(REVISION_COLUMNS)} FROM "{self.s}".gridmap_revisions '
+            "WHERE layer = :layer"
+            + (" AND code = :code" if code is not None else "")
+            + " ORDER BY id"
+        )
         rows = self.con.execute(sa.text(sql), {"layer": layer, "code": code}).mappings()
         return [decode(dict(r)) for r in rows]
 
@@ -177,7 +220,10 @@ class _PostGISEdit(Edit):
         return {r["name"]: {"role": r["role"], "password_hash": r["password_hash"]} for r in rows}
 
     def put_user(self, name, role, password_hash):
-        self.con.execute(sa.text(
-            f'INSERT INTO "{self.s}".gridmap_users VALUES (:n, :r, :h) '
-            "ON CONFLICT (name) DO UPDATE SET role = :r, password_hash = :h"),
-            {"n": name, "r": role, "h": password_hash})
+        self.con.execute(
+            sa.text(
+                f'INSERT INTO "{self.s}".gridmap_users VALUES (:n, :r, :h) '
+                "ON CONFLICT (name) DO UPDATE SET role = :r, password_hash = :h"
+            ),
+            {"n": name, "r": role, "h": password_hash},
+        )

@@ -41,8 +41,10 @@ def main(argv=None):
     layers = open_store(SAMPLE).load()
     t = time.perf_counter()
     acc = Access(layers)
-    print(f"network built in {time.perf_counter() - t:.2f} s: {acc.net.n_junctions:,} junctions, "
-          f"{len(acc.net.segments):,} segments, {len(acc.demand):,} demand points")
+    print(
+        f"network built in {time.perf_counter() - t:.2f} s: {acc.net.n_junctions:,} junctions, "
+        f"{len(acc.net.segments):,} segments, {len(acc.demand):,} demand points"
+    )
     G = nx.from_scipy_sparse_array(acc.net.graph)
     kind, radius = "police_post", acc.radius("police_post")
     idx = acc._of_kind(kind)
@@ -61,14 +63,17 @@ def main(argv=None):
         left, dl, right, dr, off = acc.net.entries([p])
         a = nx.single_source_dijkstra_path_length(G, int(left[0]), weight="weight")
         b = nx.single_source_dijkstra_path_length(G, int(right[0]), weight="weight")
-        ref.append(min(min(a.get(f, np.inf) + dl[0], b.get(f, np.inf) + dr[0]) for f in fac_nodes)
-                   + off[0])
+        ref.append(
+            min(min(a.get(f, np.inf) + dl[0], b.get(f, np.inf) + dr[0]) for f in fac_nodes) + off[0]
+        )
     t_ref = time.perf_counter() - t
     diff = np.nanmax(np.abs(np.array(ours, float) - np.round(ref, 1)))
     print(f"\nnearest police post, {args.queries} queries (network distance)")
     print(f"  gridmap  {args.queries / t_ours:8.1f} queries/s")
-    print(f"  networkx {args.queries / t_ref:8.1f} queries/s   ratio {t_ref / t_ours:.1f}×; "
-          f"largest difference {diff:.2f} m")
+    print(
+        f"  networkx {args.queries / t_ref:8.1f} queries/s   ratio {t_ref / t_ours:.1f}×; "
+        f"largest difference {diff:.2f} m"
+    )
 
     t = time.perf_counter()
     acc._cache.clear()
@@ -78,15 +83,21 @@ def main(argv=None):
     covered = np.zeros(len(acc.demand), dtype=bool)
     demand_pos = {int(n): i for i, n in enumerate(acc.demand_nodes)}
     for f in fac_nodes:
-        for node in nx.single_source_dijkstra_path_length(G, int(f), cutoff=radius, weight="weight"):
+        for node in nx.single_source_dijkstra_path_length(
+            G, int(f), cutoff=radius, weight="weight"
+        ):
             if node in demand_pos:
                 covered[demand_pos[node]] = True
     uncovered_ref = float(acc.demand.loc[~covered, "households"].sum())
     t_cov_ref = time.perf_counter() - t
-    print(f"\ncoverage of {len(fac_nodes)} police posts at {radius:.0f} m, {len(acc.demand):,} demand points")
+    print(
+        f"\ncoverage of {len(fac_nodes)} police posts at {radius:.0f} m, {len(acc.demand):,} demand points"
+    )
     print(f"  gridmap  {t_cov:6.2f} s  uncovered households {totals['uncovered_households']:,.1f}")
-    print(f"  networkx {t_cov_ref:6.2f} s  uncovered households {uncovered_ref:,.1f}   "
-          f"ratio {t_cov_ref / t_cov:.1f}×")
+    print(
+        f"  networkx {t_cov_ref:6.2f} s  uncovered households {uncovered_ref:,.1f}   "
+        f"ratio {t_cov_ref / t_cov:.1f}×"
+    )
 
     t = time.perf_counter()
     result = acc.site(kind, 5)
@@ -96,16 +107,25 @@ def main(argv=None):
     cand_entries = acc.net.entries(cand)
     reach = 0
     for c in range(len(cand)):
-        for side, d0 in ((cand_entries[0][c], cand_entries[1][c]), (cand_entries[2][c], cand_entries[3][c])):
-            lengths = nx.single_source_dijkstra_path_length(G, int(side), cutoff=radius, weight="weight")
+        for side, d0 in (
+            (cand_entries[0][c], cand_entries[1][c]),
+            (cand_entries[2][c], cand_entries[3][c]),
+        ):
+            lengths = nx.single_source_dijkstra_path_length(
+                G, int(side), cutoff=radius, weight="weight"
+            )
             reach += sum(1 for n, d in lengths.items() if n in demand_pos and d + d0 <= radius)
     t_site_ref = time.perf_counter() - t
     print(f"\nsiting p = 5 over {len(cand)} intersections (MCLP, CBC)")
-    print(f"  gridmap  {t_site:6.2f} s total (solve {result['solve_s']} s): newly covered "
-          f"{result['newly_covered_households']:,.1f} households, {result['status']}")
-    print(f"  networkx coverage matrix alone {t_site_ref:6.2f} s ({reach:,} candidate-demand pairs "
-          f"within reach, both entry nodes); gridmap's distance part "
-          f"{t_site - result['solve_s']:.2f} s")
+    print(
+        f"  gridmap  {t_site:6.2f} s total (solve {result['solve_s']} s): newly covered "
+        f"{result['newly_covered_households']:,.1f} households, {result['status']}"
+    )
+    print(
+        f"  networkx coverage matrix alone {t_site_ref:6.2f} s ({reach:,} candidate-demand pairs "
+        f"within reach, both entry nodes); gridmap's distance part "
+        f"{t_site - result['solve_s']:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,13 @@ def get_json(url: str):
 def start(cmd: list[str], env: dict, log: Path, ready_url: str, procs: list, timeout=900):
     """Start a server in its own process group; wait until ``ready_url`` answers."""
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     procs.append(proc)
     t = time.monotonic()
     while time.monotonic() < t + timeout:
@@ -114,31 +119,80 @@ def cpu_seconds(pid: int) -> float:
 
 def pygeoapi_config(gpkg: Path, port: int, extent: list[float]) -> dict:
     here = f"http://127.0.0.1:{port}"
-    contact = dict.fromkeys(("name", "position", "address", "city", "stateorprovince", "country",
-                             "phone", "fax", "email", "url", "hours", "instructions", "role"), "-")
-    ident = {"title": "bench", "description": "-", "keywords": ["-"], "url": here,
-             "terms_of_service": here}
-    provider = {"type": "feature", "name": "OGR", "id_field": "code", "layer": "grid",
-                "data": {"source_type": "GPKG", "source": str(gpkg),
-                         "source_capabilities": {"paging": True},
-                         # pyogrio's newer GDAL wrote GPKG 1.4: GDAL 3.6 reads it, but
-                         # would log a warning on every open
-                         "gdal_ogr_options": {"GPKG_WARN_UNRECOGNIZED_APPLICATION_ID": "NO"}}}
+    contact = dict.fromkeys(
+        (
+            "name",
+            "position",
+            "address",
+            "city",
+            "stateorprovince",
+            "country",
+            "phone",
+            "fax",
+            "email",
+            "url",
+            "hours",
+            "instructions",
+            "role",
+        ),
+        "-",
+    )
+    ident = {
+        "title": "bench",
+        "description": "-",
+        "keywords": ["-"],
+        "url": here,
+        "terms_of_service": here,
+    }
+    provider = {
+        "type": "feature",
+        "name": "OGR",
+        "id_field": "code",
+        "layer": "grid",
+        "data": {
+            "source_type": "GPKG",
+            "source": str(gpkg),
+            "source_capabilities": {"paging": True},
+            # pyogrio's newer GDAL wrote GPKG 1.4: GDAL 3.6 reads it, but
+            # would log a warning on every open
+            "gdal_ogr_options": {"GPKG_WARN_UNRECOGNIZED_APPLICATION_ID": "NO"},
+        },
+    }
     return {
-        "server": {"bind": {"host": "127.0.0.1", "port": port}, "url": here,
-                   "mimetype": "application/json; charset=UTF-8", "encoding": "utf-8",
-                   "languages": ["en-US"], "pretty_print": False,
-                   "limits": {"default_items": 100, "max_items": 10_000},
-                   "map": {"url": f"{here}/{{z}}/{{x}}/{{y}}.png", "attribution": "-"}},
+        "server": {
+            "bind": {"host": "127.0.0.1", "port": port},
+            "url": here,
+            "mimetype": "application/json; charset=UTF-8",
+            "encoding": "utf-8",
+            "languages": ["en-US"],
+            "pretty_print": False,
+            "limits": {"default_items": 100, "max_items": 10_000},
+            "map": {"url": f"{here}/{{z}}/{{x}}/{{y}}.png", "attribution": "-"},
+        },
         "logging": {"level": "ERROR"},
-        "metadata": {"identification": ident, "license": {"name": "-", "url": here},
-                     "provider": {"name": "-", "url": here}, "contact": contact},
+        "metadata": {
+            "identification": ident,
+            "license": {"name": "-", "url": here},
+            "provider": {"name": "-", "url": here},
+            "contact": contact,
+        },
         # EPSG:4490 lon/lat served as CRS84 untransformed, as gridmap does (< 1 m apart)
-        "resources": {"grid": {
-            "type": "collection", "title": "grid", "description": "网格", "keywords": ["grid"],
-            "links": [], "providers": [provider],
-            "extents": {"spatial": {"bbox": extent,
-                                    "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}}},
+        "resources": {
+            "grid": {
+                "type": "collection",
+                "title": "grid",
+                "description": "网格",
+                "keywords": ["grid"],
+                "links": [],
+                "providers": [provider],
+                "extents": {
+                    "spatial": {
+                        "bbox": extent,
+                        "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+                    }
+                },
+            }
+        },
     }
 
 
@@ -190,8 +244,16 @@ def load(urls: list[str], clients: int, server_pid: int, check) -> dict:
             errors.append(f"{urls[i]}: {type(err).__name__}: {str(err)[:200]}")
     ok = np.array([x for x, c in zip(lat, counts) if c is not None]) * 1000
     p50, p90, p99 = np.percentile(ok, [50, 90, 99]) if len(ok) else [math.nan] * 3
-    return {"p50": p50, "p90": p90, "p99": p99, "rps": len(ok) / wall, "errors": errors,
-            "counts": counts, "srv": 100 * srv / wall, "cli": 100 * cli / wall}
+    return {
+        "p50": p50,
+        "p90": p90,
+        "p99": p99,
+        "rps": len(ok) / wall,
+        "errors": errors,
+        "counts": counts,
+        "srv": 100 * srv / wall,
+        "cli": 100 * cli / wall,
+    }
 
 
 def items_urls(base: str, boxes: list[str], extra: str) -> list[str]:
@@ -209,13 +271,17 @@ def feature_count(doc) -> int:
 
 
 def table(title: str, count: str, rows: dict) -> None:
-    print(f"{title:27} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>6} "
-          f"{count:>7} {'server':>7} {'client':>7}")
+    print(
+        f"{title:27} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>6} "
+        f"{count:>7} {'server':>7} {'client':>7}"
+    )
     for name, r in rows.items():
         c = [x for x in r["counts"] if x is not None]
-        print(f"{name:27} {r['p50']:8.1f} {r['p90']:8.1f} {r['p99']:8.1f} {r['rps']:8.1f} "
-              f"{len(r['errors']):6d} {np.mean(c) if c else math.nan:7.1f} "
-              f"{r['srv']:6.0f}% {r['cli']:6.0f}%")
+        print(
+            f"{name:27} {r['p50']:8.1f} {r['p90']:8.1f} {r['p99']:8.1f} {r['rps']:8.1f} "
+            f"{len(r['errors']):6d} {np.mean(c) if c else math.nan:7.1f} "
+            f"{r['srv']:6.0f}% {r['cli']:6.0f}%"
+        )
 
 
 def main(argv=None):
@@ -235,52 +301,91 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops them
     try:
         t = time.perf_counter()
-        g_proc = start([sys.executable, "-m", "web", "--port", str(g_port), "--threads",
-                        str(THREADS)], {"DATASET": str(gpkg)}, CACHE / "gridmap.log",
-                       f"{g_url}/collections", procs)
+        g_proc = start(
+            [sys.executable, "-m", "web", "--port", str(g_port), "--threads", str(THREADS)],
+            {"DATASET": str(gpkg)},
+            CACHE / "gridmap.log",
+            f"{g_url}/collections",
+            procs,
+        )
         print(f"gridmap:  {g_url} ready in {time.perf_counter() - t:.0f} s")
         extent = get_json(f"{g_url}/collections/grid")["extent"]["spatial"]["bbox"][0]
 
         cfg, oas = CACHE / "pygeoapi-config.yml", CACHE / "pygeoapi-openapi.yml"
         cfg.write_text(yaml.safe_dump(pygeoapi_config(gpkg, p_port, extent), allow_unicode=True))
         env = {"PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(oas)}
-        subprocess.run([sys.executable, "-c", "from pygeoapi import cli; cli()", "openapi",
-                        "generate", str(cfg), "--output-file", str(oas)],
-                       env={**os.environ, **env}, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from pygeoapi import cli; cli()",
+                "openapi",
+                "generate",
+                str(cfg),
+                "--output-file",
+                str(oas),
+            ],
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         t = time.perf_counter()
-        p_proc = start([sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{p_port}",
-                        f"--threads={THREADS}", "pygeoapi.flask_app:APP"],
-                       env, CACHE / "pygeoapi.log", f"{p_url}/collections/grid?f=json", procs)
-        print(f"pygeoapi: {p_url} ready in {time.perf_counter() - t:.0f} s (pygeoapi "
-              f"{pygeoapi.__version__}, OGR provider, GDAL {gdal.__version__}, same file)")
+        p_proc = start(
+            [
+                sys.executable,
+                "-m",
+                "waitress",
+                f"--listen=127.0.0.1:{p_port}",
+                f"--threads={THREADS}",
+                "pygeoapi.flask_app:APP",
+            ],
+            env,
+            CACHE / "pygeoapi.log",
+            f"{p_url}/collections/grid?f=json",
+            procs,
+        )
+        print(
+            f"pygeoapi: {p_url} ready in {time.perf_counter() - t:.0f} s (pygeoapi "
+            f"{pygeoapi.__version__}, OGR provider, GDAL {gdal.__version__}, same file)"
+        )
 
         boxes = bboxes(extent, args.requests, args.seed)
         warm = bboxes(extent, args.clients, args.seed + 1)
         runs = {}
-        for name, base, proc, extra in (("gridmap", g_url, g_proc, ""),
-                                        ("pygeoapi (OGR, same GPKG)", p_url, p_proc, "&f=json")):
+        for name, base, proc, extra in (
+            ("gridmap", g_url, g_proc, ""),
+            ("pygeoapi (OGR, same GPKG)", p_url, p_proc, "&f=json"),
+        ):
             load(items_urls(base, warm, extra), args.clients, proc.pid, feature_count)
-            runs[name] = load(items_urls(base, boxes, extra), args.clients, proc.pid,
-                              feature_count)
+            runs[name] = load(items_urls(base, boxes, extra), args.clients, proc.pid, feature_count)
         x0, y0, x1, y1 = extent
         rng, n = np.random.default_rng(args.seed), args.requests + args.clients
-        urls = [f"{g_url}/lookup?lon={x:.6f}&lat={y:.6f}"
-                for x, y in zip(rng.uniform(x0, x1, n), rng.uniform(y0, y1, n))]
-        load(urls[args.requests:], args.clients, g_proc.pid, lookup_areas)  # warm-up
-        look = load(urls[:args.requests], args.clients, g_proc.pid, lookup_areas)
+        urls = [
+            f"{g_url}/lookup?lon={x:.6f}&lat={y:.6f}"
+            for x, y in zip(rng.uniform(x0, x1, n), rng.uniform(y0, y1, n))
+        ]
+        load(urls[args.requests :], args.clients, g_proc.pid, lookup_areas)  # warm-up
+        look = load(urls[: args.requests], args.clients, g_proc.pid, lookup_areas)
     finally:
         stop(procs)
 
-    print(f"\n{args.requests} requests per server, {args.clients} concurrent clients, "
-          f"{args.cells:,} grid cells, bbox ≈ 1 km × 1 km, limit=100; CPU in % of one core")
+    print(
+        f"\n{args.requests} requests per server, {args.clients} concurrent clients, "
+        f"{args.cells:,} grid cells, bbox ≈ 1 km × 1 km, limit=100; CPU in % of one core"
+    )
     table("GET /collections/grid/items", "feat/rq", runs)
     g, p = runs.values()
-    print(f"{'ratio pygeoapi/gridmap':27} {p['p50'] / g['p50']:7.1f}× {p['p90'] / g['p90']:7.1f}× "
-          f"{p['p99'] / g['p99']:7.1f}×   req/s gridmap/pygeoapi {g['rps'] / p['rps']:.1f}×")
+    print(
+        f"{'ratio pygeoapi/gridmap':27} {p['p50'] / g['p50']:7.1f}× {p['p90'] / g['p90']:7.1f}× "
+        f"{p['p99'] / g['p99']:7.1f}×   req/s gridmap/pygeoapi {g['rps'] / p['rps']:.1f}×"
+    )
     both = [(a, b) for a, b in zip(g["counts"], p["counts"]) if a is not None and b is not None]
     diff = [abs(a - b) for a, b in both if a != b]
-    print(f"same bbox, different feature count: {len(diff)} of {len(both)} bboxes"
-          + (f" (largest difference {max(diff)})" if diff else ""))
+    print(
+        f"same bbox, different feature count: {len(diff)} of {len(both)} bboxes"
+        + (f" (largest difference {max(diff)})" if diff else "")
+    )
     print()
     table("GET /lookup (gridmap only)", "areas", {"gridmap": look})
     for name, r in {**runs, "gridmap /lookup": look}.items():

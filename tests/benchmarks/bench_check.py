@@ -36,8 +36,9 @@ def _inject(grids):
     grids = grids.copy()
     strip = geoms[b].intersection(geoms[a].buffer(5, join_style="mitre"))
     grids.loc[a, "geometry"] = geoms[a].union(strip)
-    bite = geoms[d].intersection(shapely.buffer(
-        geoms[c].boundary.intersection(geoms[d].boundary).centroid, 30))
+    bite = geoms[d].intersection(
+        shapely.buffer(geoms[c].boundary.intersection(geoms[d].boundary).centroid, 30)
+    )
     grids.loc[d, "geometry"] = geoms[d].difference(bite)
     return grids
 
@@ -51,10 +52,15 @@ def main(argv=None):
     t = time.perf_counter()
     streets, communities, grids = hierarchy(args.cells)
     grids = _inject(grids)
-    layers = {"street": add_noise(streets, seed=1), "community": add_noise(communities, seed=2),
-              "grid": add_noise(grids, seed=3)}
-    print(f"built {len(streets):,} streets, {len(communities):,} communities, "
-          f"{len(grids):,} grid cells in {time.perf_counter() - t:.1f} s")
+    layers = {
+        "street": add_noise(streets, seed=1),
+        "community": add_noise(communities, seed=2),
+        "grid": add_noise(grids, seed=3),
+    }
+    print(
+        f"built {len(streets):,} streets, {len(communities):,} communities, "
+        f"{len(grids):,} grid cells in {time.perf_counter() - t:.1f} s"
+    )
 
     ref, ours = [], []
     for _ in range(args.repeat):
@@ -67,10 +73,14 @@ def main(argv=None):
     flagged = int((~shapely.is_empty(edges)).sum())
     r, o = min(ref), min(ours)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    print(f"reference shapely.coverage_invalid_edges (grid only): {r:8.2f} s "
-          f"({flagged:,} cells flagged, noise included)")
-    print(f"gridmap check_dataset (3 layers, all rules):          {o:8.2f} s "
-          f"({len(report.findings)} findings: {report.summary()})")
+    print(
+        f"reference shapely.coverage_invalid_edges (grid only): {r:8.2f} s "
+        f"({flagged:,} cells flagged, noise included)"
+    )
+    print(
+        f"gridmap check_dataset (3 layers, all rules):          {o:8.2f} s "
+        f"({len(report.findings)} findings: {report.summary()})"
+    )
     print(f"ratio gridmap / reference: {o / r:.2f}×   peak RSS {peak_gb:.2f} GB")
 
 

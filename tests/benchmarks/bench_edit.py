@@ -60,15 +60,26 @@ def _operations(app, client, codes, rng, n):
         i = int(hit[0])
         cell = grid.geometry.iloc[i]
         same = grid["parent_code"].to_numpy() == grid["parent_code"].iloc[i]
-        touching = [int(j) for j in metric.sindex.query(metric.geometry.iloc[i].buffer(0.5),
-                                                        predicate="intersects")
-                    if j != i and same[j] and metric.geometry.iloc[j].intersection(
-                        metric.geometry.iloc[i].buffer(0.5)).area > 10]
+        touching = [
+            int(j)
+            for j in metric.sindex.query(
+                metric.geometry.iloc[i].buffer(0.5), predicate="intersects"
+            )
+            if j != i
+            and same[j]
+            and metric.geometry.iloc[j].intersection(metric.geometry.iloc[i].buffer(0.5)).area > 10
+        ]
         kind = kinds[len(ops) % 4]
         if kind == "split":
             x = cell.centroid.x
-            op = {"op": "split", "code": code, "line": {"type": "LineString", "coordinates": [
-                [x, cell.bounds[1] - 0.001], [x, cell.bounds[3] + 0.001]]}}
+            op = {
+                "op": "split",
+                "code": code,
+                "line": {
+                    "type": "LineString",
+                    "coordinates": [[x, cell.bounds[1] - 0.001], [x, cell.bounds[3] + 0.001]],
+                },
+            }
         elif kind == "merge" and touching:
             op = {"op": "merge", "codes": [code, str(grid["code"].iloc[touching[0]])]}
         elif kind == "move" and touching:
@@ -107,8 +118,17 @@ def main(argv=None):
         code = codes[rng.integers(len(codes))]
         got = client.get(f"/collections/grid/items/{code}")
         if got.status_code == 200:  # skips the sample's duplicated code
-            edits.append((code, dict(_nudge(got.get_json(), rng), properties={},
-                                     reason="benchmark", accepted="benchmark nudge")))
+            edits.append(
+                (
+                    code,
+                    dict(
+                        _nudge(got.get_json(), rng),
+                        properties={},
+                        reason="benchmark",
+                        accepted="benchmark nudge",
+                    ),
+                )
+            )
     preview, save = [], []
     for code, f in edits:  # a planner previews as they draw ...
         t = time.perf_counter()
@@ -142,7 +162,9 @@ def main(argv=None):
         assert r.status_code == 200, r.get_json()
     ms = lambda v, q: f"{1000 * np.percentile(v, q):7.1f} ms"  # noqa: E731
     print(f"{len(preview)} edits on the sample city ({len(codes)} grid cells)")
-    print(f"  validate-and-preview: p50 {ms(preview, 50)}, p95 {ms(preview, 95)}   target p95 200 ms")
+    print(
+        f"  validate-and-preview: p50 {ms(preview, 50)}, p95 {ms(preview, 95)}   target p95 200 ms"
+    )
     print(f"  save (GET + PUT):     p50 {ms(save, 50)}, p95 {ms(save, 95)}")
     kinds = sorted({op["op"] for op, _ in ops})
     print(f"{len(ops)} map operations ({', '.join(kinds)})")
@@ -150,9 +172,11 @@ def main(argv=None):
         v = [t for (op, _), t in zip(ops, change) if op["op"] == k]
         print(f"  {k:8s} preview:     p50 {ms(v, 50)}, p95 {ms(v, 95)}")
     print(f"  all previews:         p50 {ms(change, 50)}, p95 {ms(change, 95)}   target p95 200 ms")
-    print(f"  reference, validation alone (before + after): p50 {ms(reference, 50)}, "
-          f"p95 {ms(reference, 95)}; preview/validation at p95: "
-          f"{np.percentile(change, 95) / np.percentile(reference, 95):.2f}x")
+    print(
+        f"  reference, validation alone (before + after): p50 {ms(reference, 50)}, "
+        f"p95 {ms(reference, 95)}; preview/validation at p95: "
+        f"{np.percentile(change, 95) / np.percentile(reference, 95):.2f}x"
+    )
     shutil.rmtree(folder)
 
 

@@ -40,41 +40,57 @@ class _QuietFiles(SimpleHTTPRequestHandler):
     def log_message(self, *args):  # no request log in the benchmark's output
         pass
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 POLYGONS = ["street", "community", "grid", "police_area", "police_beat"]
 DRAWN = ["road"] + POLYGONS + ["facility"]  # what gridmap's first view draws
 
 
 def _transferred(page) -> int:
-    return int(page.evaluate("""() => {
+    return int(
+        page.evaluate("""() => {
         const nav = performance.getEntriesByType('navigation')[0];
         return nav.transferSize + performance.getEntriesByType('resource')
-            .reduce((s, r) => s + r.transferSize, 0); }"""))
+            .reduce((s, r) => s + r.transferSize, 0); }""")
+    )
 
 
 def measure_gridmap(browser, url: str, zoom: int | None = None) -> dict:
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     t0 = time.perf_counter()
     page.goto(url)
-    page.wait_for_function("""() => { const c = window.gridmap && window.gridmap.current;
+    page.wait_for_function(
+        """() => { const c = window.gridmap && window.gridmap.current;
         return c && c.layers.street.getLayers().length > 0
                  && c.layers.community.getLayers().length > 0
                  && document.querySelectorAll('#gm-findings li').length > 0
                  && (c.layers.grid.getLayers().length > 0
-                     || !document.getElementById('gm-notice').hidden); }""", timeout=300_000)
+                     || !document.getElementById('gm-notice').hidden); }""",
+        timeout=300_000,
+    )
     first = time.perf_counter() - t0
-    out = {"first_view_s": first, "grid_drawn": page.evaluate(
-        "window.gridmap.current.layers.grid.getLayers().length")}
+    out = {
+        "first_view_s": first,
+        "grid_drawn": page.evaluate("window.gridmap.current.layers.grid.getLayers().length"),
+    }
     if zoom:
         t1 = time.perf_counter()
         page.evaluate(f"() => {{ window.gridmap.current.map.setZoom({zoom}); }}")
-        page.wait_for_function("window.gridmap.current.layers.grid.getLayers().length > 0",
-                               timeout=300_000)
+        page.wait_for_function(
+            "window.gridmap.current.layers.grid.getLayers().length > 0", timeout=300_000
+        )
         page.wait_for_timeout(50)
         out["zoomed_s"] = time.perf_counter() - t1
         out["grid_drawn_zoomed"] = page.evaluate(
-            "window.gridmap.current.layers.grid.getLayers().length")
+            "window.gridmap.current.layers.grid.getLayers().length"
+        )
     out["bytes"] = _transferred(page)
     page.close()
     return out
@@ -103,8 +119,10 @@ def measure_explore(browser, url: str, n_features: int, timeout_s: float) -> dic
     t0 = time.perf_counter()
     page.goto(url, timeout=timeout_s * 1000)
     try:
-        page.wait_for_function(f"document.querySelectorAll('.leaflet-interactive').length "
-                               f">= {n_features}", timeout=timeout_s * 1000)
+        page.wait_for_function(
+            f"document.querySelectorAll('.leaflet-interactive').length >= {n_features}",
+            timeout=timeout_s * 1000,
+        )
         drawn = time.perf_counter() - t0
     except Exception:  # noqa: BLE001 - a timeout is the measurement
         drawn = None
@@ -123,30 +141,40 @@ def run(layers, label, browser, folder, *, zoom=None, explore_timeout=180.0):
     try:
         ours = measure_gridmap(browser, url + "/", zoom=zoom)
         page = explore_page(layers, folder, url + "/static/vendor/leaflet/leaflet.js")
-        files = ThreadingHTTPServer(("127.0.0.1", 0),
-                                    partial(_QuietFiles, directory=str(folder)))
+        files = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(folder)))
         threading.Thread(target=files.serve_forever, daemon=True).start()
         n = sum(len(layers[k]) for k in DRAWN if k in layers)
         try:
-            ref = measure_explore(browser, f"http://127.0.0.1:{files.server_port}/{page.name}",
-                                  n, explore_timeout)
+            ref = measure_explore(
+                browser, f"http://127.0.0.1:{files.server_port}/{page.name}", n, explore_timeout
+            )
         finally:
             files.shutdown()
     finally:
         server.close()
     mb = lambda b: f"{b / 1e6:7.2f} MB"  # noqa: E731
-    print(f"\n{label}: {sum(len(g) for g in layers.values()):,} features "
-          f"({len(layers['grid']):,} grid cells)")
-    print(f"  gridmap : first view drawn in {ours['first_view_s']:6.2f} s, "
-          f"{ours['grid_drawn']:,} cells drawn; {mb(ours['bytes'])} transferred")
+    print(
+        f"\n{label}: {sum(len(g) for g in layers.values()):,} features "
+        f"({len(layers['grid']):,} grid cells)"
+    )
+    print(
+        f"  gridmap : first view drawn in {ours['first_view_s']:6.2f} s, "
+        f"{ours['grid_drawn']:,} cells drawn; {mb(ours['bytes'])} transferred"
+    )
     if zoom:
-        print(f"            zoom {zoom}: {ours['grid_drawn_zoomed']:,} cells drawn in "
-              f"{ours['zoomed_s']:.2f} s")
-    drawn = f"{ref['drawn_s']:6.2f} s" if ref["drawn_s"] else f"not drawn in {explore_timeout:.0f} s"
+        print(
+            f"            zoom {zoom}: {ours['grid_drawn_zoomed']:,} cells drawn in "
+            f"{ours['zoomed_s']:.2f} s"
+        )
+    drawn = (
+        f"{ref['drawn_s']:6.2f} s" if ref["drawn_s"] else f"not drawn in {explore_timeout:.0f} s"
+    )
     print(f"  explore(): all {n:,} features drawn: {drawn}; {mb(ref['bytes'])} transferred")
     if ref["drawn_s"]:
-        print(f"  ratio gridmap/explore: time {ours['first_view_s'] / ref['drawn_s']:.2f}×, "
-              f"bytes {ours['bytes'] / ref['bytes']:.2f}×")
+        print(
+            f"  ratio gridmap/explore: time {ours['first_view_s'] / ref['drawn_s']:.2f}×, "
+            f"bytes {ours['bytes'] / ref['bytes']:.2f}×"
+        )
 
 
 def main(argv=None):
@@ -159,10 +187,11 @@ def main(argv=None):
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         run(open_store(SAMPLE).load(), "sample", browser, folder)
         streets, communities, grids = hierarchy(args.big)
-        big = {k: v.to_crs("EPSG:4490") for k, v in
-               {"street": streets, "community": communities, "grid": grids}.items()}
-        run(big, f"grid{args.big}", browser, folder, zoom=15,
-            explore_timeout=args.explore_timeout)
+        big = {
+            k: v.to_crs("EPSG:4490")
+            for k, v in {"street": streets, "community": communities, "grid": grids}.items()
+        }
+        run(big, f"grid{args.big}", browser, folder, zoom=15, explore_timeout=args.explore_timeout)
         browser.close()
 
 

@@ -46,16 +46,26 @@ def _bare_maxp(units: gpd.GeoDataFrame, floor: float) -> np.ndarray:
     from spopt.region import MaxPHeuristic
 
     graph = partition._graph(units)
-    frame = pd.DataFrame({"cx": units.centroid.x, "cy": units.centroid.y,
-                          "households": units["households"].to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "cx": units.centroid.x,
+            "cy": units.centroid.y,
+            "households": units["households"].to_numpy(),
+        }
+    )
     np.random.seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = MaxPHeuristic(frame, W({u: list(graph.neighbors(u)) for u in graph},
-                                       silence_warnings=True), ["cx", "cy"], "households",
-                              floor, top_n=2,
-                              max_iterations_construction=partition.MAXP_CONSTRUCTION,
-                              max_iterations_sa=1)
+        model = MaxPHeuristic(
+            frame,
+            W({u: list(graph.neighbors(u)) for u in graph}, silence_warnings=True),
+            ["cx", "cy"],
+            "households",
+            floor,
+            top_n=2,
+            max_iterations_construction=partition.MAXP_CONSTRUCTION,
+            max_iterations_sa=1,
+        )
         model.solve()
     return np.asarray(model.labels_)
 
@@ -98,8 +108,9 @@ def _row(name, n_units, ours, ref, fig_ours, fig_ref, extra=""):
     ratio = f"{ours / ref:6.2f}×" if ref else "     –"
     ref_s = f"{ref:8.2f}" if ref is not None else "   >time"
     ib, n, moved, pp = fig_ours
-    line = (f"{name:<14}{n_units:>6} {ours:9.2f} {ref_s} {ratio}  {ib:>3}/{n:<3} "
-            f"{moved:9.0f} {pp:6.3f}")
+    line = (
+        f"{name:<14}{n_units:>6} {ours:9.2f} {ref_s} {ratio}  {ib:>3}/{n:<3} {moved:9.0f} {pp:6.3f}"
+    )
     if fig_ref is not None:
         rib, rn, rmoved, rpp = fig_ref
         line += f"   | {rib:>3}/{rn:<3} {rmoved:9.0f} {rpp:6.3f}"
@@ -118,8 +129,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     band = tuple(args.band)
 
-    layers = {name: gpd.read_file(SAMPLE, layer=name)
-              for name in ("street", "community", "grid", "road")}
+    layers = {
+        name: gpd.read_file(SAMPLE, layer=name) for name in ("street", "community", "grid", "road")
+    }
     crs = metric_crs(layers["community"])
     comm, grid, road = (layers[k].to_crs(crs) for k in ("community", "grid", "road"))
     comm["code"] = comm["code"].astype(str)
@@ -133,49 +145,73 @@ def main(argv=None):
         street = size.sort_values(["communities", "cells"], ascending=False).index[0]
     members = comm[comm["parent_code"] == street]
     codes = list(members["code"]) + [c for c in args.communities if c not in set(members["code"])]
-    print(f"sample {SAMPLE.name}, band {band[0]:.0f}-{band[1]:.0f} households, metric CRS "
-          f"{crs.to_string()}, roads {'no' if roads is None else 'yes'}; street {street}: "
-          f"{len(members)} communities, {int(grid['parent_code'].isin(members['code']).sum())} "
-          "grid cells")
+    print(
+        f"sample {SAMPLE.name}, band {band[0]:.0f}-{band[1]:.0f} households, metric CRS "
+        f"{crs.to_string()}, roads {'no' if roads is None else 'yes'}; street {street}: "
+        f"{len(members)} communities, {int(grid['parent_code'].isin(members['code']).sum())} "
+        "grid cells"
+    )
 
     # warm-up: imports (spopt, libpysal, tobler) and first-call costs, untimed
     first = codes[0]
-    warm = partition.building_units(comm.loc[comm["code"] == first].geometry.iloc[0],
-                                    grid[grid["parent_code"] == first], roads=roads, band=band)
+    warm = partition.building_units(
+        comm.loc[comm["code"] == first].geometry.iloc[0],
+        grid[grid["parent_code"] == first],
+        roads=roads,
+        band=band,
+    )
     partition.propose(warm, band=band, tries=1)
 
-    print(f"{'':<14}{'':>6} {'gridmap':>9} {'max-p':>8} {'ratio':>7}  "
-          f"{'gridmap: in band, moved hh, PP':<33}| max-p: in band, moved hh, PP")
+    print(
+        f"{'':<14}{'':>6} {'gridmap':>9} {'max-p':>8} {'ratio':>7}  "
+        f"{'gridmap: in band, moved hh, PP':<33}| max-p: in band, moved hh, PP"
+    )
     print(f"{'community':<14}{'units':>6} {'s':>9} {'s':>8} {'':>7}")
     ours_all, ref_all = [], []
     for code in codes:
         t = time.perf_counter()
-        units = partition.building_units(comm.loc[comm["code"] == code].geometry.iloc[0],
-                                         grid[grid["parent_code"] == code], roads=roads,
-                                         band=band)
+        units = partition.building_units(
+            comm.loc[comm["code"] == code].geometry.iloc[0],
+            grid[grid["parent_code"] == code],
+            roads=roads,
+            band=band,
+        )
         build = time.perf_counter() - t
         t = time.perf_counter()
         p = partition.propose(units, band=band, community_code=code)
         ours = time.perf_counter() - t
         ref, labels = reference(units, band[0], args.reference_timeout)
-        fig_ours = (p.metrics.get("cells_in_band", 0), p.metrics.get("cells", 0),
-                    p.metrics.get("households_moved", float("nan")),
-                    p.metrics.get("mean_polsby_popper", float("nan")))
+        fig_ours = (
+            p.metrics.get("cells_in_band", 0),
+            p.metrics.get("cells", 0),
+            p.metrics.get("households_moved", float("nan")),
+            p.metrics.get("mean_polsby_popper", float("nan")),
+        )
         fig_ref = _figures(units, labels, band) if labels is not None else None
         note = "" if p.feasible else f"  ({p.reason})"
-        _row(code, len(units), ours, ref, fig_ours, fig_ref,
-             f"  [units built in {build:.2f} s; {p.metrics.get('tries')} tries, "
-             f"roads {p.metrics.get('roads')}, "
-             f"{p.metrics.get('cells_across_roads')} across]{note}")
+        _row(
+            code,
+            len(units),
+            ours,
+            ref,
+            fig_ours,
+            fig_ref,
+            f"  [units built in {build:.2f} s; {p.metrics.get('tries')} tries, "
+            f"roads {p.metrics.get('roads')}, "
+            f"{p.metrics.get('cells_across_roads')} across]{note}",
+        )
         if code in set(members["code"]):
             ours_all.append(ours + build)
             ref_all.append(ref)
-    print(f"one community: {max(ours_all):.2f} s at most, {np.mean(ours_all):.2f} s on "
-          f"average, building units included (target: a few seconds)")
+    print(
+        f"one community: {max(ours_all):.2f} s at most, {np.mean(ours_all):.2f} s on "
+        f"average, building units included (target: a few seconds)"
+    )
 
     t = time.perf_counter()
-    results = partition.propose_street(members, grid[grid["parent_code"].isin(members["code"])],
-                                       band=band, roads=roads)
+    results = partition.propose_street(
+        members, grid[grid["parent_code"].isin(members["code"])], band=band, roads=roads
+    )
     street_s = time.perf_counter() - t
     cells = sum(r.metrics.get("cells", 0) for r in results.values())
     in_band = sum(r.metrics.get("cells_in_band", 0) for r in results.values())
@@ -184,12 +220,16 @@ def main(argv=None):
     feasible = sum(r.feasible for r in results.values())
     ref_sum = None if None in ref_all else sum(ref_all)
     ratio = f"{street_s / ref_sum:.2f}×" if ref_sum else "–"
-    print(f"one street: {street_s:.2f} s (target: < 60 s) for {len(results)} communities "
-          f"({feasible} feasible), units built in the run; max-p alone on the same units "
-          f"{ref_sum if ref_sum is None else round(ref_sum, 2)} s; ratio gridmap / max-p "
-          f"{ratio}")
-    print(f"street {street}: band satisfaction {in_band}/{cells} cells, "
-          f"{moved:.0f} households moved, mean Polsby-Popper {pp:.3f}")
+    print(
+        f"one street: {street_s:.2f} s (target: < 60 s) for {len(results)} communities "
+        f"({feasible} feasible), units built in the run; max-p alone on the same units "
+        f"{ref_sum if ref_sum is None else round(ref_sum, 2)} s; ratio gridmap / max-p "
+        f"{ratio}"
+    )
+    print(
+        f"street {street}: band satisfaction {in_band}/{cells} cells, "
+        f"{moved:.0f} households moved, mean Polsby-Popper {pp:.3f}"
+    )
 
 
 if __name__ == "__main__":
