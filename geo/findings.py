@@ -60,46 +60,23 @@ class Rule:
 
 #: The rules, in report order; the checker, the report, the API, the map and its
 #: translations read them from here.
-RULES: dict[str, Rule] = {
-    r.name: r
-    for r in [
-        Rule("invalid_geometry", "every polygon layer", "几何无效", "Invalid geometry", "#000000"),
-        Rule("duplicate_code", "every layer with codes", "编码重复", "Duplicate code", "#636363"),
-        Rule(
-            "overlap",
-            "every partition layer",
-            "重叠",
-            "Overlap",
-            "#d7191c",
-            "交叉管",
-            "Two in charge (overlap)",
-        ),
-        Rule(
-            "gap",
-            "every partition layer, inside its parent or the hierarchy",
-            "缝隙",
-            "Gap",
-            "#2c7bb6",
-            "三不管",
-            "Nobody in charge (gap)",
-        ),
-        Rule("not_nested", "a layer with a parent kind", "越界", "Not nested", "#7b3294"),
-        Rule(
-            "parent_mismatch",
-            "a layer with a parent kind",
-            "上级编码不符",
-            "Parent mismatch",
-            "#1a9641",
-        ),
-        Rule(
-            "misaligned",
-            "a jurisdiction against the units it follows",
-            "跨界",
-            "Misaligned",
-            "#e66101",
-        ),
-    ]
-}
+# A table, a row per rule: the formatter leaves it.
+# fmt: off
+RULES: dict[str, Rule] = {r.name: r for r in [
+    Rule("invalid_geometry", "every polygon layer", "几何无效", "Invalid geometry", "#000000"),
+    Rule("duplicate_code", "every layer with codes", "编码重复", "Duplicate code", "#636363"),
+    Rule("overlap", "every partition layer", "重叠", "Overlap", "#d7191c",
+         "交叉管", "Two in charge (overlap)"),
+    Rule("gap", "every partition layer, inside its parent or the hierarchy", "缝隙", "Gap",
+         "#2c7bb6", "三不管", "Nobody in charge (gap)"),
+    Rule("not_nested", "a layer with a parent kind", "越界", "Not nested", "#7b3294"),
+    Rule("parent_mismatch", "a layer with a parent kind", "上级编码不符", "Parent mismatch",
+         "#1a9641"),
+    Rule("misaligned", "a jurisdiction against the units it follows", "跨界", "Misaligned",
+         "#e66101"),
+]}
+# fmt: on
+
 
 #: Pieces narrower than the sliver width (any rule): digitising slivers, fixable.
 SLIVER = {"zh": "碎片", "en": "sliver", "color": "#ff00ff"}

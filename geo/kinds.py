@@ -128,234 +128,80 @@ class LayerKind:
         return next((f for f in self.fields if f.name == name), None)
 
 
-_CODE = Field(
-    "code",
-    "text",
-    "编码",
-    "code",
-    aliases=("code", "编码", "代码", "编号", "区划代码", "行政区划代码", "id_code"),
-)
+# Tables: a row per field and per kind read best as rows, so the formatter leaves them.
+# fmt: off
+_CODE = Field("code", "text", "编码", "code",
+              aliases=("code", "编码", "代码", "编号", "区划代码", "行政区划代码", "id_code"))
 _NAME = Field("name", "text", "名称", "name", aliases=("name", "名称", "名字", "name_zh", "mc"))
-_PARENT_ALIASES = (
-    "parent_code",
-    "parent_cod",
-    "parent",
-    "上级编码",
-    "父级编码",
-    "所属编码",
-    "上级代码",
-)
+_PARENT_ALIASES = ("parent_code", "parent_cod", "parent", "上级编码", "父级编码", "所属编码",
+                   "上级代码")
 _PARENT = Field("parent_code", "text", "上级编码", "parent code", aliases=_PARENT_ALIASES)
-_HOUSEHOLDS = Field(
-    "households",
-    "count",
-    "户数",
-    "households",
-    aliases=("households", "hh", "户数", "总户数", "住户数", "户籍户数"),
-)
-_POPULATION = Field(
-    "population",
-    "count",
-    "人口",
-    "population",
-    aliases=("population", "pop", "人口", "人口数", "总人口", "常住人口", "人数"),
-)
-_FLOATING = Field(
-    "floating_population",
-    "count",
-    "流动人口",
-    "floating population",
-    required=False,
-    aliases=("floating_population", "floating_p", "floating", "流动人口", "流动人口数"),
-)
+_HOUSEHOLDS = Field("households", "count", "户数", "households",
+                    aliases=("households", "hh", "户数", "总户数", "住户数", "户籍户数"))
+_POPULATION = Field("population", "count", "人口", "population",
+                    aliases=("population", "pop", "人口", "人口数", "总人口", "常住人口", "人数"))
+_FLOATING = Field("floating_population", "count", "流动人口", "floating population",
+                  required=False, aliases=("floating_population", "floating_p", "floating",
+                                           "流动人口", "流动人口数"))
 
 
 def _optional(f: Field) -> Field:
     return Field(f.name, f.type, f.zh, f.en, False, f.aliases)
 
 
-KINDS: dict[str, LayerKind] = {
-    k.name: k
-    for k in [
-        LayerKind(
-            "street",
-            "街道",
-            "street",
-            "Streets",
-            "polygon",
-            (_CODE, _NAME, _optional(_PARENT)),
-            hierarchy=True,
-            partition=True,
-            draw_order=1,
-            shown=True,
-            style={"color": "#222222", "weight": 3, "fill": True, "fillOpacity": 0},
-        ),
-        LayerKind(
-            "community",
-            "社区",
-            "community",
-            "Communities",
-            "polygon",
-            (_CODE, _NAME, _PARENT),
-            parent="street",
-            hierarchy=True,
-            partition=True,
-            draw_order=2,
-            shown=True,
-            style={"color": "#1f78b4", "weight": 2, "fill": True, "fillOpacity": 0},
-        ),
-        LayerKind(
-            "grid",
-            "网格",
-            "grid cell",
-            "Grid cells",
-            "polygon",
-            (_CODE, _NAME, _PARENT, _HOUSEHOLDS, _POPULATION, _FLOATING),
-            parent="community",
-            hierarchy=True,
-            partition=True,
-            draw_order=6,
-            shown=True,
-            style={
-                "color": "#7f7f7f",
-                "weight": 1,
-                "fill": True,
-                "fillOpacity": 0.04,
-                "fillColor": "#999999",
-            },
-        ),
-        # Joint-household units (联户单位): about ten neighbouring households under one head
-        # (联户长), nested in grid cells; Lhasa keeps 17,000+ of them.
-        LayerKind(
-            "household_unit",
-            "联户单位",
-            "joint-household unit",
-            "Joint-household units",
-            "polygon",
-            (
-                _CODE,
-                _NAME,
-                _PARENT,
-                _optional(_HOUSEHOLDS),
-                _optional(_POPULATION),
-                Field(
-                    "leader",
-                    "text",
-                    "联户长",
-                    "unit head",
-                    required=False,
-                    aliases=("leader", "联户长", "户长", "负责人"),
-                ),
-            ),
-            parent="grid",
-            hierarchy=True,
-            partition=True,
-            draw_order=7,
-            optional=True,
-            covers_parent=False,
-            aliases=("联户", "联户单位"),
-            style={
-                "color": "#b15928",
-                "weight": 0.8,
-                "fill": True,
-                "fillOpacity": 0,
-                "dashArray": "2 3",
-            },
-        ),
-        LayerKind(
-            "police_area",
-            "派出所辖区",
-            "police area",
-            "Police areas",
-            "polygon",
-            (_CODE, _NAME),
-            follows="street",
-            partition=True,
-            draw_order=3,
-            aliases=("派出所",),
-            style={"color": "#e31a1c", "weight": 2.5, "dashArray": "8 6", "fill": False},
-        ),
-        LayerKind(
-            "police_beat",
-            "社区警务区",
-            "police beat",
-            "Police beats",
-            "polygon",
-            (_CODE, _NAME, _PARENT),
-            parent="police_area",
-            follows="community",
-            partition=True,
-            draw_order=4,
-            aliases=("警务区", "警务室"),
-            style={"color": "#ff7f00", "weight": 1.5, "dashArray": "4 4", "fill": False},
-        ),
-        LayerKind(
-            "facility",
-            "设施",
-            "facility",
-            "Facilities",
-            "point",
-            (
-                _CODE,
-                _NAME,
-                Field(
-                    "kind",
-                    "text",
-                    "类型",
-                    "kind",
-                    aliases=("kind", "type", "类型", "类别", "设施类型"),
-                ),
-            ),
-        ),
-        # Household points (standard addresses, 标准地址) or their counts per building entrance:
-        # the finest population data, used to re-count redrawn grid cells.
-        LayerKind(
-            "household",
-            "住户",
-            "household point",
-            "Household points",
-            "point",
-            (_HOUSEHOLDS, _optional(_POPULATION)),
-            optional=True,
-        ),
-        # Building footprints (楼栋) with their households: used when there are no household
-        # points; a building cut by a new cell edge is shared by area.
-        LayerKind(
-            "building",
-            "楼栋",
-            "building",
-            "Buildings",
-            "polygon",
-            (_HOUSEHOLDS, _optional(_POPULATION)),
-            optional=True,
-        ),
-        LayerKind(
-            "road",
-            "道路",
-            "road",
-            "Roads",
-            "line",
-            (
-                _optional(_NAME),
-                Field(
-                    "class",
-                    "text",
-                    "等级",
-                    "class",
-                    required=False,
-                    aliases=("class", "highway", "fclass", "道路等级", "等级"),
-                ),
-            ),
-            draw_order=0,
-            shown=True,
-            style={
-                "color": "#666666",
-                "weight": 1.5,
-                "classWeight": {"primary": 3.5, "secondary": 2, "residential": 1},
-            },
-        ),
-    ]
-}
+KINDS: dict[str, LayerKind] = {k.name: k for k in [
+    LayerKind("street", "街道", "street", "Streets", "polygon",
+              (_CODE, _NAME, _optional(_PARENT)),
+              hierarchy=True, partition=True, draw_order=1, shown=True,
+              style={"color": "#222222", "weight": 3, "fill": True, "fillOpacity": 0}),
+    LayerKind("community", "社区", "community", "Communities", "polygon",
+              (_CODE, _NAME, _PARENT), parent="street",
+              hierarchy=True, partition=True, draw_order=2, shown=True,
+              style={"color": "#1f78b4", "weight": 2, "fill": True, "fillOpacity": 0}),
+    LayerKind("grid", "网格", "grid cell", "Grid cells", "polygon",
+              (_CODE, _NAME, _PARENT, _HOUSEHOLDS, _POPULATION, _FLOATING), parent="community",
+              hierarchy=True, partition=True, draw_order=6, shown=True,
+              style={"color": "#7f7f7f", "weight": 1, "fill": True, "fillOpacity": 0.04,
+                     "fillColor": "#999999"}),
+    # Joint-household units (联户单位): about ten neighbouring households under one head
+    # (联户长), nested in grid cells; Lhasa keeps 17,000+ of them.
+    LayerKind("household_unit", "联户单位", "joint-household unit", "Joint-household units",
+              "polygon",
+              (_CODE, _NAME, _PARENT, _optional(_HOUSEHOLDS), _optional(_POPULATION),
+               Field("leader", "text", "联户长", "unit head", required=False,
+                     aliases=("leader", "联户长", "户长", "负责人"))),
+              parent="grid", hierarchy=True, partition=True, draw_order=7, optional=True,
+              covers_parent=False,
+              aliases=("联户", "联户单位"),
+              style={"color": "#b15928", "weight": 0.8, "fill": True, "fillOpacity": 0,
+                     "dashArray": "2 3"}),
+    LayerKind("police_area", "派出所辖区", "police area", "Police areas", "polygon",
+              (_CODE, _NAME), follows="street", partition=True, draw_order=3,
+              aliases=("派出所",),
+              style={"color": "#e31a1c", "weight": 2.5, "dashArray": "8 6", "fill": False}),
+    LayerKind("police_beat", "社区警务区", "police beat", "Police beats", "polygon",
+              (_CODE, _NAME, _PARENT), parent="police_area", follows="community",
+              partition=True, draw_order=4, aliases=("警务区", "警务室"),
+              style={"color": "#ff7f00", "weight": 1.5, "dashArray": "4 4", "fill": False}),
+    LayerKind("facility", "设施", "facility", "Facilities", "point",
+              (_CODE, _NAME, Field("kind", "text", "类型", "kind",
+                                   aliases=("kind", "type", "类型", "类别", "设施类型")))),
+    # Household points (standard addresses, 标准地址) or their counts per building entrance:
+    # the finest population data, used to re-count redrawn grid cells.
+    LayerKind("household", "住户", "household point", "Household points", "point",
+              (_HOUSEHOLDS, _optional(_POPULATION)), optional=True),
+    # Building footprints (楼栋) with their households: used when there are no household
+    # points; a building cut by a new cell edge is shared by area.
+    LayerKind("building", "楼栋", "building", "Buildings", "polygon",
+              (_HOUSEHOLDS, _optional(_POPULATION)), optional=True),
+    LayerKind("road", "道路", "road", "Roads", "line",
+              (_optional(_NAME),
+               Field("class", "text", "等级", "class", required=False,
+                     aliases=("class", "highway", "fclass", "道路等级", "等级"))),
+              draw_order=0, shown=True,
+              style={"color": "#666666", "weight": 1.5,
+                     "classWeight": {"primary": 3.5, "secondary": 2, "residential": 1}}),
+]}
 
 # Finest household data first: what re-counts redrawn cells (see geo.redraw.estimate).
 _POPULATION_KINDS = ("household", "building")
@@ -373,33 +219,18 @@ class FacilityKind:
     aliases: tuple[str, ...] = ()
 
 
-FACILITY_KINDS: dict[str, FacilityKind] = {
-    f.name: f
-    for f in [
-        FacilityKind("police_station", "派出所", "Police station", "#08306b", "square"),
-        FacilityKind("police_post", "便民警务站", "Police post", "#2171b5", "circle", ("警务站",)),
-        FacilityKind(
-            "health_center",
-            "社区卫生服务中心",
-            "Health centre",
-            "#238b45",
-            "cross",
-            ("卫生服务中心", "卫生院"),
-        ),
-        FacilityKind(
-            "service_hall", "便民服务大厅", "Service hall", "#6a51a3", "diamond", ("服务大厅",)
-        ),
-        FacilityKind(
-            "party_service_station",
-            "党群服务站",
-            "Party service station",
-            "#cb181d",
-            "star",
-            ("党群服务中心",),
-        ),
-        FacilityKind("school", "学校", "School", "#d94801", "triangle"),
-    ]
-}
+FACILITY_KINDS: dict[str, FacilityKind] = {f.name: f for f in [
+    FacilityKind("police_station", "派出所", "Police station", "#08306b", "square"),
+    FacilityKind("police_post", "便民警务站", "Police post", "#2171b5", "circle", ("警务站",)),
+    FacilityKind("health_center", "社区卫生服务中心", "Health centre", "#238b45", "cross",
+                 ("卫生服务中心", "卫生院")),
+    FacilityKind("service_hall", "便民服务大厅", "Service hall", "#6a51a3", "diamond",
+                 ("服务大厅",)),
+    FacilityKind("party_service_station", "党群服务站", "Party service station", "#cb181d",
+                 "star", ("党群服务中心",)),
+    FacilityKind("school", "学校", "School", "#d94801", "triangle"),
+]}
+# fmt: on
 
 
 def kind(name: str) -> LayerKind:

@@ -16,7 +16,16 @@ def grid():
 def test_collections_list_every_layer_with_extent(client):
     body = client.get("/collections").get_json()
     ids = [c["id"] for c in body["collections"]]
-    assert ids == ["street", "community", "grid", "police_area", "police_beat", "facility", "road"]
+    assert ids == [
+        "street",
+        "community",
+        "grid",
+        "household_unit",
+        "police_area",
+        "police_beat",
+        "facility",
+        "road",
+    ]
     grid = next(c for c in body["collections"] if c["id"] == "grid")
     assert grid["numberOfFeatures"] == 651
     x0, y0, x1, y1 = grid["extent"]["spatial"]["bbox"][0]
