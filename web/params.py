@@ -16,33 +16,13 @@ def catalog():
     return current_app.extensions["gridmap"]
 
 
-def int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
+def _number(name: str, raw: str, parse, lo, hi, *, en: str, zh: str):
+    """``raw`` parsed by ``parse`` and within [lo, hi]; InputError naming ``name``."""
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
         raise InputError(
-            f"{name} must be a whole number, got '{raw}'", zh=f"{name} 须为整数，收到“{raw}”"
-        ) from None
-    if not lo <= value <= hi:
-        raise InputError(
-            f"{name} must be between {lo} and {hi}, got {value}",
-            zh=f"{name} 须在 {lo} 到 {hi} 之间，收到 {value}",
-        )
-    return value
-
-
-def float_arg(name: str, lo: float, hi: float) -> float:
-    raw = request.args.get(name)
-    if raw is None:
-        raise InputError(f"{name} is required", zh=f"缺少参数 {name}")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InputError(
-            f"{name} must be a number, got '{raw}'", zh=f"{name} 须为数字，收到“{raw}”"
+            f"{name} must be {en}, got '{raw}'", zh=f"{name} 须为{zh}，收到“{raw}”"
         ) from None
     if not (math.isfinite(value) and lo <= value <= hi):
         raise InputError(
@@ -50,6 +30,22 @@ def float_arg(name: str, lo: float, hi: float) -> float:
             zh=f"{name} 须在 {lo} 到 {hi} 之间，收到 {raw}",
         )
     return value
+
+
+def int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    """The whole number ``name`` of the query (``default`` when absent), within [lo, hi]."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    return _number(name, raw, int, lo, hi, en="a whole number", zh="整数")
+
+
+def float_arg(name: str, lo: float, hi: float) -> float:
+    """The number ``name`` of the query (required), finite and within [lo, hi]."""
+    raw = request.args.get(name)
+    if raw is None:
+        raise InputError(f"{name} is required", zh=f"缺少参数 {name}")
+    return _number(name, raw, float, lo, hi, en="a number", zh="数字")
 
 
 def bbox_arg():
