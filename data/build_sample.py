@@ -608,11 +608,11 @@ UNIT_HOUSEHOLDS = 10  # households of a joint-household unit (联户单位), abo
 
 
 def build_household_units(streets, grids, defects, rng) -> gpd.GeoDataFrame:
-    """Joint-household units (联户单位) tiling every clean grid cell of one street: about
-    ten households each, a Voronoi tessellation of the cell from random seeds, clipped to
-    it; households and population of the cell shared out exactly. Codes append three
-    digits to the cell's code. Cells named in a defect are left without units, so the
-    units add no finding of their own."""
+    """Joint-household units (联户单位) tiling every grid cell of one street: about ten
+    households each, a Voronoi tessellation of the cell from random seeds, clipped to it;
+    households and population of the cell shared out exactly. Codes append three digits to
+    the cell's code. The street is the first whose codes no defect names (so no defective
+    cell), and the units add no finding of their own."""
     touched = {c for d in defects for c in d["codes"].split(";")}
     street = next(s for s in streets.itertuples() if not any(c.startswith(s.code) for c in touched))
     rows = []
