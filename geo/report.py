@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from geo.checker import Report
 from geo.findings import RULES, SLIVER
 from geo.kinds import KINDS, jurisdictions
@@ -30,8 +32,10 @@ def _finding_line(row) -> str:
         label += f" ({SLIVER['zh']} {SLIVER['en']})"
     codes = ", ".join(row.features)
     line = f"  - {label}: {codes}"
-    if row.area_m2 is not None and row.area_m2 == row.area_m2:
-        line += f" — {row.area_m2:,.1f} m², {row.width_m:,.2f} m wide"
+    if pd.notna(row.area_m2):
+        line += f" — {row.area_m2:,.1f} m²"
+        if pd.notna(row.width_m):
+            line += f", {row.width_m:,.2f} m wide"
     if row.detail:
         line += f"\n      {row.detail}"
     return line
