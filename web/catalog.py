@@ -22,7 +22,7 @@ from geo.checker import Report, check_dataset
 from geo.dataset import Dataset
 from geo.errors import NotFound
 from geo.findings import RULES, SLIVER
-from geo.kinds import FACILITY_KINDS, KINDS, jurisdictions, partitions
+from geo.kinds import FACILITY_KINDS, KINDS, hierarchy, jurisdictions, partitions
 from geo.locator import Locator
 from geo.themes import THEMES, classify, grid_figures
 from layers.storage import open_store
@@ -180,7 +180,9 @@ class Catalog:
             for n, g in self.layers.items()
             if "code" in g and "name" in g
         }
-        for name in ("community", "grid"):
+        # every level of the hierarchy below the top: its parent's name, and the police
+        # area and beat responsible for it
+        for name in hierarchy()[1:]:
             gdf = self.layers.get(name)
             if gdf is None:
                 continue

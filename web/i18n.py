@@ -271,6 +271,7 @@ def _from_tables(lang: str) -> dict:
         name: r.label(lang, jurisdiction=True) for name, r in RULES.items() if r.zh_jurisdiction
     }
     out["kinds"] = {name: (f.zh if zh else f.en) for name, f in FACILITY_KINDS.items()}
+    out["fields"] = {f.name: (f.zh if zh else f.en) for k in KINDS.values() for f in k.fields}
     return out
 
 

@@ -5,8 +5,12 @@ import {el, fmt} from "./dom.js";
 
 export function attributeTable(S, layer, p) {
   var rows = [[S.code, p.code], [S.name, p.name]];
-  if (layer === "grid" || layer === "community") {
+  if (p.parent_name !== undefined) {  // a level of the hierarchy below the top
     rows.push([S.parent, (p.parent_name || "") + " " + (p.parent_code || "")]);
+  }
+  if (layer === "household_unit" && p.households !== undefined && p.households !== null) {
+    rows.push([S.households, fmt(p.households, 0)]);
+    if (p.leader) rows.push([S.fields.leader, p.leader]);
   }
   if (layer === "grid") {
     rows.push([S.households, fmt(p.households, 0)], [S.population, fmt(p.population, 0)]);
