@@ -2,7 +2,7 @@
  * service areas drawn, uncovered households counted (#gm-cov-totals); what-if sites placed
  * by clicking the map (#gm-add, draggable) and suggested new sites (#gm-site).
  */
-import {el, fmt, getJSON} from "./dom.js";
+import {el, errorText, fmt, getJSON} from "./dom.js";
 
 // Returns its layers and placeSite(latlng): places a what-if site and is true when one was
 // asked for (#gm-add), else false (the click is someone else's).
@@ -28,7 +28,7 @@ export function installCoverage(map, cfg, areas, showNotice) {
     fetch(cfg.api.whatif, {method: "POST", headers: {"Content-Type": "application/json"},
                            body: JSON.stringify({kind: covKind, sites: sites})})
       .then(function (r) { return r.json(); }).then(function (body) {
-        if (body.totals) showTotals(body.totals); else showNotice(body.description);
+        if (body.totals) showTotals(body.totals); else showNotice(errorText(body));
       });
   }
 

@@ -21,10 +21,17 @@ export function fmt(n, digits) {
   return Number(n).toLocaleString(undefined, {maximumFractionDigits: digits === undefined ? 1 : digits});
 }
 
+// The message of an error answer in the page's language: every gridmap error carries it
+// in Chinese and English ({"message": {"zh", "en"}}); others only a "description".
+export function errorText(body) {
+  var lang = (document.documentElement.lang || "zh").slice(0, 2) === "en" ? "en" : "zh";
+  return (body && body.message && body.message[lang]) || (body && body.description) || "";
+}
+
 export function getJSON(url) {
   return fetch(url, {credentials: "same-origin"}).then(function (r) {
     return r.json().then(function (body) {
-      if (!r.ok) throw new Error(body.description || r.statusText);
+      if (!r.ok) throw new Error(errorText(body) || r.statusText);
       return body;
     });
   });

@@ -3,7 +3,7 @@
  * in #gm-reason); the diff between two revisions (#gm-diff). when() and listCodes() format
  * a change's time and cells.
  */
-import {el} from "../dom.js";
+import {el, errorText} from "../dom.js";
 
 export function when(at) { return (at || "").replace("T", " ").slice(0, 16); }  // UTC, to the minute
 
@@ -51,7 +51,7 @@ export function createHistory(ed) {
         var reason = $("gm-reason").value;
         if (!reason) { say(S.reason + "?", true); $("gm-reason").focus(); $("gm-save-box").hidden = false; return; }
         ed.send("POST", E.revert.replace("0", String(c.change_id)), {reason: reason}).then(function (b) {
-          if (b._status !== 200) { say(b.description, true); return; }
+          if (b._status !== 200) { say(errorText(b), true); return; }
           say(S.saved + " #" + b.change_id);
           api.reloadLayer("grid");
           load();

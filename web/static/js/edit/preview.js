@@ -4,7 +4,7 @@
  * preview was based on — refused when someone changed them meanwhile (412, that change is
  * drawn) or when it adds findings not accepted (422).
  */
-import {el, fmt} from "../dom.js";
+import {el, errorText, fmt} from "../dom.js";
 import {ruleLabel} from "../findings.js";
 import {when, listCodes} from "./history.js";
 
@@ -27,7 +27,7 @@ export function createChanges(ed) {
   function preview(op) {
     say(S.loading);
     ed.send("POST", E.preview, op).then(function (r) {
-      if (r._status !== 200) { say(r.description, true); return; }
+      if (r._status !== 200) { say(errorText(r), true); return; }
       pending = {op: op, base: r.base};
       ed.layers.preview.clearLayers().addData(r.features);
       showPreview(r);
@@ -91,7 +91,7 @@ export function createChanges(ed) {
         showPreview({cells: [], method: "", new_findings: r.findings});
         say(S.blocked, true);
       } else {
-        say(r.description, true);
+        say(errorText(r), true);
       }
     }).catch(function (err) { say(err.message, true); });
   });
