@@ -126,9 +126,9 @@ def _geometry(value, what: str):
     try:
         geom = shape(value)
     except Exception as err:  # noqa: BLE001 - any parse failure is the user's input
-        raise InputError(f"{what} is not GeoJSON: {err}") from None
+        raise InputError(f"{what} is not GeoJSON: {err}", zh="几何不是有效的 GeoJSON") from None
     if geom.is_empty:
-        raise InputError(f"{what} is empty")
+        raise InputError(f"{what} is empty", zh="所画几何为空")
     return geom
 
 
@@ -139,7 +139,9 @@ def _to(geom, crs_from, crs_to):
 def _code(op: dict, key: str = "code") -> str:
     value = op.get(key)
     if not isinstance(value, str) or not value:
-        raise InputError(f"'{key}' (a cell or community code) is required")
+        raise InputError(
+            f"'{key}' (a cell or community code) is required", zh=f"缺少 {key}（网格或社区编码）"
+        )
     return value
 
 
@@ -252,30 +254,44 @@ def _replacement(cells, communities: list[str], features, crs, comm=None):
     """The cells of ``communities`` replaced by ``features`` (lon/lat GeoJSON), each fitted
     to its community; with several communities each feature names its ``parent_code``."""
     if not isinstance(features, list) or not features:
-        raise InputError("'features' must list the new cells as GeoJSON Features")
+        raise InputError(
+            "'features' must list the new cells as GeoJSON Features",
+            zh="features 须以 GeoJSON Feature 列出新网格",
+        )
     try:
         new = gpd.GeoDataFrame.from_features(features, crs="EPSG:4326").to_crs(crs)
     except Exception as err:  # noqa: BLE001 - the user's input
-        raise InputError(f"features are not GeoJSON: {err}") from None
+        raise InputError(
+            f"features are not GeoJSON: {err}", zh="features 不是有效的 GeoJSON"
+        ) from None
     if "code" not in new or new["code"].isna().any():
-        raise InputError("every new cell needs a code")
+        raise InputError("every new cell needs a code", zh="每个新网格都须有编码")
     new["code"] = new["code"].astype(str)
     if new["code"].duplicated().any():
-        raise InputError(f"codes repeat: {', '.join(new['code'][new['code'].duplicated()])}")
+        repeated = ", ".join(new["code"][new["code"].duplicated()])
+        raise InputError(f"codes repeat: {repeated}", zh=f"编码重复：{repeated}")
     if len(communities) == 1:
         new["parent_code"] = communities[0]
     elif "parent_code" not in new or not new["parent_code"].astype(str).isin(communities).all():
-        raise InputError("with several communities every new cell needs a parent_code among them")
+        raise InputError(
+            "with several communities every new cell needs a parent_code among them",
+            zh="涉及多个社区时，每个新网格都须有其中一个社区的 parent_code",
+        )
     new["parent_code"] = new["parent_code"].astype(str)
     parents = cells["parent_code"].astype(str)
     old = cells[parents.isin(communities)]
     empty = sorted(set(communities) - set(parents))
     if empty:
-        raise InputError(f"community '{empty[0]}' has no grid cells")
+        raise InputError(
+            f"community '{empty[0]}' has no grid cells", zh=f"社区 {empty[0]} 没有网格"
+        )
     elsewhere = set(cells["code"].astype(str)) - set(old["code"].astype(str))
     clash = sorted(set(new["code"]) & elsewhere)
     if clash:
-        raise InputError(f"code(s) {', '.join(clash)} belong to cells of another community")
+        raise InputError(
+            f"code(s) {', '.join(clash)} belong to cells of another community",
+            zh=f"编码 {', '.join(clash)} 已属于其他社区的网格",
+        )
     if comm is not None:
         fitted = []
         for code, mine in new.groupby("parent_code", sort=False):

@@ -92,7 +92,10 @@ def _clean(geom):
 def _row(cells: gpd.GeoDataFrame, code: str) -> int:
     hits = np.flatnonzero(cells["code"].astype(str).to_numpy() == str(code))
     if len(hits) != 1:
-        raise RedrawError(f"{len(hits)} grid cells have code '{code}'")
+        raise RedrawError(
+            f"{len(hits)} grid cells have code '{code}'",
+            zh=f"编码为 {code} 的网格有 {len(hits)} 个",
+        )
     return int(hits[0])
 
 
@@ -189,7 +192,10 @@ def reshape(
     if comm is not None:
         new = _clean(shapely.intersection(new, comm))
     if new.is_empty:
-        raise RedrawError(f"the new outline of '{code}' lies outside its community")
+        raise RedrawError(
+            f"the new outline of '{code}' lies outside its community",
+            zh=f"网格 {code} 的新边界在其社区之外",
+        )
     geoms: dict = {i: new}
     _assign(cells, geoms, new, i)
     _release(cells, geoms, shapely.difference(cells.geometry.iloc[i], new), i)
@@ -213,14 +219,16 @@ def split(
     if len(pieces) < 2:
         raise RedrawError(
             f"the line does not cut '{code}' in two: draw it across the cell, "
-            "from outside one edge to outside another"
+            "from outside one edge to outside another",
+            zh=f"这条线没有把网格 {code} 分成两块：请从网格一边的外侧画到另一边的外侧",
         )
     parent = str(cells["parent_code"].iloc[i])
     if new_codes is None:
         new_codes = next_codes(cells["code"], parent, len(pieces) - 1)
     if len(new_codes) != len(pieces) - 1:
         raise RedrawError(
-            f"the line cuts '{code}' into {len(pieces)} pieces; give {len(pieces) - 1} new code(s)"
+            f"the line cuts '{code}' into {len(pieces)} pieces; give {len(pieces) - 1} new code(s)",
+            zh=f"这条线把网格 {code} 分成了 {len(pieces)} 块；请给出 {len(pieces) - 1} 个新编码",
         )
     _unused(cells, new_codes)
     name = cells["name"].iloc[i] if "name" in cells else ""
@@ -239,13 +247,17 @@ def split(
 def merge(cells: gpd.GeoDataFrame, codes: list[str]) -> gpd.GeoDataFrame:
     """Join neighbouring cells of one community; the first code stays, the others go."""
     if len(set(codes)) < 2:
-        raise RedrawError("choose at least two different cells to merge")
+        raise RedrawError(
+            "choose at least two different cells to merge", zh="请至少选择两个不同的网格进行合并"
+        )
     rows = [_row(cells, c) for c in codes]
     parents = set(cells["parent_code"].astype(str).iloc[rows])
     if len(parents) > 1:
         raise RedrawError(
             f"cells {', '.join(codes)} belong to different communities "
-            f"({', '.join(sorted(parents))}); a cell lies in one community"
+            f"({', '.join(sorted(parents))}); a cell lies in one community",
+            zh=f"网格 {', '.join(codes)} 属于不同社区（{', '.join(sorted(parents))}）；"
+            "一个网格只能在一个社区内",
         )
     geoms = [cells.geometry.iloc[r] for r in rows]
     joined = _clean(
@@ -255,7 +267,8 @@ def merge(cells: gpd.GeoDataFrame, codes: list[str]) -> gpd.GeoDataFrame:
     )
     if joined.geom_type != "Polygon":
         raise RedrawError(
-            f"cells {', '.join(codes)} do not share a border: only neighbouring cells can be merged"
+            f"cells {', '.join(codes)} do not share a border: only neighbouring cells can be merged",
+            zh=f"网格 {', '.join(codes)} 不相邻：只能合并相邻的网格",
         )
     out = {rows[0]: joined}
     out.update({r: shapely.Polygon() for r in rows[1:]})
@@ -279,9 +292,15 @@ def move_piece(
     if comm is not None:
         piece = _clean(shapely.intersection(piece, comm))
     if piece.is_empty or _clean(shapely.difference(piece, cells.geometry.iloc[t])).is_empty:
-        raise RedrawError(f"the piece adds nothing to '{to_code}': draw it over the area to move")
+        raise RedrawError(
+            f"the piece adds nothing to '{to_code}': draw it over the area to move",
+            zh=f"所画地块没有给网格 {to_code} 增加面积：请画在要划转的区域上",
+        )
     if not piece.buffer(0.05).intersects(cells.geometry.iloc[t]):
-        raise RedrawError(f"the piece does not touch '{to_code}': a cell must stay in one piece")
+        raise RedrawError(
+            f"the piece does not touch '{to_code}': a cell must stay in one piece",
+            zh=f"所画地块与网格 {to_code} 不相接：网格须保持为一整块",
+        )
     geoms: dict = {}
     _assign(cells, geoms, piece, t)
     return _result(cells, geoms)
@@ -305,14 +324,19 @@ def draw(
     if community is not None:
         hit = community[community["code"].astype(str) == str(parent_code)]
         if not len(hit):
-            raise RedrawError(f"there is no community '{parent_code}'")
+            raise RedrawError(
+                f"there is no community '{parent_code}'", zh=f"没有社区 {parent_code}"
+            )
         comm = hit.geometry.iloc[0]
     near = [cells.geometry.iloc[j] for j in _neighbours(cells, geom.buffer(tolerance))]
     new = _snap(_clean(geom), near + [comm], tolerance)
     if comm is not None:
         new = _clean(shapely.intersection(new, comm))
     if new.is_empty:
-        raise RedrawError(f"the new cell lies outside community '{parent_code}'")
+        raise RedrawError(
+            f"the new cell lies outside community '{parent_code}'",
+            zh=f"新网格在社区 {parent_code} 之外",
+        )
     everyone = pd.concat(
         [
             cells,
@@ -369,7 +393,10 @@ def fit_to(
 def _unused(cells, codes) -> None:
     taken = set(cells["code"].astype(str)) & {str(c) for c in codes}
     if taken:
-        raise RedrawError(f"code(s) {', '.join(sorted(taken))} already exist")
+        raise RedrawError(
+            f"code(s) {', '.join(sorted(taken))} already exist",
+            zh=f"编码 {', '.join(sorted(taken))} 已存在",
+        )
 
 
 def serial_name(code: str, parent_code: str, parent_name: str | None) -> str:
@@ -404,7 +431,10 @@ def next_codes(codes, parent_code: str, n: int, digits: int = 3) -> list[str]:
     ]
     start = max(used, default=0) + 1
     if start + n - 1 >= 10**digits:
-        raise RedrawError(f"community {prefix} has no free {digits}-digit grid serials left")
+        raise RedrawError(
+            f"community {prefix} has no free {digits}-digit grid serials left",
+            zh=f"社区 {prefix} 已没有可用的 {digits} 位网格序号",
+        )
     return [f"{prefix}{k:0{digits}d}" for k in range(start, start + n)]
 
 
