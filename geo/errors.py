@@ -46,6 +46,13 @@ class GridmapError(Exception):
     status = 400
     code = "error"
 
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None, **kw):
+        """``class NotFound(GridmapError, status=404, code="not_found")``: a kind of error
+        with its HTTP status and machine-readable code (inherited where not given)."""
+        super().__init_subclass__(**kw)
+        cls.status = status if status is not None else cls.status
+        cls.code = code if code is not None else cls.code
+
     def __init__(
         self, message: str, problems: list[str] | None = None, *, zh: str | None = None, **details
     ):
@@ -75,61 +82,40 @@ class GridmapError(Exception):
         }
 
 
-class InputError(GridmapError, ValueError):
+class InputError(GridmapError, ValueError, code="bad_input"):
     """A request, file or argument cannot be used as given (format, archive, encoding)."""
 
-    code = "bad_input"
 
-
-class LayerError(InputError):
+class LayerError(InputError, code="layer_invalid"):
     """A layer does not fit its schema, its geometry type or its stated CRS."""
 
-    code = "layer_invalid"
 
-
-class UnknownLayer(LayerError):
+class UnknownLayer(LayerError, code="unknown_layer"):
     """A layer name that is no layer kind gridmap knows (a typo must not read as clean)."""
 
-    code = "unknown_layer"
 
-
-class NotFound(GridmapError):
+class NotFound(GridmapError, status=404, code="not_found"):
     """No such collection, feature, change or community."""
 
-    status = 404
-    code = "not_found"
 
-
-class Conflict(GridmapError):
+class Conflict(GridmapError, status=409, code="conflict"):
     """The data cannot answer unambiguously (e.g. two features share the code asked for)."""
 
-    status = 409
-    code = "conflict"
 
-
-class Unauthorised(GridmapError):
+class Unauthorised(GridmapError, status=401, code="unauthorised"):
     """No valid credentials: sign in."""
 
-    status = 401
-    code = "unauthorised"
 
-
-class Forbidden(GridmapError):
+class Forbidden(GridmapError, status=403, code="forbidden"):
     """Signed in, but not allowed (a viewer editing, a request without the CSRF token)."""
 
-    status = 403
-    code = "forbidden"
 
-
-class StaleEdit(GridmapError):
+class StaleEdit(GridmapError, status=412, code="stale_edit"):
     """A feature changed since the editor read it: the one rule against lost updates.
 
     ``current`` is its revision now and ``latest`` the revision record that changed it
     (who, when, why), so the editor can see the other change and redo theirs on it.
     """
-
-    status = 412
-    code = "stale_edit"
 
     def __init__(
         self,
@@ -154,11 +140,8 @@ class StaleEdit(GridmapError):
         self.current, self.latest = current, latest
 
 
-class EditRejected(GridmapError):
+class EditRejected(GridmapError, status=422, code="edit_rejected"):
     """A change would add findings and no reason to accept them was given."""
-
-    status = 422
-    code = "edit_rejected"
 
     def __init__(self, findings: list[dict]):
         super().__init__(
@@ -170,15 +153,9 @@ class EditRejected(GridmapError):
         self.findings = findings
 
 
-class PreconditionRequired(GridmapError):
+class PreconditionRequired(GridmapError, status=428, code="precondition_required"):
     """An edit came without the revision it was based on (If-Match)."""
 
-    status = 428
-    code = "precondition_required"
 
-
-class StorageError(GridmapError):
+class StorageError(GridmapError, status=500, code="storage_error"):
     """A dataset cannot be opened, read or written."""
-
-    status = 500
-    code = "storage_error"
