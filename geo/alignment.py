@@ -15,7 +15,7 @@ import pandas as pd
 import shapely
 
 from geo.findings import Tolerances, make_findings, significant
-from geo.layer_rules import neighbour_codes
+from geo.layer_rules import gap_findings
 
 __all__ = ["misaligned", "alignment_table", "uncovered"]
 
@@ -124,20 +124,7 @@ def uncovered(
 ) -> gpd.GeoDataFrame:
     """Gaps (三不管): parts of ``extent`` (the area the hierarchy covers) in no jurisdiction."""
     covered = shapely.union_all(jurisdictions.geometry.values)
-    pieces, widths, kinds = significant([shapely.difference(extent, covered)], tolerances)
-    sides = neighbour_codes(pieces, jurisdictions)
-    rows = [
-        {
-            "rule": "gap",
-            "layer": layer,
-            "features": s,
-            "area_m2": float(p.area),
-            "width_m": float(w),
-            "kind": k,
-            "parent_layer": extent_layer,
-            "detail": f"inside the {extent_layer} layer but in no {layer}",
-            "geometry": p,
-        }
-        for p, w, k, s in zip(pieces, widths, kinds, sides)
-    ]
-    return make_findings(rows, jurisdictions.crs)
+    return gap_findings(
+        [shapely.difference(extent, covered)], jurisdictions, layer, tolerances,
+        parent_layer=extent_layer, detail=f"inside the {extent_layer} layer but in no {layer}",
+    )  # fmt: skip

@@ -142,25 +142,26 @@ def neighbour_codes(pieces, gdf: gpd.GeoDataFrame, *, distance: float = 0.05) ->
     return out
 
 
+def gap_findings(
+    uncovered, around: gpd.GeoDataFrame, layer: str, tolerances: Tolerances, **fields
+) -> gpd.GeoDataFrame:
+    """``gap`` findings of the areas ``uncovered`` (geometries, metres) wider than noise,
+    each naming the features of ``around`` that border it; ``fields`` (``detail``,
+    ``parent_layer``, …) go on every row."""
+    pieces, widths, kinds = significant(uncovered, tolerances)
+    sides = neighbour_codes(pieces, around)
+    rows = [
+        {"rule": "gap", "layer": layer, "features": s, "area_m2": float(p.area),
+         "width_m": float(w), "kind": k, "geometry": p, **fields}
+        for p, w, k, s in zip(pieces, widths, kinds, sides)
+    ]  # fmt: skip
+    return make_findings(rows, around.crs)
+
+
 def gap_in_outline(
     gdf: gpd.GeoDataFrame, layer: str, tolerances: Tolerances = Tolerances()
 ) -> gpd.GeoDataFrame:
     """Holes inside the outline of the layer's own union (for a layer with no parent)."""
     union = shapely.union_all(gdf.geometry.values)
     holes = [shapely.Polygon(ring) for part in polygon_parts([union]) for ring in part.interiors]
-    pieces, widths, kinds = significant(holes, tolerances)
-    sides = neighbour_codes(pieces, gdf)
-    rows = [
-        {
-            "rule": "gap",
-            "layer": layer,
-            "features": s,
-            "area_m2": float(p.area),
-            "width_m": float(w),
-            "kind": k,
-            "detail": f"hole inside the {layer} layer",
-            "geometry": p,
-        }
-        for p, w, k, s in zip(pieces, widths, kinds, sides)
-    ]
-    return make_findings(rows, gdf.crs)
+    return gap_findings(holes, gdf, layer, tolerances, detail=f"hole inside the {layer} layer")

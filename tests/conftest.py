@@ -11,6 +11,16 @@ import pytest
 import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
+# Debian's chromium, headless, with no calls home (this machine, like users' intranets,
+# has no internet)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SAMPLE = ROOT / "data" / "lhasa.gpkg"
 DEFECTS = ROOT / "data" / "lhasa_defects.csv"
 
@@ -153,14 +163,7 @@ def browser():
             with sync_playwright() as p:
                 b = p.chromium.launch(
                     executable_path=exe,
-                    args=[
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--disable-sync",
-                        "--no-first-run",
-                    ],
+                    args=CHROMIUM_ARGS,
                 )
                 yield b
                 b.close()

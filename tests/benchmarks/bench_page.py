@@ -31,7 +31,7 @@ import geopandas as gpd
 from playwright.sync_api import sync_playwright
 
 from layers.storage import open_store
-from tests.conftest import SAMPLE, serve_in_thread
+from tests.conftest import CHROMIUM_ARGS, SAMPLE, serve_in_thread
 from tests.tilings import hierarchy
 from web import create_app
 
@@ -41,14 +41,7 @@ class _QuietFiles(SimpleHTTPRequestHandler):
         pass
 
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARGS = CHROMIUM_ARGS
 POLYGONS = ["street", "community", "grid", "police_area", "police_beat"]
 DRAWN = ["road"] + POLYGONS + ["facility"]  # what gridmap's first view draws
 
