@@ -17,6 +17,23 @@ The small public API for notebooks; everything measures in the dataset's local m
 >>> p = lonlat.geometry.iloc[0].centroid
 >>> geo.lookup({"grid": lonlat}, p.x, p.y)["grid"]["code"]
 'A'
+
+Four cells of one community holding 150, 250, 350 and 450 households; proposed cells
+within a band of 250–350 households each:
+
+>>> cells = gpd.GeoDataFrame(
+...     {"code": [f"5401020010010{i:02d}" for i in range(4)], "name": list("abcd"),
+...      "parent_code": "540102001001", "households": [150, 250, 350, 450],
+...      "population": 1000},
+...     geometry=[shapely.box(500000 + 200 * i, 3280000, 500200 + 200 * i, 3280400)
+...               for i in range(4)], crs="EPSG:4539")
+>>> community = gpd.GeoDataFrame(
+...     {"code": ["540102001001"], "name": ["x"], "parent_code": ["540102001"]},
+...     geometry=[shapely.box(500000, 3280000, 500800, 3280400)], crs="EPSG:4539")
+>>> proposal = geo.propose({"community": community, "grid": cells},
+...                        community="540102001001", band=(250, 350))
+>>> proposal.current["cells_in_band"], proposal.metrics["cells_in_band"], proposal.feasible
+(2, 4, True)
 """
 
 from __future__ import annotations
