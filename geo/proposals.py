@@ -9,6 +9,7 @@ sums the result up beside the current cells' figures. Pure: nothing is read or w
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -54,6 +55,22 @@ class AreaProposal:
         """Why the band is not met, per community ('code: reason; …'), or None."""
         bad = [f"{code}: {p.reason}" for code, p in self.communities.items() if not p.feasible]
         return "; ".join(bad) or None
+
+    def to_dict(self) -> dict:
+        """The proposal as JSON (strict: no NaN): scope and code, feasibility and why,
+        figures proposed and current, each community's outcome, and when there are
+        proposed cells, the cells as GeoJSON in WGS 84 lon/lat and the unit moves."""
+        body = {
+            "scope": self.scope, self.scope: self.code, "feasible": self.feasible,
+            "reason": self.reason, "metrics": self.metrics, "current": self.current,
+            "communities": [{"community": code, "feasible": p.feasible, "reason": p.reason,
+                             "cells": p.metrics.get("cells", 0)}
+                            for code, p in self.communities.items()],
+        }  # fmt: skip
+        if self.cells is not None:
+            body["cells"] = json.loads(self.cells.to_crs("EPSG:4326").to_json(drop_id=True))
+            body["moves"] = json.loads(self.moves.to_json(orient="records", force_ascii=False))
+        return body
 
 
 def propose_for(

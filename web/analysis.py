@@ -16,7 +16,6 @@ from flask import Blueprint, current_app, jsonify, request
 from geo.errors import InputError
 from geo.findings import RULES
 from geo.kinds import KINDS
-from web.catalog import plain
 from web.features import geojson
 from web.params import catalog, float_arg, int_arg
 from web.sites import with_paths
@@ -92,24 +91,4 @@ def proposal():
     result = propose_for(
         catalog().dataset, community=community or None, street=street or None, band=(lo, hi)
     )
-    body = {
-        "scope": result.scope,
-        result.scope: result.code,
-        "feasible": result.feasible,
-        "reason": result.reason,
-        "metrics": result.metrics,
-        "current": result.current,
-        "communities": [
-            {
-                "community": code,
-                "feasible": p.feasible,
-                "reason": p.reason,
-                "cells": p.metrics.get("cells", 0),
-            }
-            for code, p in result.communities.items()
-        ],
-    }
-    if result.cells is not None:
-        body["cells"] = json.loads(result.cells.to_crs("EPSG:4326").to_json(drop_id=True))
-        body["moves"] = plain(result.moves.to_dict("records"))
-    return jsonify(body)
+    return jsonify(result.to_dict())
