@@ -195,3 +195,46 @@ def test_every_string_exists_in_every_language():
     for rule in RULES:  # rules and kinds reach the page from their tables
         assert STRINGS["zh"]["rules"][rule] == RULES[rule].zh
     assert STRINGS["zh"]["household_unit"] == "联户单位"
+
+
+# ----------------------------------------------------------------------------- the map
+
+
+def test_the_map_draws_what_the_registry_says(browser, monkeypatch):
+    """The page takes layer styles, their order, facility symbols and the lookup's layers
+    from the registry: change the registry and the drawn map changes, nothing else."""
+    import dataclasses
+
+    from geo import kinds
+    from tests.conftest import SAMPLE, serve_in_thread
+    from web import create_app
+
+    grid = dataclasses.replace(kinds.KINDS["grid"], style={"color": "#123456", "weight": 4})
+    monkeypatch.setitem(kinds.KINDS, "grid", grid)
+    post = dataclasses.replace(kinds.FACILITY_KINDS["police_post"], color="#abcdef")
+    monkeypatch.setitem(kinds.FACILITY_KINDS, "police_post", post)
+    url, server = serve_in_thread(create_app({"DATASET": str(SAMPLE), "TESTING": True}))
+    page = browser.new_page()
+    try:
+        page.goto(url + "/")
+        page.wait_for_function(
+            "window.gridmap && window.gridmap.current && "
+            "window.gridmap.current.layers.grid.getLayers().length > 0",
+            timeout=20_000,
+        )
+        style = page.evaluate(
+            "(() => { const o = window.gridmap.current.layers.grid.getLayers()[0].options;"
+            " return [o.color, o.weight]; })()"
+        )
+        assert style == ["#123456", 4]
+        legend = page.inner_html("#gm-panel")
+        assert "#abcdef" in legend  # the police-post symbol in the facilities legend
+        page.fill("#gm-lon", "91.1172")
+        page.fill("#gm-lat", "29.6558")
+        page.click("#gm-coord button")
+        page.wait_for_function("document.querySelector('#gm-lookup table') !== null")
+        rows = page.inner_text("#gm-lookup")
+        assert "联户单位" in rows and "派出所辖区" in rows  # every partition layer answers
+    finally:
+        page.close()
+        server.close()
