@@ -179,7 +179,8 @@ class PreviewBase:
 
 
 def _changed_cells(base: PreviewBase, op: dict):
-    """The cells an operation changes (metric CRS) and the metric cells it started from."""
+    """The cells a redrawing operation changes (metric CRS) and the metric cells it
+    started from (``update`` is planned in :func:`plan`, in the stored CRS)."""
     kind = op.get("op")
     if kind not in OPERATIONS:
         raise InputError(
@@ -193,16 +194,6 @@ def _changed_cells(base: PreviewBase, op: dict):
     def g(key, what):
         return _to(_geometry(op.get(key), what), "EPSG:4326", crs)
 
-    if kind == "update":
-        code = _code(op)
-        hits = np.flatnonzero(cells["code"].astype(str).to_numpy() == code)
-        if len(hits) != 1:
-            raise NotFound(
-                f"{len(hits)} features in 'grid' have code '{code}'",
-                zh=f"网格图层中编码为 {code} 的要素有 {len(hits)} 个",
-            )
-        geom, props = _update_feature(op.get("feature"))
-        return _updated(cells.iloc[hits], geom, props), cells
     if kind == "reshape":
         changed = redraw.reshape(cells, _code(op), g("geometry", "the new outline"), comm)
     elif kind == "split":
@@ -238,6 +229,17 @@ def _changed_cells(base: PreviewBase, op: dict):
             communities = [_code(op, "community")]
         changed = _replacement(cells, communities, op.get("features"), crs, comm)
     return changed, cells
+
+
+def _one_cell(grid: gpd.GeoDataFrame, code: str) -> gpd.GeoDataFrame:
+    """The one row of ``grid`` with ``code``; NotFound when there is none or several."""
+    hits = np.flatnonzero(grid["code"].astype(str).to_numpy() == code)
+    if len(hits) != 1:
+        raise NotFound(
+            f"{len(hits)} features in 'grid' have code '{code}'",
+            zh=f"网格图层中编码为 {code} 的要素有 {len(hits)} 个",
+        )
+    return grid.iloc[hits]
 
 
 def _updated(rows: gpd.GeoDataFrame, geom, props: dict) -> gpd.GeoDataFrame:
@@ -397,13 +399,13 @@ def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
     if base is None:
         base = PreviewBase(layers)
     ds = base.layers
-    changed, cells = _changed_cells(base, op)
     grid = ds["grid"]
+    cells = base.metric["grid"]
     if op.get("op") == "update":  # figures as the editor set them, geometry as sent
-        method = None
-        rows = grid[grid["code"].astype(str) == op["code"]]
-        stored = _updated(rows, *_update_feature(op["feature"]))
+        stored = _updated(_one_cell(grid, _code(op)), *_update_feature(op.get("feature")))
+        changed, method = stored.to_crs(base.crs), None
     else:
+        changed, cells = _changed_cells(base, op)
         changed, method = _figures(base.population, changed, cells)
         stored = changed.to_crs(grid.crs)
     bad = ~stored.geometry.is_valid  # degrees can undo what was valid in metres
@@ -447,8 +449,9 @@ def preview_change(layers, op: dict, revisions=None, base: PreviewBase | None = 
 def preview_feature(layers, code: str, feature: dict, base: PreviewBase | None = None) -> dict:
     """What replacing one cell by ``feature`` (lon/lat) would do: the cell before and
     after (stored CRS) and the findings it would add."""
+    base = base or PreviewBase(layers)
     planned = plan(layers, {"op": "update", "code": code, "feature": feature}, base)
-    grid = (base.layers if base else Dataset.of(layers))["grid"]
+    grid = base.layers["grid"]
     i = int(np.flatnonzero(grid["code"].astype(str).to_numpy() == code)[0])
     j = int(np.flatnonzero(planned.grid["code"].astype(str).to_numpy() == code)[0])
     return {

@@ -127,7 +127,7 @@ def propose_for(
     chosen = chosen.to_crs(crs)
     outline = chosen.geometry.union_all()
     grid = grid[grid["parent_code"].astype(str).isin(chosen["code"].astype(str))].to_crs(crs)
-    roads = _within(layers.get("road"), outline, crs)
+    roads = _within(ds.get("road"), outline, crs)
     finest = ds.population()
     population = _within(ds[finest] if finest else None, outline, crs)
 
