@@ -63,7 +63,8 @@ def _save(
     accepted: str | None,
     label: str,
 ) -> tuple[list[dict], object]:
-    """Plan and save ``op`` in one transaction; the revisions written and the plan."""
+    """Plan and save ``op`` in one transaction; the revision records written (each with
+    its ``id``) and the plan."""
     with store.edit() as e:
         check_base(e, "grid", base)  # first what the editor saw: stale → say so
         present = store.list_layers()
@@ -73,33 +74,33 @@ def _save(
         planned = plan(layers, op)
         grid = layers["grid"]
         codes = grid["code"].astype(str).to_numpy()
+        existing = set(codes)
         # an existing cell the change reaches that the editor did not read is stale too
-        check_base(e, "grid", {c: base.get(c, -1) for c in planned.codes if c in set(codes)})
+        check_base(e, "grid", {c: base.get(c, -1) for c in planned.codes if c in existing})
         new = planned.new_findings
         if new and not (accepted and accepted.strip()):
             raise EditRejected(new)
         e.write_layer("grid", planned.grid)
         after_codes = planned.grid["code"].astype(str).to_numpy()
-        change_id, revisions = None, []
+        change_id, records = None, []
         for code in planned.codes:
             was = (codes == code).nonzero()[0]
             now_ = (after_codes == code).nonzero()[0]
-            rev = e.add_revision(
-                {
-                    "layer": "grid",
-                    "code": code,
-                    "author": author,
-                    "at": now(),
-                    "reason": label + reason,
-                    "before": feature_json(grid, int(was[0])) if len(was) else None,
-                    "after": feature_json(planned.grid, int(now_[0])) if len(now_) else None,
-                    "change_id": change_id,
-                    "accepted": accepted.strip() if new and accepted else None,
-                }
-            )
-            change_id = change_id or rev
-            revisions.append({"code": code, "revision": rev})
-    return revisions, planned
+            record = {
+                "layer": "grid",
+                "code": code,
+                "author": author,
+                "at": now(),
+                "reason": label + reason,
+                "before": feature_json(grid, int(was[0])) if len(was) else None,
+                "after": feature_json(planned.grid, int(now_[0])) if len(now_) else None,
+                "change_id": change_id,
+                "accepted": accepted.strip() if new and accepted else None,
+            }
+            record["id"] = e.add_revision(record)
+            change_id = change_id or record["id"]
+            records.append(record)
+    return records, planned
 
 
 def apply_change(
@@ -114,12 +115,12 @@ def apply_change(
     """Save an operation of :func:`geo.edits.plan` as one change (a revision per changed
     cell, one ``change_id``). ``base``: ``{code: revision}`` as the planner read them."""
     reason = _reason(reason)
-    revisions, planned = _save(
+    records, planned = _save(
         store, op, base, author=author, reason=reason, accepted=accepted, label=f"{op.get('op')}: "
     )
     return {
-        "change_id": revisions[0]["revision"] if revisions else None,
-        "revisions": revisions,
+        "change_id": records[0]["id"] if records else None,
+        "revisions": [{"code": r["code"], "revision": r["id"]} for r in records],
         "cells": planned.cells,
         "method": planned.method,
         "accepted_findings": planned.new_findings,
@@ -143,7 +144,7 @@ def update_feature(
     if layer != "grid":
         raise InputError("only grid cells can be edited here", zh="只能在此编辑网格")
     reason = _reason(reason)
-    revisions, planned = _save(
+    records, planned = _save(
         store,
         {"op": "update", "code": code, "feature": feature},
         {code: base_revision},
@@ -152,10 +153,9 @@ def update_feature(
         accepted=accepted,
         label="",
     )
-    rev = revisions[0]["revision"]
-    record = next(r for r in store.revisions(layer, code) if r["id"] == rev)
+    record = records[0]
     return {
-        "revision": rev,
+        "revision": record["id"],
         "before": record["before"],
         "after": record["after"],
         "accepted_findings": planned.new_findings,
