@@ -89,6 +89,6 @@ def proposal():
             zh="请给出 community=社区编码 或 street=街道编码（二选一）",
         )
     result = propose_for(
-        catalog().dataset, community=community or None, street=street or None, band=(lo, hi)
+        catalog().layers, community=community or None, street=street or None, band=(lo, hi)
     )
     return jsonify(result.to_dict())

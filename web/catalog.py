@@ -136,14 +136,13 @@ class Catalog:
         self.stored = raw  # as stored (geographic CRS of the dataset), for edits
         self._preview_base = None
         stored = Dataset(raw, name=self.location)
-        # served in WGS 84 lon/lat; measured in the stored dataset's metric CRS
-        self.dataset = Dataset(
+        # the served Dataset: WGS 84 lon/lat, measured in the stored dataset's metric CRS
+        self.layers = Dataset(
             {n: stored.lonlat(n) for n in stored},
             metric_crs=stored.metric_crs if len(stored) else None,
             name=self.location,
         )
-        self.layers = self.dataset
-        self.locator = Locator(self.dataset)
+        self.locator = Locator(self.layers)
         self.themes: dict[str, dict] = {}
         extras = self._extras()
         self.collections = {
@@ -194,7 +193,7 @@ class Catalog:
             extras[name] = ex
         grid = self.layers.get("grid")
         if grid is not None:
-            figures = grid_figures(grid, metric_crs=self.dataset.metric_crs)
+            figures = grid_figures(grid, metric_crs=self.layers.metric_crs)
             fills = {}
             for theme in THEMES:
                 colours, legend = classify(figures[theme])
@@ -222,7 +221,7 @@ class Catalog:
         """The check report, computed on first use and kept."""
         with self._lock:
             if self._report is None:
-                self._report = check_dataset(self.dataset)
+                self._report = check_dataset(self.layers)
                 self._findings_json = self._serialise_findings(self._report)
             return self._report
 
@@ -275,7 +274,7 @@ class Catalog:
             )
         with self._lock:
             if self._access is None:
-                self._access = Access(self.dataset)
+                self._access = Access(self.layers)
             return self._access
 
     # ------------------------------------------------------------------ search

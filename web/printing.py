@@ -80,9 +80,9 @@ def community(code):
     cat = _catalog()
     lang = pick_lang(request.args.get("lang"))
     if not code:  # the list of communities to print
-        rows = community_index(cat.dataset)
+        rows = community_index(cat.layers)
         return render_template("print_index.html", s=STRINGS[lang], lang=lang, rows=rows)
-    sheet = community_sheet(cat.dataset, code)
+    sheet = community_sheet(cat.layers, code)
     return render_template(
         "print.html",
         s=STRINGS[lang],
