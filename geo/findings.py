@@ -52,9 +52,7 @@ class Rule:
     zh_jurisdiction: str | None = None
     en_jurisdiction: str | None = None
 
-    def label(self, lang: str = "zh", *, jurisdiction: bool = False) -> str:
-        if jurisdiction and self.zh_jurisdiction:
-            return self.zh_jurisdiction if lang == "zh" else self.en_jurisdiction
+    def label(self, lang: str = "zh") -> str:
         return self.zh if lang == "zh" else self.en
 
 

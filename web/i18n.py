@@ -267,9 +267,6 @@ def _from_tables(lang: str) -> dict:
     out = {name: (k.zh if zh else k.en_plural) for name, k in KINDS.items()}
     out["rules"] = {name: r.label(lang) for name, r in RULES.items()}
     out["rules"]["sliver"] = SLIVER[lang]
-    out["rules_jurisdiction"] = {
-        name: r.label(lang, jurisdiction=True) for name, r in RULES.items() if r.zh_jurisdiction
-    }
     out["kinds"] = {name: (f.zh if zh else f.en) for name, f in FACILITY_KINDS.items()}
     out["fields"] = {f.name: (f.zh if zh else f.en) for k in KINDS.values() for f in k.fields}
     return out
