@@ -29,7 +29,6 @@ from shapely.ops import split as split_polygon
 from tobler.area_weighted import area_interpolate  # imported here: it takes seconds once
 
 from geo.errors import InputError
-from geo.kinds import population_kinds
 
 __all__ = [
     "RedrawError",
@@ -42,10 +41,8 @@ __all__ = [
     "next_codes",
     "serial_name",
     "estimate",
-    "population_data",
     "reapportion",
     "SNAP_TOLERANCE",
-    "POPULATION_LAYERS",
 ]
 
 SNAP_TOLERANCE = 2.0  # metres: vertices this close to a neighbour's edge are put on it
@@ -439,19 +436,6 @@ def next_codes(codes, parent_code: str, n: int, digits: int = 3) -> list[str]:
 
 
 FIGURES = ("households", "population", "floating_population")
-# Layers that hold households finer than grid cells, finest first (from the registry).
-POPULATION_LAYERS = population_kinds()
-
-
-def population_data(layers: dict) -> gpd.GeoDataFrame | None:
-    """The finest household data of a dataset's ``layers`` (by kind): its ``household``
-    points (standard addresses) if it has any, else its ``building`` footprints with
-    households, else None (figures are then spread by area from the cells)."""
-    for name in POPULATION_LAYERS:
-        frame = layers.get(name)
-        if frame is not None and len(frame):
-            return frame
-    return None
 
 
 def estimate(
