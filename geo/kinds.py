@@ -39,7 +39,6 @@ __all__ = [
     "hierarchy",
     "partitions",
     "jurisdictions",
-    "children_of",
     "map_layers",
     "population_kinds",
     "facility_kind",
@@ -123,9 +122,6 @@ class LayerKind:
             "point": ("Point", "MultiPoint"),
             "line": ("LineString", "MultiLineString"),
         }[self.geometry]
-
-    def field(self, name: str) -> Field | None:
-        return next((f for f in self.fields if f.name == name), None)
 
 
 # Tables: a row per field and per kind read best as rows, so the formatter leaves them.
@@ -276,11 +272,6 @@ def partitions() -> tuple[str, ...]:
 def jurisdictions() -> dict[str, str]:
     """``{jurisdiction kind: the hierarchy kind it should follow}``."""
     return {n: k.follows for n, k in KINDS.items() if k.follows}
-
-
-def children_of(name: str) -> tuple[str, ...]:
-    """The kinds nested directly in ``name``."""
-    return tuple(n for n, k in KINDS.items() if k.parent == name)
 
 
 def map_layers() -> tuple[str, ...]:
