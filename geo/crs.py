@@ -14,7 +14,15 @@ from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 
-__all__ = ["CHINA_BOUNDS", "metric_crs_for_bounds", "metric_crs", "coordinate_problems"]
+__all__ = [
+    "CHINA_BOUNDS",
+    "CRS84",
+    "metric_crs_for_bounds",
+    "metric_crs",
+    "coordinate_problems",
+    "crs_uri",
+    "crs_from_uri",
+]
 
 log = logging.getLogger(__name__)
 
@@ -150,3 +158,55 @@ def coordinate_problems(bounds, crs: CRS) -> list[str]:
                 "file is really in with --crs"
             )
     return problems
+
+
+# ---------------------------------------------------------------------- CRS identifiers
+# OGC API – Features names CRSs by URI. CRS84 is WGS 84 with longitude first (the GeoJSON
+# default); EPSG:4326 and EPSG:4490 (CGCS2000) list latitude first, as EPSG defines them.
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+_EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/"
+
+
+def crs_uri(crs) -> str:
+    """The OGC URI of ``crs`` (anything pyproj reads): CRS84 for lon/lat WGS 84.
+
+    >>> crs_uri("EPSG:4539")
+    'http://www.opengis.net/def/crs/EPSG/0/4539'
+    >>> crs_uri("OGC:CRS84") == CRS84
+    True
+    """
+    crs = CRS.from_user_input(crs)
+    if crs == CRS.from_user_input("OGC:CRS84"):
+        return CRS84
+    code = crs.to_epsg()
+    if code is None:
+        raise ValueError(f"{crs.name} has no EPSG code to name it by")
+    return f"{_EPSG_URI}{code}"
+
+
+def crs_from_uri(text: str) -> CRS:
+    """The CRS a client names: an OGC URI, a safe CURIE (``[EPSG:4539]``) or ``EPSG:4539``.
+    Raises ValueError when it names none.
+
+    >>> crs_from_uri("http://www.opengis.net/def/crs/EPSG/0/4490").to_epsg()
+    4490
+    >>> crs_from_uri("[OGC:CRS84]").to_string()
+    'OGC:CRS84'
+    """
+    t = text.strip()
+    if t.startswith("[") and t.endswith("]"):
+        t = t[1:-1]
+    for prefix in ("http://www.opengis.net/def/crs/", "https://www.opengis.net/def/crs/"):
+        if t.startswith(prefix):
+            parts = t[len(prefix) :].split("/")  # authority / version / code
+            if len(parts) != 3:
+                raise ValueError(f"'{text}' is not a CRS URI")
+            t = f"{parts[0]}:{parts[2]}"
+    if t.upper() in ("CRS84", "OGC:CRS84"):
+        return CRS.from_user_input("OGC:CRS84")
+    if not t.upper().startswith(("EPSG:", "OGC:")):
+        raise ValueError(f"'{text}' is not a CRS URI")
+    try:
+        return CRS.from_user_input(t)
+    except Exception:  # noqa: BLE001 - pyproj's own error type varies by version
+        raise ValueError(f"'{text}' names no known CRS") from None

@@ -2,7 +2,9 @@
 and the findings — pure analysis, nothing saved (saving is :mod:`layers.editing`).
 
 Operations (geometries in lon/lat WGS 84 GeoJSON, as the map and scripts send them):
-``update`` {code, feature} (one cell's new geometry and attributes: the API's PUT),
+``update`` {code, feature} (one cell's new geometry and attributes: the API's PUT and
+PATCH), ``create`` {feature} (a new cell exactly as sent: POST), ``delete`` {code}
+(DELETE),
 ``reshape`` {code, geometry}, ``split`` {code, line}, ``merge`` {codes}, ``move`` {to,
 geometry}, ``draw`` {community, geometry, name?} and ``replace`` {community or
 communities, features} (an adopted proposal). The geometry comes from :mod:`geo.redraw`;
@@ -46,7 +48,9 @@ __all__ = [
 EDIT_LAYERS = (*hierarchy()[: hierarchy().index("grid") + 1], *population_kinds())
 # Attributes of a cell an editor may set directly (``update``); the rest are derived.
 EDITABLE = ("name", "parent_code", "households", "population", "floating_population")
-OPERATIONS = ("update", "reshape", "split", "merge", "move", "draw", "replace")
+OPERATIONS = ("update", "create", "delete", "reshape", "split", "merge", "move", "draw", "replace")
+# The operations that set a cell exactly as the editor says, with no redrawing or re-count.
+_AS_SENT = ("update", "create", "delete")
 
 
 def feature_json(gdf: gpd.GeoDataFrame, i: int) -> dict:
@@ -252,6 +256,34 @@ def _updated(rows: gpd.GeoDataFrame, geom, props: dict) -> gpd.GeoDataFrame:
     return changed
 
 
+def _as_sent(grid: gpd.GeoDataFrame, op: dict) -> gpd.GeoDataFrame:
+    """The one cell an ``update``, ``create`` or ``delete`` sets (stored CRS; a deleted
+    cell has an empty geometry)."""
+    if op["op"] == "delete":
+        gone = _one_cell(grid, _code(op)).copy().reset_index(drop=True)
+        gone["geometry"] = shapely.Polygon()
+        return gone
+    geom, props = _update_feature(op.get("feature"))
+    if op["op"] == "update":
+        return _updated(_one_cell(grid, _code(op)), geom, props)
+    parent = props.get("parent_code")
+    if not isinstance(parent, str) or not parent:
+        raise InputError(
+            "a new cell needs properties.parent_code, the code of its community",
+            zh="新网格须在 properties.parent_code 中给出所属社区编码",
+        )
+    code = props.get("code") or redraw.next_codes(grid["code"], parent, 1)[0]
+    if not isinstance(code, str) or (grid["code"].astype(str) == code).any():
+        raise InputError(
+            f"there is already a cell with code '{code}'", zh=f"编码为 {code} 的网格已存在"
+        )
+    row = grid.iloc[:0].copy()
+    row.loc[0, "code"] = code
+    row.loc[0, "name"] = props.get("name") or code
+    row = gpd.GeoDataFrame(row, geometry="geometry", crs=grid.crs)
+    return _updated(row, geom, props)
+
+
 def _replacement(cells, communities: list[str], features, crs, comm=None):
     """The cells of ``communities`` replaced by ``features`` (lon/lat GeoJSON), each fitted
     to its community; with several communities each feature names its ``parent_code``."""
@@ -401,8 +433,8 @@ def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
     ds = base.layers
     grid = ds["grid"]
     cells = base.metric["grid"]
-    if op.get("op") == "update":  # figures as the editor set them, geometry as sent
-        stored = _updated(_one_cell(grid, _code(op)), *_update_feature(op.get("feature")))
+    if op.get("op") in _AS_SENT:  # figures as the editor set them, geometry as sent
+        stored = _as_sent(grid, op)
         changed, method = stored.to_crs(base.crs), None
     else:
         changed, cells = _changed_cells(base, op)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import pandas as pd
 
 from geo.checker import Report
 from geo.findings import RULES, SLIVER
 from geo.kinds import KINDS, jurisdictions
 
-__all__ = ["rule_label", "layer_label", "text_report"]
+__all__ = ["FINDINGS_LAYERS", "rule_label", "layer_label", "findings_layers", "text_report"]
+
+# The findings as layers a desktop GIS loads (the service's collections, the export's
+# GeoPackage layers): name → (Chinese title, English title).
+FINDINGS_LAYERS = {
+    "findings_area": ("问题（面）", "findings: areas (gaps, overlaps, …)"),
+    "findings_point": ("问题（点）", "findings: points (invalid geometry, duplicate codes, …)"),
+}
 
 
 def rule_label(rule: str, layer: str | None = None) -> str:
@@ -24,6 +32,22 @@ def layer_label(layer: str) -> str:
     """'派出所辖区 police area'."""
     k = KINDS.get(layer)
     return f"{k.zh} {k.en}" if k else layer
+
+
+def findings_layers(findings: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
+    """``findings`` (a report's) as the :data:`FINDINGS_LAYERS`, in WGS 84 lon/lat: the
+    polygonal ones in ``findings_area``, the others (points) in ``findings_point``. Each
+    row names its rule in Chinese (``rule_zh``); the codes it concerns are joined with
+    ``;`` (``features``), as desktop GIS tables hold text, not lists."""
+    out = findings.to_crs("EPSG:4326").copy()
+    out["features"] = out["features"].map(";".join)
+    out.insert(out.columns.get_loc("rule") + 1, "rule_zh", out["rule"].map(lambda r: RULES[r].zh))
+    polygonal = out.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    area, point = FINDINGS_LAYERS
+    return {
+        area: out[polygonal].reset_index(drop=True),
+        point: out[~polygonal].reset_index(drop=True),
+    }
 
 
 def _finding_line(row) -> str:

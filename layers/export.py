@@ -6,12 +6,15 @@ import os
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 
 from layers.errors import InputError
 
 __all__ = ["export_layer", "export_findings"]
 
+# GDAL's RFC 7946 mode: counter-clockwise exteriors, no "crs" member, 7 decimals.
+_RFC7946 = {"RFC7946": "YES", "WRITE_NAME": "NO"}
 _DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "ESRI Shapefile"}
 
 
@@ -31,6 +34,7 @@ def export_layer(
     options = {}
     if driver == "GeoJSON":
         gdf = gdf.to_crs("EPSG:4326")
+        options.update(_RFC7946)
     if driver == "ESRI Shapefile":
         options["encoding"] = encoding or "UTF-8"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,22 +45,24 @@ def export_layer(
 def export_findings(findings: gpd.GeoDataFrame, path: str | os.PathLike) -> Path:
     """Write checker findings for desktop GIS, in WGS 84 lon/lat.
 
-    A GeoPackage gets two layers, ``findings_area`` (gaps, overlaps, … as polygons) and
-    ``findings_point`` (invalid geometry, duplicate codes, parent mismatches as points);
-    GeoJSON gets one file. Feature codes are joined with ``;``.
+    A GeoPackage gets the two layers of :func:`geo.report.findings_layers`,
+    ``findings_area`` (gaps, overlaps, … as polygons) and ``findings_point`` (invalid
+    geometry, duplicate codes, parent mismatches as points); GeoJSON (RFC 7946) gets one
+    file with both. Feature codes are joined with ``;``.
     """
+    from geo.report import findings_layers
+
     path = Path(path)
     driver = _DRIVERS.get(path.suffix.lower())
     if driver not in ("GPKG", "GeoJSON"):
         raise InputError(f"findings can be exported as .gpkg or .geojson, not '{path.suffix}'")
-    out = findings.to_crs("EPSG:4326").copy()
-    out["features"] = out["features"].map(lambda codes: ";".join(codes))
+    parts = findings_layers(findings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     if driver == "GeoJSON":
-        pyogrio.write_dataframe(out, path, driver=driver)
+        both = gpd.GeoDataFrame(pd.concat(parts.values(), ignore_index=True), crs="EPSG:4326")
+        pyogrio.write_dataframe(both, path, driver=driver, **_RFC7946)
         return path
-    polygonal = out.geom_type.isin(["Polygon", "MultiPolygon"])
-    for name, part in (("findings_area", out[polygonal]), ("findings_point", out[~polygonal])):
+    for name, part in parts.items():
         pyogrio.write_dataframe(part, path, layer=name, driver="GPKG")
     return path

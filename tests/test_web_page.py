@@ -2,6 +2,7 @@
 
 import contextlib
 import re
+from html import unescape
 from urllib.parse import urljoin, urlparse
 
 import pytest
@@ -18,7 +19,7 @@ XSS = ["<img src=x onerror=alert(1)>", "${alert(1)}", "</script><script>alert(2)
 
 
 def _refs(html: str) -> list[str]:
-    return re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', html)
+    return [unescape(r) for r in re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', html)]
 
 
 @pytest.mark.parametrize("path", ["/", "/?lang=en"])

@@ -1,10 +1,12 @@
 """The gridmap web service: an offline map of every layer and the JSON/GeoJSON API.
 
 ``create_app()`` builds the Flask app: configuration from defaults, then the environment
-(``DATASET``, ``DATABASE_URL``, ``GRIDMAP_BASEMAP``, ``TIANDITU_KEY``), then
-``test_config``; one :class:`web.catalog.Catalog` per app; a blueprint per area — map
-pages, the features API, analysis (findings, lookup, search, proposals), service sites,
-editing, printing and downloads, sign-in — and one error handler (:mod:`web.errors`).
+(``DATASET``, ``DATABASE_URL``, ``GRIDMAP_BASEMAP``, ``TIANDITU_KEY``,
+``GRIDMAP_PROXY_HOPS``, ``GRIDMAP_CORS_ORIGINS``), then ``test_config``; one
+:class:`web.catalog.Catalog` per app; a blueprint per area — map pages, the features API
+and its OpenAPI document, analysis (findings, lookup, search, proposals), service sites,
+editing, printing and downloads, sign-in — the query-parameter check of
+:func:`web.params.refuse_unknown` and one error handler (:mod:`web.errors`).
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         TIANDITU_KEY=os.environ.get("TIANDITU_KEY", ""),
         # households per grid cell that proposals aim for: GRIDMAP_HOUSEHOLDS=300-500
         HOUSEHOLD_BAND=household_band(os.environ.get("GRIDMAP_HOUSEHOLDS", "300-500")),
+        # reverse proxies in front whose X-Forwarded-Proto/Host/Prefix/For are trusted (the
+        # service's links use them); 0 when clients reach the service directly
+        PROXY_HOPS=int(os.environ.get("GRIDMAP_PROXY_HOPS", "0")),
+        # origins whose pages may read the API (GET only): "*" or a comma-separated list
+        CORS_ORIGINS=os.environ.get("GRIDMAP_CORS_ORIGINS", ""),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
@@ -82,15 +89,32 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         app.config["SECRET_KEY"] = secret_key(Path(app.instance_path))
 
-    from web import account, analysis, editing, errors, features, pages, printing, sites
+    from web import account, analysis, editing, errors, features, openapi, pages, printing, sites
     from web.catalog import Catalog
+    from web.params import refuse_unknown
 
     pages.check_basemap(app.config["BASEMAP"])
     app.extensions["gridmap"] = Catalog(app.config["DATASET"])
     # one blueprint per area of the service
-    for area in (pages, features, analysis, sites, editing, printing, account):
+    for area in (pages, features, openapi, analysis, sites, editing, printing, account):
         app.register_blueprint(area.bp)
+    app.before_request(refuse_unknown)
     errors.register(app)
+    hops = app.config["PROXY_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
+    origins = [o.strip() for o in app.config["CORS_ORIGINS"].split(",") if o.strip()]
+    if origins:
+        from flask_cors import CORS
+
+        CORS(
+            app,
+            origins="*" if "*" in origins else origins,
+            methods=["GET", "HEAD", "OPTIONS"],
+            expose_headers=["ETag", "Content-Crs"],
+        )
 
     @app.after_request
     def security_headers(response):

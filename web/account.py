@@ -7,6 +7,7 @@ from werkzeug.exceptions import Forbidden
 
 from web.auth import check_password, csrf_ok, csrf_token
 from web.i18n import STRINGS, pick_lang
+from web.params import accepts
 
 bp = Blueprint("account", __name__)
 
@@ -20,6 +21,7 @@ def _back() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@accepts("lang", "next", formats=("html",))
 def login():
     lang = pick_lang(request.args.get("lang"))
     s = STRINGS[lang]
@@ -44,6 +46,7 @@ def login():
 
 
 @bp.post("/logout")
+@accepts()
 def logout():
     if not csrf_ok(request.form.get("csrf") or request.headers.get("X-CSRF-Token")):
         raise Forbidden("sign-out must come from gridmap's own page")

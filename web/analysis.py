@@ -17,7 +17,7 @@ from geo.errors import InputError
 from geo.findings import RULES
 from geo.kinds import KINDS
 from web.features import geojson
-from web.params import catalog, float_arg, int_arg
+from web.params import accepts, catalog, float_arg, int_arg
 from web.sites import with_paths
 
 bp = Blueprint("analysis", __name__)
@@ -33,6 +33,7 @@ def _one_of(name: str, value, table) -> None:
 
 
 @bp.get("/findings")
+@accepts("rule", "layer", formats=("geojson",))
 def findings():
     rule, layer = request.args.get("rule"), request.args.get("layer")
     _one_of("rule", rule, RULES)
@@ -46,6 +47,7 @@ def findings():
 
 
 @bp.get("/lookup")
+@accepts("lon", "lat")
 def lookup():
     lon = float_arg("lon", -180, 180)
     lat = float_arg("lat", -90, 90)
@@ -59,6 +61,7 @@ def lookup():
 
 
 @bp.get("/search")
+@accepts("q")
 def search():
     q = request.args.get("q", "")
     if len(q) > 100:
@@ -67,11 +70,13 @@ def search():
 
 
 @bp.get("/themes")
+@accepts()
 def themes():
     return jsonify(catalog().themes)
 
 
 @bp.get("/proposal")
+@accepts("community", "street", "min", "max")
 def proposal():
     """A proposed re-partition of a community's (``community=``) or a whole street's
     (``street=``, community by community) grid cells into a household band."""

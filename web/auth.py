@@ -137,6 +137,7 @@ def planner_required(view):
         g.user = signed_in_planner()
         return view(*args, **kwargs)
 
+    wrapped.planner_only = True  # the OpenAPI document says so
     return wrapped
 
 

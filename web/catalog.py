@@ -21,10 +21,11 @@ from geo.access import Access
 from geo.checker import Report, check_dataset
 from geo.dataset import Dataset
 from geo.errors import NotFound
-from geo.findings import RULES, SLIVER
+from geo.filters import queryables
 from geo.kinds import FACILITY_KINDS, KINDS, hierarchy, jurisdictions, partitions
 from geo.locator import Locator
-from geo.themes import THEMES, classify, grid_figures
+from geo.report import FINDINGS_LAYERS, findings_layers
+from geo.themes import NO_DATA, THEMES, classify, grid_figures
 from layers.storage import open_store
 
 __all__ = ["Collection", "Catalog", "plain"]
@@ -50,59 +51,114 @@ def _json(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+def feature_ids(codes: np.ndarray) -> np.ndarray:
+    """A unique, stable id per feature: its code where the code is unique in the layer,
+    ``code.1``, ``code.2``, … (in stored order) where several features share it — the code
+    stays a property, and a duplicate_code finding does not hide a feature from a client
+    that keys features by id."""
+    ids = codes.astype(object).copy()
+    values, inverse, counts = np.unique(codes.astype(str), return_inverse=True, return_counts=True)
+    for group in np.flatnonzero(counts > 1):
+        where = np.flatnonzero(inverse == group)
+        ids[where] = [f"{values[group]}.{k}" for k in range(1, len(where) + 1)]
+    return ids
+
+
+def rfc7946_geometries(geoms, grid: float = 1e-7) -> np.ndarray:
+    """``geoms`` as RFC 7946 asks: exterior rings counter-clockwise, holes clockwise, and
+    coordinates on a ``grid`` (1e-7 degree, about 1 cm: finer than any boundary we hold,
+    and seven decimals). Rounded first, then oriented, so rounding cannot flip a ring."""
+    rounded = shapely.set_precision(geoms, grid, mode="pointwise")
+    return shapely.orient_polygons(rounded, exterior_cw=False)
+
+
 @dataclass
 class Collection:
-    """One layer ready to serve: features as GeoJSON strings, a spatial index, codes."""
+    """One layer ready to serve: its features (lon/lat) as a table for filters, each
+    feature's GeoJSON prepared up to its geometry (``heads``) and its geometry
+    (``geometries``, RFC 7946), unique ids, a spatial index, codes and names.
+
+    ``derived`` names the properties the service computes (a cell's density, the police
+    area holding it, …): served and queryable, never stored or edited.
+    """
 
     name: str
-    features: list[str]
+    table: gpd.GeoDataFrame
+    heads: list[str]
+    geometries: list[str]
+    ids: np.ndarray
     codes: np.ndarray
     tree: shapely.STRtree
     bounds: tuple[float, float, float, float]
     names: np.ndarray
+    derived: tuple[str, ...] = ()
 
     @classmethod
     def from_frame(cls, name: str, gdf: gpd.GeoDataFrame, extra: pd.DataFrame | None = None):
-        """``gdf`` in WGS 84; ``extra`` holds additional per-feature properties."""
+        """``gdf`` in WGS 84; ``extra`` holds derived per-feature properties."""
+        derived = tuple(extra.columns) if extra is not None else ()
+        table = gdf if extra is None else gdf.join(extra)
         geoms = gdf.geometry.values
-        # 1e-7 degree (~1 cm) is finer than any boundary we hold; it shortens the JSON.
-        rounded = shapely.set_precision(geoms, 1e-7, mode="pointwise")
-        geo_json = shapely.to_geojson(rounded)
-        columns = [c for c in gdf.columns if c != gdf.geometry.name]
-        records = gdf[columns].to_dict("records")
-        extras = extra.to_dict("records") if extra is not None else [{}] * len(gdf)
+        columns = [c for c in table.columns if c != table.geometry.name]
+        records = table[columns].to_dict("records")
         codes = (
             gdf["code"].astype(str).to_numpy()
             if "code" in gdf
-            else np.array([str(i) for i in range(len(gdf))], dtype=object)
+            else np.array([str(i) for i in range(1, len(gdf) + 1)], dtype=object)
         )
-        features = []
-        for code, rec, ext, g in zip(codes, records, extras, geo_json):
-            props = {k: plain(v) for k, v in rec.items()}
-            props.update({k: plain(v) for k, v in ext.items()})
-            features.append(
-                f'{{"type":"Feature","id":{_json(code)},'
-                f'"properties":{_json(props)},"geometry":{g}}}'
-            )
+        ids = feature_ids(codes)
+        heads = [
+            f'{{"type":"Feature","id":{_json(fid)},'
+            f'"properties":{_json({k: plain(v) for k, v in rec.items()})},"geometry":'
+            for fid, rec in zip(ids, records)
+        ]
         names = (
             gdf["name"].astype(str).to_numpy()
             if "name" in gdf
             else np.array([""] * len(gdf), dtype=object)
         )
         b = gdf.total_bounds if len(gdf) else (0.0, 0.0, 0.0, 0.0)
-        return cls(name, features, codes, shapely.STRtree(geoms), tuple(map(float, b)), names)
+        return cls(
+            name,
+            table,
+            heads,
+            list(shapely.to_geojson(rfc7946_geometries(geoms))),
+            ids,
+            codes,
+            shapely.STRtree(geoms),
+            tuple(map(float, b)),
+            names,
+            derived,
+        )
 
     def __len__(self) -> int:
-        return len(self.features)
+        return len(self.heads)
+
+    def feature(self, i: int, geometry: str | None = None) -> str:
+        """Feature ``i`` as GeoJSON text; ``geometry``: its geometry in another CRS."""
+        return self.heads[i] + (self.geometries[i] if geometry is None else geometry) + "}"
 
     def query(self, bbox=None) -> np.ndarray:
         """Positions of the features intersecting ``bbox`` (lon/lat), in layer order."""
         if bbox is None:
-            return np.arange(len(self.features))
+            return np.arange(len(self))
         return np.sort(self.tree.query(shapely.box(*bbox), predicate="intersects"))
 
     def by_code(self, code: str) -> np.ndarray:
         return np.flatnonzero(self.codes == code)
+
+    def by_id(self, fid: str) -> np.ndarray:
+        return np.flatnonzero(self.ids == fid)
+
+
+# The grid property each population theme classifies (the map colours a cell by looking
+# its value up in the theme's bins: styling never travels as a feature property).
+THEME_PROPERTIES = {
+    "households": "households",
+    "population": "population",
+    "density": "density_per_km2",
+    "floating_share": "floating_share_pct",
+}
 
 
 class Catalog:
@@ -194,16 +250,20 @@ class Catalog:
         grid = self.layers.get("grid")
         if grid is not None:
             figures = grid_figures(grid, metric_crs=self.layers.metric_crs)
-            fills = {}
-            for theme in THEMES:
-                colours, legend = classify(figures[theme])
-                fills[theme] = colours
-                zh, en, unit = THEMES[theme]
-                self.themes[theme] = {**legend, "label_zh": zh, "label_en": en, "unit": unit}
             ex = extras["grid"]
-            ex["density_per_km2"] = figures["density"].to_numpy()
-            ex["floating_share_pct"] = figures["floating_share"].to_numpy()
-            ex["_fill"] = [dict(zip(fills, vals)) for vals in zip(*fills.values())]
+            for theme, prop in THEME_PROPERTIES.items():
+                if prop not in grid:
+                    ex[prop] = figures[theme].to_numpy()
+                _, legend = classify(figures[theme])
+                zh, en, unit = THEMES[theme]
+                self.themes[theme] = {
+                    **legend,
+                    "property": prop,
+                    "noData": NO_DATA,
+                    "label_zh": zh,
+                    "label_en": en,
+                    "unit": unit,
+                }
         facility = self.layers.get("facility")
         if facility is not None:
             extras["facility"] = pd.DataFrame(
@@ -221,9 +281,32 @@ class Catalog:
         """The check report, computed on first use and kept."""
         with self._lock:
             if self._report is None:
-                self._report = check_dataset(self.layers)
-                self._findings_json = self._serialise_findings(self._report)
+                report = check_dataset(self.layers)
+                self._findings_json = self._serialise_findings(report)
+                self._findings_collections = {
+                    name: Collection.from_frame(name, gdf)
+                    for name, gdf in findings_layers(report.findings).items()
+                }
+                self._report = report
             return self._report
+
+    def collection_names(self) -> list[str]:
+        """The collections served: every layer, then the findings layers."""
+        return [*self.collections, *FINDINGS_LAYERS]
+
+    def collection(self, name: str) -> Collection | None:
+        """The collection ``name`` (a findings layer waits for the check), or None."""
+        if name in self.collections:
+            return self.collections[name]
+        if name in FINDINGS_LAYERS:
+            self.report()
+            return self._findings_collections[name]
+        return None
+
+    def queryables(self, name: str) -> dict[str, str]:
+        """Property → JSON type of what a filter on collection ``name`` may name."""
+        col = self.collection(name)
+        return queryables(col.table) if col is not None else {}
 
     @staticmethod
     def _serialise_findings(report: Report) -> list[str]:
@@ -244,7 +327,6 @@ class Catalog:
                     "parent": row.parent,
                 }
             )
-            props["_color"] = SLIVER["color"] if row.kind == "sliver" else RULES[row.rule].color
             geom = shapely.to_geojson(row.geometry) if row.geometry is not None else "null"
             out.append(
                 f'{{"type":"Feature","id":{i},"properties":{_json(props)},"geometry":{geom}}}'

@@ -4,9 +4,15 @@ Planning a change is :mod:`geo.edits`; saving it — the transaction, the stale-
 rule and the revisions — is :mod:`layers.editing`. Errors (401, 403, 412 stale, 422 new
 findings, 428 no If-Match, 400, 404) are raised and answered by :mod:`web.errors`.
 
-    PUT  /collections/grid/items/{code}            If-Match: ETag; a GeoJSON Feature
-    POST /collections/grid/items/{code}/preview    the cell after, findings it would add
-    POST /collections/grid/items/{code}/revert     {"revision", "reason"} + If-Match
+    POST   /collections/grid/items                 a new cell (GeoJSON Feature) → 201
+    PUT    /collections/grid/items/{id}            If-Match: ETag; a GeoJSON Feature
+    PATCH  /collections/grid/items/{id}            If-Match; a JSON Merge Patch of it
+    DELETE /collections/grid/items/{id}            If-Match → 204
+    POST   /collections/grid/items/{id}/preview    the cell after, findings it would add
+    POST   /collections/grid/items/{id}/revert     {"revision", "reason"} + If-Match
+
+Why (required) goes in ``X-Reason`` or the body's ``reason``; accepting the findings a
+change adds in ``X-Accept-Findings`` or the body's ``accepted``.
     POST /collections/grid/changes/preview         {"op", ...}: changed cells, figures,
                                                    new findings, base revisions
     POST /collections/grid/changes                 the same + "base", "reason", "accepted"?
@@ -20,17 +26,19 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import math
 
 import geopandas as gpd
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request, url_for
 
-from geo.edits import preview_change, preview_feature
+from geo.edits import EDITABLE, preview_change, preview_feature
 from geo.errors import InputError, NotFound, PreconditionRequired
 from layers.editing import apply_change, revert_change, revert_feature, update_feature
 from web.auth import planner_required
 from web.catalog import plain
-from web.features import collection_of, geojson
-from web.params import catalog, json_body
+from web.features import collection_of, feature_position, geojson
+from web.params import accepts, catalog, json_body
 
 bp = Blueprint("edit", __name__)
 
@@ -69,37 +77,164 @@ def _saved(result: dict, layer: str, code: str, **fields) -> Response:
 
 
 # --------------------------------------------------------------------- one feature
-@bp.put("/collections/<layer>/items/<code>")
-@planner_required
-def put_item(layer, code):
-    _grid_only(layer)
+def _reason_and_acceptance(body: dict) -> tuple[str, str | None]:
+    """Why (``X-Reason`` header or the body's ``reason``) and, when the change adds
+    findings, why they are accepted (``X-Accept-Findings`` or the body's ``accepted``).
+    Headers let a standard OGC client, whose body is a bare Feature, say both."""
+    reason = request.headers.get("X-Reason") or body.get("reason", "")
+    accepted = request.headers.get("X-Accept-Findings") or body.get("accepted")
+    return reason, accepted
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def _as_edit(col, i: int, feature: dict) -> dict:
+    """``feature`` less the properties the service derives or does not let an editor set,
+    where they are as it served them: a client that read the feature and sends it back
+    (QGIS, GDAL, a script doing GET then PUT) is not refused for them. One that changes
+    such a property keeps it, and the edit refuses it, naming it."""
+    if not isinstance(feature, dict):
+        return feature
+    served = json.loads(col.feature(i))["properties"]
+    props = feature.get("properties")
+    if not isinstance(props, dict):
+        return feature
+    kept = {
+        k: v
+        for k, v in props.items()
+        if k in EDITABLE or k == "code" or k not in served or not _same(v, served[k])
+    }
+    return {**feature, "properties": kept}
+
+
+def merge_patch(target, patch):
+    """``target`` with the JSON Merge Patch ``patch`` applied (RFC 7396): members set to
+    null are removed, objects merged member by member, anything else replaced."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def _replace(layer: str, fid: str, feature: dict) -> Response:
+    """Save ``feature`` (lon/lat) as the new state of feature ``fid``: PUT and PATCH."""
+    col = collection_of(layer)
+    i = feature_position(layer, col, fid)
+    code = str(col.codes[i])
     base = _base_revision()
-    body = json_body("a GeoJSON Feature")
+    reason, accepted = _reason_and_acceptance(feature)
     result = update_feature(
         catalog().store,
         layer,
         code,
-        body,
+        _as_edit(col, i, feature),
         base_revision=base,
         author=g.user["name"],
-        reason=request.headers.get("X-Reason") or body.get("reason", ""),
-        accepted=body.get("accepted"),
+        reason=reason,
+        accepted=accepted,
     )
     return _saved(result, layer, code, accepted_findings=result["accepted_findings"])
 
 
-@bp.post("/collections/<layer>/items/<code>/preview")
+@bp.put("/collections/<layer>/items/<fid>")
+@accepts()
 @planner_required
-def preview_item(layer, code):
+def put_item(layer, fid):
+    """Replace a grid cell (If-Match: its ETag; X-Reason: why): OGC API – Features Part 4."""
     _grid_only(layer)
-    base = catalog().preview_base()
-    return jsonify(preview_feature(base.layers, code, json_body("a GeoJSON Feature"), base))
+    return _replace(layer, fid, json_body("a GeoJSON Feature"))
 
 
-@bp.post("/collections/<layer>/items/<code>/revert")
+@bp.patch("/collections/<layer>/items/<fid>")
+@accepts()
 @planner_required
-def revert_item(layer, code):
-    collection_of(layer)
+def patch_item(layer, fid):
+    """Change part of a grid cell: a JSON Merge Patch of the feature as GET returns it."""
+    _grid_only(layer)
+    col = collection_of(layer)
+    served = json.loads(col.feature(feature_position(layer, col, fid)))
+    patch = json_body("a JSON Merge Patch of the feature")
+    return _replace(layer, fid, merge_patch(served, patch))
+
+
+@bp.post("/collections/<layer>/items")
+@accepts()
+@planner_required
+def create_item(layer):
+    """Add a grid cell exactly as sent (properties.parent_code: its community; code: the
+    community's next serial unless given). 201 with its Location and ETag."""
+    _grid_only(layer)
+    feature = json_body("a GeoJSON Feature")
+    reason, accepted = _reason_and_acceptance(feature)
+    result = apply_change(
+        catalog().store,
+        {"op": "create", "feature": feature},
+        base={},
+        author=g.user["name"],
+        reason=reason,
+        accepted=accepted,
+    )
+    catalog().reload()
+    new = result["revisions"][0]
+    response = jsonify(plain(result))
+    response.status_code = 201
+    response.headers["Location"] = url_for(
+        "features.item", layer=layer, fid=new["code"], _external=True
+    )
+    response.headers["ETag"] = f'"{layer}:{new["code"]}:{new["revision"]}"'
+    return response
+
+
+@bp.delete("/collections/<layer>/items/<fid>")
+@accepts()
+@planner_required
+def delete_item(layer, fid):
+    """Remove a grid cell (If-Match; X-Reason; X-Accept-Findings for the gap it leaves)."""
+    _grid_only(layer)
+    col = collection_of(layer)
+    code = str(col.codes[feature_position(layer, col, fid)])
+    reason, accepted = _reason_and_acceptance({})
+    apply_change(
+        catalog().store,
+        {"op": "delete", "code": code},
+        base={code: _base_revision()},
+        author=g.user["name"],
+        reason=reason,
+        accepted=accepted,
+    )
+    catalog().reload()
+    return Response(status=204)
+
+
+@bp.post("/collections/<layer>/items/<fid>/preview")
+@accepts()
+@planner_required
+def preview_item(layer, fid):
+    """What a PUT of this body would do: the cell before and after, findings it adds."""
+    _grid_only(layer)
+    col = collection_of(layer)
+    i = feature_position(layer, col, fid)
+    base = catalog().preview_base()
+    feature = _as_edit(col, i, json_body("a GeoJSON Feature"))
+    return jsonify(preview_feature(base.layers, str(col.codes[i]), feature, base))
+
+
+@bp.post("/collections/<layer>/items/<fid>/revert")
+@accepts()
+@planner_required
+def revert_item(layer, fid):
+    """Put a cell back as it was before one of its revisions (a new revision)."""
+    col = collection_of(layer)
+    code = str(col.codes[feature_position(layer, col, fid)])
     body = json_body()
     if not isinstance(body.get("revision"), int) or not body.get("reason"):
         raise InputError(
@@ -120,6 +255,7 @@ def revert_item(layer, code):
 
 # --------------------------------------------------------------------- changes
 @bp.post("/collections/grid/changes/preview")
+@accepts()
 @planner_required
 def preview():
     cat = catalog()
@@ -129,6 +265,7 @@ def preview():
 
 
 @bp.post("/collections/grid/changes")
+@accepts()
 @planner_required
 def apply():
     body = _op()
@@ -185,6 +322,7 @@ def _changes(revisions: list[dict]) -> list[dict]:
 
 
 @bp.get("/collections/grid/changes")
+@accepts(formats=("json", "csv"))
 def change_list():
     changes = _changes(catalog().store.revisions("grid"))
     if request.args.get("f") != "csv":
@@ -241,6 +379,7 @@ def _feature_collection(pairs) -> Response:
 
 
 @bp.get("/collections/grid/changes/<int:change_id>")
+@accepts(formats=("geojson",))
 def change(change_id):
     revs = [r for r in catalog().store.revisions("grid") if r.get("change_id") == change_id]
     if not revs:
@@ -251,6 +390,7 @@ def change(change_id):
 
 
 @bp.post("/collections/grid/changes/<int:change_id>/revert")
+@accepts()
 @planner_required
 def revert(change_id):
     body = json_body()
@@ -262,6 +402,7 @@ def revert(change_id):
 
 
 @bp.get("/collections/grid/diff")
+@accepts("from", "to", formats=("geojson",))
 def diff():
     """Each cell changed between two changes (the numbers of the change list; 0: as first
     loaded): as it was after change ``from`` and after change ``to``. A change is taken

@@ -15,6 +15,8 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from geo.findings import RULES, SLIVER
 from geo.kinds import FACILITY_KINDS, KINDS, map_layers, partitions
 from web.i18n import STRINGS, pick_lang
+from web.negotiation import chosen_format
+from web.params import accepts
 
 bp = Blueprint("pages", __name__)
 
@@ -193,13 +195,16 @@ def _extent(catalog):
 
 
 @bp.get("/favicon.ico")
+@accepts()
 def favicon():
     return Response(status=204)
 
 
 @bp.get("/")
+@accepts("lang", formats=("html", "json"))
 def index():
-    if request.args.get("f") == "json":
+    """The map (browsers) or the OGC API landing page (``Accept: application/json``)."""
+    if chosen_format() == "json":
         from web.features import landing
 
         return landing()

@@ -1,14 +1,162 @@
-"""Reading a request's query parameters: each one checked, with a message naming it."""
+"""Reading a request's query parameters: each one checked, with a message naming it.
+
+:data:`PARAMETERS` is the one table of the query parameters the service knows (their
+JSON Schema and meaning, which the OpenAPI document publishes); each view declares the
+ones it takes with :func:`accepts`, and :func:`refuse_unknown` answers any other with 400
+before the view runs, so that a client asking for something the service does not do
+(``crs=`` on a resource without it, a misspelt ``fitler=``) is told instead of silently
+getting something else.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 from flask import current_app, request
 
 from geo.errors import InputError
 
-__all__ = ["catalog", "int_arg", "float_arg", "bbox_arg", "json_body"]
+__all__ = [
+    "PARAMETERS",
+    "Param",
+    "accepts",
+    "refuse_unknown",
+    "catalog",
+    "int_arg",
+    "float_arg",
+    "bbox_arg",
+    "json_body",
+]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter: what it means (English, for the OpenAPI document) and its JSON
+    Schema; ``explode=False`` for comma-separated lists such as ``bbox``."""
+
+    en: str
+    schema: dict = field(default_factory=lambda: {"type": "string"})
+    explode: bool = True
+
+
+_NUMBER, _INT = {"type": "number"}, {"type": "integer"}
+# fmt: off
+PARAMETERS: dict[str, Param] = {
+    "f":           Param("answer format (instead of the Accept header)"),
+    "lang":        Param("page language", {"type": "string", "enum": ["zh", "en"]}),
+    "next":        Param("where to go after signing in (a path on this site)"),
+    "bbox":        Param("minx,miny,maxx,maxy: only features intersecting this box, in "
+                         "bbox-crs (default CRS84: lon/lat degrees)",
+                         {"type": "array", "minItems": 4, "maxItems": 4, "items": _NUMBER},
+                         explode=False),
+    "bbox-crs":    Param("CRS of bbox (a URI from the collection's crs list)"),
+    "crs":         Param("CRS of the answer's coordinates (a URI from the collection's crs "
+                         "list); the Content-Crs header names it"),
+    "limit":       Param("features per page; values above the maximum are clamped; 0 "
+                         "counts the matches (numberMatched) without sending them",
+                         {"type": "integer", "minimum": 0, "default": 1000}),
+    "offset":      Param("features to skip (the next link sets it)",
+                         {"type": "integer", "minimum": 0, "default": 0}),
+    "filter":      Param("a CQL2 filter on the collection's queryables, e.g. "
+                         "households > 500 AND parent_code = '540102001001'"),
+    "filter-lang": Param("language of filter",
+                         {"type": "string", "enum": ["cql2-text", "cql2-json"],
+                          "default": "cql2-text"}),
+    "rule":        Param("only findings of this rule"),
+    "layer":       Param("a layer name (grid, community, …)"),
+    "lon":         Param("longitude, degrees (WGS 84)",
+                         {"type": "number", "minimum": -180, "maximum": 180}),
+    "lat":         Param("latitude, degrees (WGS 84)",
+                         {"type": "number", "minimum": -90, "maximum": 90}),
+    "q":           Param("text to search in names and codes", {"type": "string", "maxLength": 100}),
+    "min":         Param("fewest households a proposed cell should hold", _INT),
+    "max":         Param("most households a proposed cell should hold", _INT),
+    "community":   Param("a community code"),
+    "street":      Param("a street code"),
+    "kind":        Param("a facility kind (police_post, health_centre, …)"),
+    "code":        Param("a feature code"),
+    "k":           Param("how many nearest facilities", {"type": "integer", "minimum": 1,
+                                                         "maximum": 50}),
+    "path":        Param("include the walking route", {"type": "string",
+                                                       "enum": ["0", "1", "true", "false"]}),
+    "model":       Param("siting model", {"type": "string", "enum": ["mclp", "lscp"]}),
+    "p":           Param("how many new sites", {"type": "integer", "minimum": 1, "maximum": 200}),
+    "time_limit":  Param("solver time limit, seconds", {"type": "integer", "minimum": 1,
+                                                        "maximum": 600}),
+    "candidates":  Param("where new sites may go",
+                         {"type": "string", "enum": ["intersections", "lattice"]}),
+    "format":      Param("file format", {"type": "string", "enum": ["gpkg", "geojson", "shp"]}),
+    "encoding":    Param("shapefile text encoding", {"type": "string", "enum": ["utf-8", "gbk"]}),
+    "from":        Param("change number to compare from (0: as first loaded)", _INT),
+    "to":          Param("change number to compare to", _INT),
+}
+# Parameters of the standard this service knows and does not offer, and why.
+REFUSED = {
+    "datetime": ("the layers have no time: this service does not filter by datetime",
+                 "图层没有时间属性：本服务不按 datetime 筛选"),
+    "filter-crs": ("filters are evaluated in CRS84 (lon/lat) only; leave out filter-crs",
+                   "filter 只按 CRS84（经纬度）计算；请去掉 filter-crs"),
+    "sortby": ("features are returned in stored order; sortby is not offered",
+               "要素按存储顺序返回，不支持 sortby"),
+}
+# fmt: on
+
+
+def accepts(
+    *names: str,
+    formats: tuple[str, ...] = ("json",),
+    properties: bool = False,
+    f: bool | None = None,
+):
+    """Declare the query parameters (keys of :data:`PARAMETERS`) a view takes and the
+    formats it answers in (keys of :data:`web.negotiation.MEDIA_TYPES`; first: the
+    default), chosen by ``f=`` when it offers several (unless ``f=False``: another
+    parameter chooses); ``properties``: also the collection's queryable properties, as
+    equality filters. Every view declares this; it is what :func:`refuse_unknown` checks
+    and what the OpenAPI document lists."""
+    unknown = set(names) - set(PARAMETERS)
+    if unknown:
+        raise ValueError(f"parameters not in PARAMETERS: {sorted(unknown)}")
+
+    def mark(view):
+        negotiated = len(formats) > 1 if f is None else f
+        view.accepts = ("f", *names) if negotiated else names
+        view.formats = formats
+        view.takes_properties = properties
+        return view
+
+    return mark
+
+
+def refuse_unknown():
+    """Before a view runs: 400 for any query parameter it does not take, or an ``f`` it
+    cannot answer in, naming what it does take."""
+    view = current_app.view_functions.get(request.endpoint)
+    if view is None or not hasattr(view, "accepts"):
+        return
+    taken = set(view.accepts)
+    if view.takes_properties:
+        taken |= set(catalog().queryables(request.view_args.get("layer", "")))
+    for name in request.args:
+        if name in taken:
+            continue
+        if name in REFUSED:
+            en, zh = REFUSED[name]
+            raise InputError(en, zh=zh, parameter=name)
+        offered = ", ".join(sorted(taken)) or "none"
+        raise InputError(
+            f"unknown parameter '{name}'; this resource takes: {offered}",
+            zh=f"未知参数“{name}”；此资源可用的参数：{offered}",
+            parameter=name,
+        )
+    f = request.args.get("f")
+    if f is not None and f not in view.formats:
+        raise InputError(
+            f"f must be one of {', '.join(view.formats)}; got '{f}'",
+            zh=f"f 须为 {', '.join(view.formats)} 之一，收到“{f}”",
+            parameter="f",
+        )
 
 
 def catalog():

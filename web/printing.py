@@ -22,6 +22,7 @@ from geo.kinds import KINDS
 from geo.sheet import community_index, community_sheet
 from layers.export import export_layer
 from web.i18n import STRINGS, pick_lang
+from web.params import accepts
 
 bp = Blueprint("printing", __name__)
 
@@ -34,6 +35,7 @@ def _catalog():
 
 
 @bp.get("/export/<layer>")
+@accepts("format", "encoding", formats=("gpkg", "geojson", "zip"), f=False)
 def export(layer):
     stored = _catalog().stored
     if layer not in stored or layer not in KINDS:
@@ -76,6 +78,7 @@ def export(layer):
 
 @bp.get("/print/community/<code>")
 @bp.get("/print/community/", defaults={"code": ""})
+@accepts("lang", formats=("html",))
 def community(code):
     cat = _catalog()
     lang = pick_lang(request.args.get("lang"))

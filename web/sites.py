@@ -18,7 +18,7 @@ from geo.errors import InputError, NotFound
 from geo.themes import classify
 from web.catalog import plain
 from web.features import collection_of, geojson
-from web.params import catalog, float_arg, int_arg, json_body
+from web.params import accepts, catalog, float_arg, int_arg, json_body
 
 bp = Blueprint("sites", __name__)
 
@@ -62,6 +62,7 @@ def _origin():
 
 
 @bp.get("/nearest")
+@accepts("lon", "lat", "layer", "code", "kind", "k", "path")
 def nearest():
     acc = catalog().access()
     lon, lat = _origin()
@@ -80,6 +81,7 @@ def _coverage_colors(table):
 
 
 @bp.get("/coverage")
+@accepts("kind")
 def coverage():
     acc = catalog().access()
     kind = _kind(acc)
@@ -105,6 +107,7 @@ def coverage():
 
 
 @bp.post("/coverage/whatif")
+@accepts("kind")
 def whatif():
     acc = catalog().access()
     kind = _kind(acc)
@@ -132,6 +135,7 @@ def whatif():
 
 
 @bp.get("/service_areas")
+@accepts("kind", formats=("geojson",))
 def service_areas():
     acc = catalog().access()
     areas = acc.service_areas(_kind(acc)).to_crs("EPSG:4326")
@@ -139,6 +143,7 @@ def service_areas():
 
 
 @bp.get("/siting")
+@accepts("kind", "model", "p", "time_limit", "candidates", formats=("json", "geojson"))
 def siting():
     acc = catalog().access()
     kind = _kind(acc)

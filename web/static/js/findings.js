@@ -1,8 +1,8 @@
 /* Findings (the data's defects): a layer above all areas, each with a popup card, and the
  * list in the panel (#gm-findings, count in #gm-summary) that zooms to one.
  *
- * A finding's colour is the server's properties._color when it sends one, else its rule's
- * (cfg.rules[rule].color; a sliver: cfg.sliverColor). Labels: cfg.rules[rule].label.
+ * A finding's colour is its rule's (cfg.rules[rule].color; a sliver: cfg.sliverColor).
+ * Labels: cfg.rules[rule].label.
  */
 import {el, fmt, getJSON} from "./dom.js";
 
@@ -12,7 +12,6 @@ export function ruleLabel(cfg, rule) {
 }
 
 export function findingColor(cfg, p) {
-  if (p._color) return p._color;
   if (p.kind === "sliver") return cfg.sliverColor;
   return (cfg.rules[p.rule] || {}).color;
 }

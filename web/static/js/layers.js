@@ -4,9 +4,10 @@
  * the page's order whenever one is drawn.
  *
  * Grid cells can be painted instead by service coverage (paint.cover: code → colour) or a
- * population theme (paint.theme: a key of the server-computed properties._fill).
+ * population theme (paint.theme: a key of cfg.themes, classified by themeColor).
  */
 import {el, fmt, getJSON} from "./dom.js";
+import {themeColor} from "./themes.js";
 
 var MAX_DRAW = 6000;   // features of one layer drawn at once; beyond this, zoom in
 var PAGE = 2000;       // features per request
@@ -36,8 +37,8 @@ export function createAreaLayers(map, cfg, onClick, showNotice) {
         var cc = paint.cover[feature.properties.code];
         s.fillColor = cc || "#d9f0d3";
         s.fillOpacity = cc ? 0.75 : 0.35;
-      } else if (layer === "grid" && paint.theme && feature.properties._fill) {
-        s.fillColor = feature.properties._fill[paint.theme];
+      } else if (layer === "grid" && paint.theme && cfg.themes[paint.theme]) {
+        s.fillColor = themeColor(cfg.themes[paint.theme], feature.properties);
         s.fillOpacity = 0.7;
       }
       if (info.classWeight) s.weight = info.classWeight[feature.properties["class"]] || 1;

@@ -1,8 +1,17 @@
-/* Population themes: the #gm-theme choice paints the grid cells with the server-computed
- * colours (properties._fill[theme]) and draws the theme's legend (#gm-legend) from
- * cfg.themes (bins, colours, unit).
+/* Population themes: the #gm-theme choice paints the grid cells by the theme's classes and
+ * draws its legend (#gm-legend) from cfg.themes (property, bins, colours, unit). A cell's
+ * colour is looked up from its own property value: styling is not part of the data.
  */
 import {el, fmt} from "./dom.js";
+
+// The colour of a cell with properties `props` in theme `t`: the class whose upper bound
+// is the first at or above its value (mapclassify's rule), grey when it has no value.
+export function themeColor(t, props) {
+  var v = props[t.property];
+  if (v === null || v === undefined || !isFinite(v)) return t.noData;
+  for (var i = 0; i < t.bins.length; i++) if (v <= t.bins[i]) return t.colors[i];
+  return t.colors[t.colors.length - 1];
+}
 
 export function installThemes(map, cfg, areas) {
   var legend = document.getElementById("gm-legend");
