@@ -23,6 +23,9 @@ from geo.errors import InputError
 __all__ = ["FILTER_LANGS", "queryables", "parse_filter", "select", "equal_to"]
 
 FILTER_LANGS = ("cql2-text", "cql2-json")
+# The draft name of CQL2 text that clients written before the standard send (GDAL 3.6's
+# OAPIF driver asks for it when a server lists it); its comparisons are CQL2's.
+ALIASES = {"cql-text": "cql2-text"}
 
 _JSON_TYPES = {"i": "integer", "u": "integer", "f": "number", "b": "boolean"}
 
@@ -44,6 +47,7 @@ def queryables(gdf: pd.DataFrame) -> dict[str, str]:
 
 def parse_filter(text: str, lang: str = "cql2-text"):
     """The parsed CQL2 ``text`` (a pygeofilter AST); InputError saying where it fails."""
+    lang = ALIASES.get(lang, lang)
     if lang not in FILTER_LANGS:
         raise InputError(
             f"filter-lang must be one of {', '.join(FILTER_LANGS)}; got '{lang}'",

@@ -21,6 +21,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# What a browser sends: "/" answers it with the map page (other clients get the OGC API
+# landing page as JSON).
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 SAMPLE = ROOT / "data" / "lhasa.gpkg"
 DEFECTS = ROOT / "data" / "lhasa_defects.csv"
 

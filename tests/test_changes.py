@@ -14,7 +14,7 @@ from shapely.geometry import mapping, shape
 
 from geo.errors import StaleEdit
 from layers.editing import apply_change, revert_change
-from tests.conftest import SAMPLE
+from tests.conftest import BROWSER, SAMPLE
 from tests.tilings import cell, squares
 from web import create_app
 from web.auth import add_user
@@ -340,7 +340,7 @@ def test_browser_session_needs_its_csrf_token(app):
         data={"name": "ana", "password": "long-secret", "csrf": token, "next": "//evil.example/"},
     )
     assert ok.status_code == 302 and ok.headers["Location"] == "/"  # no open redirect
-    html = c.get("/").get_data(as_text=True)
+    html = c.get("/", headers=BROWSER).get_data(as_text=True)
     assert "ana" in html and "gm-op-split" in html
     csrf = re.search(r'"csrf": "([^"]+)"', html).group(1)
     op = {"op": "split", "code": CELL, "line": _split_line(c, CELL)}
@@ -372,7 +372,7 @@ def test_browser_session_needs_its_csrf_token(app):
     v = app.test_client()
     t = re.search(r'name="csrf" value="([^"]+)"', v.get("/login").get_data(as_text=True)).group(1)
     v.post("/login", data={"name": "vic", "password": "long-secret", "csrf": t})
-    assert "gm-op-split" not in v.get("/").get_data(as_text=True)
+    assert "gm-op-split" not in v.get("/", headers=BROWSER).get_data(as_text=True)
 
 
 def _fill(store):

@@ -19,6 +19,7 @@ from geo.kinds import KINDS, hierarchy, jurisdictions, map_layers, partitions
 from layers.export import export_layer
 from layers.readers import read_layer_file
 from layers.storage import open_store
+from tests.conftest import BROWSER
 from tests.tilings import cell, squares
 
 # ----------------------------------------------------------------------------- registry
@@ -95,7 +96,7 @@ def test_household_units_in_the_sample_lookup_map_import_and_export(client, tmp_
     assert areas["household_unit"]["code"] == units["code"].iloc[0]
     assert areas["grid"]["code"] == units["parent_code"].iloc[0]
     # the map page draws it as a layer, from the registry
-    html = client.get("/").get_data(as_text=True)
+    html = client.get("/", headers=BROWSER).get_data(as_text=True)
     assert '"id": "household_unit"' in html and "联户单位" in html
     # import: a file with the columns planners' spreadsheets give them
     src = units.head(5).rename(

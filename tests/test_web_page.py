@@ -9,8 +9,8 @@ import pytest
 import shapely
 
 from layers.storage import open_store
+from tests.conftest import BROWSER, serve_in_thread
 from tests.conftest import SAMPLE as SAMPLE_PATH
-from tests.conftest import serve_in_thread
 from tests.tilings import squares
 from web import create_app
 
@@ -24,7 +24,7 @@ def _refs(html: str) -> list[str]:
 
 @pytest.mark.parametrize("path", ["/", "/?lang=en"])
 def test_pages_reference_nothing_outside_the_app(client, path):
-    html = client.get(path).get_data(as_text=True)
+    html = client.get(path, headers=BROWSER).get_data(as_text=True)
     refs = _refs(html)
     assert refs, "the page should load its scripts and styles"
     for ref in refs:
@@ -45,8 +45,8 @@ def test_pages_reference_nothing_outside_the_app(client, path):
 
 
 def test_chinese_by_default_english_on_request(client):
-    zh = client.get("/").get_data(as_text=True)
-    en = client.get("/?lang=en").get_data(as_text=True)
+    zh = client.get("/", headers=BROWSER).get_data(as_text=True)
+    en = client.get("/?lang=en", headers=BROWSER).get_data(as_text=True)
     assert "网格化管理地图" in zh and "人口专题" in zh
     assert "Grid management map" in en and "Population theme" in en
 
@@ -54,15 +54,22 @@ def test_chinese_by_default_english_on_request(client):
 def test_basemap_is_configurable(tmp_path):
     from tests.conftest import SAMPLE
 
-    none = create_app({"DATASET": str(SAMPLE)}).test_client().get("/").get_data(as_text=True)
+    none = (
+        create_app({"DATASET": str(SAMPLE)})
+        .test_client()
+        .get("/", headers=BROWSER)
+        .get_data(as_text=True)
+    )
     assert "tileLayer" not in none
     tdt = create_app({"DATASET": str(SAMPLE), "BASEMAP": "tianditu", "TIANDITU_KEY": "KEY123"})
-    html = tdt.test_client().get("/").get_data(as_text=True)
+    html = tdt.test_client().get("/", headers=BROWSER).get_data(as_text=True)
     assert "vec_w" in html and "cva_w" in html and "tk=KEY123" in html
     intranet = create_app(
         {"DATASET": str(SAMPLE), "BASEMAP": "http://10.0.0.5/tiles/{z}/{x}/{y}.png"}
     )
-    assert "10.0.0.5/tiles" in intranet.test_client().get("/").get_data(as_text=True)
+    assert "10.0.0.5/tiles" in intranet.test_client().get("/", headers=BROWSER).get_data(
+        as_text=True
+    )
     with pytest.raises(ValueError, match="GRIDMAP_BASEMAP"):
         create_app({"DATASET": str(SAMPLE), "BASEMAP": "bing"})
 

@@ -256,6 +256,8 @@ def describe(layer: str) -> dict:
                 "features.queryables",
                 layer=layer,
             ),
+            # the same, by the short name clients written before Part 3 look for
+            link("queryables", MEDIA_TYPES["jsonschema"], "features.queryables", layer=layer),
         ],
     }
     if bounds is not None:

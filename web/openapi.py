@@ -100,6 +100,33 @@ def _query_params(view, max_limit: int) -> list[dict]:
     return out
 
 
+_JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
+
+
+def _collection_paths(items_get: dict) -> dict:
+    """``/collections/{id}/items`` written out per collection, with each queryable property
+    as an equality filter parameter: how GDAL and QGIS learn which properties the server
+    filters on (and send ``-where`` to the server instead of filtering after download)."""
+    out = {}
+    cat = catalog()
+    for name in cat.collection_names():
+        params = [p for p in items_get["parameters"] if p["in"] != "path"]
+        for prop, kind in cat.queryables(name).items():
+            if kind in _JSON_TYPES:
+                params.append(
+                    {
+                        "name": prop,
+                        "in": "query",
+                        "required": False,
+                        "description": f"only features whose {prop} equals this value",
+                        "schema": {"type": kind},
+                    }
+                )
+        op = {**items_get, "operationId": f"features.items.{name}", "parameters": params}
+        out[f"/collections/{name}/items"] = {"get": op}
+    return out
+
+
 def document() -> dict:
     """The OpenAPI 3.0 document of this app, with absolute server URL."""
     from web.features import MAX_LIMIT
@@ -142,6 +169,7 @@ def document() -> dict:
             if getattr(view, "planner_only", False):
                 op["security"] = [{"session": []}]
             paths.setdefault(path, {})[m] = op
+    paths.update(_collection_paths(paths["/collections/{collectionId}/items"]["get"]))
     return {
         "openapi": "3.0.3",
         "info": {

@@ -201,9 +201,10 @@ def favicon():
 
 
 @bp.get("/")
-@accepts("lang", formats=("html", "json"))
+@accepts("lang", formats=("json", "html"))
 def index():
-    """The map (browsers) or the OGC API landing page (``Accept: application/json``)."""
+    """The map for browsers (they ask for text/html first), or the OGC API landing page
+    for clients asking for JSON or anything (``*/*``: curl, OWSLib, scripts)."""
     if chosen_format() == "json":
         from web.features import landing
 

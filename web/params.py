@@ -61,7 +61,7 @@ PARAMETERS: dict[str, Param] = {
     "filter":      Param("a CQL2 filter on the collection's queryables, e.g. "
                          "households > 500 AND parent_code = '540102001001'"),
     "filter-lang": Param("language of filter",
-                         {"type": "string", "enum": ["cql2-text", "cql2-json"],
+                         {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"],
                           "default": "cql2-text"}),
     "rule":        Param("only findings of this rule"),
     "layer":       Param("a layer name (grid, community, …)"),
