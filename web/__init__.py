@@ -112,6 +112,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         CORS(
             app,
             origins="*" if "*" in origins else origins,
+            send_wildcard="*" in origins,
             methods=["GET", "HEAD", "OPTIONS"],
             expose_headers=["ETag", "Content-Crs"],
         )

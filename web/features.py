@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from urllib.parse import urlencode
 
 import numpy as np
 import shapely
@@ -358,9 +359,10 @@ def items(layer):
     kept = {k: v for k, v in request.args.items() if k not in ("offset", "limit", "f")}
 
     def page_link(rel, at, f=None, mimetype=GEOJSON):
-        return link(
-            rel, mimetype, "features.items", layer=layer, limit=limit, offset=at, f=f, **kept
-        )
+        # the query by hand: a property filter may be named like a URL variable ("layer")
+        query = {**kept, "limit": limit, "offset": at, **({"f": f} if f else {})}
+        href = url_for("features.items", layer=layer, _external=True) + "?" + urlencode(query)
+        return {"rel": rel, "type": mimetype, "href": href}
 
     html = fmt == "html"
     links = [
