@@ -140,7 +140,11 @@ class Access:
         return idx
 
     def _point_to_facilities(self, pt, idx, limit) -> np.ndarray:
-        """Distances (m) from a metric point to facilities ``idx`` (inf beyond ``limit``)."""
+        """Distances (m) from a metric point to facilities ``idx`` (inf beyond ``limit``).
+        A point the metric CRS cannot hold (the far side of the globe projects to infinity)
+        reaches none."""
+        if not np.isfinite([pt.x, pt.y]).all():
+            return np.full(len(idx), np.inf)
         if self.method == "straight":
             d = shapely.distance(self.facilities.geometry.values[idx], pt)
             return np.where(d <= limit, d, np.inf)
@@ -156,6 +160,8 @@ class Access:
         if not len(i):
             return None
         pt = shapely.Point(*self._to_metric.transform(lon, lat))
+        if not np.isfinite([pt.x, pt.y]).all():
+            return None
         line = self.net.path(int(self.fac_nodes[i[0]]), pt, SEARCH_LIMIT_M)
         if line is None:
             return None

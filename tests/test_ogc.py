@@ -410,7 +410,7 @@ def test_openapi_describes_every_endpoint_with_the_maximum_limit(client, sample_
     doc = client.get("/api").get_json()
     paths = set(doc["paths"])
     for rule in sample_app.url_map.iter_rules():
-        if rule.endpoint == "static":
+        if rule.endpoint in ("static", "pages.favicon"):
             continue
         templated = rule.rule.replace("<layer>", "{collectionId}").replace("<fid>", "{featureId}")
         templated = templated.replace("<int:change_id>", "{change_id}").replace("<code>", "{code}")

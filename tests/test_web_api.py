@@ -229,3 +229,12 @@ def test_geojson_is_gzipped_for_clients_that_accept_it(client):
     body = gzip.decompress(packed.get_data())
     assert json.loads(body) == plain.get_json()
     assert len(packed.get_data()) < len(body) / 3
+
+
+def test_lookup_on_the_far_side_of_the_globe_answers_nobody(client):
+    # found by schemathesis: the point projects to infinity in the dataset's metric CRS
+    r = client.get("/lookup?lon=-177.4&lat=-1e-121")
+    assert r.status_code == 200
+    body = r.get_json()
+    assert all(v is None for v in body["areas"].values())
+    assert body["nearest"] and all(n["unreachable"] for n in body["nearest"])

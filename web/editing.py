@@ -212,7 +212,9 @@ def delete_item(layer, fid):
         accepted=accepted,
     )
     catalog().reload()
-    return Response(status=204)
+    empty = Response(status=204)
+    del empty.headers["Content-Type"]  # nothing sent, so no type
+    return empty
 
 
 @bp.post("/collections/<layer>/items/<fid>/preview")

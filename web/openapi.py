@@ -21,6 +21,8 @@ from web.params import PARAMETERS, accepts, catalog
 
 bp = Blueprint("openapi", __name__)
 
+# Routes that serve the browser, not the API: files and the browser's favicon request.
+_NOT_API = ("static", "pages.favicon")
 # URL variables by the names OGC API – Features gives them in its own OpenAPI documents
 _PATH_NAMES = {"layer": "collectionId", "fid": "featureId"}
 _ERROR = {
@@ -63,12 +65,14 @@ _BODY = {
 }
 
 
-def _schema_for(fmt: str, endpoint: str) -> dict:
+def _content(fmt: str, endpoint: str) -> dict:
+    """The OpenAPI media-type object of an answer format: a schema for JSON ones (pages,
+    files and CSV have none)."""
     if fmt == "geojson":
-        return _FEATURE if endpoint.endswith(".item") else _FEATURE_COLLECTION
+        return {"schema": _FEATURE if endpoint.endswith(".item") else _FEATURE_COLLECTION}
     if fmt in ("json", "openapi", "jsonschema"):
-        return {"type": "object"}
-    return {"type": "string"}
+        return {"schema": {"type": "object"}}
+    return {}
 
 
 def _path_params(rule) -> list[dict]:
@@ -133,7 +137,7 @@ def document() -> dict:
 
     paths: dict[str, dict] = {}
     for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint == "static":
+        if rule.endpoint in _NOT_API:
             continue
         view = current_app.view_functions[rule.endpoint]
         path = re.sub(
@@ -152,12 +156,7 @@ def document() -> dict:
                 "responses": {
                     "200": {
                         "description": "the answer",
-                        "content": {
-                            MEDIA_TYPES.get(f, "application/octet-stream"): {
-                                "schema": _schema_for(f, rule.endpoint)
-                            }
-                            for f in formats
-                        },
+                        "content": {MEDIA_TYPES[f]: _content(f, rule.endpoint) for f in formats},
                     },
                     "default": _ERROR,
                 },

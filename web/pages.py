@@ -195,9 +195,11 @@ def _extent(catalog):
 
 
 @bp.get("/favicon.ico")
-@accepts()
+@accepts(formats=())
 def favicon():
-    return Response(status=204)
+    empty = Response(status=204)
+    del empty.headers["Content-Type"]  # nothing sent, so no type
+    return empty
 
 
 @bp.get("/")
