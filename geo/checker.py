@@ -84,10 +84,16 @@ class Report:
             "layers": self.layers,
             "findings": findings,
             "summary": self.summary(),
-            "alignment": {
-                name: json.loads(t.to_json(orient="records", force_ascii=False))
-                for name, t in self.alignment.items()
-            },
+            "alignment": self.alignment_records(),
+        }
+
+    def alignment_records(self) -> dict[str, list[dict]]:
+        """Each jurisdiction layer's alignment table as JSON records (NaN → null): per
+        police area or beat, the units it follows, matched units, shared %, mismatched and
+        uncovered m², boundary offset in metres."""
+        return {
+            name: json.loads(t.to_json(orient="records", force_ascii=False))
+            for name, t in self.alignment.items()
         }
 
 

@@ -421,3 +421,17 @@ def test_openapi_describes_every_endpoint_with_the_maximum_limit(client, sample_
     assert {"households", "parent_code", "filter", "crs", "bbox-crs"} <= {p["name"] for p in items}
     put = doc["paths"]["/collections/{collectionId}/items/{featureId}"]["put"]
     assert put["security"] == [{"session": []}]
+
+
+def test_alignment_table_is_strict_json(client):
+    def no_nan(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    text = client.get("/alignment").get_data(as_text=True)
+    tables = {t["layer"]: t for t in json.loads(text, parse_constant=no_nan)}
+    assert tables["police_area"]["follows"] == "street"
+    rows = tables["police_area"]["rows"]
+    assert len(rows) == client.get("/collections/police_area").get_json()["numberOfFeatures"]
+    first = next(r for r in rows if r["code"] == "540102PA01")
+    assert first["matched"] == ["540102001"] and first["shared_pct"] == 100.0
+    assert client.get("/alignment?layer=grid").status_code == 400

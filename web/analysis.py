@@ -3,6 +3,8 @@
 GET /findings?rule=&layer=          the check report as GeoJSON
 GET /lookup?lon=&lat=               features holding a point, nearest facility per kind
 GET /search?q=                      features by name or code
+GET /alignment?layer=               how police areas and beats line up with streets and
+                                    communities (the check's alignment tables)
 GET /themes                         population themes: classes and colours
 GET /proposal?community=|street=&min=&max=   a proposed re-partition of grid cells
 """
@@ -67,6 +69,22 @@ def search():
     if len(q) > 100:
         raise InputError("q must be at most 100 characters", zh="搜索文字最多 100 个字符")
     return jsonify({"q": q, "results": catalog().search(q)})
+
+
+@bp.get("/alignment")
+@accepts("layer")
+def alignment():
+    """How each police area and beat lines up with the units it should follow."""
+    tables = catalog().report().alignment_records()
+    layer = request.args.get("layer")
+    _one_of("layer", layer, tables)
+    return jsonify(
+        [
+            {"layer": name, "follows": KINDS[name].follows, "rows": rows}
+            for name, rows in tables.items()
+            if not layer or name == layer
+        ]
+    )
 
 
 @bp.get("/themes")
