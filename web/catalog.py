@@ -290,6 +290,11 @@ class Catalog:
                 self._report = report
             return self._report
 
+    def extent(self) -> tuple[float, float, float, float]:
+        """lon/lat bounds of every layer holding features (the findings lie within)."""
+        b = np.array([c.bounds for n, c in self.collections.items() if n in KINDS and len(c)])
+        return tuple(map(float, (*b[:, :2].min(axis=0), *b[:, 2:].max(axis=0))))
+
     def collection_names(self) -> list[str]:
         """The collections served: every layer, then the findings layers."""
         return [*self.collections, *FINDINGS_LAYERS]

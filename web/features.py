@@ -231,7 +231,7 @@ def describe(layer: str) -> dict:
     cat = catalog()
     if layer in FINDINGS_LAYERS:
         zh, en = FINDINGS_LAYERS[layer]
-        bounds = cat.collections[next(iter(cat.collections))].bounds if cat.collections else None
+        bounds = cat.extent() if cat.collections else None
         count = None
     else:
         k = KINDS[layer]
@@ -370,10 +370,11 @@ def items(layer):
         page_link("alternate", offset, None if html else "html", GEOJSON if html else HTML),
         link("collection", JSON, "features.collection", layer=layer),
     ]
+    here = ("html", HTML) if html else (None, GEOJSON)
     if limit and offset + limit < len(matched):
-        links.append(page_link("next", offset + limit, "html" if html else None))
+        links.append(page_link("next", offset + limit, *here))
     if limit and offset > 0:
-        links.append(page_link("prev", max(offset - limit, 0), "html" if html else None))
+        links.append(page_link("prev", max(offset - limit, 0), *here))
     if html:
         columns = [c for c in col.table.columns if c != col.table.geometry.name][:8]
         rows = [

@@ -70,7 +70,7 @@ def render_map(
     """The map page's HTML; ``user`` is the signed-in account (editing tools for planners)."""
     from web.auth import csrf_token
 
-    x0, y0, x1, y1 = _extent(catalog)
+    x0, y0, x1, y1 = catalog.extent()
     m = folium.Map(
         location=[(y0 + y1) / 2, (x0 + x1) / 2], zoom_start=13, tiles=None, prefer_canvas=True
     )
@@ -182,16 +182,6 @@ def _kinds(catalog) -> list[str]:
     if "facility" not in catalog.layers or "grid" not in catalog.layers:
         return []
     return sorted(set(catalog.layers["facility"]["kind"].astype(str)))
-
-
-def _extent(catalog):
-    bounds = [c.bounds for n, c in catalog.collections.items() if n in KINDS and len(c)]
-    return (
-        min(b[0] for b in bounds),
-        min(b[1] for b in bounds),
-        max(b[2] for b in bounds),
-        max(b[3] for b in bounds),
-    )
 
 
 @bp.get("/favicon.ico")
