@@ -11,6 +11,8 @@ layers (CQL2's default, CRS84).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 from pygeofilter import ast, values
@@ -20,7 +22,7 @@ from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
 from geo.errors import InputError
 
-__all__ = ["FILTER_LANGS", "queryables", "parse_filter", "select", "equal_to"]
+__all__ = ["FILTER_LANGS", "queryables", "parse_filter", "properties_of", "select", "equal_to"]
 
 FILTER_LANGS = ("cql2-text", "cql2-json")
 # The draft name of CQL2 text that clients written before the standard send (GDAL 3.6's
@@ -45,8 +47,10 @@ def queryables(gdf: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=512)
 def parse_filter(text: str, lang: str = "cql2-text"):
-    """The parsed CQL2 ``text`` (a pygeofilter AST); InputError saying where it fails."""
+    """The parsed CQL2 ``text`` (a pygeofilter AST; kept, as clients repeat a filter page
+    after page); InputError saying where it fails."""
     lang = ALIASES.get(lang, lang)
     if lang not in FILTER_LANGS:
         raise InputError(
@@ -71,6 +75,11 @@ def _walk(node):
     elif isinstance(node, (list, tuple)):
         for sub in node:
             yield from _walk(sub)
+
+
+def properties_of(root) -> set[str]:
+    """The property names a parsed filter refers to."""
+    return {node.name for node in _walk(root) if isinstance(node, ast.Attribute)}
 
 
 def _literal_type(node) -> str | None:
@@ -127,10 +136,11 @@ def _check(root, types: dict[str, str]) -> None:
                     )
 
 
-def select(gdf: pd.DataFrame, root) -> np.ndarray:
+def select(gdf: pd.DataFrame, root, types: dict[str, str] | None = None) -> np.ndarray:
     """Boolean mask of the rows of ``gdf`` that ``root`` (from :func:`parse_filter`) holds
-    for; missing values never match."""
-    _check(root, queryables(gdf))
+    for; missing values never match. ``types``: the :func:`queryables` the filter is
+    checked against, when ``gdf`` holds only the columns it names."""
+    _check(root, types if types is not None else queryables(gdf))
     try:
         result = to_filter(gdf, root)
     except (TypeError, ValueError, KeyError) as err:
@@ -142,14 +152,14 @@ def select(gdf: pd.DataFrame, root) -> np.ndarray:
     return result.fillna(False).to_numpy(dtype=bool)
 
 
-def equal_to(gdf: pd.DataFrame, name: str, text: str) -> np.ndarray:
-    """Boolean mask of the rows whose property ``name`` equals ``text`` (a query-string
-    value, read as a number when the property is numeric): the simple property filters of
-    OGC API – Features Part 1, e.g. ``parent_code=540102001``."""
-    kind = queryables(gdf).get(name)
+def equal_to(column: pd.Series, kind: str, text: str) -> np.ndarray:
+    """Boolean mask of the values of ``column`` (a property of JSON type ``kind``, see
+    :func:`queryables`) equal to ``text`` (a query-string value, read as a number when the
+    property is numeric): the simple property filters of OGC API – Features Part 1, e.g.
+    ``parent_code=540102001``."""
+    name = column.name
     if kind in (None, "geometry"):
         raise InputError(f"'{name}' is not a queryable property", zh=f"“{name}”不是可查询的属性")
-    column = gdf[name]
     if kind in ("integer", "number"):
         try:
             value = float(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -92,6 +92,7 @@ class Collection:
     bounds: tuple[float, float, float, float]
     names: np.ndarray
     derived: tuple[str, ...] = ()
+    queryables: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_frame(cls, name: str, gdf: gpd.GeoDataFrame, extra: pd.DataFrame | None = None):
@@ -129,6 +130,7 @@ class Collection:
             tuple(map(float, b)),
             names,
             derived,
+            queryables(table),
         )
 
     def __len__(self) -> int:
@@ -311,7 +313,7 @@ class Catalog:
     def queryables(self, name: str) -> dict[str, str]:
         """Property → JSON type of what a filter on collection ``name`` may name."""
         col = self.collection(name)
-        return queryables(col.table) if col is not None else {}
+        return col.queryables if col is not None else {}
 
     @staticmethod
     def _serialise_findings(report: Report) -> list[str]:

@@ -22,13 +22,14 @@ import json
 from urllib.parse import urlencode
 
 import numpy as np
+import pandas as pd
 import shapely
 from flask import Blueprint, Response, render_template, request, url_for
 from pyproj import CRS, Transformer
 
 from geo.crs import CRS84, crs_from_uri, crs_uri
 from geo.errors import Conflict, InputError, NotFound
-from geo.filters import equal_to, parse_filter, select
+from geo.filters import equal_to, parse_filter, properties_of, select
 from geo.kinds import KINDS
 from geo.report import FINDINGS_LAYERS
 from web.catalog import rfc7946_geometries
@@ -314,18 +315,26 @@ def queryables(layer):
     return answer(doc, f"{layer}: queryables", mimetype=fmt, table=(["property", "type"], rows))
 
 
-def _selected(layer: str, col) -> np.ndarray:
+def _selected(col) -> np.ndarray:
     """Positions of the features the request selects: bbox, then property equality filters,
-    then the CQL2 ``filter`` (each in stored order)."""
+    then the CQL2 ``filter`` (each in stored order). Filters see only the columns they
+    name, of the features still in play."""
     positions = col.query(bbox_in_crs84())
-    types = catalog().queryables(layer)
+    types = col.queryables
     for name in request.args:
         if name in types:
-            positions = positions[equal_to(col.table.iloc[positions], name, request.args[name])]
+            column = col.table[name].iloc[positions]
+            positions = positions[equal_to(column, types[name], request.args[name])]
     text = request.args.get("filter")
     if text is not None:
         tree = parse_filter(text, request.args.get("filter-lang", "cql2-text"))
-        positions = positions[select(col.table.iloc[positions], tree)]
+        named = [c for c in col.table.columns if c in properties_of(tree)]
+        frame = (
+            col.table[named]
+            if col.table.geometry.name in named
+            else pd.DataFrame({c: col.table[c] for c in named}, index=col.table.index)
+        )
+        positions = positions[select(frame.iloc[positions], tree, types)]
     elif "filter-lang" in request.args:
         raise InputError("filter-lang needs a filter", zh="给出 filter-lang 时须同时给出 filter")
     return positions
@@ -353,7 +362,7 @@ def items(layer):
     limit = min(int_arg("limit", DEFAULT_LIMIT, 0, 2**31), MAX_LIMIT)
     offset = int_arg("offset", 0, 0, 2**31)
     crs_name, crs = crs_arg("crs")
-    matched = _selected(layer, col)
+    matched = _selected(col)
     page = matched[offset : offset + limit]
     fmt = chosen_format()
     kept = {k: v for k, v in request.args.items() if k not in ("offset", "limit", "f")}

@@ -34,7 +34,7 @@ _ERROR = {
                 "type": "object",
                 "required": ["code", "description"],
                 "properties": {
-                    "code": {"type": ["string", "integer"]},
+                    "code": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
                     "description": {"type": "string"},
                     "message": {"type": "object"},
                 },
@@ -70,8 +70,10 @@ def _content(fmt: str, endpoint: str) -> dict:
     files and CSV have none)."""
     if fmt == "geojson":
         return {"schema": _FEATURE if endpoint.endswith(".item") else _FEATURE_COLLECTION}
-    if fmt in ("json", "openapi", "jsonschema"):
+    if fmt in ("openapi", "jsonschema"):
         return {"schema": {"type": "object"}}
+    if fmt == "json":  # an object or, for lists such as /nearest, an array
+        return {"schema": {}}
     return {}
 
 
