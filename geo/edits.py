@@ -97,8 +97,9 @@ def _new_findings(before, after) -> list[dict]:
 def _update_feature(feature) -> tuple:
     """The geometry (lon/lat) and editable attributes of an ``update``'s GeoJSON Feature.
 
-    Properties a client got from reading the cell and sends back unchanged (derived figures,
-    the parent's name, map styling) are ignored; changing one of them is refused."""
+    Any property but ``code`` and :data:`EDITABLE` is refused, naming it (the service
+    drops the derived properties it served before they get here, when a client sends them
+    back unchanged: :func:`web.editing._as_edit`)."""
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
         raise InputError("the body must be a GeoJSON Feature", zh="请求体须为 GeoJSON Feature")
     try:

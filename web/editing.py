@@ -37,7 +37,7 @@ from geo.errors import InputError, NotFound, PreconditionRequired
 from layers.editing import apply_change, revert_change, revert_feature, update_feature
 from web.auth import planner_required
 from web.catalog import plain
-from web.features import collection_of, feature_position, geojson
+from web.features import collection_of, feature_position, geojson, no_content
 from web.params import accepts, catalog, json_body
 
 bp = Blueprint("edit", __name__)
@@ -53,10 +53,19 @@ def _op() -> dict:
     return body
 
 
-def _grid_only(layer: str) -> None:
-    collection_of(layer)
+def _grid_only(layer: str):
+    """The served collection ``layer``, if its features can be edited here."""
+    col = collection_of(layer)
     if layer != "grid":
         raise InputError("only grid cells can be edited here", zh="只能在此编辑网格")
+    return col
+
+
+def _cell(layer: str, fid: str) -> tuple:
+    """The collection, position and code of the editable feature ``fid``."""
+    col = _grid_only(layer)
+    i = feature_position(layer, col, fid)
+    return col, i, str(col.codes[i])
 
 
 def _base_revision() -> int:
@@ -127,9 +136,7 @@ def merge_patch(target, patch):
 
 def _replace(layer: str, fid: str, feature: dict) -> Response:
     """Save ``feature`` (lon/lat) as the new state of feature ``fid``: PUT and PATCH."""
-    col = collection_of(layer)
-    i = feature_position(layer, col, fid)
-    code = str(col.codes[i])
+    col, i, code = _cell(layer, fid)
     base = _base_revision()
     reason, accepted = _reason_and_acceptance(feature)
     result = update_feature(
@@ -150,7 +157,6 @@ def _replace(layer: str, fid: str, feature: dict) -> Response:
 @planner_required
 def put_item(layer, fid):
     """Replace a grid cell (If-Match: its ETag; X-Reason: why): OGC API – Features Part 4."""
-    _grid_only(layer)
     return _replace(layer, fid, json_body("a GeoJSON Feature"))
 
 
@@ -159,9 +165,8 @@ def put_item(layer, fid):
 @planner_required
 def patch_item(layer, fid):
     """Change part of a grid cell: a JSON Merge Patch of the feature as GET returns it."""
-    _grid_only(layer)
-    col = collection_of(layer)
-    served = json.loads(col.feature(feature_position(layer, col, fid)))
+    col, i, _ = _cell(layer, fid)
+    served = json.loads(col.feature(i))
     patch = json_body("a JSON Merge Patch of the feature")
     return _replace(layer, fid, merge_patch(served, patch))
 
@@ -199,9 +204,7 @@ def create_item(layer):
 @planner_required
 def delete_item(layer, fid):
     """Remove a grid cell (If-Match; X-Reason; X-Accept-Findings for the gap it leaves)."""
-    _grid_only(layer)
-    col = collection_of(layer)
-    code = str(col.codes[feature_position(layer, col, fid)])
+    _, _, code = _cell(layer, fid)
     reason, accepted = _reason_and_acceptance({})
     apply_change(
         catalog().store,
@@ -212,9 +215,7 @@ def delete_item(layer, fid):
         accepted=accepted,
     )
     catalog().reload()
-    empty = Response(status=204)
-    del empty.headers["Content-Type"]  # nothing sent, so no type
-    return empty
+    return no_content()
 
 
 @bp.post("/collections/<layer>/items/<fid>/preview")
@@ -222,12 +223,10 @@ def delete_item(layer, fid):
 @planner_required
 def preview_item(layer, fid):
     """What a PUT of this body would do: the cell before and after, findings it adds."""
-    _grid_only(layer)
-    col = collection_of(layer)
-    i = feature_position(layer, col, fid)
+    col, i, code = _cell(layer, fid)
     base = catalog().preview_base()
     feature = _as_edit(col, i, json_body("a GeoJSON Feature"))
-    return jsonify(preview_feature(base.layers, str(col.codes[i]), feature, base))
+    return jsonify(preview_feature(base.layers, code, feature, base))
 
 
 @bp.post("/collections/<layer>/items/<fid>/revert")
@@ -235,8 +234,7 @@ def preview_item(layer, fid):
 @planner_required
 def revert_item(layer, fid):
     """Put a cell back as it was before one of its revisions (a new revision)."""
-    col = collection_of(layer)
-    code = str(col.codes[feature_position(layer, col, fid)])
+    _, _, code = _cell(layer, fid)
     body = json_body()
     if not isinstance(body.get("revision"), int) or not body.get("reason"):
         raise InputError(

@@ -72,6 +72,13 @@ def geojson(text: str, status: int = 200, crs: str = CRS84) -> Response:
     return response
 
 
+def no_content() -> Response:
+    """204: nothing sent, so no Content-Type either."""
+    empty = Response(status=204)
+    del empty.headers["Content-Type"]
+    return empty
+
+
 def _json(obj, status: int = 200, mimetype: str = JSON) -> Response:
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return Response(text, status=status, mimetype=mimetype)

@@ -187,9 +187,9 @@ def _kinds(catalog) -> list[str]:
 @bp.get("/favicon.ico")
 @accepts(formats=())
 def favicon():
-    empty = Response(status=204)
-    del empty.headers["Content-Type"]  # nothing sent, so no type
-    return empty
+    from web.features import no_content
+
+    return no_content()
 
 
 @bp.get("/")
