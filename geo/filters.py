@@ -136,11 +136,13 @@ def _check(root, types: dict[str, str]) -> None:
                     )
 
 
-def select(gdf: pd.DataFrame, root, types: dict[str, str] | None = None) -> np.ndarray:
+def select(gdf, root, types: dict[str, str] | None = None, n: int | None = None) -> np.ndarray:
     """Boolean mask of the rows of ``gdf`` that ``root`` (from :func:`parse_filter`) holds
-    for; missing values never match. ``types``: the :func:`queryables` the filter is
-    checked against, when ``gdf`` holds only the columns it names."""
+    for; missing values never match. ``gdf`` may also be a mapping of the columns the
+    filter names (Series of ``n`` values each; geometry a GeoSeries), with ``types`` the
+    :func:`queryables` to check the filter against: the service's fast path."""
     _check(root, types if types is not None else queryables(gdf))
+    n = len(gdf) if n is None else n
     try:
         result = to_filter(gdf, root)
     except (TypeError, ValueError, KeyError) as err:
@@ -148,7 +150,7 @@ def select(gdf: pd.DataFrame, root, types: dict[str, str] | None = None) -> np.n
             f"filter cannot be evaluated: {err}", zh=f"filter 无法计算：{err}"
         ) from None
     if not isinstance(result, pd.Series):  # a constant expression such as 1 = 1
-        return np.full(len(gdf), bool(result))
+        return np.full(n, bool(result))
     return result.fillna(False).to_numpy(dtype=bool)
 
 

@@ -330,18 +330,20 @@ def _selected(col) -> np.ndarray:
     types = col.queryables
     for name in request.args:
         if name in types:
-            column = col.table[name].iloc[positions]
+            column = pd.Series(col.table[name].to_numpy()[positions], name=name)
             positions = positions[equal_to(column, types[name], request.args[name])]
     text = request.args.get("filter")
     if text is not None:
         tree = parse_filter(text, request.args.get("filter-lang", "cql2-text"))
-        named = [c for c in col.table.columns if c in properties_of(tree)]
-        frame = (
-            col.table[named]
-            if col.table.geometry.name in named
-            else pd.DataFrame({c: col.table[c] for c in named}, index=col.table.index)
-        )
-        positions = positions[select(frame.iloc[positions], tree, types)]
+        named = properties_of(tree) & set(types)
+        geometry = col.table.geometry.name
+        columns = {
+            c: col.table.geometry.iloc[positions]
+            if c == geometry
+            else pd.Series(col.table[c].to_numpy()[positions], name=c)
+            for c in named
+        }
+        positions = positions[select(columns, tree, types, n=len(positions))]
     elif "filter-lang" in request.args:
         raise InputError("filter-lang needs a filter", zh="给出 filter-lang 时须同时给出 filter")
     return positions
