@@ -136,7 +136,9 @@ def test_unknown_or_unsupported_parameters_are_refused(client, query, words):
 def test_every_view_declares_its_parameters(sample_app):
     for rule in sample_app.url_map.iter_rules():
         if rule.endpoint != "static":
-            assert hasattr(sample_app.view_functions[rule.endpoint], "accepts"), rule.rule
+            view = sample_app.view_functions[rule.endpoint]
+            assert hasattr(view, "accepts"), rule.rule
+            assert view.__doc__ or rule.endpoint == "pages.favicon", rule.rule  # its summary
     assert sample_app.test_client().get("/lookup?lon=91.1&lat=29.65&x=1").status_code == 400
 
 

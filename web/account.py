@@ -23,6 +23,7 @@ def _back() -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @accepts("lang", "next", formats=("html",))
 def login():
+    """The sign-in page and form."""
     lang = pick_lang(request.args.get("lang"))
     s = STRINGS[lang]
     error = None
@@ -48,6 +49,7 @@ def login():
 @bp.post("/logout")
 @accepts()
 def logout():
+    """Sign out."""
     if not csrf_ok(request.form.get("csrf") or request.headers.get("X-CSRF-Token")):
         raise Forbidden("sign-out must come from gridmap's own page")
     session.clear()

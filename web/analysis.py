@@ -37,6 +37,7 @@ def _one_of(name: str, value, table) -> None:
 @bp.get("/findings")
 @accepts("rule", "layer", formats=("geojson",))
 def findings():
+    """The check report as GeoJSON (the map's findings layer)."""
     rule, layer = request.args.get("rule"), request.args.get("layer")
     _one_of("rule", rule, RULES)
     _one_of("layer", layer, KINDS)
@@ -51,6 +52,7 @@ def findings():
 @bp.get("/lookup")
 @accepts("lon", "lat")
 def lookup():
+    """Who is responsible at a point: every area holding it, the nearest facility of each kind."""
     lon = float_arg("lon", -180, 180)
     lat = float_arg("lat", -90, 90)
     cat = catalog()
@@ -65,6 +67,7 @@ def lookup():
 @bp.get("/search")
 @accepts("q")
 def search():
+    """Features whose name or code contains the text."""
     q = request.args.get("q", "")
     if len(q) > 100:
         raise InputError("q must be at most 100 characters", zh="搜索文字最多 100 个字符")
@@ -90,6 +93,7 @@ def alignment():
 @bp.get("/themes")
 @accepts()
 def themes():
+    """The population themes: the grid property each classifies, its class bounds and colours."""
     return jsonify(catalog().themes)
 
 

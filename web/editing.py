@@ -258,6 +258,7 @@ def revert_item(layer, fid):
 @accepts()
 @planner_required
 def preview():
+    """What a multi-cell operation would do, without saving it."""
     cat = catalog()
     revisions = cat.store.latest_revisions("grid")
     base = cat.preview_base()
@@ -268,6 +269,7 @@ def preview():
 @accepts()
 @planner_required
 def apply():
+    """Save a multi-cell operation as one change."""
     body = _op()
     base = body.get("base", {})
     if not isinstance(base, dict) or not all(isinstance(v, int) for v in base.values()):
@@ -324,6 +326,7 @@ def _changes(revisions: list[dict]) -> list[dict]:
 @bp.get("/collections/grid/changes")
 @accepts(formats=("json", "csv"))
 def change_list():
+    """The change list, newest first (CSV with f=csv)."""
     changes = _changes(catalog().store.revisions("grid"))
     if request.args.get("f") != "csv":
         return jsonify({"changes": changes})
@@ -381,6 +384,7 @@ def _feature_collection(pairs) -> Response:
 @bp.get("/collections/grid/changes/<int:change_id>")
 @accepts(formats=("geojson",))
 def change(change_id):
+    """A change's cells before and after (GeoJSON)."""
     revs = [r for r in catalog().store.revisions("grid") if r.get("change_id") == change_id]
     if not revs:
         raise NotFound(f"no change {change_id}", zh=f"没有第 {change_id} 号修改")
@@ -393,6 +397,7 @@ def change(change_id):
 @accepts()
 @planner_required
 def revert(change_id):
+    """Undo a whole change, as a new change."""
     body = json_body()
     if not body.get("reason"):
         raise InputError('send {"reason": "…"}', zh='请发送 {"reason": "原因"}')

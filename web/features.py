@@ -230,6 +230,7 @@ def landing():
 @bp.get("/conformance")
 @accepts(formats=("json", "html"))
 def conformance():
+    """The conformance classes this service honours."""
     doc = {"conformsTo": CONFORMANCE, "links": self_links("features.conformance")}
     return answer(doc, "conformance", table=(["class"], [(None, [c]) for c in CONFORMANCE]))
 
@@ -279,6 +280,7 @@ def describe(layer: str) -> dict:
 @bp.get("/collections")
 @accepts(formats=("json", "html"))
 def collections():
+    """Every layer and the two findings layers, with extents and CRSs."""
     docs = [describe(n) for n in catalog().collection_names()]
     doc = {"collections": docs, "links": self_links("features.collections")}
     rows = [
@@ -291,6 +293,7 @@ def collections():
 @bp.get("/collections/<layer>")
 @accepts(formats=("json", "html"))
 def collection(layer):
+    """One collection: its extent, CRSs and links to its items and queryables."""
     collection_of(layer)
     doc = describe(layer)
     return answer(doc, doc["title"])
@@ -366,6 +369,7 @@ def _now() -> str:
     properties=True,
 )
 def items(layer):
+    """A page of a collection's features, by bbox, property equality or CQL2 filter, in any offered CRS."""
     col = collection_of(layer)
     # clamped, as Part 1 says; 0 counts (numberMatched) without sending features
     limit = min(int_arg("limit", DEFAULT_LIMIT, 0, 2**31), MAX_LIMIT)
@@ -436,6 +440,7 @@ def feature_position(layer: str, col, fid: str) -> int:
 @bp.get("/collections/<layer>/items/<fid>")
 @accepts("crs", formats=("geojson", "json", "html"))
 def item(layer, fid):
+    """One feature (ETag: its revision, for editing)."""
     col = collection_of(layer)
     i = feature_position(layer, col, fid)
     crs_name, crs = crs_arg("crs")
@@ -460,6 +465,7 @@ def item(layer, fid):
 @bp.get("/collections/<layer>/items/<fid>/history")
 @accepts()
 def history(layer, fid):
+    """A feature's revisions: who changed it, when, why, before and after."""
     collection_of(layer)
     return _json({"layer": layer, "code": fid, "revisions": catalog().store.revisions(layer, fid)})
 
@@ -467,5 +473,6 @@ def history(layer, fid):
 @bp.get("/collections/<layer>/history")
 @accepts()
 def layer_history(layer):
+    """Every revision of a layer."""
     collection_of(layer)
     return _json({"layer": layer, "revisions": catalog().store.revisions(layer)})

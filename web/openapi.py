@@ -146,7 +146,7 @@ def document() -> dict:
             r"<(?:\w+:)?(\w+)>", lambda m: "{" + _PATH_NAMES.get(m[1], m[1]) + "}", rule.rule
         )
         formats = getattr(view, "formats", ("json",))
-        doc = (view.__doc__ or rule.endpoint).strip().splitlines()[0]
+        doc = " ".join((view.__doc__ or rule.endpoint).strip().split("\n\n")[0].split())
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             m = method.lower()
             op = {

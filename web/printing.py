@@ -37,6 +37,7 @@ def _catalog():
 @bp.get("/export/<layer>")
 @accepts("format", "encoding", formats=("gpkg", "geojson", "zip"), f=False)
 def export(layer):
+    """A layer as a file: GeoPackage, GeoJSON or zipped Shapefile."""
     stored = _catalog().stored
     if layer not in stored or layer not in KINDS:
         raise NotFound(
@@ -80,6 +81,7 @@ def export(layer):
 @bp.get("/print/community/", defaults={"code": ""})
 @accepts("lang", formats=("html",))
 def community(code):
+    """A community's printable grid sheet (or the list of communities)."""
     cat = _catalog()
     lang = pick_lang(request.args.get("lang"))
     if not code:  # the list of communities to print

@@ -64,6 +64,7 @@ def _origin():
 @bp.get("/nearest")
 @accepts("lon", "lat", "layer", "code", "kind", "k", "path")
 def nearest():
+    """The nearest facilities from a point or a feature, along the roads."""
     acc = catalog().access()
     lon, lat = _origin()
     kind = _kind(acc, required=False)
@@ -83,6 +84,7 @@ def _coverage_colors(table):
 @bp.get("/coverage")
 @accepts("kind")
 def coverage():
+    """Which grid cells a kind of facility covers within its service distance."""
     acc = catalog().access()
     kind = _kind(acc)
     table, totals = acc.coverage(kind)
@@ -109,6 +111,7 @@ def coverage():
 @bp.post("/coverage/whatif")
 @accepts("kind")
 def whatif():
+    """Coverage with extra candidate sites added."""
     acc = catalog().access()
     kind = _kind(acc)
     sites = json_body().get("sites", [])
@@ -137,6 +140,7 @@ def whatif():
 @bp.get("/service_areas")
 @accepts("kind", formats=("geojson",))
 def service_areas():
+    """The area each facility serves within its service distance (GeoJSON)."""
     acc = catalog().access()
     areas = acc.service_areas(_kind(acc)).to_crs("EPSG:4326")
     return geojson(areas.to_json(drop_id=True))
@@ -145,6 +149,7 @@ def service_areas():
 @bp.get("/siting")
 @accepts("kind", "model", "p", "time_limit", "candidates", formats=("json", "geojson"))
 def siting():
+    """Suggested new sites for a kind of facility (a location model)."""
     acc = catalog().access()
     kind = _kind(acc)
     model = request.args.get("model", "mclp")
