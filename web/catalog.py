@@ -46,7 +46,7 @@ def plain(v):
     return v if isinstance(v, (int, str, bool)) else str(v)
 
 
-def _json(obj) -> str:
+def json_text(obj) -> str:
     """Compact JSON; NaN is refused (it is not JSON and breaks browsers' parsers)."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -109,8 +109,8 @@ class Collection:
         )
         ids = feature_ids(codes)
         heads = [
-            f'{{"type":"Feature","id":{_json(fid)},'
-            f'"properties":{_json({k: plain(v) for k, v in rec.items()})},"geometry":'
+            f'{{"type":"Feature","id":{json_text(fid)},'
+            f'"properties":{json_text({k: plain(v) for k, v in rec.items()})},"geometry":'
             for fid, rec in zip(ids, records)
         ]
         names = (
@@ -336,7 +336,7 @@ class Catalog:
             )
             geom = shapely.to_geojson(row.geometry) if row.geometry is not None else "null"
             out.append(
-                f'{{"type":"Feature","id":{i},"properties":{_json(props)},"geometry":{geom}}}'
+                f'{{"type":"Feature","id":{i},"properties":{json_text(props)},"geometry":{geom}}}'
             )
         return out
 

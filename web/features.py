@@ -32,7 +32,7 @@ from geo.errors import Conflict, InputError, NotFound
 from geo.filters import equal_to, parse_filter, properties_of, select
 from geo.kinds import KINDS
 from geo.report import FINDINGS_LAYERS
-from web.catalog import rfc7946_geometries
+from web.catalog import json_text, rfc7946_geometries
 from web.negotiation import MEDIA_TYPES, chosen_format
 from web.params import accepts, catalog, int_arg
 
@@ -80,8 +80,8 @@ def no_content() -> Response:
 
 
 def _json(obj, status: int = 200, mimetype: str = JSON) -> Response:
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return Response(text, status=status, mimetype=mimetype)
+    """``obj`` as strict, compact JSON (:func:`web.catalog.json_text`)."""
+    return Response(json_text(obj), status=status, mimetype=mimetype)
 
 
 def answer(doc: dict, title: str, mimetype: str = JSON, table=None) -> Response:

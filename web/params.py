@@ -25,7 +25,6 @@ __all__ = [
     "catalog",
     "int_arg",
     "float_arg",
-    "bbox_arg",
     "json_body",
 ]
 
@@ -194,30 +193,6 @@ def float_arg(name: str, lo: float, hi: float) -> float:
     if raw is None:
         raise InputError(f"{name} is required", zh=f"缺少参数 {name}")
     return _number(name, raw, float, lo, hi, en="a number", zh="数字")
-
-
-def bbox_arg():
-    """``bbox=minlon,minlat,maxlon,maxlat`` (degrees) as four floats, or None."""
-    raw = request.args.get("bbox")
-    if raw is None:
-        return None
-    try:
-        parts = [float(v) for v in raw.split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) != 4 or not all(math.isfinite(v) for v in parts):
-        raise InputError(
-            f"bbox must be four numbers minlon,minlat,maxlon,maxlat; got '{raw}'",
-            zh=f"bbox 须为四个数：最小经度,最小纬度,最大经度,最大纬度；收到“{raw}”",
-        )
-    x0, y0, x1, y1 = parts
-    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        raise InputError(
-            "bbox must be minlon,minlat,maxlon,maxlat in degrees with "
-            f"min ≤ max, longitude within ±180 and latitude within ±90; got '{raw}'",
-            zh=f"bbox 须为度数，最小值 ≤ 最大值，经度在 ±180、纬度在 ±90 之内；收到“{raw}”",
-        )
-    return parts
 
 
 def json_body(what: str = "a JSON object") -> dict:
