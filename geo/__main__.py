@@ -16,10 +16,10 @@ band, 1 the band not met somewhere (the reason printed), 2 unusable input.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
+from geo import strict_json
 from geo.findings import Tolerances, new_since
 
 
@@ -227,7 +227,7 @@ def main(argv=None) -> int:
         print("error: " + " ".join(line.strip() for line in str(err).splitlines()), file=sys.stderr)
         return 2
     if args.format == "json":
-        text = json.dumps(report.to_dict(store.location), ensure_ascii=False, indent=1)
+        text = strict_json.dumps(report.to_dict(store.location), indent=1)
     else:
         text = text_report(report, store.location)
     if args.output:

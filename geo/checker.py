@@ -65,13 +65,13 @@ class Report:
                 "features": list(row.features),
                 "area_m2": _num(row.area_m2, 2),
                 "width_m": _num(row.width_m, 3),
-                "kind": row.kind,
-                "detail": row.detail,
+                "kind": _text(row.kind),
+                "detail": _text(row.detail),
                 "geometry": feat["geometry"],
             }
-            if row.parent_layer:
+            if _text(row.parent_layer):
                 item["parent_layer"] = row.parent_layer
-                item["parent"] = row.parent
+                item["parent"] = _text(row.parent)
             findings.append(item)
         epsg = self.metric_crs.to_epsg()
         return {
@@ -95,6 +95,11 @@ class Report:
             name: json.loads(t.to_json(orient="records", force_ascii=False))
             for name, t in self.alignment.items()
         }
+
+
+def _text(v):
+    """A text column's value, or None where it is missing (NaN in a findings frame)."""
+    return v if isinstance(v, str) else None
 
 
 def _num(v, digits):
@@ -134,9 +139,13 @@ def check_dataset(
     for name in present:
         say(f"{name}: validity, codes")
         projected = ds.metric(name)
-        parts.append(invalid_geometry(projected, name))
+        # Validity is judged on the coordinates as stored: reprojection moves collinear
+        # points off their line, so a zero-area polygon would look like a valid sliver.
+        stored = ds[name]
+        invalid = invalid_geometry(stored, name).to_crs(crs)
+        parts.append(invalid)
         parts.append(duplicate_code(projected, name))
-        metric[name] = repaired(projected)
+        metric[name] = repaired(stored).to_crs(crs) if len(invalid) else projected
         say(f"{name}: overlaps ({len(projected):,} features)")
         parts.append(overlap(metric[name], name, tolerances))
 

@@ -29,6 +29,7 @@ __all__ = [
     "EditRejected",
     "PreconditionRequired",
     "StorageError",
+    "DiskFull",
 ]
 
 
@@ -40,6 +41,8 @@ class GridmapError(Exception):
     message : what is wrong and how to fix it, in English.
     problems : each problem when several were found at once (listed under the message).
     zh : the same message in Chinese; the English one is used where none is given.
+    zh_problems : the problems in Chinese, one for each of ``problems`` (listed under
+        ``zh``; ``problems`` themselves where not given).
     details : further JSON-safe facts for clients (e.g. ``findings``, ``latest``).
     """
 
@@ -54,13 +57,20 @@ class GridmapError(Exception):
         cls.code = code if code is not None else cls.code
 
     def __init__(
-        self, message: str, problems: list[str] | None = None, *, zh: str | None = None, **details
+        self,
+        message: str,
+        problems: list[str] | None = None,
+        *,
+        zh: str | None = None,
+        zh_problems: list[str] | None = None,
+        **details,
     ):
         self.problems = list(problems or [])
         if self.problems:
             message = message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
             if zh:
-                zh = zh + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+                listed = zh_problems if zh_problems else self.problems
+                zh = zh + "\n" + "\n".join(f"  - {p}" for p in listed)
         super().__init__(message)
         self.zh = zh
         self.details = details
@@ -159,3 +169,7 @@ class PreconditionRequired(GridmapError, status=428, code="precondition_required
 
 class StorageError(GridmapError, status=500, code="storage_error"):
     """A dataset cannot be opened, read or written."""
+
+
+class DiskFull(StorageError, status=507, code="disk_full"):
+    """The disk holding a dataset has no room for a write; nothing was changed."""

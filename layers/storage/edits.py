@@ -69,7 +69,10 @@ class Edit(ABC):
 
 
 def encode(value) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    """A revision's before/after as strict JSON (NaN → null, geo.strict_json)."""
+    from geo.strict_json import dumps
+
+    return None if value is None else dumps(value)
 
 
 def decode(row: dict) -> dict:
