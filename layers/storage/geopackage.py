@@ -19,6 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import pyogrio
 
+from layers.diskspace import estimated_bytes, writing
 from layers.errors import StorageError
 from layers.schema import conform
 from layers.storage.base import LayerStore
@@ -89,7 +90,9 @@ class GeoPackageStore(LayerStore):
                 tmp.unlink(missing_ok=True)
 
     def _write(self, layer: str, gdf: gpd.GeoDataFrame) -> None:
-        with self._locked_copy() as tmp:
+        # Room for the copy and the new layer; a full disk is said as such (layers.diskspace).
+        need = (self.path.stat().st_size if self.path.exists() else 0) + estimated_bytes(gdf)
+        with writing(self.path, layer, need), self._locked_copy() as tmp:
             pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG", promote_to_multi=None)
 
     def delete_layer(self, layer: str) -> None:
