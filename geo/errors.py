@@ -28,6 +28,8 @@ __all__ = [
     "StaleEdit",
     "EditRejected",
     "PreconditionRequired",
+    "TooLarge",
+    "TooManyAttempts",
     "StorageError",
     "DiskFull",
 ]
@@ -165,6 +167,19 @@ class EditRejected(GridmapError, status=422, code="edit_rejected"):
 
 class PreconditionRequired(GridmapError, status=428, code="precondition_required"):
     """An edit came without the revision it was based on (If-Match)."""
+
+
+class TooLarge(GridmapError, status=413, code="too_large"):
+    """A request body larger than the service takes (``limit``: its size limit in bytes)."""
+
+
+class TooManyAttempts(GridmapError, status=429, code="too_many_attempts"):
+    """Sign-in refused for a while after too many failed attempts; ``retry_after`` is how
+    many seconds until it is tried again (the answer's ``Retry-After`` header)."""
+
+    def __init__(self, message: str, *, retry_after: int, zh: str | None = None):
+        super().__init__(message, zh=zh, retry_after=retry_after)
+        self.retry_after = retry_after
 
 
 class StorageError(GridmapError, status=500, code="storage_error"):

@@ -2,7 +2,9 @@
 
 ``create_app()`` builds the Flask app: configuration from defaults, then the environment
 (``DATASET``, ``DATABASE_URL``, ``GRIDMAP_BASEMAP``, ``TIANDITU_KEY``,
-``GRIDMAP_PROXY_HOPS``, ``GRIDMAP_CORS_ORIGINS``), then ``test_config``; one
+``GRIDMAP_PROXY_HOPS``, ``GRIDMAP_CORS_ORIGINS``, and the security settings
+``GRIDMAP_COOKIE_SECURE``, ``GRIDMAP_SESSION_HOURS``, ``GRIDMAP_LOGIN_*``,
+``GRIDMAP_MAX_CONTENT_LENGTH``, ``GRIDMAP_MAX_JSON_BODY``), then ``test_config``; one
 :class:`web.catalog.Catalog` per app; a blueprint per area — map pages, the features API
 and its OpenAPI document, analysis (findings, lookup, search, proposals), service sites,
 editing, printing and downloads, sign-in — the query-parameter check of
@@ -14,8 +16,9 @@ from __future__ import annotations
 import gzip
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 _COMPRESSIBLE = (
     "application/json",
@@ -53,6 +56,33 @@ def default_dataset() -> str:
     return os.environ.get("DATASET") or os.environ.get("DATABASE_URL") or str(SAMPLE)
 
 
+def dataset_name(location: str) -> str:
+    """What answers call the dataset: a GeoPackage's file name without folder or suffix, a
+    PostGIS database's name — never where it is stored (a path, a host, a user name).
+
+    >>> dataset_name("/srv/data/lhasa.gpkg"), dataset_name("postgresql://u:***@db/city")
+    ('lhasa', 'city')
+    """
+    if "://" in location:
+        return urlsplit(location).path.strip("/") or "postgis"
+    return Path(location).stem
+
+
+def _flag(name: str, default: str = "") -> bool:
+    """An on/off environment setting: 1, true, yes or on."""
+    return os.environ.get(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
+def refuse_large_body():
+    """Before any view: 413 for a body whose declared size is over the service's limit,
+    before a byte of it is parsed (bodies of unknown size are cut off while read)."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit and (request.content_length or 0) > limit:
+        from web.errors import too_large
+
+        raise too_large(limit)
+
+
 def household_band(text: str) -> tuple[int, int]:
     """``"300-500"`` → (300, 500): the households a grid cell should hold."""
     try:
@@ -80,6 +110,21 @@ def create_app(test_config: dict | None = None) -> Flask:
         CORS_ORIGINS=os.environ.get("GRIDMAP_CORS_ORIGINS", ""),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # the session cookie only over https (set it when the service is behind https)
+        SESSION_COOKIE_SECURE=_flag("GRIDMAP_COOKIE_SECURE"),
+        # a browser session ends this many hours after signing in
+        SESSION_HOURS=float(os.environ.get("GRIDMAP_SESSION_HOURS", "12")),
+        # failed sign-ins: this many for one account (or from one address) within the
+        # window (seconds) lock it for the lockout (seconds)
+        LOGIN_MAX_FAILURES=int(os.environ.get("GRIDMAP_LOGIN_MAX_FAILURES", "5")),
+        LOGIN_MAX_FAILURES_PER_ADDRESS=int(
+            os.environ.get("GRIDMAP_LOGIN_MAX_FAILURES_PER_ADDRESS", "20")
+        ),
+        LOGIN_FAILURE_WINDOW=float(os.environ.get("GRIDMAP_LOGIN_FAILURE_WINDOW", "900")),
+        LOGIN_LOCKOUT=float(os.environ.get("GRIDMAP_LOGIN_LOCKOUT", "300")),
+        # request bodies (bytes): any request, and a JSON body (edits, what-if sites)
+        MAX_CONTENT_LENGTH=int(os.environ.get("GRIDMAP_MAX_CONTENT_LENGTH", str(8 << 20))),
+        MAX_JSON_BODY=int(os.environ.get("GRIDMAP_MAX_JSON_BODY", str(2 << 20))),
     )
     app.json.ensure_ascii = False  # Chinese names as text, not \u escapes
     if test_config:
@@ -89,7 +134,18 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         app.config["SECRET_KEY"] = secret_key(Path(app.instance_path))
 
-    from web import account, analysis, editing, errors, features, openapi, pages, printing, sites
+    from web import (
+        account,
+        analysis,
+        auth,
+        editing,
+        errors,
+        features,
+        openapi,
+        pages,
+        printing,
+        sites,
+    )
     from web.catalog import Catalog
     from web.params import refuse_unknown
 
@@ -98,6 +154,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # one blueprint per area of the service
     for area in (pages, features, openapi, analysis, sites, editing, printing, account):
         app.register_blueprint(area.bp)
+    auth.init_app(app)
+    app.before_request(refuse_large_body)
     app.before_request(refuse_unknown)
     errors.register(app)
     hops = app.config["PROXY_HOPS"]

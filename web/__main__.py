@@ -60,7 +60,11 @@ def main(argv=None) -> int:
         f"gridmap: serving {app.extensions['gridmap'].location} on http://{args.host}:{args.port}/",
         flush=True,
     )
-    serve(app, host=args.host, port=args.port, threads=args.threads, ident="gridmap")
+    # waitress refuses, before reading it, a body far over the app's limit (the app answers
+    # the JSON 413 for bodies up to four times the limit: most clients see that one)
+    hard_limit = 4 * app.config["MAX_CONTENT_LENGTH"] if app.config["MAX_CONTENT_LENGTH"] else None
+    limits = {"max_request_body_size": hard_limit} if hard_limit else {}
+    serve(app, host=args.host, port=args.port, threads=args.threads, ident="gridmap", **limits)
     return 0
 
 

@@ -196,7 +196,15 @@ def float_arg(name: str, lo: float, hi: float) -> float:
 
 
 def json_body(what: str = "a JSON object") -> dict:
-    """The request's JSON object body (an empty dict when there is none)."""
+    """The request's JSON object body (an empty dict when there is none); 413 when it is
+    over ``MAX_JSON_BODY`` bytes, before it is parsed."""
+    limit = current_app.config.get("MAX_JSON_BODY")
+    if limit:
+        if (request.content_length or 0) > limit:
+            from web.errors import too_large
+
+            raise too_large(limit)
+        request.max_content_length = min(limit, request.max_content_length or limit)
     body = request.get_json(silent=True)
     if body is None:
         return {}
