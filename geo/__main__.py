@@ -92,7 +92,7 @@ def _fix(args, tolerances) -> int:
 
 def _propose(args) -> int:
     from geo.proposals import propose_for
-    from layers.export import export_layer
+    from layers.export import csv_safe, export_layer
     from layers.storage import open_store
 
     try:
@@ -135,7 +135,7 @@ def _propose(args) -> int:
         out = result.cells.to_crs(layers["grid"].crs)
         path = export_layer(out, args.output, layer="grid")
         moves = path.with_name(path.stem + "_moves.csv")
-        result.moves.to_csv(moves, index=False, encoding="utf-8-sig")
+        csv_safe(result.moves).to_csv(moves, index=False, encoding="utf-8-sig")
         print(f"proposed cells written to {path}, moves (unit, old cell, new cell) to {moves}")
     return 0 if result.feasible else 1
 

@@ -16,6 +16,7 @@ communities before and after the change.
 from __future__ import annotations
 
 import json
+import math
 import threading
 
 import geopandas as gpd
@@ -102,10 +103,7 @@ def _update_feature(feature) -> tuple:
     back unchanged: :func:`web.editing._as_edit`)."""
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
         raise InputError("the body must be a GeoJSON Feature", zh="请求体须为 GeoJSON Feature")
-    try:
-        geom = shape(feature["geometry"])
-    except Exception as err:  # noqa: BLE001 - any parse failure is the user's input
-        raise InputError(f"geometry is not GeoJSON: {err}", zh="几何不是有效的 GeoJSON") from None
+    geom = _geometry(feature.get("geometry"), "geometry")
     if geom.geom_type not in KINDS["grid"].geom_types or geom.is_empty:
         raise InputError(
             f"geometry must be a Polygon or MultiPolygon, got {geom.geom_type}",
@@ -117,21 +115,96 @@ def _update_feature(feature) -> tuple:
             zh=f"几何无效：{shapely.is_valid_reason(geom)}",
         )
     props = feature.get("properties") or {}
+    if not isinstance(props, dict):
+        raise InputError(
+            "properties must be a JSON object of the cell's attributes",
+            zh="properties 须为网格属性的 JSON 对象",
+            property="properties",
+        )
     unknown = set(props) - set(EDITABLE) - {"code"}
     if unknown:
         raise InputError(
             f"cannot edit {', '.join(sorted(unknown))}; editable: {', '.join(EDITABLE)}",
             zh=f"不能修改 {', '.join(sorted(unknown))}；可修改：{', '.join(EDITABLE)}",
         )
-    return geom, props
+    return geom, checked_properties(props)
+
+
+# The largest count a cell's attribute may hold (a 32-bit integer in every backend).
+_MAX_COUNT = 2**31 - 1
+
+
+def checked_properties(props: dict) -> dict:
+    """The grid attributes an editor sent, each checked against its field in the table of
+    kinds: text for text fields, a whole number ≥ 0 for counts (``640.0`` is 640), null
+    only where the field may be empty. Every problem is reported at once, naming the
+    property; InputError with ``properties``: the names refused.
+
+    >>> checked_properties({"households": 640.0, "name": "八廓第1网格"})
+    {'households': 640, 'name': '八廓第1网格'}
+    >>> checked_properties({"households": 1.5, "population": "lots"})
+    Traceback (most recent call last):
+    ...
+    geo.errors.InputError: cell properties are not valid:
+      - households must be a whole number of at least 0; got 1.5
+      - population must be a whole number of at least 0; got 'lots'
+    """
+    fields = {f.name: f for f in KINDS["grid"].fields}
+    out, problems, zh, names = {}, [], [], []
+    for key, value in props.items():
+        field_ = fields.get(key)
+        if field_ is None:
+            out[key] = value
+            continue
+        shown = json.dumps(value, ensure_ascii=False)[:40] if not isinstance(value, str) else None
+        got = shown if shown is not None else repr(value[:40])
+        if value is None:
+            if field_.required:
+                problems.append(f"{key} is required; got null")
+                zh.append(f"{key} 不能为空")
+                names.append(key)
+            else:
+                out[key] = None
+        elif field_.type == "text":
+            if not isinstance(value, str) or (field_.required and not value.strip()):
+                problems.append(f"{key} must be non-empty text; got {got}")
+                zh.append(f"{key} 须为非空文字，收到 {got}")
+                names.append(key)
+            else:
+                out[key] = value.strip()
+        else:  # a count
+            whole = (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and value == int(value)
+                and 0 <= value <= _MAX_COUNT
+            )
+            if not whole:
+                problems.append(f"{key} must be a whole number of at least 0; got {got}")
+                zh.append(f"{key} 须为不小于 0 的整数，收到 {got}")
+                names.append(key)
+            else:
+                out[key] = int(value)
+    if problems:
+        raise InputError(
+            "cell properties are not valid:" + "".join(f"\n  - {p}" for p in problems),
+            zh="网格属性无效：" + "".join(f"\n  - {p}" for p in zh),
+            properties=names,
+        )
+    return out
 
 
 def _geometry(value, what: str):
     """A lon/lat GeoJSON geometry from the request, as shapely."""
     try:
         geom = shape(value)
-    except Exception as err:  # noqa: BLE001 - any parse failure is the user's input
-        raise InputError(f"{what} is not GeoJSON: {err}", zh="几何不是有效的 GeoJSON") from None
+    except Exception:  # noqa: BLE001 - any parse failure is the user's input
+        raise InputError(
+            f"{what} is not a GeoJSON geometry (an object with type and coordinates, "
+            "e.g. a Polygon of [lon, lat] rings)",
+            zh=f"{what} 不是有效的 GeoJSON 几何（须含 type 和 coordinates）",
+        ) from None
     if geom.is_empty:
         raise InputError(f"{what} is empty", zh="所画几何为空")
     return geom

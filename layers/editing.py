@@ -45,6 +45,10 @@ def check_base(edit, layer: str, base: Mapping[str, int]) -> None:
 
 
 def _reason(reason: str | None) -> str:
+    if reason is not None and not isinstance(reason, str):
+        raise InputError(
+            "reason must be text: why the change is made", zh="reason 须为文字：修改的原因"
+        )
     if not reason or not reason.strip():
         raise InputError(
             "say why: a reason is required for every change",
@@ -65,6 +69,11 @@ def _save(
 ) -> tuple[list[dict], object]:
     """Plan and save ``op`` in one transaction; the revision records written (each with
     its ``id``) and the plan."""
+    if accepted is not None and not isinstance(accepted, str):
+        raise InputError(
+            "accepted must be text: why the findings the change adds are accepted",
+            zh="accepted 须为文字：接受新问题的理由",
+        )
     with store.edit() as e:
         check_base(e, "grid", base)  # first what the editor saw: stale → say so
         present = store.list_layers()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -11,11 +12,54 @@ import pyogrio
 
 from layers.errors import InputError
 
-__all__ = ["export_layer", "export_findings"]
+__all__ = ["export_layer", "export_findings", "csv_cell", "csv_safe", "csv_writer"]
 
 # GDAL's RFC 7946 mode: counter-clockwise exteriors, no "crs" member, 7 decimals.
 _RFC7946 = {"RFC7946": "YES", "WRITE_NAME": "NO"}
 _DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "ESRI Shapefile"}
+
+
+# What makes a spreadsheet read a cell as a formula (=HYPERLINK(…), +cmd|…, @SUM(…)).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """``value`` as a CSV cell a spreadsheet shows as text: text that starts like a
+    formula gets a leading ``'`` (Excel and LibreOffice hide it); numbers are unchanged.
+
+    >>> csv_cell("=1+2"), csv_cell("@SUM(A1)"), csv_cell("-1"), csv_cell(-1), csv_cell("八廓")
+    ("'=1+2", "'@SUM(A1)", "'-1", -1, '八廓')
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell passed through :func:`csv_cell`, for ``to_csv``."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(csv_cell)
+    return out
+
+
+class csv_writer:  # noqa: N801 - used like csv.writer, which it wraps
+    """``csv.writer(file)`` whose rows pass through :func:`csv_cell`.
+
+    >>> import io; out = io.StringIO(); _ = csv_writer(out).writerow(["=cmd", 3]); out.getvalue()
+    "'=cmd,3\\r\\n"
+    """
+
+    def __init__(self, file, **kwargs):
+        self._writer = csv.writer(file, **kwargs)
+
+    def writerow(self, row):
+        return self._writer.writerow([csv_cell(v) for v in row])
+
+    def writerows(self, rows):
+        for row in rows:
+            self.writerow(row)
 
 
 def export_layer(

@@ -24,7 +24,6 @@ change adds in ``X-Accept-Findings`` or the body's ``accepted``.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -35,6 +34,7 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 from geo.edits import EDITABLE, preview_change, preview_feature
 from geo.errors import InputError, NotFound, PreconditionRequired
 from layers.editing import apply_change, revert_change, revert_feature, update_feature
+from layers.export import csv_writer
 from web.auth import planner_required
 from web.catalog import plain
 from web.features import collection_of, feature_position, geojson, no_content
@@ -331,7 +331,7 @@ def change_list():
     if request.args.get("f") != "csv":
         return jsonify({"changes": changes})
     out = io.StringIO()
-    w = csv.writer(out)
+    w = csv_writer(out)  # text that starts like a formula is quoted
     w.writerow(
         [
             "change_id",

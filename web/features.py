@@ -32,6 +32,7 @@ from geo.errors import Conflict, InputError, NotFound
 from geo.filters import equal_to, parse_filter, properties_of, select
 from geo.kinds import KINDS
 from geo.report import FINDINGS_LAYERS
+from web import dataset_name
 from web.catalog import json_text, rfc7946_geometries
 from web.negotiation import MEDIA_TYPES, chosen_format
 from web.params import accepts, catalog, int_arg
@@ -214,7 +215,7 @@ def landing():
     the map page is the HTML answer (see :func:`web.pages.index`)."""
     doc = {
         "title": "gridmap",
-        "description": f"网格化管理 urban grid management: {catalog().location}",
+        "description": f"网格化管理 urban grid management: {dataset_name(catalog().location)}",
         "links": [
             link("self", JSON, "pages.index", f="json"),
             link("alternate", HTML, "pages.index", title="map 地图"),

@@ -157,8 +157,7 @@ def render_map(
             "print": url_for("printing.community", code="CODE"),
         },
     }
-    # "</" cannot end the script element early: data in the config stays data.
-    payload = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+    payload = script_json(config)
     # folium writes the map's own script after this one: start once the page has loaded.
     root.script.add_child(
         folium.Element(
@@ -166,6 +165,24 @@ def render_map(
         )
     )
     return root.render()
+
+
+# Characters that could end or change the script element the JSON is written into ("</",
+# "<!--", "<script"), or break it as JavaScript (line and paragraph separators).
+_SCRIPT_UNSAFE = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def script_json(value) -> str:
+    """``value`` as JSON to write inside an HTML ``<script>``: ``<``, ``>`` and ``&`` as
+    ``\\u`` escapes, so that no data (an account named ``<!--<script>``, a feature named
+    ``</script>``) can end the element early or turn the rest of the page into script.
+
+    >>> script_json({"user": "<!--<script>"})
+    '{"user": "\\\\u003c!--\\\\u003cscript\\\\u003e"}'
+    """
+    return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_UNSAFE)
 
 
 def _layer_config(name: str, strings: dict, count: int) -> dict:
