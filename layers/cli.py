@@ -1,15 +1,17 @@
 """Command line for datasets: ``python -m layers summary|import|export``.
 
-Exit status: 0 done, 2 unusable input (the reason on stderr).
+Exit status: 0 done, 2 unusable input (the reason on stderr, in English and, where it has
+one, Chinese; never a traceback).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 import unicodedata
 
+from geo import strict_json
 from layers.dataset import import_file, summarise
 from layers.errors import GridmapError
 from layers.export import export_layer
@@ -54,7 +56,7 @@ def _summary(args) -> int:
         raise GridmapError(f"{store.location} holds no gridmap layers (or does not exist)")
     info = summarise(layers)
     if args.format == "json":
-        print(json.dumps({"dataset": store.location, **info}, ensure_ascii=False, indent=2))
+        print(strict_json.dumps({"dataset": store.location, **info}, indent=2))
     else:
         _print_summary(info, store.location)
     return 0
@@ -133,4 +135,18 @@ def main(argv=None) -> int:
         return args.run(args)
     except GridmapError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        if err.zh and err.zh != str(err):
+            print(f"错误：{err.zh}", file=sys.stderr)
+    except OSError as err:  # a file the system would not let us read or write
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+    except Exception as err:  # noqa: BLE001 - never a traceback for a user's file
+        if os.environ.get("GRIDMAP_DEBUG"):
+            raise
+        print(
+            f"error: {args.command} failed unexpectedly ({type(err).__name__}); nothing was "
+            "stored. This is a gridmap bug: please report it with the file "
+            "(GRIDMAP_DEBUG=1 shows the details)",
+            file=sys.stderr,
+        )
+    return 2

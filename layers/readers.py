@@ -10,9 +10,13 @@ to the layer's schema. Everything it decided is returned in an :class:`ImportRep
 from __future__ import annotations
 
 import io
+import json
 import os
-import tempfile
+import shutil
+import threading
+import warnings
 from dataclasses import dataclass, field
+from glob import escape as glob_escape
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,13 +27,16 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from geo import strict_json
 from geo.chinacoords import bd09_to_wgs84, gcj02_to_wgs84
 from geo.crs import coordinate_problems
 from layers.encoding import detect_encoding, garbled_examples, normalise_encoding
 from layers.errors import InputError, LayerError
 from layers.fields import map_fields
 from layers.safezip import ZipLimits, safe_extract
-from layers.schema import conform, spec
+from layers.schema import conform, is_nested, nonfinite_rows, spec
+from layers.tempdirs import import_folder
+from layers.unreadable import wkb_problem, wkt_problem
 
 __all__ = ["ImportReport", "read_layer_file", "parse_crs", "SUPPORTED_SUFFIXES"]
 
@@ -62,6 +69,7 @@ class ImportReport:
     encoding: str | None = None
     field_map: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"{self.layer}: {self.features} features from {self.source}", f"  CRS: {self.crs}"]
@@ -70,6 +78,7 @@ class ImportReport:
         if self.field_map:
             out.append("  fields: " + ", ".join(f"{k} → {v}" for k, v in self.field_map.items()))
         out += [f"  note: {n}" for n in self.notes]
+        out += [f"  warning: {w}" for w in self.warnings]
         return out
 
 
@@ -105,7 +114,87 @@ def _pick(columns, names):
     return next((lower[n] for n in names if n in lower), None)
 
 
+# What a file's first bytes say it is, and what each supported suffix must hold.
+_SIGNATURES = [
+    (b"SQLite format 3\x00", "a GeoPackage (SQLite) database", "SQLite 数据库（GeoPackage）"),
+    (b"PK\x03\x04", "a zip archive", "zip 压缩包"),
+    (b"\x00\x00\x27\x0a", "a shapefile's .shp", "shapefile 的 .shp 文件"),
+    (b"<", "XML (GML, KML or another XML format)", "XML（GML、KML 等）"),
+    (b"{", "JSON", "JSON"),
+    (b"[", "JSON", "JSON"),
+    (b"\x1e", "JSON", "JSON"),
+]
+_EXPECTED = {
+    ".gpkg": ("a GeoPackage (SQLite) database", "GeoPackage", "GeoPackage（SQLite 数据库）"),
+    ".shp": ("a shapefile's .shp", "Shapefile", "Shapefile"),
+    ".geojson": ("JSON", "GeoJSON", "GeoJSON"),
+    ".json": ("JSON", "GeoJSON", "GeoJSON"),
+}
+
+
+def _check_content(path: Path, shown: str) -> None:
+    """Refuse a file whose content is not what its suffix says, before GDAL opens it.
+
+    GDAL picks a driver by content, so a GML file named ``.geojson`` would be parsed as
+    XML, entities and all (a "billion laughs" file expands to gigabytes). gridmap reads
+    only the formats it names, each recognised by its first bytes; XML is never parsed.
+    """
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head.strip():
+        raise InputError(
+            f"{shown} is empty; nothing was imported", zh=f"{shown} 是空文件；未导入任何内容"
+        )
+    start = head.removeprefix(b"\xef\xbb\xbf").lstrip() if head[:1] != b"\x00" else head
+    found = next(((en, zh) for sig, en, zh in _SIGNATURES if start.startswith(sig)), None)
+    suffix = path.suffix.lower()
+    if suffix in _EXPECTED:
+        want, fmt, fmt_zh = _EXPECTED[suffix]
+        if found is not None and found[0] == want:
+            return
+        what, what_zh = found or ("not that format", "不是该格式")
+        raise InputError(
+            f"{shown} is named '{suffix}' but its content is {what}, not {fmt}; nothing was "
+            f"read. Fix: export the layer again as {fmt} (gridmap reads GeoPackage, GeoJSON, "
+            "Shapefile and CSV, recognised by their content, and never parses XML such as "
+            "GML or KML)",
+            zh=f"{shown} 的扩展名是 '{suffix}'，但内容是{what_zh}，不是 {fmt_zh}；未读取。修正："
+            f"重新导出为 {fmt_zh}（gridmap 按内容识别 GeoPackage、GeoJSON、Shapefile 和 CSV，"
+            "不解析 GML、KML 等 XML 文件）",
+        )
+    if suffix in (".csv", ".txt") and found is not None and found[0] != "JSON":
+        raise InputError(
+            f"{shown} is named '{suffix}' but its content is {found[0]}, not a table of text; "
+            "nothing was read. Fix: export the table as CSV",
+            zh=f"{shown} 的扩展名是 '{suffix}'，但内容是{found[1]}，不是文本表格；未读取。"
+            "修正：将表格导出为 CSV",
+        )
+
+
+# SHAPE_RESTORE_SHX is a process-wide GDAL setting: one reader at a time sets it.
+_SHX_LOCK = threading.Lock()
+
+
+def _read_frame(path: Path, **kwargs) -> tuple[gpd.GeoDataFrame, dict[int, tuple[str, str]]]:
+    """Read with pyogrio, a geometry GEOS cannot build (a ring not closed, too few points)
+    read as missing; return the frame and ``{row: (English, Chinese) reason}`` for them."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        # GDAL warns of each unclosed ring, shapely of NaN coordinates: both are reported
+        # below, feature by feature, in the user's terms.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gdf = pyogrio.read_dataframe(path, on_invalid="ignore", **kwargs)
+        absent = np.flatnonzero(shapely.is_missing(gdf.geometry.values))
+        unreadable = {}
+        if len(absent):
+            raw = pyogrio.raw.read(
+                path, columns=[], **{k: v for k, v in kwargs.items() if k in ("layer", "encoding")}
+            )[2]
+            unreadable = {int(i): wkb_problem(raw[i]) for i in absent if raw[i] is not None}
+    return gdf, unreadable
+
+
 def _read_csv(path: Path, encoding: str | None, report: ImportReport) -> gpd.GeoDataFrame:
+    unreadable: dict[int, tuple[str, str]] = {}
     raw = path.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -124,14 +213,15 @@ def _read_csv(path: Path, encoding: str | None, report: ImportReport) -> gpd.Geo
     wkt = _pick(df.columns, _WKT)
     lon, lat = _pick(df.columns, _LON), _pick(df.columns, _LAT)
     if wkt is not None:
-        try:
-            geom = shapely.from_wkt(
-                df[wkt].fillna("").replace("", None).to_numpy(), on_invalid="raise"
+        texts = df[wkt].fillna("").replace("", None).to_numpy()
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            geom = shapely.from_wkt(texts, on_invalid="ignore")
+        for i in np.flatnonzero(shapely.is_missing(geom) & pd.notna(texts)):
+            unreadable[int(i)] = wkt_problem(texts[i]) or (
+                f"column '{wkt}' does not hold WKT text (it starts '{str(texts[i])[:30]}')",
+                f"'{wkt}' 列不是 WKT 文本（开头为 '{str(texts[i])[:30]}'）",
             )
-        except shapely.errors.GEOSException as err:
-            raise InputError(
-                f"{path.name}: column '{wkt}' holds text that is not WKT ({err})"
-            ) from None
         df = df.drop(columns=[wkt])
     elif lon is not None and lat is not None:
         x = pd.to_numeric(df[lon], errors="coerce")
@@ -150,17 +240,64 @@ def _read_csv(path: Path, encoding: str | None, report: ImportReport) -> gpd.Geo
             f"{path.name} has no coordinates: give columns lon/lat (or 经度/纬度, x/y) or a "
             f"WKT column named wkt; its columns are {', '.join(map(str, df.columns))}"
         )
-    return gpd.GeoDataFrame(df, geometry=geom, crs=None)
+    return gpd.GeoDataFrame(df, geometry=geom, crs=None), unreadable
 
 
-def _read_shapefile(path: Path, encoding: str | None, report: ImportReport) -> gpd.GeoDataFrame:
+def _sidecar(path: Path, suffix: str) -> Path | None:
+    """The file beside ``path`` with its stem and ``suffix``, in any letter case."""
+    for other in path.parent.glob(f"{glob_escape(path.stem)}.*"):
+        if other.stem == path.stem and other.suffix.lower() == suffix:
+            return other
+    return None
+
+
+def _restore_shx(path: Path, folder: Path, report: ImportReport) -> Path:
+    """A shapefile without its .shx index, in ``folder`` with the index rebuilt by GDAL
+    (SHAPE_RESTORE_SHX) from the .shp itself; the user's folder is not written to."""
+    if path.parent.resolve() != folder.resolve():
+        linked = folder / "restored"
+        linked.mkdir()
+        for part in path.parent.glob(f"{glob_escape(path.stem)}.*"):
+            if part.stem == path.stem:
+                try:
+                    (linked / part.name).symlink_to(part.resolve())
+                except OSError:
+                    shutil.copyfile(part, linked / part.name)
+        path = linked / path.name
+    with _SHX_LOCK:
+        before = pyogrio.get_gdal_config_option("SHAPE_RESTORE_SHX")
+        pyogrio.set_gdal_config_options({"SHAPE_RESTORE_SHX": True})
+        try:
+            pyogrio.read_info(path)
+        except Exception:  # noqa: BLE001 - said in the user's terms below
+            raise InputError(
+                f"{path.name} has no .shx index and it could not be rebuilt from the .shp; "
+                "nothing was imported. Fix: add the .shx file (it comes with the .shp)",
+                zh=f"{path.name} 缺少 .shx 索引文件，且无法从 .shp 重建；未导入。修正：补上与 "
+                ".shp 一同提供的 .shx 文件",
+            ) from None
+        finally:
+            pyogrio.set_gdal_config_options({"SHAPE_RESTORE_SHX": before})
+    report.warnings.append(
+        f"{path.stem}.shx (the index of {path.name}) was missing; it was rebuilt from the "
+        ".shp. Check that the feature count is what you expect, and keep the .shx with the "
+        "file next time"
+    )
+    return path
+
+
+def _read_shapefile(
+    path: Path, encoding: str | None, report: ImportReport, folder: Path
+) -> gpd.GeoDataFrame:
     """Read a shapefile byte-faithfully, then decode its text in the right encoding."""
-    cpg = path.with_suffix(".cpg")
-    if encoding is None and cpg.exists():
+    cpg = _sidecar(path, ".cpg")
+    if encoding is None and cpg is not None:
         encoding = normalise_encoding(cpg.read_text(errors="replace").strip())
         report.notes.append(f"text encoding {encoding} from {cpg.name}")
+    if _sidecar(path, ".shx") is None:
+        path = _restore_shx(path, folder, report)
     # Latin-1 maps bytes to code points one to one, so the raw bytes can be recovered.
-    gdf = pyogrio.read_dataframe(path, encoding="ISO-8859-1")  # GDAL spelling of Latin-1
+    gdf, unreadable = _read_frame(path, encoding="ISO-8859-1")  # GDAL spelling of Latin-1
     text_cols = _text_columns(gdf)
     raw_values = [v.encode("latin-1") for c in text_cols for v in gdf[c] if isinstance(v, str)]
     raw_names = [str(c).encode("latin-1") for c in gdf.columns if c != gdf.geometry.name]
@@ -200,7 +337,7 @@ def _read_shapefile(path: Path, encoding: str | None, report: ImportReport) -> g
             for i, v in enumerate(gdf[c])
         ]
     report.encoding = encoding
-    return gdf.rename(columns=renames)
+    return gdf.rename(columns=renames), unreadable
 
 
 def _read_ogr(
@@ -208,8 +345,13 @@ def _read_ogr(
 ) -> gpd.GeoDataFrame:
     try:
         available = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-    except Exception as err:  # noqa: BLE001 - GDAL's reason is the message
-        raise InputError(f"{path.name} cannot be read as a GIS file: {err}") from None
+    except Exception:  # noqa: BLE001 - GDAL's own text would not help the user
+        raise InputError(
+            f"{path.name} cannot be read as a GIS file: it is damaged, incomplete or not in "
+            "the format its name says; nothing was imported. Fix: export it again",
+            zh=f"{path.name} 无法作为 GIS 文件读取：文件损坏、不完整或与扩展名所示格式不符；"
+            "未导入。修正：重新导出该文件",
+        ) from None
     if source_layer is None:
         if len(available) == 1:
             source_layer = available[0]
@@ -226,7 +368,133 @@ def _read_ogr(
         )
     report.source += f" (layer {source_layer})" if len(available) > 1 else ""
     kwargs = {"encoding": encoding} if encoding else {}
-    return pyogrio.read_dataframe(path, layer=source_layer, **kwargs)
+    return _read_frame(path, layer=source_layer, **kwargs)
+
+
+def _feature(gdf: gpd.GeoDataFrame, i: int) -> tuple[str, str]:
+    """How a message names row ``i``: by number (1-based, as in the file) and code."""
+    code = gdf["code"].iloc[i] if "code" in gdf.columns else None
+    if isinstance(code, (str, int, np.integer)) and str(code).strip():
+        return f"feature {i + 1} (code {code})", f"第 {i + 1} 个要素（编码 {code}）"
+    return f"feature {i + 1}", f"第 {i + 1} 个要素"
+
+
+def _flat(gdf: gpd.GeoDataFrame, report: ImportReport) -> gpd.GeoDataFrame:
+    """Drop heights (Z) and measures (M): gridmap keeps plane coordinates, and GDAL's
+    GeoPackage writer cannot store measures."""
+    geoms = gdf.geometry.values
+    extra = shapely.has_z(geoms) | shapely.has_m(geoms)
+    if not extra.any():
+        return gdf
+    what = " and ".join(
+        w for w, has in (("heights (Z)", shapely.has_z(geoms).any()),
+                         ("measures (M)", shapely.has_m(geoms).any())) if has
+    )  # fmt: skip
+    report.notes.append(
+        f"dropped the {what} of {int(extra.sum())} feature(s): gridmap keeps x/y coordinates"
+    )
+    gdf = gdf.copy()
+    gdf.geometry = shapely.force_2d(geoms)
+    return gdf
+
+
+def _refuse_unusable_geometry(
+    gdf: gpd.GeoDataFrame, unreadable: dict[int, tuple[str, str]], source: str
+) -> None:
+    """Refuse the file, naming each feature, when a geometry could not be read (a ring
+    not closed or too short) or has a coordinate that is not a number (NaN) or infinite."""
+    rows = dict(unreadable)
+    nan = "a coordinate is not a number (NaN) or is infinite"
+    for i in nonfinite_rows(gdf.geometry.values):
+        rows.setdefault(int(i), (nan, "有坐标不是数字（NaN）或为无穷大"))
+    if not rows:
+        return
+    order = sorted(rows)
+    shown = order[:20]
+    en = [f"{_feature(gdf, i)[0]}: {rows[i][0]}" for i in shown]
+    zh = [f"{_feature(gdf, i)[1]}：{rows[i][1]}" for i in shown]
+    if len(order) > len(shown):
+        en.append(f"and {len(order) - len(shown)} more")
+        zh.append(f"另有 {len(order) - len(shown)} 个")
+    raise LayerError(
+        f"{source}: {len(order)} feature(s) have geometry that cannot be used; nothing was "
+        "imported. Fix: correct or remove them in your GIS (QGIS: Vector › Geometry Tools › "
+        "Check Validity) and import again:",
+        en,
+        zh=f"{source}：{len(order)} 个要素的几何图形无法使用；未导入。修正：在 GIS 软件中改正或删除"
+        "这些要素后重新导入：",
+        zh_problems=zh,
+    )
+
+
+def _objects_from_json_text(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """GeoJSON properties that are objects or lists in some features and plain values in
+    others reach us from GDAL as JSON text: turn that text back into the object, so it is
+    refused or kept as JSON like any other object, never stored as a name."""
+
+    def parsed(v):
+        if isinstance(v, str) and v[:1] in "{[" and v.rstrip()[-1:] in "}]":
+            try:
+                obj = json.loads(v)
+            except ValueError:
+                return v
+            return obj if isinstance(obj, (dict, list)) else v
+        return v
+
+    for c in _text_columns(gdf):
+        gdf[c] = gdf[c].astype(object).map(parsed)
+    return gdf
+
+
+def _nested_as_json(gdf: gpd.GeoDataFrame, layer: str, report: ImportReport) -> gpd.GeoDataFrame:
+    """Columns gridmap does not use whose values are objects or lists (GeoJSON allows
+    them) are kept as JSON text, and the import says so; in gridmap's own fields they are
+    refused by :func:`layers.schema.conform`."""
+    own = {f.name for f in spec(layer).fields}
+    for c in gdf.columns:
+        if c == gdf.geometry.name or c in own or gdf[c].dtype != object:
+            continue
+        nested = gdf[c].map(is_nested).to_numpy(dtype=bool)
+        if nested.any():
+            where = ", ".join(_feature(gdf, i)[0] for i in np.flatnonzero(nested)[:5])
+            more = f" and {int(nested.sum()) - 5} more" if nested.sum() > 5 else ""
+            report.notes.append(
+                f"column '{c}' holds objects or lists ({where}{more}); kept as JSON text"
+            )
+            gdf[c] = [strict_json.dumps(v) if n else v for v, n in zip(gdf[c], nested)]
+    return gdf
+
+
+def _judge_polygons(gdf: gpd.GeoDataFrame, layer: str, report: ImportReport) -> None:
+    """On the coordinates as they will be stored: refuse polygons without area (every
+    point on one line); note the other invalid ones, which the check reports."""
+    if "Polygon" not in spec(layer).geom_types:
+        return
+    geoms = gdf.geometry.values
+    flat = np.flatnonzero(shapely.area(geoms) == 0)
+    if len(flat):
+        en = [
+            f"{_feature(gdf, i)[0]}: it has no area (its points lie on one line)" for i in flat[:20]
+        ]
+        zh = [f"{_feature(gdf, i)[1]}：面积为零（所有点在一条直线上）" for i in flat[:20]]
+        raise LayerError(
+            f"{report.source}: {len(flat)} polygon(s) have no area; nothing was imported. "
+            "Fix: redraw or remove them:",
+            en,
+            zh=f"{report.source}：{len(flat)} 个面要素面积为零；未导入。修正：重画或删除：",
+            zh_problems=zh,
+        )
+    invalid = np.flatnonzero(~shapely.is_valid(geoms))
+    if len(invalid):
+        examples = "; ".join(
+            f"{_feature(gdf, i)[0]}: {shapely.is_valid_reason(geoms[i]).split('[')[0]}"
+            for i in invalid[:3]
+        )
+        report.warnings.append(
+            f"{len(invalid)} feature(s) are not valid polygons ({examples}"
+            f"{' …' if len(invalid) > 3 else ''}); stored as drawn: `python -m geo check` "
+            "reports them as invalid_geometry and checks a repaired copy"
+        )
 
 
 def _find_data_file(files: list[Path], source_layer: str | None) -> Path:
@@ -301,7 +569,7 @@ def read_layer_file(
     report = ImportReport(layer=layer, source=path.name)
     if encoding:
         encoding = normalise_encoding(encoding)
-    with tempfile.TemporaryDirectory(prefix="gridmap-import-") as tmp:
+    with import_folder() as tmp:
         data_path = path
         if path.suffix.lower() == ".zip":
             data_path = _find_data_file(safe_extract(path, tmp, zip_limits), source_layer)
@@ -313,12 +581,16 @@ def read_layer_file(
                 f"{path.name}: files ending in '{suffix}' are not supported; use "
                 + ", ".join(SUPPORTED_SUFFIXES)
             )
+        _check_content(data_path, report.source)
         if suffix in (".csv", ".txt"):
-            gdf = _read_csv(data_path, encoding, report)
+            gdf, unreadable = _read_csv(data_path, encoding, report)
         elif suffix == ".shp":
-            gdf = _read_shapefile(data_path, encoding, report)
+            gdf, unreadable = _read_shapefile(data_path, encoding, report, tmp)
         else:
-            gdf = _read_ogr(data_path, source_layer, layer, report, encoding)
+            gdf, unreadable = _read_ogr(data_path, source_layer, layer, report, encoding)
+            if suffix in (".geojson", ".json"):
+                gdf = _objects_from_json_text(gdf)
+    gdf = _flat(gdf, report)
 
     columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     texts = columns + [v for c in _text_columns(gdf) for v in gdf[c]]
@@ -332,6 +604,8 @@ def read_layer_file(
 
     gdf, applied = map_fields(gdf, layer, field_map)
     report.field_map = applied
+    _refuse_unusable_geometry(gdf, unreadable, report.source)
+    gdf = _nested_as_json(gdf, layer, report)
 
     datum = None
     if crs:
@@ -351,7 +625,9 @@ def read_layer_file(
         problems = coordinate_problems(present.total_bounds, gdf.crs)
         if problems:
             raise LayerError(
-                f"{report.source}: coordinates do not fit {gdf.crs.to_string()}:", problems
+                f"{report.source}: coordinates do not fit {gdf.crs.to_string()}:",
+                problems,
+                zh=f"{report.source}：坐标与 {gdf.crs.to_string()} 不符：",
             )
     if datum:
         gdf = _to_wgs84_from(datum, gdf)
@@ -362,6 +638,7 @@ def read_layer_file(
         report.notes.append(f"reprojected to {base.name} ({base.to_string()}) for storage")
 
     gdf = conform(gdf, layer, renamed=applied)
+    _judge_polygons(gdf, layer, report)
     report.features = len(gdf)
     report.crs = gdf.crs.to_string()
     return gdf, report
