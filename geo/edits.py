@@ -229,7 +229,9 @@ class PreviewBase:
     are built on first use and kept), and the check of each neighbourhood before any
     change. Build a new one when the dataset changes."""
 
-    def __init__(self, layers):
+    def __init__(self, layers, *, keep: PreviewBase | None = None, changed=()):
+        """``keep``: the base of the version before a change of the grid cells
+        ``changed`` (codes): its checks of neighbourhoods without them are kept."""
         ds = Dataset.of(layers)
         if "grid" not in ds:
             raise NotFound("this dataset has no grid layer", zh="该数据集没有网格图层")
@@ -239,12 +241,17 @@ class PreviewBase:
         finest = ds.population()
         self.population = ds.metric(finest) if finest else None
         self._checks: dict = {}
+        if keep is not None:
+            gone = set(map(str, changed))
+            with keep._lock:
+                self._checks = {k: v for k, v in keep._checks.items() if gone.isdisjoint(k)}
         self._lock = threading.Lock()
 
     def check_before(self, region):
-        """The check of the unchanged neighbourhood of ``region`` (cached by its cells)."""
+        """The check of the unchanged neighbourhood of ``region`` (cached by its cells'
+        codes: a neighbourhood is the same while none of its cells changed)."""
         hood = self.layers.subset(neighbourhood(self.layers, region))
-        key = tuple(sorted(hood["grid"].index))
+        key = tuple(sorted(hood["grid"]["code"].astype(str)))
         with self._lock:
             found = self._checks.get(key)
         if found is None:
@@ -477,12 +484,18 @@ def _new_grid(grid, changed_stored):
 
 class Planned:
     """A planned change: the changed cells (stored CRS; a removed cell has an empty
-    geometry), the grid layer as it would be, per-cell figures before and after, how
-    households were counted and the findings the change would add."""
+    geometry), the grid layer it was planned on (``before``) and as it would be
+    (``grid``), per-cell figures before and after, how households were counted, the
+    findings the change would add — and what those depend on: the codes of the cells
+    checked (``depends``) and the envelope of the place checked (``envelope``, stored CRS).
+    """
 
-    def __init__(self, op, changed, grid, cells, method, new_findings):
+    def __init__(self, op, changed, grid, cells, method, new_findings, **basis):
         self.op, self.changed, self.grid = op, changed, grid
         self.cells, self.method, self.new_findings = cells, method, new_findings
+        self.before = basis.get("before")
+        self.depends: set[str] = basis.get("depends", set())
+        self.envelope = basis.get("envelope")
 
     @property
     def codes(self) -> list[str]:
@@ -524,7 +537,8 @@ def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
         grid.geometry[grid["code"].astype(str).isin(stored["code"])]
     )
     before = base.check_before(region)
-    after = check_dataset(ds.subset(neighbourhood(ds.subset(grid=new_grid), region)))
+    hood = neighbourhood(ds.subset(grid=new_grid), region)
+    after = check_dataset(ds.subset(hood))
     return Planned(
         op.get("op"),
         stored,
@@ -532,6 +546,9 @@ def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
         _summaries(cells, changed),
         method,
         _new_findings(before, after),
+        before=grid,
+        depends={*hood["grid"]["code"].astype(str), *stored["code"].astype(str)},
+        envelope=shapely.box(*shapely.total_bounds([*region, *hood["grid"].geometry.values])),
     )
 
 

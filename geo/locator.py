@@ -9,6 +9,8 @@ local metric CRS.
 
 from __future__ import annotations
 
+import copy
+
 import geopandas as gpd
 import numpy as np
 import shapely
@@ -52,6 +54,13 @@ class Locator:
             if self.crs
             else None
         )
+
+    def with_area(self, name: str, gdf: gpd.GeoDataFrame) -> Locator:
+        """This locator with partition layer ``name`` replaced by ``gdf`` (same CRS): its
+        index is built again, everything else is shared (after an edit of one layer)."""
+        out = copy.copy(self)
+        out._areas = {**self._areas, name: (shapely.STRtree(gdf.geometry.values), gdf)}
+        return out
 
     @property
     def kinds(self) -> list[str]:

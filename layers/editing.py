@@ -13,34 +13,86 @@ what was checked. A save is refused, and nothing is written, when
   (:class:`~geo.errors.InputError`).
 
 Every changed cell gets a revision (who, when, why, before and after in the stored CRS);
-the revisions of one change share a ``change_id``. A crash mid-save leaves the last good
-revision (see :meth:`layers.storage.base.LayerStore.edit`).
+the revisions of one change share a ``change_id``. Only the changed cells are written
+(:meth:`~layers.storage.edits.Edit.write_features`). A crash mid-save leaves the last
+good revision (see :meth:`layers.storage.base.LayerStore.edit`).
+
+A service that holds the dataset in memory passes it as ``served`` (a :class:`Served`):
+the change is then planned on that copy *before* taking the store's writer lock, so that
+planners of different places do not wait for each other's planning. Under the lock the
+plan is kept only if nothing it depends on — the cells and communities of its
+neighbourhood — was changed since that copy's version (optimistic concurrency); otherwise
+it is planned again on the layers as the transaction reads them. Either way what is saved
+is exactly what was checked, and the service's copy is brought up to date (``apply``) in
+commit order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Protocol
 
 import geopandas as gpd
-import pandas as pd
+import shapely
+from shapely.geometry import shape
 
-from geo.edits import EDIT_LAYERS, EDITABLE, feature_json, plan
+from geo.edits import EDIT_LAYERS, EDITABLE, PreviewBase, feature_json, plan
 from geo.errors import EditRejected, InputError, NotFound, StaleEdit
-from layers.storage.edits import now
+from layers.storage.edits import Version, now
 
-__all__ = ["check_base", "update_feature", "revert_feature", "apply_change", "revert_change"]
+__all__ = [
+    "Saved",
+    "Served",
+    "check_base",
+    "update_feature",
+    "revert_feature",
+    "apply_change",
+    "revert_change",
+]
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a committed change wrote to ``layer``: the changed features (stored CRS; an
+    empty geometry is a removed feature), their codes, each code's new revision, and the
+    dataset's version just before and just after the commit."""
+
+    layer: str
+    features: gpd.GeoDataFrame
+    codes: list[str]
+    revisions: dict[str, int]
+    before: Version
+    after: Version
+
+
+class Served(Protocol):
+    """The dataset as a service holds it in memory (see the module docstring)."""
+
+    def basis(self) -> tuple[Version, PreviewBase]:
+        """The version the in-memory copy shows and its layers as stored, ready to plan
+        on (both of the same moment)."""
+
+    def committing(self) -> AbstractContextManager:
+        """Held around a commit and its :meth:`apply`, so copies follow commit order."""
+
+    def apply(self, saved: Saved) -> None:
+        """Bring the in-memory copy up to date with a committed change."""
+
 
 RESTORING = "restoring an earlier revision"
 
 
 def check_base(edit, layer: str, base: Mapping[str, int]) -> None:
     """Refuse the edit unless every feature's revision as the editor read it (``base``:
-    ``{code: revision}``, 0 for never edited) is still its latest revision in ``edit``.
+    ``{code: revision}``, 0 for never edited) is still its latest revision in ``edit`` (an
+    edit, or the store itself for an early answer outside the lock).
     Raises :class:`~geo.errors.StaleEdit` naming who changed it, when and why."""
     for code, rev in base.items():
-        current = edit.feature_revision(layer, code)
+        history = edit.revisions(layer, code)
+        current = history[-1]["id"] if history else 0
         if current != int(rev):
-            history = edit.revisions(layer, code)
             raise StaleEdit(current, history[-1] if history else None)
 
 
@@ -57,6 +109,19 @@ def _reason(reason: str | None) -> str:
     return reason.strip()
 
 
+def _overtaken(revisions: list[dict], planned) -> bool:
+    """Whether any of these revisions (made since a plan's basis) touched what the plan
+    depends on: a cell of its neighbourhood, or any place inside its envelope."""
+    for r in revisions:
+        if r["code"] in planned.depends:
+            return True
+        for side in (r.get("before"), r.get("after")):
+            if side and side.get("geometry"):
+                if shapely.intersects(shape(side["geometry"]), planned.envelope):
+                    return True
+    return False
+
+
 def _save(
     store,
     op: dict,
@@ -66,6 +131,7 @@ def _save(
     reason: str,
     accepted: str | None,
     label: str,
+    served: Served | None = None,
 ) -> tuple[list[dict], object]:
     """Plan and save ``op`` in one transaction; the revision records written (each with
     its ``id``) and the plan."""
@@ -74,41 +140,65 @@ def _save(
             "accepted must be text: why the findings the change adds are accepted",
             zh="accepted 须为文字：接受新问题的理由",
         )
-    with store.edit() as e:
-        check_base(e, "grid", base)  # first what the editor saw: stale → say so
-        present = store.list_layers()
-        layers = {n: e.read_layer(n) for n in EDIT_LAYERS if n in present}
-        if "grid" not in layers:
-            raise NotFound("this dataset has no grid layer", zh="该数据集没有网格图层")
-        planned = plan(layers, op)
-        grid = layers["grid"]
-        codes = grid["code"].astype(str).to_numpy()
-        existing = set(codes)
-        # an existing cell the change reaches that the editor did not read is stale too
-        check_base(e, "grid", {c: base.get(c, -1) for c in planned.codes if c in existing})
-        new = planned.new_findings
-        if new and not (accepted and accepted.strip()):
-            raise EditRejected(new)
-        e.write_layer("grid", planned.grid)
-        after_codes = planned.grid["code"].astype(str).to_numpy()
-        change_id, records = None, []
-        for code in planned.codes:
-            was = (codes == code).nonzero()[0]
-            now_ = (after_codes == code).nonzero()[0]
-            record = {
-                "layer": "grid",
-                "code": code,
-                "author": author,
-                "at": now(),
-                "reason": label + reason,
-                "before": feature_json(grid, int(was[0])) if len(was) else None,
-                "after": feature_json(planned.grid, int(now_[0])) if len(now_) else None,
-                "change_id": change_id,
-                "accepted": accepted.strip() if new and accepted else None,
-            }
-            record["id"] = e.add_revision(record)
-            change_id = change_id or record["id"]
-            records.append(record)
+    basis = planned = None
+    if served is not None:  # plan outside the lock, on the in-memory copy
+        check_base(store, "grid", base)  # a stale editor is told so before any planning
+        basis, preview = served.basis()
+        planned = plan(preview.layers, op, preview)
+    with served.committing() if served is not None else nullcontext():
+        with store.edit() as e:
+            check_base(e, "grid", base)  # first what the editor saw: stale → say so
+            version = e.version()
+            if (
+                planned is None
+                or version.layers != basis.layers
+                or _overtaken(e.revisions_after("grid", basis.revision), planned)
+            ):
+                present = store.list_layers()
+                layers = {n: e.read_layer(n) for n in EDIT_LAYERS if n in present}
+                if "grid" not in layers:
+                    raise NotFound("this dataset has no grid layer", zh="该数据集没有网格图层")
+                planned = plan(layers, op)
+            grid = planned.before
+            codes = grid["code"].astype(str).to_numpy()
+            existing = set(codes)
+            # an existing cell the change reaches that the editor did not read is stale too
+            check_base(e, "grid", {c: base.get(c, -1) for c in planned.codes if c in existing})
+            new = planned.new_findings
+            if new and not (accepted and accepted.strip()):
+                raise EditRejected(new)
+            e.write_features("grid", planned.changed, planned.codes)
+            after_codes = planned.grid["code"].astype(str).to_numpy()
+            change_id, records = None, []
+            for code in planned.codes:
+                was = (codes == code).nonzero()[0]
+                now_ = (after_codes == code).nonzero()[0]
+                record = {
+                    "layer": "grid",
+                    "code": code,
+                    "author": author,
+                    "at": now(),
+                    "reason": label + reason,
+                    "before": feature_json(grid, int(was[0])) if len(was) else None,
+                    "after": feature_json(planned.grid, int(now_[0])) if len(now_) else None,
+                    "change_id": change_id,
+                    "accepted": accepted.strip() if new and accepted else None,
+                }
+                record["id"] = e.add_revision(record)
+                change_id = change_id or record["id"]
+                records.append(record)
+        if served is not None:
+            last = records[-1]["id"] if records else version.revision
+            served.apply(
+                Saved(
+                    "grid",
+                    planned.changed,
+                    planned.codes,
+                    {r["code"]: r["id"] for r in records},
+                    version,
+                    Version(version.layers, last),
+                )
+            )
     return records, planned
 
 
@@ -120,12 +210,20 @@ def apply_change(
     author: str,
     reason: str,
     accepted: str | None = None,
+    served: Served | None = None,
 ) -> dict:
     """Save an operation of :func:`geo.edits.plan` as one change (a revision per changed
     cell, one ``change_id``). ``base``: ``{code: revision}`` as the planner read them."""
     reason = _reason(reason)
     records, planned = _save(
-        store, op, base, author=author, reason=reason, accepted=accepted, label=f"{op.get('op')}: "
+        store,
+        op,
+        base,
+        author=author,
+        reason=reason,
+        accepted=accepted,
+        label=f"{op.get('op')}: ",
+        served=served,
     )
     return {
         "change_id": records[0]["id"] if records else None,
@@ -146,6 +244,7 @@ def update_feature(
     author: str,
     reason: str,
     accepted: str | None = None,
+    served: Served | None = None,
 ) -> dict:
     """Replace a grid cell's geometry and editable attributes (:data:`geo.edits.EDITABLE`)
     from a GeoJSON Feature (lon/lat WGS 84): the ``update`` operation, one cell.
@@ -161,6 +260,7 @@ def update_feature(
         reason=reason,
         accepted=accepted,
         label="",
+        served=served,
     )
     record = records[0]
     return {
@@ -172,7 +272,15 @@ def update_feature(
 
 
 def revert_feature(
-    store, layer: str, code: str, revision: int, *, base_revision: int, author: str, reason: str
+    store,
+    layer: str,
+    code: str,
+    revision: int,
+    *,
+    base_revision: int,
+    author: str,
+    reason: str,
+    served: Served | None = None,
 ) -> dict:
     """Put a cell back as it was before ``revision`` (itself recorded as a new revision)."""
     old = [r for r in store.revisions(layer, code) if r["id"] == revision]
@@ -198,10 +306,13 @@ def revert_feature(
         author=author,
         reason=f"revert revision {revision}: {reason}",
         accepted=RESTORING,
+        served=served,
     )
 
 
-def revert_change(store, change_id: int, *, author: str, reason: str) -> dict:
+def revert_change(
+    store, change_id: int, *, author: str, reason: str, served: Served | None = None
+) -> dict:
     """Undo a whole change: every cell it touched goes back to its ``before`` (cells it
     created are removed), as a new change. Refused (StaleEdit) if any of those cells has
     changed since."""
@@ -209,32 +320,44 @@ def revert_change(store, change_id: int, *, author: str, reason: str) -> dict:
     if not revs:
         raise NotFound(f"no change {change_id}", zh=f"没有第 {change_id} 号修改")
     reason = _reason(reason)
-    with store.edit() as e:
-        check_base(e, "grid", {r["code"]: r["id"] for r in revs})
-        grid = e.read_layer("grid")
-        codes = grid["code"].astype(str)
-        restored = [
-            gpd.GeoDataFrame.from_features([r["before"]], crs=grid.crs) for r in revs if r["before"]
-        ]
-        keep = grid[~codes.isin([r["code"] for r in revs])]
-        new_grid = pd.concat([keep, *restored], ignore_index=True)
-        new_grid = gpd.GeoDataFrame(new_grid[grid.columns], geometry="geometry", crs=grid.crs)
-        e.write_layer("grid", new_grid)
-        change, out = None, []
-        for r in revs:
-            rev = e.add_revision(
-                {
-                    "layer": "grid",
-                    "code": r["code"],
-                    "author": author,
-                    "at": now(),
-                    "reason": f"revert change {change_id}: {reason}",
-                    "before": r["after"],
-                    "after": r["before"],
-                    "change_id": change,
-                    "accepted": RESTORING,
-                }
+    with served.committing() if served is not None else nullcontext():
+        with store.edit() as e:
+            check_base(e, "grid", {r["code"]: r["id"] for r in revs})
+            version = e.version()
+            crs = e.read_layer("grid").crs
+            codes = [r["code"] for r in revs]
+            restored = gpd.GeoDataFrame.from_features(
+                [r["before"] or {**r["after"], "geometry": None} for r in revs], crs=crs
             )
-            change = change or rev
-            out.append({"code": r["code"], "revision": rev})
+            restored["code"] = codes
+            restored.loc[[not r["before"] for r in revs], "geometry"] = shapely.Polygon()
+            e.write_features("grid", restored, codes)
+            change, out = None, []
+            for r in revs:
+                rev = e.add_revision(
+                    {
+                        "layer": "grid",
+                        "code": r["code"],
+                        "author": author,
+                        "at": now(),
+                        "reason": f"revert change {change_id}: {reason}",
+                        "before": r["after"],
+                        "after": r["before"],
+                        "change_id": change,
+                        "accepted": RESTORING,
+                    }
+                )
+                change = change or rev
+                out.append({"code": r["code"], "revision": rev})
+        if served is not None:
+            served.apply(
+                Saved(
+                    "grid",
+                    restored,
+                    codes,
+                    {o["code"]: o["revision"] for o in out},
+                    version,
+                    Version(version.layers, out[-1]["revision"]),
+                )
+            )
     return {"change_id": change, "revisions": out}

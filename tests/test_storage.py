@@ -82,10 +82,10 @@ _WRITER = textwrap.dedent("""
 """)
 
 
-def _kill_mid_write(dataset, schema, n, delay):
+def _kill_mid_write(dataset, schema, n, delay, script=None):
     """Run a writer that rewrites a layer in a loop; SIGKILL it ``delay`` s into write 2."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(dataset), schema, str(n)],
+        [sys.executable, "-c", script or _WRITER, str(dataset), schema, str(n)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -124,6 +124,55 @@ def test_killed_writer_leaves_the_previous_layer_readable(store, delay):
     assert len(store.read_layer("facility")) == 10
     if isinstance(store, GeoPackageStore):
         assert not list(store.path.parent.glob(f".{store.path.name}.tmp-*"))
+
+
+_EDITOR = textwrap.dedent("""
+    import sys, geopandas as gpd, numpy as np, shapely
+    from layers.storage import open_store
+    dataset, schema, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = open_store(dataset, **({"schema": schema} if schema != "-" else {}))
+    x = np.arange(n) % 1000 * 0.0001 + 91.0
+    y = np.arange(n) // 1000 * 0.0001 + 29.6
+    gdf = gpd.GeoDataFrame({"code": [f"p{i}" for i in range(n)], "name": ["p"] * n,
+                            "kind": "v0"}, geometry=shapely.points(x, y), crs=4490)
+    store.write_layer("facility", gdf)
+    for version in range(1, 1000):
+        gdf["kind"] = f"v{version}"
+        print("start", version, flush=True)
+        with store.edit() as e:  # every feature changed, in place, with a revision
+            e.write_features("facility", gdf, list(gdf["code"]))
+            e.add_revision({"layer": "facility", "code": "p0", "author": "k", "at": "now",
+                            "reason": f"v{version}", "before": None, "after": None})
+        print("done", version, flush=True)
+""")
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.2])
+def test_killed_editor_leaves_the_last_committed_edit(store, delay):
+    """The incremental save (features written in place, in one transaction) killed at
+    any moment: the layer is wholly one version, and its revisions match it."""
+    n = 5_000
+    if isinstance(store, GeoPackageStore):
+        dataset, schema = store.path, "-"
+    else:
+        dataset, schema = PG_URL, store.schema
+    log = _kill_mid_write(dataset, schema, n, delay, _EDITOR)
+    done = max(int(ln.split()[1]) for ln in log if ln.startswith("done"))
+    started = max(int(ln.split()[1]) for ln in log if ln.startswith("start"))
+    assert started == done + 1, f"the editor was not killed during an edit: {log}"
+    layer = store.read_layer("facility")
+    versions = set(layer["kind"])
+    assert len(versions) == 1, f"a mix of versions was stored: {sorted(versions)[:5]}"
+    assert len(layer) == n
+    version = int(versions.pop()[1:])
+    assert version in (done, started)
+    # the revisions committed with the features: one per stored version, no more
+    assert [r["reason"] for r in store.revisions("facility")][-1] == f"v{version}"
+    assert len(store.revisions("facility")) == version
+    # and the next edit works
+    with store.edit() as e:
+        e.write_features("facility", layer.iloc[:1].assign(kind="after"), ["p0"])
+    assert store.read_layer("facility").set_index("code").loc["p0", "kind"] == "after"
 
 
 def test_open_store_picks_backend_by_url(tmp_path):

@@ -57,7 +57,7 @@ def lookup():
     lat = float_arg("lat", -90, 90)
     cat = catalog()
     if cat.has_access():  # walking distance along the roads, with the route
-        acc = cat.access()
+        acc = cat.access(demand=False)
         near = with_paths(acc, lon, lat, acc.nearest(lon, lat))
     else:
         near = cat.locator.nearest(lon, lat)

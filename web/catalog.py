@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -29,6 +30,9 @@ from geo.themes import NO_DATA, THEMES, classify, grid_figures
 from layers.storage import open_store
 
 __all__ = ["Collection", "Catalog", "plain"]
+
+# Seconds without saves before the dataset is checked again after one.
+CHECK_DELAY = 2.0
 
 
 def plain(v):
@@ -79,7 +83,9 @@ class Collection:
     (``geometries``, RFC 7946), unique ids, a spatial index, codes and names.
 
     ``derived`` names the properties the service computes (a cell's density, the police
-    area holding it, …): served and queryable, never stored or edited.
+    area holding it, …): served and queryable, never stored or edited. ``revisions``: each
+    feature's last revision as this copy holds it (0: never edited; its ETag), so that a
+    feature and its ETag always come from the same version.
     """
 
     name: str
@@ -93,10 +99,18 @@ class Collection:
     names: np.ndarray
     derived: tuple[str, ...] = ()
     queryables: dict[str, str] = field(default_factory=dict)
+    revisions: np.ndarray | None = None
 
     @classmethod
-    def from_frame(cls, name: str, gdf: gpd.GeoDataFrame, extra: pd.DataFrame | None = None):
-        """``gdf`` in WGS 84; ``extra`` holds derived per-feature properties."""
+    def from_frame(
+        cls,
+        name: str,
+        gdf: gpd.GeoDataFrame,
+        extra: pd.DataFrame | None = None,
+        revisions: dict[str, int] | None = None,
+    ):
+        """``gdf`` in WGS 84; ``extra`` holds derived per-feature properties;
+        ``revisions`` each edited feature's last revision by code."""
         derived = tuple(extra.columns) if extra is not None else ()
         table = gdf if extra is None else gdf.join(extra)
         geoms = gdf.geometry.values
@@ -131,6 +145,9 @@ class Collection:
             names,
             derived,
             queryables(table),
+            None
+            if revisions is None
+            else np.array([revisions.get(c, 0) for c in codes], dtype=np.int64),
         )
 
     def __len__(self) -> int:
@@ -145,6 +162,12 @@ class Collection:
         if bbox is None:
             return np.arange(len(self))
         return np.sort(self.tree.query(shapely.box(*bbox), predicate="intersects"))
+
+    def etag(self, i: int) -> str | None:
+        """The ETag of feature ``i``: ``"layer:code:revision"`` (None: not editable)."""
+        if self.revisions is None:
+            return None
+        return f'"{self.name}:{self.codes[i]}:{int(self.revisions[i])}"'
 
     def by_code(self, code: str) -> np.ndarray:
         return np.flatnonzero(self.codes == code)
@@ -163,54 +186,154 @@ THEME_PROPERTIES = {
 }
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A check of the served layers: the report, each finding as GeoJSON text, and the
+    findings collections."""
+
+    report: Report
+    features: list[str]
+    collections: dict[str, Collection]
+
+
 class Catalog:
-    """Everything the service shows about one dataset (a GeoPackage path or PostGIS URL)."""
+    """Everything the service shows about one dataset (a GeoPackage path or PostGIS URL).
+
+    The copy it holds is always the dataset at one :class:`~layers.storage.edits.Version`
+    (``version``): it is read consistently at start, and each save made through it
+    (:mod:`layers.editing`, with the catalog as ``served``) updates it in place in commit
+    order — only the changed layer's collection, indexes and themes are rebuilt, and the
+    check runs again in the background.
+    """
 
     def __init__(self, dataset: str):
         self.store = open_store(dataset)
         self.location = self.store.location
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # a commit and its apply, one at a time
+        self._checking = threading.Lock()  # one check at a time
+        self._building_access = threading.Lock()
         self._load()
 
     def preview_base(self):
         """Layers as stored, prepared for edit previews (:class:`geo.edits.PreviewBase`)."""
+        return self.basis()[1]
+
+    def basis(self):
+        """The version this copy shows and its layers as stored, prepared for planning
+        edits (:class:`geo.edits.PreviewBase`): see :class:`layers.editing.Served`."""
         from geo.edits import EDIT_LAYERS, PreviewBase
 
-        base = self._preview_base
-        if base is None:
-            layers = {n: self.stored[n] for n in EDIT_LAYERS if n in self.stored}
-            base = self._preview_base = PreviewBase(layers)
-        return base
+        with self._lock:
+            base = self._preview_base
+            if base is None:
+                layers = {n: self.stored[n] for n in EDIT_LAYERS if n in self.stored}
+                base = self._preview_base = PreviewBase(layers)
+            return self.version, base
+
+    def revisions(self) -> dict[str, int]:
+        """``{code: last revision}`` of the grid cells as this copy shows them."""
+        return self._revisions
+
+    def committing(self):
+        """The lock held around a commit and its :meth:`apply`."""
+        return self._writing
+
+    def apply(self, saved) -> None:
+        """Show a committed change (:class:`layers.editing.Saved`). Only if this copy was
+        at the version the change started from; otherwise another writer changed the
+        dataset too, and it is read again whole."""
+        from geo.edits import EDIT_LAYERS, PreviewBase
+        from layers.storage.edits import splice
+
+        with self._lock:
+            if saved.before != self.version:
+                self._load()
+                return
+            raw = {
+                **self.stored,
+                saved.layer: splice(self.stored[saved.layer], saved.features, saved.codes),
+            }
+            revisions = {**self._revisions, **saved.revisions}
+            old_base = self._preview_base
+            self._build(raw, saved.after, revisions, changed=saved.layer)
+            if old_base is not None:
+                layers = {n: raw[n] for n in EDIT_LAYERS if n in raw}
+                self._preview_base = PreviewBase(layers, keep=old_base, changed=saved.codes)
 
     def reload(self) -> None:
-        """Read the dataset again after an edit (layers, indexes, findings, access); the
-        check runs again in the background."""
+        """Read the whole dataset again (layers, indexes, findings, access); the check runs
+        again in the background."""
         with self._lock:
             self._load()
 
-    def _load(self, start_check: bool = True) -> None:
-        raw = self.store.load()
+    def _load(self) -> None:
+        """Read the dataset at one version: the layers and their revisions, read again
+        until no commit came between the two reads."""
+        for _ in range(10):
+            version = self.store.version()
+            raw = self.store.load()
+            revisions = self.store.latest_revisions("grid") if "grid" in raw else {}
+            if self.store.version() == version:
+                break
+        self._build(raw, version, revisions)
+
+    def _build(self, raw, version, revisions, changed: str | None = None) -> None:
+        """Prepare ``raw`` (as stored) to serve. ``changed``: the one layer that differs
+        from what is served now (the others are kept as they are)."""
         self.store_crs = next(iter(raw.values())).crs if raw else None
         self.stored = raw  # as stored (geographic CRS of the dataset), for edits
         self._preview_base = None
         stored = Dataset(raw, name=self.location)
+        keep = changed is not None
         # the served Dataset: WGS 84 lon/lat, measured in the stored dataset's metric CRS
-        self.layers = Dataset(
-            {n: stored.lonlat(n) for n in stored},
-            metric_crs=stored.metric_crs if len(stored) else None,
+        layers = Dataset(
+            {
+                n: self.layers[n]
+                if keep and n != changed and n in self.layers
+                else stored.lonlat(n)
+                for n in stored
+            },
+            metric_crs=(self.layers.metric_crs if keep else stored.metric_crs)
+            if len(stored)
+            else None,
             name=self.location,
         )
-        self.locator = Locator(self.layers)
-        self.themes: dict[str, dict] = {}
-        extras = self._extras()
-        self.collections = {
-            n: Collection.from_frame(n, g, extras.get(n)) for n, g in self.layers.items()
+        self.layers = layers
+        if keep and changed in partitions():
+            self.locator = self.locator.with_area(changed, layers[changed])
+        elif keep and changed != "facility":
+            pass  # the locator holds partitions and facilities only
+        else:
+            self.locator = Locator(layers)
+        if changed in (None, "grid"):
+            self.themes: dict[str, dict] = {}
+        extras = self._extras(only=changed)
+        collections = {
+            n: self.collections[n]
+            if keep and n != changed and n in self.collections
+            else Collection.from_frame(n, g, extras.get(n), revisions if n == "grid" else None)
+            for n, g in layers.items()
         }
-        self._report: Report | None = None
-        self._access: Access | None = None
-        self._findings_json: list[str] | None = None
-        if start_check:  # check in the background now, so the first visitor does not wait
-            threading.Thread(target=self.report, name="gridmap-check", daemon=True).start()
+        self.collections = collections
+        self._revisions = revisions
+        self.version = version
+        self._check: Checked | None = None
+        if not keep:
+            self._access: Access | None = None
+        # check in the background, so the first visitor does not wait; after a save, once
+        # saves have paused (a burst of saves is checked once, and does not wait for it)
+        threading.Thread(
+            target=self._check_when_quiet,
+            args=(version, CHECK_DELAY if keep else 0.0),
+            name="gridmap-check",
+            daemon=True,
+        ).start()
+
+    def _check_when_quiet(self, version, delay: float) -> None:
+        time.sleep(delay)
+        if self.version == version:
+            self.report()
 
     # ------------------------------------------------------------------ derived properties
     def _responsible(self, gdf: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -230,7 +353,9 @@ class Catalog:
             out[f"{layer}_name"] = name
         return out
 
-    def _extras(self) -> dict[str, pd.DataFrame]:
+    def _extras(self, only: str | None = None) -> dict[str, pd.DataFrame]:
+        """Derived properties per layer (of ``only``, when one layer changed: nothing else
+        derives from a grid cell) and the population themes."""
         extras: dict[str, pd.DataFrame] = {}
         parent_names = {
             n: dict(zip(g["code"].astype(str), g["name"].astype(str)))
@@ -241,7 +366,7 @@ class Catalog:
         # area and beat responsible for it
         for name in hierarchy()[1:]:
             gdf = self.layers.get(name)
-            if gdf is None:
+            if gdf is None or only not in (None, name):
                 continue
             ex = self._responsible(gdf)
             parent = KINDS[name].parent
@@ -250,7 +375,7 @@ class Catalog:
             )
             extras[name] = ex
         grid = self.layers.get("grid")
-        if grid is not None:
+        if grid is not None and only in (None, "grid"):
             figures = grid_figures(grid, metric_crs=self.layers.metric_crs)
             ex = extras["grid"]
             for theme, prop in THEME_PROPERTIES.items():
@@ -267,7 +392,7 @@ class Catalog:
                     "unit": unit,
                 }
         facility = self.layers.get("facility")
-        if facility is not None:
+        if facility is not None and only in (None, "facility"):
             extras["facility"] = pd.DataFrame(
                 {
                     "kind_zh": facility["kind"]
@@ -280,17 +405,31 @@ class Catalog:
 
     # ------------------------------------------------------------------ findings
     def report(self) -> Report:
-        """The check report, computed on first use and kept."""
-        with self._lock:
-            if self._report is None:
-                report = check_dataset(self.layers)
-                self._findings_json = self._serialise_findings(report)
-                self._findings_collections = {
+        """The check report of the layers served now, computed on first use and kept."""
+        return self._checked().report
+
+    def _checked(self) -> Checked:
+        """The check of the layers served now with its findings prepared to serve. One
+        check runs at a time, outside the catalog's lock (saves and reads go on); if a save
+        lands meanwhile, that check is answered but not kept (the save's follows)."""
+        with self._checking:
+            with self._lock:
+                if self._check is not None:
+                    return self._check
+                layers, version = self.layers, self.version
+            report = check_dataset(layers)
+            checked = Checked(
+                report,
+                self._serialise_findings(report),
+                {
                     name: Collection.from_frame(name, gdf)
                     for name, gdf in findings_layers(report.findings).items()
-                }
-                self._report = report
-            return self._report
+                },
+            )
+            with self._lock:
+                if self.version == version:
+                    self._check = checked
+            return checked
 
     def extent(self) -> tuple[float, float, float, float]:
         """lon/lat bounds of every layer holding features (the findings lie within)."""
@@ -306,8 +445,7 @@ class Catalog:
         if name in self.collections:
             return self.collections[name]
         if name in FINDINGS_LAYERS:
-            self.report()
-            return self._findings_collections[name]
+            return self._checked().collections[name]
         return None
 
     def queryables(self, name: str) -> dict[str, str]:
@@ -341,30 +479,37 @@ class Catalog:
         return out
 
     def findings(self, *, rule: str | None = None, layer: str | None = None) -> list[str]:
-        report = self.report()
+        checked = self._checked()
+        report = checked.report
         keep = np.ones(len(report.findings), dtype=bool)
         if rule:
             keep &= (report.findings["rule"] == rule).to_numpy()
         if layer:
             keep &= (report.findings["layer"] == layer).to_numpy()
-        return [f for f, k in zip(self._findings_json, keep) if k]
+        return [f for f, k in zip(checked.features, keep) if k]
 
     # ------------------------------------------------------------------ service sites
     def has_access(self) -> bool:
         """Whether service-site analysis can run: it needs facilities and grid cells."""
         return "facility" in self.layers and "grid" in self.layers
 
-    def access(self) -> Access:
-        """Network (or straight-line) access analysis, built on first use and kept."""
+    def access(self, demand: bool = True) -> Access:
+        """Network (or straight-line) access analysis, built on first use and kept; built
+        again for the grid served now when ``demand`` (coverage and siting count the
+        cells' people; the nearest facility does not)."""
         if not self.has_access():
             raise NotFound(
                 "service-site analysis needs a facility and a grid layer",
                 zh="服务设施分析需要设施图层和网格图层",
             )
-        with self._lock:
-            if self._access is None:
-                self._access = Access(self.layers)
-            return self._access
+        with self._building_access:
+            access, (layers, version) = self._access, (self.layers, self.version)
+            if access is None or (demand and access.version != version):
+                access = Access(layers)
+                access.version = version
+                with self._lock:
+                    self._access = access
+            return access
 
     # ------------------------------------------------------------------ search
     def search(self, text: str, limit: int = 20) -> list[dict]:

@@ -79,7 +79,6 @@ def _base_revision() -> int:
 
 
 def _saved(result: dict, layer: str, code: str, **fields) -> Response:
-    catalog().reload()
     response = jsonify({"revision": result["revision"], "after": result["after"], **fields})
     response.headers["ETag"] = f'"{layer}:{code}:{result["revision"]}"'
     return response
@@ -148,6 +147,7 @@ def _replace(layer: str, fid: str, feature: dict) -> Response:
         author=g.user["name"],
         reason=reason,
         accepted=accepted,
+        served=catalog(),
     )
     return _saved(result, layer, code, accepted_findings=result["accepted_findings"])
 
@@ -187,8 +187,8 @@ def create_item(layer):
         author=g.user["name"],
         reason=reason,
         accepted=accepted,
+        served=catalog(),
     )
-    catalog().reload()
     new = result["revisions"][0]
     response = jsonify(plain(result))
     response.status_code = 201
@@ -213,8 +213,8 @@ def delete_item(layer, fid):
         author=g.user["name"],
         reason=reason,
         accepted=accepted,
+        served=catalog(),
     )
-    catalog().reload()
     return no_content()
 
 
@@ -249,6 +249,7 @@ def revert_item(layer, fid):
         base_revision=_base_revision(),
         author=g.user["name"],
         reason=body["reason"],
+        served=catalog(),
     )
     return _saved(result, layer, code)
 
@@ -260,8 +261,7 @@ def revert_item(layer, fid):
 def preview():
     """What a multi-cell operation would do, without saving it."""
     cat = catalog()
-    revisions = cat.store.latest_revisions("grid")
-    base = cat.preview_base()
+    revisions, base = cat.revisions(), cat.preview_base()  # base revisions as previewed
     return jsonify(plain(preview_change(base.layers, _op(), revisions.get, base)))
 
 
@@ -284,8 +284,8 @@ def apply():
         author=g.user["name"],
         reason=body.get("reason", ""),
         accepted=body.get("accepted"),
+        served=catalog(),
     )
-    catalog().reload()
     return jsonify(plain(result))
 
 
@@ -401,8 +401,9 @@ def revert(change_id):
     body = json_body()
     if not body.get("reason"):
         raise InputError('send {"reason": "…"}', zh='请发送 {"reason": "原因"}')
-    result = revert_change(catalog().store, change_id, author=g.user["name"], reason=body["reason"])
-    catalog().reload()
+    result = revert_change(
+        catalog().store, change_id, author=g.user["name"], reason=body["reason"], served=catalog()
+    )
     return jsonify(result)
 
 

@@ -125,11 +125,6 @@ def collection_of(layer: str):
     return col
 
 
-def etag(layer: str, code: str) -> str:
-    revs = catalog().store.revisions(layer, code)
-    return f'"{layer}:{code}:{revs[-1]["id"] if revs else 0}"'
-
-
 # --------------------------------------------------------------------- CRS
 def offered_crs() -> list[str]:
     """The CRSs the collections can be answered in: CRS84 (the default), WGS 84 and
@@ -458,8 +453,8 @@ def item(layer, fid):
     response = geojson(
         text[:-1] + f',"links":{json.dumps(links, ensure_ascii=False)}}}', crs=crs_name
     )
-    if layer in catalog().collections:  # stored layers have revisions
-        response.headers["ETag"] = etag(layer, str(col.codes[i]))
+    if col.etag(i):  # from the same copy as the body: never a newer ETag on an older cell
+        response.headers["ETag"] = col.etag(i)
     return response
 
 

@@ -8,6 +8,7 @@ import geopandas as gpd
 
 from layers.errors import StorageError
 from layers.schema import LAYERS, conform
+from layers.storage.edits import Version
 
 __all__ = ["LayerStore"]
 
@@ -16,7 +17,8 @@ class LayerStore(ABC):
     """A dataset: named layers, each a GeoDataFrame in a geographic CRS.
 
     Writes replace a whole layer atomically: a reader sees the old layer or the new one,
-    and a writer killed half way leaves the old one intact.
+    and a writer killed half way leaves the old one intact. Edits (:meth:`edit`) write only
+    the features they change, with the same guarantee.
     """
 
     #: Human-readable location (file path or URL without password).
@@ -44,6 +46,10 @@ class LayerStore(ABC):
     @abstractmethod
     def revisions(self, layer: str, code: str | None = None) -> list[dict]:
         """Revisions recorded for a layer or one feature, oldest first."""
+
+    @abstractmethod
+    def version(self) -> Version:
+        """Where the dataset stands now (:class:`layers.storage.edits.Version`)."""
 
     @abstractmethod
     def users(self) -> dict[str, dict]:

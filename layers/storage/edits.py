@@ -1,8 +1,10 @@
 """Edits: read-modify-write of layers with revisions, all or nothing.
 
 ``with store.edit() as e:`` holds the dataset's writer lock; ``e.read_layer`` sees the
-edit's own writes; ``e.write_layer`` and ``e.add_revision`` take effect together when the
-block ends, or not at all if it raises (a crash leaves the last good revision). Revisions
+dataset as it was when the edit began (read what you need, then write);
+``e.write_features`` (the few features a change touched), ``e.write_layer`` and
+``e.add_revision`` take effect together when the block ends, or not at all if it raises
+(a crash leaves the last good revision). Revisions
 record who, when, why, and the feature before and after (GeoJSON in the stored CRS; no
 ``before`` for a feature the change created, no ``after`` for one it removed). One change
 to several features (a split, a merge, an adopted proposal) writes one revision per feature,
@@ -13,12 +15,40 @@ Users of the service (name, role, password hash) live in the dataset too.
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
 
-__all__ = ["Edit", "REVISION_COLUMNS", "now"]
+from layers.schema import conform
+
+__all__ = [
+    "Edit",
+    "Version",
+    "REVISION_COLUMNS",
+    "now",
+    "splice",
+    "replacements",
+    "live_features",
+    "sql_value",
+]
+
+
+class Version(NamedTuple):
+    """Where a dataset stands: ``layers`` counts the whole-layer writes (imports,
+    deletions) it has had, ``revision`` is the id of its last revision (0: none). Two
+    reads at the same version saw the same data; edits move ``revision`` on, and which
+    features they changed is in the revisions."""
+
+    layers: int
+    revision: int
+
 
 REVISION_COLUMNS = [
     "id",
@@ -62,6 +92,21 @@ class Edit(ABC):
     @abstractmethod
     def put_user(self, name: str, role: str, password_hash: str) -> None: ...
 
+    @abstractmethod
+    def version(self) -> Version:
+        """The dataset's :class:`Version` as this edit sees it."""
+
+    def write_features(self, layer: str, features: gpd.GeoDataFrame, codes: Sequence[str]) -> None:
+        """Replace the features of ``layer`` whose code is in ``codes`` by the rows of
+        ``features`` with those codes (same CRS as the layer; a row with an empty geometry,
+        or a code with no row, removes the feature). Only these rows are written; the rest
+        of the layer is not touched. See :func:`replacements` for which row replaces which."""
+        self.write_layer(layer, splice(self.read_layer(layer), features, codes))
+
+    def revisions_after(self, layer: str, revision: int) -> list[dict]:
+        """Revisions of ``layer`` newer than ``revision``, oldest first."""
+        return [r for r in self.revisions(layer) if r["id"] > revision]
+
     def feature_revision(self, layer: str, code: str) -> int:
         """The id of the last revision that changed this feature (0: never edited)."""
         revs = self.revisions(layer, code)
@@ -80,3 +125,90 @@ def decode(row: dict) -> dict:
     for key in ("before", "after"):
         out[key] = json.loads(out[key]) if out.get(key) else None
     return out
+
+
+def replacements(
+    old: dict[str, list[int]], features: gpd.GeoDataFrame, codes: Sequence[str]
+) -> Iterator[tuple[str, int | None, int | None]]:
+    """How :meth:`Edit.write_features` changes a layer, given the stored features of each
+    code (``old``: ``{code: [row key, …]}`` in stored order): ``(action, row key, position
+    in features)`` with action ``"update"`` (the i-th stored feature of a code takes the
+    i-th new one, keeping its place), ``"delete"`` (stored features beyond the new ones) or
+    ``"insert"`` (new ones beyond the stored, appended at the end)."""
+    fcodes = features["code"].astype(str).to_numpy()
+    live = ~features.geometry.is_empty.to_numpy() & features.geometry.notna().to_numpy()
+    for code in dict.fromkeys(str(c) for c in codes):
+        new = np.flatnonzero((fcodes == code) & live)
+        keys = old.get(code, [])
+        for key, pos in zip(keys, new):
+            yield "update", key, int(pos)
+        for key in keys[len(new) :]:
+            yield "delete", key, None
+        for pos in new[len(keys) :]:
+            yield "insert", None, int(pos)
+
+
+def splice(stored: gpd.GeoDataFrame, features: gpd.GeoDataFrame, codes) -> gpd.GeoDataFrame:
+    """``stored`` after :meth:`Edit.write_features` (``features`` in its CRS, with its
+    columns): the same rule, on a frame in memory."""
+    scodes = stored["code"].astype(str).to_numpy()
+    wanted = set(map(str, codes))
+    old = {}
+    for i in np.flatnonzero(np.isin(scodes, list(wanted))):
+        old.setdefault(scodes[i], []).append(int(i))
+    updated, dropped, inserted = {}, [], []
+    for action, key, pos in replacements(old, features, codes):
+        if action == "update":
+            updated[key] = pos
+        elif action == "delete":
+            dropped.append(key)
+        else:
+            inserted.append(pos)
+    n = len(stored)
+    extra = [*updated.values(), *inserted]  # rows of features, after the stored ones
+    combined = pd.concat(
+        [stored, features.reindex(columns=stored.columns).iloc[extra]], ignore_index=True
+    )
+    order = np.arange(n)
+    order[list(updated)] = n + np.arange(len(updated))
+    keep = np.ones(n, dtype=bool)
+    keep[dropped] = False
+    order = np.concatenate([order[keep], n + len(updated) + np.arange(len(inserted))])
+    out = combined.iloc[order].reset_index(drop=True)
+    return gpd.GeoDataFrame(out, geometry=stored.geometry.name, crs=stored.crs)
+
+
+def live_features(features: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
+    """The features that remain (non-empty geometry), checked against the layer schema
+    (:func:`layers.schema.conform`); those with an empty geometry are removals."""
+    geoms = features.geometry
+    kept = features[geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()]
+    return conform(kept, layer) if len(kept) else kept
+
+
+def sql_value(v):
+    """A value as a database driver takes it: NaN and missing → None, NumPy → Python."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (float, np.floating)):
+        return None if math.isnan(v) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+_MULTI = {
+    "Point": shapely.MultiPoint,
+    "LineString": shapely.MultiLineString,
+    "Polygon": shapely.MultiPolygon,
+}
+
+
+def as_column_type(geom, type_name: str):
+    """``geom`` as a column of ``type_name`` (e.g. MULTIPOLYGON) holds it: a single
+    geometry becomes a one-part multi-geometry there."""
+    if geom is not None and type_name.upper().startswith("MULTI") and geom.geom_type in _MULTI:
+        return _MULTI[geom.geom_type]([geom])
+    return geom

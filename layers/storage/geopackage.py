@@ -1,9 +1,15 @@
 """GeoPackage storage: one SQLite file per dataset, one table per layer.
 
-A write copies the file, writes the layer into the copy and renames the copy over the
-original (an atomic rename on POSIX), under an exclusive lock so two writers cannot lose
-each other's layers. A writer killed mid-write leaves only a temporary file behind, which
-the next writer removes.
+Two ways to write, both under an exclusive lock beside the file (``.name.gpkg.lock``) so
+that no two writers lose each other's work:
+
+- A whole layer (an import, :meth:`GeoPackageStore.write_layer`) is written by GDAL into a
+  copy of the file, which is then renamed over the original (atomic on POSIX). A writer
+  killed mid-write leaves only a temporary file behind, which the next writer removes.
+- An edit (:meth:`GeoPackageStore.edit`) changes the file in place in one SQLite
+  transaction: only the features it touched, their revisions, the layer's R-tree and its
+  metadata. SQLite's journal makes it all or nothing; a writer killed mid-edit leaves a
+  journal that the next reader rolls back. Its cost is the change, not the file.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import shutil
 import sqlite3
 import tempfile
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,9 +28,24 @@ import pyogrio
 
 from layers.diskspace import estimated_bytes, writing
 from layers.errors import StorageError
-from layers.schema import conform
+from layers.storage import gpkg_binary
 from layers.storage.base import LayerStore
-from layers.storage.edits import REVISION_COLUMNS, Edit, decode, encode
+from layers.storage.edits import (
+    REVISION_COLUMNS,
+    Edit,
+    Version,
+    as_column_type,
+    decode,
+    encode,
+    replacements,
+    sql_value,
+)
+from layers.storage.edits import (
+    live_features as _live,
+)
+
+# How long a writer or reader waits for another one's transaction, in seconds.
+BUSY_TIMEOUT = 120
 
 __all__ = ["GeoPackageStore"]
 
@@ -55,8 +77,8 @@ class GeoPackageStore(LayerStore):
         return gdf
 
     @contextmanager
-    def _locked_copy(self, copy: bool = True):
-        """Yield a private copy of the file (or a fresh path) to write into, then swap it in."""
+    def _writer_lock(self):
+        """Hold the dataset's writer lock; clear what killed writers left behind."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(f".{self.path.name}.lock")
         with open(lock_path, "a+") as lock:
@@ -64,6 +86,14 @@ class GeoPackageStore(LayerStore):
             # Under the lock no other writer is active: leftovers are from killed writers.
             for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
                 stale.unlink(missing_ok=True)
+            yield
+
+    @contextmanager
+    def _locked_copy(self, copy: bool = True):
+        """Yield a private copy of the file (or a fresh path) to write into, then swap it in
+        with the dataset's layer-write count moved on."""
+        with self._writer_lock():
+            layers_written = self.version().layers
             fd, tmp = tempfile.mkstemp(
                 prefix=f".{self.path.name}.tmp-", suffix=".gpkg", dir=self.path.parent
             )
@@ -78,6 +108,8 @@ class GeoPackageStore(LayerStore):
                 if not tmp.exists():  # nothing left to store
                     self.path.unlink(missing_ok=True)
                     return
+                with _connect(tmp) as con:
+                    _set_meta(con, "layers_written", layers_written + 1)
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
                 os.replace(tmp, self.path)
@@ -107,32 +139,59 @@ class GeoPackageStore(LayerStore):
 
     @contextmanager
     def edit(self):
-        """An edit on a private copy of the file, swapped in only if the block succeeds."""
-        with self._locked_copy() as tmp:
-            yield _GeoPackageEdit(tmp)
+        """An edit of the file in place, in one SQLite transaction: committed if the block
+        succeeds, rolled back if it raises (or the process dies)."""
+        with self._writer_lock():
+            con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+            try:
+                con.row_factory = sqlite3.Row
+                gpkg_binary.register(con)
+                _create_tables(con)
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _GeoPackageEdit(self.path, con)
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            finally:
+                con.close()
+
+    @contextmanager
+    def _reading(self):
+        """A read-only connection to the file (None when there is no file yet)."""
+        if not self.path.exists():
+            yield None
+            return
+        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
+        con.row_factory = sqlite3.Row
+        try:
+            yield _GeoPackageEdit(self.path, con)
+        finally:
+            con.close()
+
+    def version(self) -> Version:
+        with self._reading() as r:
+            return r.version() if r else Version(0, 0)
 
     def revisions(self, layer: str, code: str | None = None) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return _GeoPackageEdit(self.path, writable=False).revisions(layer, code)
+        with self._reading() as r:
+            return r.revisions(layer, code) if r else []
 
     def latest_revisions(self, layer: str) -> dict[str, int]:
-        if not self.path.exists():
-            return {}
-        out = {}
-        with _GeoPackageEdit(self.path, writable=False)._db() as con:
-            out = dict(
-                con.execute(
+        with self._reading() as r:
+            if r is None or not r.has("gridmap_revisions"):
+                return {}
+            return dict(
+                r.con.execute(
                     "SELECT code, MAX(id) FROM gridmap_revisions WHERE layer = ? GROUP BY code",
                     (layer,),
                 ).fetchall()
             )
-        return out
 
     def users(self) -> dict[str, dict]:
-        if not self.path.exists():
-            return {}
-        return _GeoPackageEdit(self.path, writable=False).users()
+        with self._reading() as r:
+            return r.users() if r else {}
 
 
 _TABLES = """
@@ -143,97 +202,189 @@ CREATE TABLE IF NOT EXISTS gridmap_revisions (
 CREATE INDEX IF NOT EXISTS gridmap_revisions_feature ON gridmap_revisions (layer, code);
 CREATE TABLE IF NOT EXISTS gridmap_users (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gridmap_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
-def _columns(con) -> set[str]:
-    return {r[1] for r in con.execute("PRAGMA table_info(gridmap_revisions)")}
+def _columns(con, table: str = "gridmap_revisions") -> list[str]:
+    return [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
+
+
+def _create_tables(con) -> None:
+    """The revision, user and version tables (GDAL ignores them), made on first edit."""
+    con.executescript(_TABLES)
+    if "change_id" not in _columns(con):  # datasets edited before change sets
+        con.execute("ALTER TABLE gridmap_revisions ADD COLUMN change_id INTEGER")
+
+
+@contextmanager
+def _connect(path: Path):
+    """A read-write connection that commits when the block ends."""
+    con = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
+    try:
+        _create_tables(con)
+        yield con
+        con.commit()
+    finally:
+        con.close()
+
+
+def _set_meta(con, key: str, value: int) -> None:
+    con.execute("INSERT OR REPLACE INTO gridmap_meta VALUES (?, ?)", (key, value))
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
 class _GeoPackageEdit(Edit):
-    """Reads and writes one GeoPackage file (the private copy during an edit). Revision and
-    user tables are plain SQLite tables beside the layers; GDAL ignores them."""
+    """Reads and writes of one GeoPackage through one SQLite connection (an edit's, in a
+    transaction, or a read-only one). Layers are read by GDAL (the file as last committed)
+    and their features written here, as GeoPackage blobs; revisions and users are plain
+    SQLite tables beside the layers."""
 
-    def __init__(self, path: Path, *, writable: bool = True):
-        self.path = path
-        self.writable = writable
+    def __init__(self, path: Path, con: sqlite3.Connection):
+        self.path, self.con = path, con
+        self._written: set[str] = set()
 
-    @contextmanager
-    def _db(self):
-        """A connection: read-only on the live file, read-write on an edit's copy."""
-        if self.writable:
-            con = sqlite3.connect(self.path)
-            con.executescript(_TABLES)
-            if "change_id" not in _columns(con):  # datasets edited before change sets
-                con.execute("ALTER TABLE gridmap_revisions ADD COLUMN change_id INTEGER")
-        else:
-            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        con.row_factory = sqlite3.Row
-        try:
-            yield con
-            con.commit()
-        except sqlite3.OperationalError as err:
-            if self.writable or "no such table" not in str(err):
-                raise
-        finally:
-            con.close()
+    def has(self, table: str) -> bool:
+        return bool(
+            self.con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone()
+        )
+
+    def version(self) -> Version:
+        layers = revision = 0
+        if self.has("gridmap_meta"):
+            row = self.con.execute(
+                "SELECT value FROM gridmap_meta WHERE key = 'layers_written'"
+            ).fetchone()
+            layers = row[0] if row else 0
+        if self.has("gridmap_revisions"):
+            revision = self.con.execute("SELECT MAX(id) FROM gridmap_revisions").fetchone()[0]
+        return Version(int(layers), int(revision or 0))
 
     def read_layer(self, layer):
+        if layer in self._written:
+            raise StorageError(f"read '{layer}' before writing it in the same edit")
         gdf = pyogrio.read_dataframe(self.path, layer=layer)
         return gdf.rename_geometry("geometry") if gdf.geometry.name != "geometry" else gdf
 
-    def write_layer(self, layer, gdf):
-        pyogrio.write_dataframe(
-            conform(gdf, layer), self.path, layer=layer, driver="GPKG", promote_to_multi=None
+    def _geometry_column(self, layer: str) -> tuple[str, str, int]:
+        row = self.con.execute(
+            "SELECT column_name, geometry_type_name, srs_id FROM gpkg_geometry_columns "
+            "WHERE lower(table_name) = lower(?)",
+            (layer,),
+        ).fetchone()
+        if row is None:
+            raise StorageError(f"{self.path} has no layer '{layer}' to write features into")
+        return row[0], row[1], int(row[2])
+
+    def write_features(self, layer, features, codes):
+        geom_col, type_name, srs_id = self._geometry_column(layer)
+        features = _live(features, layer)
+        table = set(_columns(self.con, layer))
+        cols = [c for c in features.columns if c != features.geometry.name and c in table]
+        codes = [str(c) for c in dict.fromkeys(codes)]
+        old: dict[str, list[int]] = {}
+        for chunk in range(0, len(codes), 500):
+            part = codes[chunk : chunk + 500]
+            marks = ",".join("?" * len(part))
+            for fid, code in self.con.execute(
+                f'SELECT fid, code FROM "{layer}" WHERE code IN ({marks}) ORDER BY fid', part
+            ):
+                old.setdefault(str(code), []).append(int(fid))
+        values = features[cols].to_numpy(dtype=object)
+        geoms = features.geometry.values
+        names = ", ".join(f'"{c}"' for c in [*cols, geom_col])
+        marks = ", ".join("?" * (len(cols) + 1))
+        sets = ", ".join(f'"{c}" = ?' for c in [*cols, geom_col])
+
+        def row(pos):
+            blob = gpkg_binary.encode(as_column_type(geoms[pos], type_name), srs_id)
+            return [sql_value(v) for v in values[pos]] + [blob]
+
+        for action, fid, pos in replacements(old, features, codes):
+            if action == "update":
+                self.con.execute(f'UPDATE "{layer}" SET {sets} WHERE fid = ?', [*row(pos), fid])
+            elif action == "delete":
+                self.con.execute(f'DELETE FROM "{layer}" WHERE fid = ?', (fid,))
+            else:
+                self.con.execute(f'INSERT INTO "{layer}" ({names}) VALUES ({marks})', row(pos))
+        self._touched(layer, features)
+
+    def _touched(self, layer: str, features) -> None:
+        """Record the change in the layer's metadata: its time, and its extent grown to
+        hold the new features (GeoPackage ``gpkg_contents``)."""
+        self._written.add(layer)
+        live = features.geometry[~features.geometry.is_empty & features.geometry.notna()]
+        self.con.execute(
+            "UPDATE gpkg_contents SET last_change = ? WHERE lower(table_name) = lower(?)",
+            (_now(), layer),
         )
+        if len(live):
+            x0, y0, x1, y1 = (float(v) for v in live.total_bounds)
+            self.con.execute(
+                "UPDATE gpkg_contents SET min_x = min(coalesce(min_x, ?), ?), "
+                "min_y = min(coalesce(min_y, ?), ?), max_x = max(coalesce(max_x, ?), ?), "
+                "max_y = max(coalesce(max_y, ?), ?) WHERE lower(table_name) = lower(?)",
+                (x0, x0, y0, y0, x1, x1, y1, y1, layer),
+            )
+
+    def write_layer(self, layer, gdf):
+        """The whole layer replaced, feature by feature, inside the edit's transaction
+        (the layer must exist; new layers are written by :meth:`GeoPackageStore.write_layer`)."""
+        self._geometry_column(layer)
+        self.con.execute(f'DELETE FROM "{layer}"')
+        self.write_features(layer, gdf, list(gdf["code"].astype(str)))
 
     def add_revision(self, record):
-        with self._db() as con:
-            cur = con.execute(
-                "INSERT INTO gridmap_revisions (layer, code, author, at, reason, before, after,"
-                " accepted, change_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record["layer"],
-                    record["code"],
-                    record["author"],
-                    record["at"],
-                    record["reason"],
-                    encode(record.get("before")),
-                    encode(record.get("after")),
-                    record.get("accepted"),
-                    record.get("change_id"),
-                ),
-            )
-            rev = int(cur.lastrowid)
-            if record.get("change_id") is None:
-                con.execute("UPDATE gridmap_revisions SET change_id = id WHERE id = ?", (rev,))
-            return rev
+        cur = self.con.execute(
+            "INSERT INTO gridmap_revisions (layer, code, author, at, reason, before, after,"
+            " accepted, change_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record["layer"],
+                record["code"],
+                record["author"],
+                record["at"],
+                record["reason"],
+                encode(record.get("before")),
+                encode(record.get("after")),
+                record.get("accepted"),
+                record.get("change_id"),
+            ),
+        )
+        rev = int(cur.lastrowid)
+        if record.get("change_id") is None:
+            self.con.execute("UPDATE gridmap_revisions SET change_id = id WHERE id = ?", (rev,))
+        return rev
+
+    def _select_revisions(self, where: str, args) -> list[dict]:
+        if not self.has("gridmap_revisions"):
+            return []
+        present = set(_columns(self.con))
+        cols = ", ".join(c if c in present else f"NULL AS {c}" for c in REVISION_COLUMNS)
+        sql = f"SELECT {cols} FROM gridmap_revisions {where} ORDER BY id"
+        return [decode(dict(r)) for r in self.con.execute(sql, args)]
 
     def revisions(self, layer, code=None):
-        args = [layer]
-        where = "WHERE layer = ?"
-        if code is not None:
-            where += " AND code = ?"
-            args.append(code)
-        rows = []
-        with self._db() as con:
-            present = _columns(con)
-            cols = ", ".join(c if c in present else f"NULL AS {c}" for c in REVISION_COLUMNS)
-            sql = f"SELECT {cols} FROM gridmap_revisions {where} ORDER BY id"
-            rows = [decode(dict(r)) for r in con.execute(sql, args)]
-        return rows
+        if code is None:
+            return self._select_revisions("WHERE layer = ?", (layer,))
+        return self._select_revisions("WHERE layer = ? AND code = ?", (layer, code))
+
+    def revisions_after(self, layer, revision):
+        return self._select_revisions("WHERE layer = ? AND id > ?", (layer, revision))
 
     def users(self):
-        out = {}
-        with self._db() as con:
-            out = {
-                r["name"]: {"role": r["role"], "password_hash": r["password_hash"]}
-                for r in con.execute("SELECT * FROM gridmap_users")
-            }
-        return out
+        if not self.has("gridmap_users"):
+            return {}
+        return {
+            r["name"]: {"role": r["role"], "password_hash": r["password_hash"]}
+            for r in self.con.execute("SELECT * FROM gridmap_users")
+        }
 
     def put_user(self, name, role, password_hash):
-        with self._db() as con:
-            con.execute(
-                "INSERT OR REPLACE INTO gridmap_users VALUES (?, ?, ?)", (name, role, password_hash)
-            )
+        self.con.execute(
+            "INSERT OR REPLACE INTO gridmap_users VALUES (?, ?, ?)", (name, role, password_hash)
+        )

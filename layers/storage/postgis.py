@@ -2,8 +2,9 @@
 
 Selected with ``DATABASE_URL=postgresql://user@host/db``. A write loads the new layer into
 a scratch table and swaps it for the old one in the same transaction (PostgreSQL's DDL is
-transactional), under an advisory lock that serialises writers of the same layer; a writer
-killed before commit leaves the old table untouched.
+transactional), under an advisory lock that serialises writers of the dataset; a writer
+killed before commit leaves the old table untouched. An edit changes only the rows of the
+features it touched, with their revisions, in one transaction under the same lock.
 """
 
 from __future__ import annotations
@@ -20,7 +21,19 @@ from sqlalchemy.engine import make_url
 from layers.errors import StorageError
 from layers.schema import conform
 from layers.storage.base import LayerStore
-from layers.storage.edits import REVISION_COLUMNS, Edit, decode, encode
+from layers.storage.edits import (
+    REVISION_COLUMNS,
+    Edit,
+    Version,
+    as_column_type,
+    decode,
+    encode,
+    replacements,
+    sql_value,
+)
+from layers.storage.edits import (
+    live_features as _live,
+)
 
 __all__ = ["PostGISStore"]
 
@@ -47,7 +60,10 @@ class PostGISStore(LayerStore):
         if not _IDENT.match(schema):
             raise StorageError(f"schema name '{schema}' must be lower-case letters, digits, _")
         self.schema = schema
-        self.engine = sa.create_engine(_engine_url(url), pool_pre_ping=True)
+        # connections enough for a threaded service's requests at once (waitress: 16)
+        self.engine = sa.create_engine(
+            _engine_url(url), pool_pre_ping=True, pool_size=8, max_overflow=24
+        )
         self.location = _engine_url(url).render_as_string(hide_password=True)
         try:
             with self.engine.begin() as con:
@@ -76,6 +92,12 @@ class PostGISStore(LayerStore):
                     sa.text(
                         f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_users ('
                         "name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL)"
+                    )
+                )
+                con.execute(
+                    sa.text(
+                        f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_meta ('
+                        "key TEXT PRIMARY KEY, value BIGINT NOT NULL)"
                     )
                 )
         except sa.exc.SQLAlchemyError as err:
@@ -121,6 +143,12 @@ class PostGISStore(LayerStore):
             gdf.insert(0, "_row", range(len(gdf)))
             gdf.to_postgis(scratch, con, schema=self.schema, index=False, chunksize=10_000)
         con.execute(sa.text(f'DROP TABLE IF EXISTS "{self.schema}"."{layer}"'))
+        con.execute(
+            sa.text(
+                f"INSERT INTO \"{self.schema}\".gridmap_meta VALUES ('layers_written', 1) "
+                "ON CONFLICT (key) DO UPDATE SET value = gridmap_meta.value + 1"
+            )
+        )
         if gdf is not None:
             con.execute(sa.text(f'ALTER TABLE "{self.schema}"."{scratch}" RENAME TO "{layer}"'))
             con.execute(
@@ -150,6 +178,10 @@ class PostGISStore(LayerStore):
     def revisions(self, layer: str, code: str | None = None) -> list[dict]:
         with self.engine.begin() as con:
             return _PostGISEdit(self, con).revisions(layer, code)
+
+    def version(self) -> Version:
+        with self.engine.begin() as con:
+            return _PostGISEdit(self, con).version()
 
     def latest_revisions(self, layer: str) -> dict[str, int]:
         with self.engine.begin() as con:
@@ -181,6 +213,88 @@ class _PostGISEdit(Edit):
 
     def write_layer(self, layer, gdf):
         self.store._swap(self.con, layer, conform(gdf, layer))
+
+    def version(self):
+        layers = self.con.execute(
+            sa.text(f"SELECT value FROM \"{self.s}\".gridmap_meta WHERE key = 'layers_written'")
+        ).scalar()
+        revision = self.con.execute(
+            sa.text(f'SELECT MAX(id) FROM "{self.s}".gridmap_revisions')
+        ).scalar()
+        return Version(int(layers or 0), int(revision or 0))
+
+    def write_features(self, layer, features, codes):
+        """Update, delete and insert only the rows of these codes (``_row`` keeps the
+        stored order: an updated feature keeps its place, a new one goes last)."""
+        t = f'"{self.s}"."{layer}"'
+        kind = self.con.execute(
+            sa.text(
+                "SELECT type, srid FROM geometry_columns WHERE f_table_schema = :s "
+                "AND f_table_name = :t AND f_geometry_column = 'geometry'"
+            ),
+            {"s": self.s, "t": layer},
+        ).first()
+        if kind is None:
+            raise StorageError(f"{self.store.location} has no layer '{layer}' to write into")
+        type_name, srid = kind
+        features = _live(features, layer)
+        table = {
+            r[0]
+            for r in self.con.execute(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = :s AND table_name = :t"
+                ),
+                {"s": self.s, "t": layer},
+            )
+        }
+        cols = [c for c in features.columns if c != features.geometry.name and c in table]
+        codes = [str(c) for c in dict.fromkeys(codes)]
+        old: dict[str, list[int]] = {}
+        rows = self.con.execute(
+            sa.text(f"SELECT _row, code FROM {t} WHERE code = ANY(:codes) ORDER BY _row"),
+            {"codes": codes},
+        )
+        for key, code in rows:
+            old.setdefault(str(code), []).append(int(key))
+        values = features[cols].to_numpy(dtype=object)
+        geoms = features.geometry.values
+        params = {f"c{k}": c for k, c in enumerate(cols)}
+        geom_sql = "ST_SetSRID(ST_GeomFromWKB(:geometry), :srid)"
+        sets = ", ".join([*(f'"{c}" = :{p}' for p, c in params.items()), f"geometry = {geom_sql}"])
+        names = ", ".join(["_row", *(f'"{c}"' for c in cols), "geometry"])
+        marks = ", ".join([":_row", *(f":{p}" for p in params), geom_sql])
+        last = self.con.execute(sa.text(f"SELECT coalesce(max(_row), -1) FROM {t}")).scalar()
+
+        def row(pos):
+            geom = as_column_type(geoms[pos], type_name)
+            return {
+                **{p: sql_value(v) for p, v in zip(params, values[pos])},
+                "geometry": None if geom is None else geom.wkb,
+                "srid": srid,
+            }
+
+        for action, key, pos in replacements(old, features, codes):
+            if action == "update":
+                self.con.execute(
+                    sa.text(f"UPDATE {t} SET {sets} WHERE _row = :_row"), {**row(pos), "_row": key}
+                )
+            elif action == "delete":
+                self.con.execute(sa.text(f"DELETE FROM {t} WHERE _row = :_row"), {"_row": key})
+            else:
+                last += 1
+                self.con.execute(
+                    sa.text(f"INSERT INTO {t} ({names}) VALUES ({marks})"),
+                    {**row(pos), "_row": last},
+                )
+
+    def revisions_after(self, layer, revision):
+        sql = (
+            f'SELECT {", ".join(REVISION_COLUMNS)} FROM "{self.s}".gridmap_revisions '
+            "WHERE layer = :layer AND id > :rev ORDER BY id"
+        )
+        rows = self.con.execute(sa.text(sql), {"layer": layer, "rev": revision}).mappings()
+        return [decode(dict(r)) for r in rows]
 
     def add_revision(self, record):
         rev = self.con.execute(
