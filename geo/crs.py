@@ -8,8 +8,10 @@ to 135E, no zone prefix in the easting) for data in China, UTM elsewhere.
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
+import shapely
 from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
@@ -210,3 +212,25 @@ def crs_from_uri(text: str) -> CRS:
         return CRS.from_user_input(t)
     except Exception:  # noqa: BLE001 - pyproj's own error type varies by version
         raise ValueError(f"'{text}' names no known CRS") from None
+
+
+_TRANSFORMERS = threading.local()  # per thread: a pyproj Transformer is not shared
+
+
+def transformer(crs_from, crs_to) -> Transformer:
+    """A lon/lat-ordered (``always_xy``) Transformer between two CRSs, made once per
+    thread and pair (making one costs milliseconds; an edit needs a few per geometry)."""
+    cache = getattr(_TRANSFORMERS, "cache", None)
+    if cache is None:
+        cache = _TRANSFORMERS.cache = {}
+    key = (CRS.from_user_input(crs_from).to_wkt(), CRS.from_user_input(crs_to).to_wkt())
+    t = cache.get(key)
+    if t is None:
+        t = cache[key] = Transformer.from_crs(crs_from, crs_to, always_xy=True)
+    return t
+
+
+def reproject(geom, crs_from, crs_to):
+    """One shapely geometry from ``crs_from`` to ``crs_to`` (any pyproj input)."""
+    t = transformer(crs_from, crs_to)
+    return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))

@@ -27,9 +27,10 @@ from shapely.geometry import shape
 
 from geo import redraw
 from geo.checker import check_dataset
+from geo.crs import reproject
 from geo.dataset import Dataset
 from geo.errors import InputError, NotFound
-from geo.findings import new_since
+from geo.findings import Tolerances, new_since
 from geo.kinds import KINDS, hierarchy, population_kinds
 
 __all__ = [
@@ -211,7 +212,7 @@ def _geometry(value, what: str):
 
 
 def _to(geom, crs_from, crs_to):
-    return gpd.GeoSeries([geom], crs=crs_from).to_crs(crs_to).iloc[0]
+    return reproject(geom, crs_from, crs_to)
 
 
 def _code(op: dict, key: str = "code") -> str:
@@ -487,7 +488,8 @@ class Planned:
     geometry), the grid layer it was planned on (``before``) and as it would be
     (``grid``), per-cell figures before and after, how households were counted, the
     findings the change would add — and what those depend on: the codes of the cells
-    checked (``depends``) and the envelope of the place checked (``envelope``, stored CRS).
+    checked (``depends``) and the envelope of the place checked (``envelope``, stored CRS;
+    None when the plan depends on no place, only on its own cells).
     """
 
     def __init__(self, op, changed, grid, cells, method, new_findings, **basis):
@@ -505,6 +507,22 @@ class Planned:
         """The changed cells that remain, as lon/lat GeoJSON."""
         live = self.changed[~self.changed.geometry.is_empty]
         return json.loads(live.to_crs("EPSG:4326").to_json(drop_id=True, na="null"))
+
+
+def _in_place(grid, cells, stored, changed) -> bool:
+    """Whether the one updated cell keeps its code, its parent and its outline, to within
+    the noise width (:class:`geo.findings.Tolerances`, metres in the metric CRS)."""
+    code = str(stored["code"].iloc[0])
+    where = np.flatnonzero(grid["code"].astype(str).to_numpy() == code)
+    if len(stored) != 1 or len(where) != 1:
+        return False
+    i = where[0]
+    if str(grid["parent_code"].iloc[i]) != str(stored["parent_code"].iloc[0]):
+        return False
+    new, old = changed.geometry.iloc[0], cells.geometry.iloc[i]
+    if new is None or new.is_empty or not new.is_valid:
+        return False
+    return shapely.hausdorff_distance(new, old) <= Tolerances().noise_width
 
 
 def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
@@ -527,6 +545,24 @@ def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
         changed, cells = _changed_cells(base, op)
         changed, method = _figures(base.population, changed, cells)
         stored = changed.to_crs(grid.crs)
+    if op.get("op") == "update" and _in_place(grid, cells, stored, changed):
+        # the cell stays where it was (to within noise) under the same code and parent:
+        # no rule reads households, population or names (geo.findings.RULES), so the
+        # change adds no finding, and the stored outline is kept exactly as it was
+        code = str(stored["code"].iloc[0])
+        old = grid[grid["code"].astype(str) == code]
+        stored["geometry"] = old.geometry.to_numpy()
+        return Planned(
+            "update",
+            stored,
+            _new_grid(grid, stored),
+            _summaries(cells, changed),
+            None,
+            [],
+            before=grid,
+            depends={code},  # and nothing around it
+            envelope=None,
+        )
     bad = ~stored.geometry.is_valid  # degrees can undo what was valid in metres
     if bad.any():
         stored.loc[bad, "geometry"] = shapely.make_valid(

@@ -75,10 +75,11 @@ class Served(Protocol):
         on (both of the same moment)."""
 
     def committing(self) -> AbstractContextManager:
-        """Held around a commit and its :meth:`apply`, so copies follow commit order."""
+        """Held around a commit and its :meth:`apply`; the copy shows the commit once it
+        is released."""
 
     def apply(self, saved: Saved) -> None:
-        """Bring the in-memory copy up to date with a committed change."""
+        """Take a committed change to show (called in commit order)."""
 
 
 RESTORING = "restoring an earlier revision"
@@ -116,7 +117,7 @@ def _overtaken(revisions: list[dict], planned) -> bool:
         if r["code"] in planned.depends:
             return True
         for side in (r.get("before"), r.get("after")):
-            if side and side.get("geometry"):
+            if planned.envelope is not None and side and side.get("geometry"):
                 if shapely.intersects(shape(side["geometry"]), planned.envelope):
                     return True
     return False

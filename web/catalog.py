@@ -11,6 +11,8 @@ import json
 import math
 import threading
 import time
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -210,7 +212,8 @@ class Catalog:
         self.store = open_store(dataset)
         self.location = self.store.location
         self._lock = threading.Lock()
-        self._writing = threading.Lock()  # a commit and its apply, one at a time
+        self._writing = threading.Lock()  # one commit at a time
+        self._pending: deque = deque()  # commits not yet shown, in commit order
         self._checking = threading.Lock()  # one check at a time
         self._building_access = threading.Lock()
         self._load()
@@ -235,31 +238,49 @@ class Catalog:
         """``{code: last revision}`` of the grid cells as this copy shows them."""
         return self._revisions
 
+    @contextmanager
     def committing(self):
-        """The lock held around a commit and its :meth:`apply`."""
-        return self._writing
+        """Held around a commit (one at a time); once it is released, the copy catches up
+        with every commit made so far — a burst of saves is applied in one rebuild."""
+        with self._writing:
+            yield
+        self._catch_up()
 
     def apply(self, saved) -> None:
-        """Show a committed change (:class:`layers.editing.Saved`). Only if this copy was
-        at the version the change started from; otherwise another writer changed the
-        dataset too, and it is read again whole."""
+        """Queue a committed change (:class:`layers.editing.Saved`) to be shown; called
+        under :meth:`committing`, so the queue is in commit order."""
+        self._pending.append(saved)
+
+    def _catch_up(self) -> None:
+        """Show the queued changes, in order. A change that does not start from the
+        version shown means another writer changed the dataset too: read it again whole."""
         from geo.edits import EDIT_LAYERS, PreviewBase
         from layers.storage.edits import splice
 
         with self._lock:
-            if saved.before != self.version:
-                self._load()
-                return
-            raw = {
-                **self.stored,
-                saved.layer: splice(self.stored[saved.layer], saved.features, saved.codes),
-            }
-            revisions = {**self._revisions, **saved.revisions}
+            if not self._pending:
+                return  # another request's catch-up showed ours too
+            raw, revisions, version = self.stored, self._revisions, self.version
+            changed: set[str] = set()
+            codes: list[str] = []
+            while self._pending:
+                saved = self._pending.popleft()
+                if saved.before != version:
+                    self._pending.clear()
+                    self._load()
+                    return
+                raw = {**raw, saved.layer: splice(raw[saved.layer], saved.features, saved.codes)}
+                revisions = {**revisions, **saved.revisions}
+                version = saved.after
+                changed.add(saved.layer)
+                codes.extend(saved.codes)
             old_base = self._preview_base
-            self._build(raw, saved.after, revisions, changed=saved.layer)
+            self._build(
+                raw, version, revisions, changed=changed.pop() if len(changed) == 1 else None
+            )
             if old_base is not None:
                 layers = {n: raw[n] for n in EDIT_LAYERS if n in raw}
-                self._preview_base = PreviewBase(layers, keep=old_base, changed=saved.codes)
+                self._preview_base = PreviewBase(layers, keep=old_base, changed=codes)
 
     def reload(self) -> None:
         """Read the whole dataset again (layers, indexes, findings, access); the check runs
