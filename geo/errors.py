@@ -30,6 +30,8 @@ __all__ = [
     "PreconditionRequired",
     "TooLarge",
     "TooManyAttempts",
+    "Busy",
+    "TookTooLong",
     "StorageError",
     "DiskFull",
 ]
@@ -180,6 +182,19 @@ class TooManyAttempts(GridmapError, status=429, code="too_many_attempts"):
     def __init__(self, message: str, *, retry_after: int, zh: str | None = None):
         super().__init__(message, zh=zh, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class Busy(GridmapError, status=503, code="busy"):
+    """Every slot for expensive analyses is taken and the queue is full; ``retry_after``:
+    seconds after which to ask again (the answer's ``Retry-After`` header)."""
+
+    def __init__(self, message: str, *, retry_after: int, zh: str | None = None):
+        super().__init__(message, zh=zh, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class TookTooLong(GridmapError, status=503, code="took_too_long"):
+    """An expensive analysis passed its time limit and was stopped."""
 
 
 class StorageError(GridmapError, status=500, code="storage_error"):

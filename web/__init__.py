@@ -4,7 +4,9 @@
 (``DATASET``, ``DATABASE_URL``, ``GRIDMAP_BASEMAP``, ``TIANDITU_KEY``,
 ``GRIDMAP_PROXY_HOPS``, ``GRIDMAP_CORS_ORIGINS``, and the security settings
 ``GRIDMAP_COOKIE_SECURE``, ``GRIDMAP_SESSION_HOURS``, ``GRIDMAP_LOGIN_*``,
-``GRIDMAP_MAX_CONTENT_LENGTH``, ``GRIDMAP_MAX_JSON_BODY``), then ``test_config``; one
+``GRIDMAP_MAX_CONTENT_LENGTH``, ``GRIDMAP_MAX_JSON_BODY``, and the bounds of expensive
+analyses ``GRIDMAP_HEAVY_SLOTS``, ``GRIDMAP_HEAVY_QUEUE``, ``GRIDMAP_HEAVY_WAIT``), then
+``test_config``; one
 :class:`web.catalog.Catalog` per app; a blueprint per area — map pages, the features API
 and its OpenAPI document, analysis (findings, lookup, search, proposals), service sites,
 editing, printing and downloads, sign-in — the query-parameter check of
@@ -114,6 +116,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_SECURE=_flag("GRIDMAP_COOKIE_SECURE"),
         # a browser session ends this many hours after signing in
         SESSION_HOURS=float(os.environ.get("GRIDMAP_SESSION_HOURS", "12")),
+        # expensive analyses (siting, coverage, proposals): how many run at once, how many
+        # may wait for a slot, and for how long (seconds) — see web/heavy.py
+        HEAVY_SLOTS=int(os.environ.get("GRIDMAP_HEAVY_SLOTS", "2")),
+        HEAVY_QUEUE=int(os.environ.get("GRIDMAP_HEAVY_QUEUE", "4")),
+        HEAVY_WAIT=float(os.environ.get("GRIDMAP_HEAVY_WAIT", "30")),
         # failed sign-ins: this many for one account (or from one address) within the
         # window (seconds) lock it for the lockout (seconds)
         LOGIN_MAX_FAILURES=int(os.environ.get("GRIDMAP_LOGIN_MAX_FAILURES", "5")),
@@ -147,10 +154,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         sites,
     )
     from web.catalog import Catalog
+    from web.heavy import HeavyJobs
     from web.params import refuse_unknown
 
     pages.check_basemap(app.config["BASEMAP"])
     app.extensions["gridmap"] = Catalog(app.config["DATASET"])
+    app.extensions["gridmap.heavy"] = HeavyJobs(
+        app.config["HEAVY_SLOTS"], app.config["HEAVY_QUEUE"], app.config["HEAVY_WAIT"]
+    )
     # one blueprint per area of the service
     for area in (pages, features, openapi, analysis, sites, editing, printing, account):
         app.register_blueprint(area.bp)

@@ -19,8 +19,12 @@ from geo.errors import InputError
 from geo.findings import RULES
 from geo.kinds import KINDS
 from web.features import geojson
+from web.heavy import heavy, run_isolated
 from web.params import accepts, catalog, float_arg, int_arg
 from web.sites import with_paths
+
+# Seconds a proposal may take (a whole street is proposed in about a second).
+PROPOSAL_SECONDS = 120
 
 bp = Blueprint("analysis", __name__)
 
@@ -99,11 +103,10 @@ def themes():
 
 @bp.get("/proposal")
 @accepts("community", "street", "min", "max")
+@heavy
 def proposal():
     """A proposed re-partition of a community's (``community=``) or a whole street's
     (``street=``, community by community) grid cells into a household band."""
-    from geo.proposals import propose_for
-
     band = current_app.config["HOUSEHOLD_BAND"]
     lo = int_arg("min", band[0], 1, 100_000)
     hi = int_arg("max", band[1], 1, 100_000)
@@ -115,7 +118,23 @@ def proposal():
             "give community=CODE or street=CODE",
             zh="请给出 community=社区编码 或 street=街道编码（二选一）",
         )
-    result = propose_for(
-        catalog().layers, community=community or None, street=street or None, band=(lo, hi)
+    # in a child process (its search holds the interpreter lock), killed at the limit
+    layers = catalog().layers
+    result = run_isolated(
+        _proposal,
+        dict(layers.items()),
+        layers.metric_crs,
+        community=community or None,
+        street=street or None,
+        band=(lo, hi),
+        timeout=PROPOSAL_SECONDS,
     )
-    return jsonify(result.to_dict())
+    return jsonify(result)
+
+
+def _proposal(layers, metric_crs, **kwargs) -> dict:
+    """A proposal as a dict, in a child process (the layers travel as plain frames)."""
+    from geo.dataset import Dataset
+    from geo.proposals import propose_for
+
+    return propose_for(Dataset(layers, metric_crs=metric_crs), **kwargs).to_dict()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from geo.errors import GridmapError, TooLarge, TooManyAttempts, Unauthorised
+from geo.errors import Busy, GridmapError, TooLarge, TooManyAttempts, Unauthorised
 
 __all__ = ["register", "too_large"]
 
@@ -63,7 +63,7 @@ def register(app: Flask) -> None:
         response = jsonify(_public(err.to_dict()))
         if isinstance(err, Unauthorised):
             response.headers["WWW-Authenticate"] = 'Basic realm="gridmap"'
-        if isinstance(err, TooManyAttempts):
+        if isinstance(err, (TooManyAttempts, Busy)):
             response.headers["Retry-After"] = str(err.retry_after)
         return response, err.status
 

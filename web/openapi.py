@@ -169,6 +169,11 @@ def document() -> dict:
                 }
             if getattr(view, "planner_only", False):
                 op["security"] = [{"session": []}]
+            if getattr(view, "heavy", False):  # web.heavy: bounded, may be refused
+                op["responses"]["503"] = {
+                    "description": "busy (see Retry-After) or over its time limit",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
             paths.setdefault(path, {})[m] = op
     paths.update(_collection_paths(paths["/collections/{collectionId}/items"]["get"]))
     return {

@@ -5,6 +5,9 @@ GET  /coverage?kind=                      per-grid coverage against the kind's r
 POST /coverage/whatif                     {"kind", "sites": [[lon, lat], ...]}
 GET  /service_areas?kind=                 the roads each facility reaches
 GET  /siting?kind=&p=&model=mclp|lscp&candidates=intersections|lattice[&f=geojson]
+
+All but /nearest are expensive and bounded by :mod:`web.heavy` (a few at a time, 503
+with Retry-After when busy); siting runs in a child process killed at its time limit.
 """
 
 from __future__ import annotations
@@ -18,9 +21,14 @@ from geo.errors import InputError, NotFound
 from geo.themes import classify
 from web.catalog import plain
 from web.features import collection_of, geojson
+from web.heavy import heavy, run_isolated
 from web.params import accepts, catalog, float_arg, int_arg, json_body
 
 bp = Blueprint("sites", __name__)
+
+# Work limits of siting: new sites asked for at most, and seconds a whole run may take.
+MAX_SITES = 50
+MAX_SECONDS = 120
 
 
 def _kind(acc, required=True):
@@ -83,6 +91,7 @@ def _coverage_colors(table):
 
 @bp.get("/coverage")
 @accepts("kind")
+@heavy
 def coverage():
     """Which grid cells a kind of facility covers within its service distance."""
     acc = catalog().access()
@@ -110,6 +119,7 @@ def coverage():
 
 @bp.post("/coverage/whatif")
 @accepts("kind")
+@heavy
 def whatif():
     """Coverage with extra candidate sites added."""
     acc = catalog().access()
@@ -139,6 +149,7 @@ def whatif():
 
 @bp.get("/service_areas")
 @accepts("kind", formats=("geojson",))
+@heavy
 def service_areas():
     """The area each facility serves within its service distance (GeoJSON)."""
     acc = catalog().access()
@@ -148,6 +159,7 @@ def service_areas():
 
 @bp.get("/siting")
 @accepts("kind", "model", "p", "time_limit", "candidates", formats=("json", "geojson"))
+@heavy
 def siting():
     """Suggested new sites for a kind of facility (a location model)."""
     acc = catalog().access()
@@ -155,16 +167,23 @@ def siting():
     model = request.args.get("model", "mclp")
     if model not in ("mclp", "lscp"):
         raise InputError("model must be mclp or lscp", zh="model 须为 mclp 或 lscp")
-    p = int_arg("p", 5, 1, 200)
-    limit = int_arg("time_limit", 60, 1, 600)
+    p = int_arg("p", 5, 1, MAX_SITES)
+    limit = int_arg("time_limit", 60, 1, MAX_SECONDS)
     source = request.args.get("candidates", "intersections")
     if source not in ("intersections", "lattice"):
         raise InputError(
             "candidates must be intersections or lattice",
             zh="candidates 须为 intersections 或 lattice",
         )
-    result = acc.site(
-        kind, p if model == "mclp" else None, model=model, time_limit=limit, candidates=source
+    # in a child process, killed at the time limit: the limit caps the whole job
+    result = run_isolated(
+        acc.site,
+        kind,
+        p if model == "mclp" else None,
+        model=model,
+        time_limit=limit,
+        candidates=source,
+        timeout=limit,
     )
     if request.args.get("f") == "geojson":  # export for desktop GIS
         props = {k: v for k, v in result.items() if k != "suggestions"}
