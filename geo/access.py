@@ -116,6 +116,12 @@ class Access:
         self._to_metric = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
         self._to_lonlat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
         self._cache: dict = {}
+        # facility attributes as plain arrays, read by every lookup
+        self._codes = self.facilities["code"].astype(str).to_numpy()
+        self._names = self.facilities["name"].astype(str).to_numpy()
+        self._kinds = self.facilities["kind"].astype(str).to_numpy()
+        self._by_code = {c: i for i, c in reversed(list(enumerate(self._codes)))}
+        self._of = {str(kd): np.flatnonzero(self._kinds == kd) for kd in sorted(set(self._kinds))}
         roads = layers.get("road")
         self.method = "network" if roads is not None and len(roads) else "straight"
         if self.method == "network":
@@ -126,13 +132,20 @@ class Access:
                 if self.demand is not None
                 else np.zeros(0, dtype=int)
             )
+            # the nearest facility of each kind from every node, computed once: a lookup
+            # is then two array reads, not a Dijkstra per request
+            self._trees = {
+                kd: self.net.nearest_tree(self.fac_nodes[self._of_kind(kd)], SEARCH_LIMIT_M)
+                for kd in self.kinds()
+            }
+            self._node_facility = dict(zip(self.fac_nodes.tolist(), range(len(self.fac_nodes))))
 
     # ------------------------------------------------------------------ distances
     def kinds(self) -> list[str]:
-        return sorted(set(self.facilities["kind"]))
+        return list(self._of)
 
     def _of_kind(self, kind: str) -> np.ndarray:
-        idx = np.flatnonzero((self.facilities["kind"] == kind).to_numpy())
+        idx = self._of.get(kind, np.zeros(0, dtype=int))
         if not len(idx):
             raise ValueError(
                 f"no facilities of kind '{kind}'; kinds here: {', '.join(self.kinds())}"
@@ -156,37 +169,55 @@ class Access:
         None without roads or when it is unreachable."""
         if self.method != "network":
             return None
-        i = np.flatnonzero((self.facilities["code"].astype(str) == code).to_numpy())
-        if not len(i):
+        i = self._by_code.get(code)
+        if i is None:
             return None
         pt = shapely.Point(*self._to_metric.transform(lon, lat))
         if not np.isfinite([pt.x, pt.y]).all():
             return None
-        line = self.net.path(int(self.fac_nodes[i[0]]), pt, SEARCH_LIMIT_M)
+        node = int(self.fac_nodes[i])
+        tree = self._trees[self._kinds[i]]
+        nearest, _, entry = tree.at(pt)
+        if nearest == node:  # the nearest of its kind: its way is in the kind's tree
+            line = tree.route(entry, pt)
+        else:
+            line = self.net.path(node, pt, SEARCH_LIMIT_M)
         if line is None:
             return None
         return shapely.transform(
             line, lambda c: np.column_stack(self._to_lonlat.transform(c[:, 0], c[:, 1]))
         )
 
-    def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1) -> list[dict]:
+    def nearest(
+        self, lon: float, lat: float, *, kind: str | None = None, k: int = 1, paths: bool = False
+    ) -> list[dict]:
         """The k nearest facilities (of ``kind``, or of each kind) from a lon/lat point:
         ``{code, name, kind, distance_m, method, lon, lat}``; ``distance_m`` is None and
-        ``unreachable`` True when none is reachable within 50 km."""
+        ``unreachable`` True when none is reachable within 50 km. ``paths``: with each
+        route as a lon/lat LineString (``path``; None without roads or out of reach)."""
         pt = shapely.Point(*self._to_metric.transform(lon, lat))
+        fast = k == 1 and self.method == "network" and np.isfinite([pt.x, pt.y]).all()
+        entry = self.net.entries([pt]) if fast else None  # where the point joins the roads
         out = []
         for kd in [kind] if kind else self.kinds():
             idx = self._of_kind(kd)
-            d = self._point_to_facilities(pt, idx, SEARCH_LIMIT_M)
+            if fast:  # the kind's nearest facility from every node is precomputed
+                node, dist, via = self._trees[kd].at(pt, entry)
+                d = np.full(len(idx), np.inf)
+                if node >= 0 and dist <= SEARCH_LIMIT_M:
+                    d[np.flatnonzero(idx == self._node_facility[node])] = dist
+                    if paths:
+                        route = self._lonlat_line(self._trees[kd].route(via, pt))
+            else:
+                d = self._point_to_facilities(pt, idx, SEARCH_LIMIT_M)
             order = np.argsort(d, kind="stable")[:k]
             for i in order:
-                f = self.facilities.iloc[idx[i]]
                 ok = np.isfinite(d[i])
                 x, y = self._lonlat[idx[i]].x, self._lonlat[idx[i]].y
                 out.append(
                     {
-                        "code": str(f["code"]),
-                        "name": str(f["name"]),
+                        "code": self._codes[idx[i]],
+                        "name": self._names[idx[i]],
                         "kind": kd,
                         "distance_m": round(float(d[i]), 1) if ok else None,
                         "method": self.method,
@@ -195,7 +226,17 @@ class Access:
                         **({} if ok else {"unreachable": True}),
                     }
                 )
+                if paths:
+                    code = out[-1]["code"]
+                    out[-1]["path"] = (
+                        (route if fast else self.route(lon, lat, code)) if ok else None
+                    )
         return out
+
+    def _lonlat_line(self, line):
+        return shapely.transform(
+            line, lambda c: np.column_stack(self._to_lonlat.transform(c[:, 0], c[:, 1]))
+        )
 
     def _demand_to(self, points_metric, radius: float):
         """Sparse (len(points) × n_demand) distances ≤ radius from metric points."""

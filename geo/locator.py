@@ -41,6 +41,7 @@ class Locator:
             if gdf is None:
                 continue
             self._areas[name] = (shapely.STRtree(gdf.geometry.values), gdf)
+        self._labels = {n: _labels(g) for n, (_, g) in self._areas.items()}
         self._facilities = {}
         fac = present.get("facility")
         if fac is not None and self.crs is not None:
@@ -60,6 +61,7 @@ class Locator:
         index is built again, everything else is shared (after an edit of one layer)."""
         out = copy.copy(self)
         out._areas = {**self._areas, name: (shapely.STRtree(gdf.geometry.values), gdf)}
+        out._labels = {**self._labels, name: _labels(gdf)}
         return out
 
     @property
@@ -72,16 +74,16 @@ class Locator:
         ``"also"``."""
         pt = shapely.Point(lon, lat)
         out: dict[str, dict | None] = {}
-        for name, (tree, gdf) in self._areas.items():
+        for name, (tree, _) in self._areas.items():
             hits = tree.query(pt, predicate="intersects")
             if len(hits) == 0:
                 out[name] = None
                 continue
             hits = np.sort(hits)
-            first = gdf.iloc[hits[0]]
-            out[name] = {"code": str(first["code"]), "name": str(first["name"])}
+            codes, names = self._labels[name]
+            out[name] = {"code": codes[hits[0]], "name": names[hits[0]]}
             if len(hits) > 1:
-                out[name]["also"] = [str(gdf["code"].iloc[h]) for h in hits[1:]]
+                out[name]["also"] = [codes[h] for h in hits[1:]]
         return out
 
     def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1) -> list[dict]:
@@ -113,3 +115,8 @@ class Locator:
                     }
                 )
         return sorted(out, key=lambda r: (r["kind"] if not kind else "", r["distance_m"]))
+
+
+def _labels(gdf) -> tuple:
+    """Codes and names of a layer as plain arrays of text (read by every lookup)."""
+    return gdf["code"].astype(str).to_numpy(), gdf["name"].astype(str).to_numpy()

@@ -97,6 +97,7 @@ class RoadNetwork:
         cols = [self.v, proj]
         weights = [length, self.site_offset]
         self._chain = {}
+        self._edge_cache: dict[tuple[int, int], list] = {}
         self._edge_geom = {
             (int(a), int(b)): (i, 0.0, float(length[i]))
             for i, (a, b) in enumerate(zip(self.u, self.v))
@@ -164,6 +165,24 @@ class RoadNetwork:
         rows = self.from_nodes([left[0], right[0]], limit)
         return np.minimum(rows[0] + dl[0], rows[1] + dr[0]) + off[0]
 
+    def nearest_tree(self, sources, limit: float) -> NearestTree:
+        """For every node, the nearest of the nodes ``sources`` along the roads (within
+        ``limit`` metres), its distance and the way there: one multi-source Dijkstra,
+        after which the nearest source of any point is a lookup (:meth:`NearestTree.at`)."""
+        sources = np.atleast_1d(np.asarray(sources, dtype=int))
+        if not len(sources):
+            n = self.graph.shape[0]
+            return NearestTree(self, np.full(n, np.inf), np.full(n, -9999), np.full(n, -9999))
+        dist, pred, src = dijkstra(
+            self.graph,
+            directed=False,
+            indices=sources,
+            limit=limit,
+            min_only=True,
+            return_predecessors=True,
+        )
+        return NearestTree(self, dist, pred, src)
+
     def path(self, source: int, point, limit: float):
         """The walking route (LineString, metric CRS) from node ``source`` to ``point``
         along the roads, or None if the point is beyond ``limit``."""
@@ -175,8 +194,14 @@ class RoadNetwork:
         total, node = min(ends)
         if not np.isfinite(total):
             return None
+        return self.route(node, pred, point)
+
+    def route(self, node: int, pred: np.ndarray, point):
+        """The LineString from the root of the shortest-path tree ``pred`` (predecessors,
+        -9999 at the root) through ``node`` on to ``point``'s place on its road, then the
+        point."""
         chain = [int(node)]
-        while chain[-1] != source and pred[chain[-1]] >= 0:
+        while pred[chain[-1]] >= 0:
             chain.append(int(pred[chain[-1]]))
         chain.reverse()  # source ... entry node
         coords = [self._node_point(chain[0])]
@@ -204,6 +229,14 @@ class RoadNetwork:
         )
 
     def _edge_coords(self, a: int, b: int) -> list:
+        """The coordinates along the edge from node ``a`` to node ``b`` (kept once made:
+        routes share their edges)."""
+        known = self._edge_cache.get((a, b))
+        if known is None:
+            known = self._edge_cache[(a, b)] = self._cut_edge(a, b)
+        return known
+
+    def _cut_edge(self, a: int, b: int) -> list:
         key = (a, b) if (a, b) in self._edge_geom else (b, a)
         if key in self._edge_geom:
             sg, pa, pb = self._edge_geom[key]
@@ -233,6 +266,33 @@ class RoadNetwork:
             (np.concatenate(dd), (np.concatenate(ii), np.concatenate(jj))),
             shape=(len(sources), len(targets)),
         )
+
+
+class NearestTree:
+    """The nearest source of every node of a :class:`RoadNetwork` (see
+    :meth:`RoadNetwork.nearest_tree`): ``dist`` (m), ``pred`` (the way back) and ``src``
+    (which source; -9999 beyond the limit)."""
+
+    def __init__(self, net: RoadNetwork, dist, pred, src):
+        self.net, self.dist, self.pred, self.src = net, dist, pred, src
+
+    def at(self, point, entry=None) -> tuple[int, float, int]:
+        """(source node, walking distance in metres, entry node) of the nearest source of
+        a metric point; source -1 and distance inf when none is within the limit.
+        ``entry``: the point's :meth:`RoadNetwork.entries`, when already known."""
+        left, dl, right, dr, off = entry if entry is not None else self.net.entries([point])
+        ends = [
+            (self.dist[left[0]] + dl[0], int(left[0])),
+            (self.dist[right[0]] + dr[0], int(right[0])),
+        ]
+        total, node = min(ends)
+        if not np.isfinite(total):
+            return -1, np.inf, node
+        return int(self.src[node]), float(total + off[0]), node
+
+    def route(self, node: int, point):
+        """The walking route from the nearest source to ``point`` entering at ``node``."""
+        return self.net.route(node, self.pred, point)
 
 
 def _symmetric_min(m: sp.csr_matrix) -> sp.csr_matrix:

@@ -62,7 +62,7 @@ def lookup():
     cat = catalog()
     if cat.has_access():  # walking distance along the roads, with the route
         acc = cat.access(demand=False)
-        near = with_paths(acc, lon, lat, acc.nearest(lon, lat))
+        near = with_paths(acc.nearest(lon, lat, paths=True))
     else:
         near = cat.locator.nearest(lon, lat)
     return jsonify({"lon": lon, "lat": lat, "areas": cat.locator.locate(lon, lat), "nearest": near})

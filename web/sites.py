@@ -45,10 +45,10 @@ def _kind(acc, required=True):
     return kind
 
 
-def with_paths(acc, lon, lat, results):
-    """``results`` of ``acc.nearest`` with each route as a GeoJSON line (``path``)."""
+def with_paths(results):
+    """``results`` of ``acc.nearest(..., paths=True)`` with each route as GeoJSON."""
     for r in results:
-        line = acc.route(lon, lat, r["code"]) if r.get("distance_m") is not None else None
+        line = r.get("path")
         r["path"] = json.loads(shapely.to_geojson(line)) if line is not None else None
     return results
 
@@ -73,14 +73,13 @@ def _origin():
 @accepts("lon", "lat", "layer", "code", "kind", "k", "path")
 def nearest():
     """The nearest facilities from a point or a feature, along the roads."""
-    acc = catalog().access()
+    acc = catalog().access(demand=False)
     lon, lat = _origin()
     kind = _kind(acc, required=False)
     k = int_arg("k", 1, 1, 50)
-    results = acc.nearest(lon, lat, kind=kind, k=k)
-    if request.args.get("path") in ("1", "true"):
-        results = with_paths(acc, lon, lat, results)
-    return jsonify(results)
+    paths = request.args.get("path") in ("1", "true")
+    results = acc.nearest(lon, lat, kind=kind, k=k, paths=paths)
+    return jsonify(with_paths(results) if paths else results)
 
 
 def _coverage_colors(table):
