@@ -135,6 +135,23 @@ def client(sample_app):
     return sample_app.test_client()
 
 
+def http_call(method, url, body=None, headers=None):
+    """(status, headers, parsed JSON body) of one HTTP request with a JSON ``body``."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, r.headers, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, json.loads(err.read() or b"null")
+
+
 def serve_in_thread(app, threads: int = 8):
     """Serve ``app`` with waitress on a free loopback port; returns (url, server)."""
     from waitress import create_server

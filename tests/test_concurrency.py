@@ -9,17 +9,15 @@ commit and the moment the served copy shows it.
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
 
 from layers.storage import open_store
 from tests.conftest import PG_URL, SAMPLE, serve_in_thread
+from tests.conftest import http_call as _call
 from web import create_app
 from web.auth import add_user
 
@@ -45,19 +43,6 @@ def dataset(request, tmp_path):
     for n in range(PLANNERS):
         add_user(store, f"p{n}", "planner", PASSWORD)
     return url
-
-
-def _call(method, url, body=None, headers=None):
-    """(status, headers, parsed JSON body) of one HTTP request."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, r.headers, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers, json.loads(err.read() or b"null")
 
 
 def _auth(n):

@@ -28,15 +28,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +49,7 @@ from tests.benchmarks.bench_api import (
     stop,
     table,
 )
+from tests.conftest import http_call as _call
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = Path("/tmp/gridmap-bench-load")
@@ -64,18 +62,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _call(method, url, body=None, headers=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, r.headers, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers, json.loads(err.read() or b"null")
 
 
 class Background:
