@@ -354,7 +354,7 @@ class Catalog:
     def _check_when_quiet(self, version, delay: float) -> None:
         time.sleep(delay)
         if self.version == version:
-            self.report()
+            self._checked(wanted=version)
 
     # ------------------------------------------------------------------ derived properties
     def _responsible(self, gdf: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -429,14 +429,18 @@ class Catalog:
         """The check report of the layers served now, computed on first use and kept."""
         return self._checked().report
 
-    def _checked(self) -> Checked:
+    def _checked(self, wanted=None) -> Checked | None:
         """The check of the layers served now with its findings prepared to serve. One
         check runs at a time, outside the catalog's lock (saves and reads go on); if a save
-        lands meanwhile, that check is answered but not kept (the save's follows)."""
+        lands meanwhile, that check is answered but not kept (the save's follows).
+        ``wanted``: check only if the copy is still at this version (a background check
+        that waited its turn while saves went on is not needed any more: None)."""
         with self._checking:
             with self._lock:
                 if self._check is not None:
                     return self._check
+                if wanted is not None and self.version != wanted:
+                    return None
                 layers, version = self.layers, self.version
             report = check_dataset(layers)
             checked = Checked(
