@@ -282,12 +282,6 @@ class Catalog:
                 layers = {n: raw[n] for n in EDIT_LAYERS if n in raw}
                 self._preview_base = PreviewBase(layers, keep=old_base, changed=codes)
 
-    def reload(self) -> None:
-        """Read the whole dataset again (layers, indexes, findings, access); the check runs
-        again in the background."""
-        with self._lock:
-            self._load()
-
     def _load(self) -> None:
         """Read the dataset at one version: the layers and their revisions, read again
         until no commit came between the two reads."""

@@ -107,11 +107,6 @@ class Edit(ABC):
         """Revisions of ``layer`` newer than ``revision``, oldest first."""
         return [r for r in self.revisions(layer) if r["id"] > revision]
 
-    def feature_revision(self, layer: str, code: str) -> int:
-        """The id of the last revision that changed this feature (0: never edited)."""
-        revs = self.revisions(layer, code)
-        return revs[-1]["id"] if revs else 0
-
 
 def encode(value) -> str | None:
     """A revision's before/after as strict JSON (NaN → null, geo.strict_json)."""
