@@ -139,6 +139,12 @@ class Access:
                 for kd in self.kinds()
             }
             self._node_facility = dict(zip(self.fac_nodes.tolist(), range(len(self.fac_nodes))))
+            # and every node's way back to it, in lon/lat: a route is then put together
+            # from array slices, with no geometry work per request
+            self._walks = {
+                kd: tree.walks().project(self._to_lonlat.transform)
+                for kd, tree in self._trees.items()
+            }
 
     # ------------------------------------------------------------------ distances
     def kinds(self) -> list[str]:
@@ -177,9 +183,10 @@ class Access:
             return None
         node = int(self.fac_nodes[i])
         tree = self._trees[self._kinds[i]]
-        nearest, _, entry = tree.at(pt)
+        entry = self.net.entries([pt])
+        nearest, _, via = tree.at(pt, entry)
         if nearest == node:  # the nearest of its kind: its way is in the kind's tree
-            line = tree.route(entry, pt)
+            line = tree.route(via, pt, entry)
         else:
             line = self.net.path(node, pt, SEARCH_LIMIT_M)
         if line is None:
@@ -196,47 +203,59 @@ class Access:
         ``unreachable`` True when none is reachable within 50 km. ``paths``: with each
         route as a lon/lat LineString (``path``; None without roads or out of reach)."""
         pt = shapely.Point(*self._to_metric.transform(lon, lat))
-        fast = k == 1 and self.method == "network" and np.isfinite([pt.x, pt.y]).all()
-        entry = self.net.entries([pt]) if fast else None  # where the point joins the roads
+        kinds = [kind] if kind else self.kinds()
+        if k == 1 and self.method == "network" and np.isfinite([pt.x, pt.y]).all():
+            return self._nearest_in_trees(lon, lat, pt, kinds, paths)
         out = []
-        for kd in [kind] if kind else self.kinds():
+        for kd in kinds:
             idx = self._of_kind(kd)
-            if fast:  # the kind's nearest facility from every node is precomputed
-                node, dist, via = self._trees[kd].at(pt, entry)
-                d = np.full(len(idx), np.inf)
-                if node >= 0 and dist <= SEARCH_LIMIT_M:
-                    d[np.flatnonzero(idx == self._node_facility[node])] = dist
-                    if paths:
-                        route = self._lonlat_line(self._trees[kd].route(via, pt))
-            else:
-                d = self._point_to_facilities(pt, idx, SEARCH_LIMIT_M)
-            order = np.argsort(d, kind="stable")[:k]
-            for i in order:
-                ok = np.isfinite(d[i])
-                x, y = self._lonlat[idx[i]].x, self._lonlat[idx[i]].y
-                out.append(
-                    {
-                        "code": self._codes[idx[i]],
-                        "name": self._names[idx[i]],
-                        "kind": kd,
-                        "distance_m": round(float(d[i]), 1) if ok else None,
-                        "method": self.method,
-                        "lon": x,
-                        "lat": y,
-                        **({} if ok else {"unreachable": True}),
-                    }
-                )
+            d = self._point_to_facilities(pt, idx, SEARCH_LIMIT_M)
+            for i in np.argsort(d, kind="stable")[:k]:
+                ok = bool(np.isfinite(d[i]))
+                out.append(self._answer(idx[i], kd, float(d[i]) if ok else None))
                 if paths:
                     code = out[-1]["code"]
-                    out[-1]["path"] = (
-                        (route if fast else self.route(lon, lat, code)) if ok else None
-                    )
+                    out[-1]["path"] = self.route(lon, lat, code) if ok else None
         return out
 
-    def _lonlat_line(self, line):
-        return shapely.transform(
-            line, lambda c: np.column_stack(self._to_lonlat.transform(c[:, 0], c[:, 1]))
-        )
+    def _nearest_in_trees(self, lon, lat, pt, kinds, paths) -> list[dict]:
+        """The nearest facility of each kind read from the kinds' precomputed trees: two
+        array reads per kind, and with ``paths`` each route put together from the tree's
+        walks, already in lon/lat."""
+        entry = self.net.entries([pt])  # where the point joins the roads
+        legs: dict[int, np.ndarray] = {}  # lon/lat from each end of its road to the point
+        out = []
+        for kd in kinds:
+            node, dist, via = self._trees[kd].at(pt, entry)
+            if node < 0 or dist > SEARCH_LIMIT_M:
+                idx = self._of_kind(kd)
+                out.append(self._answer(idx[0], kd, None))
+                if paths:
+                    out[-1]["path"] = None
+                continue
+            out.append(self._answer(self._node_facility[node], kd, dist))
+            if paths:
+                if via not in legs:
+                    leg = self.net.leg(entry, via)
+                    lonlat = np.column_stack(self._to_lonlat.transform(leg[:, 0], leg[:, 1]))
+                    legs[via] = np.vstack([lonlat, [(lon, lat)]])
+                walk = self._walks[kd].to(via)
+                out[-1]["path"] = shapely.LineString(np.vstack([walk, legs[via]]))
+        return out
+
+    def _answer(self, i: int, kind: str, distance: float | None) -> dict:
+        """The lookup's record of facility ``i`` at ``distance`` m (None: out of reach)."""
+        ok = distance is not None
+        return {
+            "code": self._codes[i],
+            "name": self._names[i],
+            "kind": kind,
+            "distance_m": round(distance, 1) if ok else None,
+            "method": self.method,
+            "lon": self._lonlat[i].x,
+            "lat": self._lonlat[i].y,
+            **({} if ok else {"unreachable": True}),
+        }
 
     def _demand_to(self, points_metric, radius: float):
         """Sparse (len(points) × n_demand) distances ≤ radius from metric points."""
@@ -247,12 +266,12 @@ class Access:
             i, j = tree.query(pts, predicate="dwithin", distance=radius)
             d = shapely.distance(pts[i], self.demand.geometry.values[j])
             return sp.csr_matrix((d, (i, j)), shape=(len(pts), n))
-        left, dl, right, dr, off = self.net.entries(pts)
-        a = self.net.sparse_within(left, self.demand_nodes, radius).tocoo()
-        b = self.net.sparse_within(right, self.demand_nodes, radius).tocoo()
+        e = self.net.entries(pts)
+        a = self.net.sparse_within(e.left, self.demand_nodes, radius).tocoo()
+        b = self.net.sparse_within(e.right, self.demand_nodes, radius).tocoo()
         i = np.concatenate([a.row, b.row])
         j = np.concatenate([a.col, b.col])
-        d = np.concatenate([a.data + dl[a.row], b.data + dr[b.row]]) + off[i]
+        d = np.concatenate([a.data + e.dl[a.row], b.data + e.dr[b.row]]) + e.off[i]
         frame = pd.DataFrame({"i": i, "j": j, "d": d}).groupby(["i", "j"], sort=False)["d"].min()
         frame = frame[frame <= radius]
         ii = frame.index.get_level_values(0).to_numpy()

@@ -14,13 +14,35 @@ the limit.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
-from shapely.ops import substring
 
-__all__ = ["RoadNetwork"]
+__all__ = ["RoadNetwork", "Entries", "NearestTree", "Walks"]
+
+# Vertices of a road closer than this (m) to where a walk starts or ends on it are not
+# repeated in the walk's coordinates.
+VERTEX_EPS_M = 1e-6
+
+
+class Entries(NamedTuple):
+    """Where points join the network (:meth:`RoadNetwork.entries`), one row per point:
+    the nodes just before (``left``) and after (``right``) the point's foot on its road
+    segment ``seg`` and the metres along it to them (``dl``, ``dr``), the metres along the
+    segment to the foot (``along``), the foot's coordinates (``foot``, n × 2) and the
+    off-road walk from the point to its foot (``off``, m)."""
+
+    left: np.ndarray
+    dl: np.ndarray
+    right: np.ndarray
+    dr: np.ndarray
+    off: np.ndarray
+    seg: np.ndarray
+    along: np.ndarray
+    foot: np.ndarray
 
 
 class RoadNetwork:
@@ -48,6 +70,14 @@ class RoadNetwork:
         self.node_xy[self.u] = start
         self.node_xy[self.v] = end
         self._tree = shapely.STRtree(segs)
+        # every vertex of every segment with its position along the whole network laid end
+        # to end (m; non-decreasing): a walk along a segment picks its vertices by position
+        xy, which = shapely.get_coordinates(segs, return_index=True)
+        step = np.hypot(*np.diff(xy, axis=0, prepend=xy[:1]).T)
+        first = np.r_[True, which[1:] != which[:-1]] if len(which) else np.zeros(0, bool)
+        step[first] = 0.0
+        self._vertex_xy, self._vertex_at = xy, np.cumsum(step)
+        self._segment_at = self._vertex_at[first]  # where each segment starts
         self.n_sites = 0
         self._site_seg = np.zeros(0, dtype=int)
         self._site_along = np.zeros(0)
@@ -96,12 +126,10 @@ class RoadNetwork:
         rows = [self.u, nj + sites]
         cols = [self.v, proj]
         weights = [length, self.site_offset]
+        # edges that run along a segment: (segment, metres along it at each end)
+        along_seg = [np.arange(len(self.segments))]
+        along_a, along_b = [np.zeros(len(self.segments))], [length]
         self._chain = {}
-        self._edge_cache: dict[tuple[int, int], list] = {}
-        self._edge_geom = {
-            (int(a), int(b)): (i, 0.0, float(length[i]))
-            for i, (a, b) in enumerate(zip(self.u, self.v))
-        }
         order = np.lexsort((self._site_along, self._site_seg))
         segs, starts = np.unique(self._site_seg[order], return_index=True)
         bounds = list(starts[1:]) + [len(order)]
@@ -113,17 +141,68 @@ class RoadNetwork:
             cols.append(nodes[1:])
             weights.append(np.diff(pos))
             self._chain[int(sg)] = (pos, nodes)
-            for a_node, b_node, pa, pb in zip(nodes[:-1], nodes[1:], pos[:-1], pos[1:]):
-                self._edge_geom[(int(a_node), int(b_node))] = (int(sg), float(pa), float(pb))
+            along_seg.append(np.full(len(pos) - 1, sg))
+            along_a.append(pos[:-1])
+            along_b.append(pos[1:])
         r, c, w = (np.concatenate(x) for x in (rows, cols, weights))
         n = nj + 2 * ns
         # tiny positive weights keep zero-length links as edges in the sparse matrix
         m = sp.coo_matrix((np.maximum(w, 1e-6), (r.astype(int), c.astype(int))), shape=(n, n))
         self.graph = _symmetric_min(m.tocsr())
+        self._index_edges(r, c, w, along_seg, along_a, along_b)
+        self.node_points = np.vstack(
+            [
+                self.node_xy,
+                self._site_points if ns else np.zeros((0, 2)),
+                self._feet(self._site_seg, self._site_along),
+            ]
+        )
 
-    def entries(self, points):
-        """Where each point joins the network: the nodes just before and after it on its
-        segment and the distances to them, plus its off-road walk (m)."""
+    def _index_edges(self, r, c, w, along_seg, along_a, along_b):
+        """The segment and positions of every edge that runs along a road, both ways, keyed
+        by ``a * n + b`` (sorted): of parallel edges the shortest, as in the graph. The
+        off-road walks (site to its projection, rows ``len(u)``..``len(u) + n_sites``)
+        have none."""
+        nu, ns = len(self.u), self.n_sites
+        keep = np.r_[np.arange(nu), np.arange(nu + ns, len(r))]
+        a, b, w = r[keep].astype(np.int64), c[keep].astype(np.int64), w[keep]
+        seg = np.concatenate(along_seg)
+        pa, pb = np.concatenate(along_a), np.concatenate(along_b)
+        n = np.int64(self.n_junctions + 2 * ns)
+        keys = np.concatenate([a * n + b, b * n + a])
+        order = np.lexsort((np.r_[w, w], keys))
+        keys = keys[order]
+        first = np.r_[True, keys[1:] != keys[:-1]]
+        self._edge_keys = keys[first]
+        self._edge_seg = np.r_[seg, seg][order][first]
+        self._edge_from = np.r_[pa, pb][order][first]
+        self._edge_to = np.r_[pb, pa][order][first]
+
+    def _feet(self, seg, along) -> np.ndarray:
+        """Coordinates (n × 2) of the places ``along`` metres along segments ``seg``."""
+        if not len(seg):
+            return np.zeros((0, 2))
+        return shapely.get_coordinates(shapely.line_interpolate_point(self.segments[seg], along))
+
+    def _vertices_between(self, seg, a, b):
+        """The vertices of segments ``seg`` strictly between ``a`` and ``b`` metres along
+        them, in order from ``a`` to ``b``: (first index, stop index, reversed?) into
+        ``_vertex_xy``, per row."""
+        base = self._segment_at[seg]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        i0 = np.searchsorted(self._vertex_at, base + lo + VERTEX_EPS_M, side="left")
+        i1 = np.searchsorted(self._vertex_at, base + hi - VERTEX_EPS_M, side="right")
+        return i0, np.maximum(i0, i1), a > b
+
+    def _ranges(self, i0, i1, backwards):
+        """Vertex indices of the ranges ``[i0, i1)`` (each reversed where ``backwards``)."""
+        k = i1 - i0
+        row = np.repeat(np.arange(len(k)), k)
+        within = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
+        return np.where(backwards[row], i1[row] - 1 - within, i0[row] + within), row, within
+
+    def entries(self, points) -> Entries:
+        """Where each point joins the network (:class:`Entries`)."""
         seg, along, _, off = self.attach(points)
         left = np.empty(len(seg), dtype=int)
         right = np.empty(len(seg), dtype=int)
@@ -137,7 +216,7 @@ class RoadNetwork:
             i = int(np.clip(np.searchsorted(pos, a, side="right"), 1, len(pos) - 1))
             left[k], right[k] = nodes[i - 1], nodes[i]
             dl[k], dr[k] = a - pos[i - 1], pos[i] - a
-        return left, dl, right, dr, off
+        return Entries(left, dl, right, dr, off, seg, along, self._feet(seg, along))
 
     # ------------------------------------------------------------------ queries
     def from_nodes(self, nodes, limit: float, *, min_only: bool = False):
@@ -161,9 +240,9 @@ class RoadNetwork:
 
     def from_point(self, point, limit: float) -> np.ndarray:
         """Distances (m) from an arbitrary point to every node, within ``limit``."""
-        left, dl, right, dr, off = self.entries([point])
-        rows = self.from_nodes([left[0], right[0]], limit)
-        return np.minimum(rows[0] + dl[0], rows[1] + dr[0]) + off[0]
+        e = self.entries([point])
+        rows = self.from_nodes([e.left[0], e.right[0]], limit)
+        return np.minimum(rows[0] + e.dl[0], rows[1] + e.dr[0]) + e.off[0]
 
     def nearest_tree(self, sources, limit: float) -> NearestTree:
         """For every node, the nearest of the nodes ``sources`` along the roads (within
@@ -186,66 +265,55 @@ class RoadNetwork:
     def path(self, source: int, point, limit: float):
         """The walking route (LineString, metric CRS) from node ``source`` to ``point``
         along the roads, or None if the point is beyond ``limit``."""
-        left, dl, right, dr, off = self.entries([point])
+        e = self.entries([point])
         dist, pred = dijkstra(
             self.graph, directed=False, indices=int(source), limit=limit, return_predecessors=True
         )
-        ends = [(dist[left[0]] + dl[0], left[0]), (dist[right[0]] + dr[0], right[0])]
+        ends = [(dist[e.left[0]] + e.dl[0], e.left[0]), (dist[e.right[0]] + e.dr[0], e.right[0])]
         total, node = min(ends)
         if not np.isfinite(total):
             return None
-        return self.route(node, pred, point)
+        return self.route(self.walks(pred), node, e, point)
 
-    def route(self, node: int, pred: np.ndarray, point):
-        """The LineString from the root of the shortest-path tree ``pred`` (predecessors,
-        -9999 at the root) through ``node`` on to ``point``'s place on its road, then the
-        point."""
-        chain = [int(node)]
-        while pred[chain[-1]] >= 0:
-            chain.append(int(pred[chain[-1]]))
-        chain.reverse()  # source ... entry node
-        coords = [self._node_point(chain[0])]
-        for a, b in zip(chain[:-1], chain[1:]):
-            coords += self._edge_coords(a, b)[1:]
-        seg, along, _, _ = self.attach([point])
-        coords.append(
-            np.asarray(shapely.line_interpolate_point(self.segments[seg[0]], along[0]).coords[0])
+    def walks(self, pred: np.ndarray) -> Walks:
+        """The coordinates of every way back in the shortest-path tree ``pred``
+        (predecessors, negative at the root and where unreached), made in one pass."""
+        n = len(pred)
+        child = np.flatnonzero(pred >= 0)
+        parent = pred[child].astype(np.int64)
+        keys = parent * np.int64(n) + child
+        at = np.clip(np.searchsorted(self._edge_keys, keys), 0, max(len(self._edge_keys) - 1, 0))
+        on_road = self._edge_keys[at] == keys if len(self._edge_keys) else np.zeros(0, bool)
+        i0, i1, back = self._vertices_between(
+            self._edge_seg[at], self._edge_from[at], self._edge_to[at]
         )
-        coords.append(np.asarray(point.coords[0]))
-        return shapely.LineString(np.vstack(coords))
+        i1 = np.where(on_road, i1, i0)  # an off-road walk is straight: no vertices
+        k = i1 - i0
+        counts = np.zeros(n, dtype=np.int64)
+        counts[child] = k + 1
+        start = np.r_[0, np.cumsum(counts)]
+        xy = np.empty((int(start[-1]), 2))
+        idx, row, within = self._ranges(i0, i1, back)
+        xy[start[child][row] + within] = self._vertex_xy[idx]
+        xy[start[child] + k] = self.node_points[child]
+        return Walks(pred, start, xy, self.node_points)
 
-    def _node_point(self, node: int) -> np.ndarray:
-        """Coordinates of a node: a junction, a site, or a site's projection on its road."""
-        nj, ns = self.n_junctions, self.n_sites
-        if node < nj:
-            return self.node_xy[node]
-        if node < nj + ns:
-            return self._site_points[node - nj]
-        k = node - nj - ns
-        return np.asarray(
-            shapely.line_interpolate_point(
-                self.segments[self._site_seg[k]], self._site_along[k]
-            ).coords[0]
+    def leg(self, entry: Entries, node: int, i: int = 0) -> np.ndarray:
+        """The coordinates (m × 2) from node ``node`` (either end of the ``i``-th entry's
+        stretch of road, not included) along the road to the entry's foot (included)."""
+        seg, along = entry.seg[i : i + 1], entry.along[i]
+        start = along - entry.dl[i] if node == entry.left[i] else along + entry.dr[i]
+        i0, i1, back = self._vertices_between(seg, np.array([start]), np.array([along]))
+        idx, _, _ = self._ranges(i0, i1, back)
+        return np.vstack([self._vertex_xy[idx], entry.foot[i : i + 1]])
+
+    def route(self, walks: Walks, node: int, entry: Entries, point):
+        """The LineString from the root of ``walks`` through ``node`` (an end of the
+        point's stretch of road, :meth:`entries`) along the road to the point's foot,
+        then the point."""
+        return shapely.LineString(
+            np.vstack([walks.to(node), self.leg(entry, node), shapely.get_coordinates(point)])
         )
-
-    def _edge_coords(self, a: int, b: int) -> list:
-        """The coordinates along the edge from node ``a`` to node ``b`` (kept once made:
-        routes share their edges)."""
-        known = self._edge_cache.get((a, b))
-        if known is None:
-            known = self._edge_cache[(a, b)] = self._cut_edge(a, b)
-        return known
-
-    def _cut_edge(self, a: int, b: int) -> list:
-        key = (a, b) if (a, b) in self._edge_geom else (b, a)
-        if key in self._edge_geom:
-            sg, pa, pb = self._edge_geom[key]
-            if key != (a, b):
-                pa, pb = pb, pa
-            piece = substring(self.segments[sg], min(pa, pb), max(pa, pb))
-            xy = shapely.get_coordinates(piece)
-            return list(xy if pa <= pb else xy[::-1])
-        return [self._node_point(a), self._node_point(b)]  # a site's off-road walk
 
     def sparse_within(self, sources, targets, limit: float, *, chunk: int = 64):
         """Sparse matrix (len(sources) × len(targets)) of distances ≤ ``limit`` (m); pairs
@@ -275,24 +343,67 @@ class NearestTree:
 
     def __init__(self, net: RoadNetwork, dist, pred, src):
         self.net, self.dist, self.pred, self.src = net, dist, pred, src
+        self._walks: Walks | None = None
 
-    def at(self, point, entry=None) -> tuple[int, float, int]:
+    def at(self, point, entry: Entries | None = None) -> tuple[int, float, int]:
         """(source node, walking distance in metres, entry node) of the nearest source of
         a metric point; source -1 and distance inf when none is within the limit.
         ``entry``: the point's :meth:`RoadNetwork.entries`, when already known."""
-        left, dl, right, dr, off = entry if entry is not None else self.net.entries([point])
+        e = entry if entry is not None else self.net.entries([point])
         ends = [
-            (self.dist[left[0]] + dl[0], int(left[0])),
-            (self.dist[right[0]] + dr[0], int(right[0])),
+            (self.dist[e.left[0]] + e.dl[0], int(e.left[0])),
+            (self.dist[e.right[0]] + e.dr[0], int(e.right[0])),
         ]
         total, node = min(ends)
         if not np.isfinite(total):
             return -1, np.inf, node
-        return int(self.src[node]), float(total + off[0]), node
+        return int(self.src[node]), float(total + e.off[0]), node
 
-    def route(self, node: int, point):
+    def walks(self) -> Walks:
+        """Every node's way back to its nearest source (made on first use)."""
+        if self._walks is None:
+            self._walks = self.net.walks(self.pred)
+        return self._walks
+
+    def route(self, node: int, point, entry: Entries | None = None):
         """The walking route from the nearest source to ``point`` entering at ``node``."""
-        return self.net.route(node, self.pred, point)
+        e = entry if entry is not None else self.net.entries([point])
+        return self.net.route(self.walks(), node, e, point)
+
+
+class Walks:
+    """The ways back to the root of a shortest-path tree, as coordinates: node ``n``'s
+    edge from its predecessor is ``xy[start[n]:start[n + 1]]`` (its vertices after the
+    predecessor, ending at ``n``'s point); ``node_xy`` holds every node's point. Built by
+    :meth:`RoadNetwork.walks`; :meth:`project` gives the same walks in another CRS."""
+
+    def __init__(self, pred, start, xy, node_xy):
+        self._pred = np.asarray(pred).tolist()  # a Python list: walked item by item
+        self.start, self.xy, self.node_xy = start, xy, node_xy
+
+    def to(self, node: int) -> np.ndarray:
+        """Coordinates (k × 2) of the way from the root to ``node``."""
+        pred, chain = self._pred, []
+        while node >= 0:
+            chain.append(node)
+            node = pred[node]
+        chain.reverse()  # root ... node
+        steps = np.asarray(chain[1:], dtype=np.int64)
+        s, e = self.start[steps], self.start[steps + 1]
+        k = e - s
+        idx = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k - s, k)
+        return np.vstack([self.node_xy[chain[0] : chain[0] + 1], self.xy[idx]])
+
+    def project(self, fn) -> Walks:
+        """These walks with every coordinate passed through ``fn(x, y) -> (x, y)`` (arrays),
+        e.g. a pyproj ``Transformer.transform`` to answer in lon/lat."""
+        out = Walks([], self.start, _apply(fn, self.xy), _apply(fn, self.node_xy))
+        out._pred = self._pred
+        return out
+
+
+def _apply(fn, xy: np.ndarray) -> np.ndarray:
+    return np.column_stack(fn(xy[:, 0], xy[:, 1])) if len(xy) else xy.copy()
 
 
 def _symmetric_min(m: sp.csr_matrix) -> sp.csr_matrix:

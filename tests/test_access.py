@@ -244,5 +244,7 @@ def test_precomputed_nearest_answers_like_a_search_per_point(sample_app):
             node = int(acc.fac_nodes[acc._by_code[near["code"]]])
             searched = acc.net.path(node, pt, SEARCH_LIMIT_M)  # the route by a search
             assert metric.length == pytest.approx(searched.length, abs=0.1)
+            # the route drawn is the walk measured, bends of the road included
+            assert metric.length == pytest.approx(near["distance_m"], abs=0.1)
             checked += 1
     assert checked > 500

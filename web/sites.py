@@ -49,7 +49,11 @@ def with_paths(results):
     """``results`` of ``acc.nearest(..., paths=True)`` with each route as GeoJSON."""
     for r in results:
         line = r.get("path")
-        r["path"] = json.loads(shapely.to_geojson(line)) if line is not None else None
+        r["path"] = (
+            {"type": "LineString", "coordinates": shapely.get_coordinates(line).tolist()}
+            if line is not None
+            else None
+        )
     return results
 
 
