@@ -70,6 +70,14 @@ def feature_ids(codes: np.ndarray) -> np.ndarray:
     return ids
 
 
+def _head(fid, record: dict) -> str:
+    """A feature's GeoJSON text up to its geometry."""
+    return (
+        f'{{"type":"Feature","id":{json_text(fid)},'
+        f'"properties":{json_text({k: plain(v) for k, v in record.items()})},"geometry":'
+    )
+
+
 def rfc7946_geometries(geoms, grid: float = 1e-7) -> np.ndarray:
     """``geoms`` as RFC 7946 asks: exterior rings counter-clockwise, holes clockwise, and
     coordinates on a ``grid`` (1e-7 degree, about 1 cm: finer than any boundary we hold,
@@ -124,11 +132,7 @@ class Collection:
             else np.array([str(i) for i in range(1, len(gdf) + 1)], dtype=object)
         )
         ids = feature_ids(codes)
-        heads = [
-            f'{{"type":"Feature","id":{json_text(fid)},'
-            f'"properties":{json_text({k: plain(v) for k, v in rec.items()})},"geometry":'
-            for fid, rec in zip(ids, records)
-        ]
+        heads = [_head(fid, rec) for fid, rec in zip(ids, records)]
         names = (
             gdf["name"].astype(str).to_numpy()
             if "name" in gdf
@@ -150,6 +154,53 @@ class Collection:
             None
             if revisions is None
             else np.array([revisions.get(c, 0) for c in codes], dtype=np.int64),
+        )
+
+    def spliced(self, splice, added: gpd.GeoDataFrame, revisions: dict[str, int]):
+        """This collection after a save (:class:`layers.storage.edits.Splice`): ``added``
+        are the rows that enter it (lon/lat, with this collection's columns, derived ones
+        included), ``revisions`` the new revision of each changed code. Only the added
+        features, and those whose id changed with them (``code.1``, …), are prepared again;
+        the same as :meth:`from_frame` on the whole layer after the save."""
+        added = added.reindex(columns=self.table.columns)
+        table = gpd.GeoDataFrame(
+            splice.rows(self.table, added), geometry=self.table.geometry.name, crs=self.table.crs
+        )
+        codes = np.array(splice.items(self.codes, added["code"].astype(str)), dtype=object)
+        ids = feature_ids(codes)
+        carried = np.array(splice.items(self.ids, [None] * len(added)), dtype=object)
+        heads = splice.items(self.heads, [None] * len(added))
+        redo = np.flatnonzero(ids != carried)
+        if len(redo):
+            columns = [c for c in table.columns if c != table.geometry.name]
+            records = table[columns].iloc[redo].to_dict("records")
+            for i, rec in zip(redo, records):
+                heads[i] = _head(ids[i], rec)
+        geoms = table.geometry.values
+        added_geojson = shapely.to_geojson(rfc7946_geometries(added.geometry.values))
+        names = (
+            table["name"].astype(str).to_numpy()
+            if "name" in table
+            else np.array([""] * len(table), dtype=object)
+        )
+        revs = None
+        if self.revisions is not None:
+            revs = np.array(splice.items(self.revisions, [0] * len(added)), dtype=np.int64)
+            for code, rev in revisions.items():
+                revs[codes == code] = rev
+        return Collection(
+            self.name,
+            table,
+            heads,
+            splice.items(self.geometries, list(added_geojson)),
+            ids,
+            codes,
+            shapely.STRtree(geoms),
+            tuple(map(float, table.total_bounds)) if len(table) else (0.0, 0.0, 0.0, 0.0),
+            names,
+            self.derived,
+            queryables(table),
+            revs,
         )
 
     def __len__(self) -> int:
@@ -260,27 +311,76 @@ class Catalog:
         with self._lock:
             if not self._pending:
                 return  # another request's catch-up showed ours too
-            raw, revisions, version = self.stored, self._revisions, self.version
-            changed: set[str] = set()
-            codes: list[str] = []
-            while self._pending:
-                saved = self._pending.popleft()
-                if saved.before != version:
-                    self._pending.clear()
-                    self._load()
-                    return
-                raw = {**raw, saved.layer: splice(raw[saved.layer], saved.features, saved.codes)}
-                revisions = {**revisions, **saved.revisions}
-                version = saved.after
-                changed.add(saved.layer)
-                codes.extend(saved.codes)
+            version, codes = self.version, []
+            saves = list(self._pending)
+            self._pending.clear()
+            if any(s.before != v for s, v in zip(saves, [version, *(s.after for s in saves)])):
+                self._load()
+                return
             old_base = self._preview_base
-            self._build(
-                raw, version, revisions, changed=changed.pop() if len(changed) == 1 else None
-            )
+            for saved in saves:
+                if saved.layer == "grid":
+                    self._splice_grid(saved)
+                else:
+                    raw = {
+                        **self.stored,
+                        saved.layer: splice(self.stored[saved.layer], saved.features, saved.codes),
+                    }
+                    self._build(
+                        raw,
+                        saved.after,
+                        {**self._revisions, **saved.revisions},
+                        changed=saved.layer,
+                    )
+                codes.extend(saved.codes)
+            self._shown(saves[-1].after, after_save=True)
             if old_base is not None:
-                layers = {n: raw[n] for n in EDIT_LAYERS if n in raw}
+                layers = {n: self.stored[n] for n in EDIT_LAYERS if n in self.stored}
                 self._preview_base = PreviewBase(layers, keep=old_base, changed=codes)
+
+    def _splice_grid(self, saved) -> None:
+        """Show a committed change of grid cells by splicing only its rows into everything
+        kept in step with the grid (as stored, lon/lat, derived figures, the served
+        collection, the locator): the same as building them again from the stored grid,
+        at the cost of the change rather than of the layer."""
+        from layers.storage.edits import Splice
+
+        stored = self.stored["grid"]
+        plan = Splice.of(stored["code"].to_numpy(), saved.features, saved.codes)
+        added = saved.features.reindex(columns=stored.columns).iloc[plan.added]
+        grid = gpd.GeoDataFrame(
+            plan.rows(stored, added), geometry=stored.geometry.name, crs=stored.crs
+        )
+        self.stored = {**self.stored, "grid": grid}
+        added = added.to_crs("EPSG:4326")
+        lonlat = self.layers["grid"]
+        lonlat = gpd.GeoDataFrame(
+            plan.rows(lonlat, added), geometry=lonlat.geometry.name, crs=lonlat.crs
+        )
+        self.layers = self.layers.subset(grid=lonlat)
+        self.locator = self.locator.with_area("grid", lonlat)
+        figures = grid_figures(added, metric_crs=self.layers.metric_crs)
+        self._figures = plan.rows(self._figures, figures)
+        self.themes = self._themes(self._figures)
+        collections = dict(self.collections)
+        collections["grid"] = collections["grid"].spliced(
+            plan, added.join(self._derived("grid", added, figures)), saved.revisions
+        )
+        below = self.layers.get("household_unit")
+        if below is not None and "household_unit" in collections:
+            # the household units of the changed cells: their parent's name may be new
+            hit = np.flatnonzero(below["parent_code"].astype(str).isin(saved.codes).to_numpy())
+            if len(hit):
+                order = np.arange(len(below))
+                order[hit] = len(below) + np.arange(len(hit))
+                rows = below.iloc[hit]
+                collections["household_unit"] = collections["household_unit"].spliced(
+                    Splice(np.arange(len(hit)), order),
+                    rows.join(self._derived("household_unit", rows)),
+                    {},
+                )
+        self.collections = collections
+        self._revisions = {**self._revisions, **saved.revisions}
 
     def _load(self) -> None:
         """Read the dataset at one version: the layers and their revisions, read again
@@ -292,13 +392,13 @@ class Catalog:
             if self.store.version() == version:
                 break
         self._build(raw, version, revisions)
+        self._shown(version)
 
     def _build(self, raw, version, revisions, changed: str | None = None) -> None:
         """Prepare ``raw`` (as stored) to serve. ``changed``: the one layer that differs
         from what is served now (the others are kept as they are)."""
         self.store_crs = next(iter(raw.values())).crs if raw else None
         self.stored = raw  # as stored (geographic CRS of the dataset), for edits
-        self._preview_base = None
         stored = Dataset(raw, name=self.location)
         keep = changed is not None
         # the served Dataset: WGS 84 lon/lat, measured in the stored dataset's metric CRS
@@ -321,8 +421,6 @@ class Catalog:
             pass  # the locator holds partitions and facilities only
         else:
             self.locator = Locator(layers)
-        if changed in (None, "grid"):
-            self.themes: dict[str, dict] = {}
         extras = self._extras(only=changed)
         collections = {
             n: self.collections[n]
@@ -332,15 +430,19 @@ class Catalog:
         }
         self.collections = collections
         self._revisions = revisions
-        self.version = version
-        self._check: Checked | None = None
         if not keep:
             self._access: Access | None = None
-        # check in the background, so the first visitor does not wait; after a save, once
-        # saves have paused (a burst of saves is checked once, and does not wait for it)
+
+    def _shown(self, version, after_save: bool = False) -> None:
+        """The copy now shows ``version``: its check is to be made again, in the
+        background so that the first visitor does not wait; after a save, once saves have
+        paused (a burst of saves is checked once, and does not wait for it)."""
+        self._preview_base = None
+        self.version = version
+        self._check: Checked | None = None
         threading.Thread(
             target=self._check_when_quiet,
-            args=(version, CHECK_DELAY if keep else 0.0),
+            args=(version, CHECK_DELAY if after_save else 0.0),
             name="gridmap-check",
             daemon=True,
         ).start()
@@ -368,54 +470,67 @@ class Catalog:
             out[f"{layer}_name"] = name
         return out
 
+    def _derived(self, name: str, gdf: gpd.GeoDataFrame, figures=None) -> pd.DataFrame:
+        """The derived properties of features ``gdf`` (lon/lat) of layer ``name``, row by
+        row (so a change's rows get theirs alone): for a level of the hierarchy below the
+        top, its parent's name and the police area and beat responsible for it; for a
+        cell, also the theme figures it does not store (``figures``: its rows of
+        :func:`geo.themes.grid_figures`); for a facility, its kind in Chinese."""
+        if name == "facility":
+            return pd.DataFrame(
+                {
+                    "kind_zh": gdf["kind"]
+                    .map({k: f.zh for k, f in FACILITY_KINDS.items()})
+                    .fillna(gdf["kind"])
+                },
+                index=gdf.index,
+            )
+        ex = self._responsible(gdf)
+        parent = self.layers.get(KINDS[name].parent)
+        names = (
+            dict(zip(parent["code"].astype(str), parent["name"].astype(str)))
+            if parent is not None and "code" in parent and "name" in parent
+            else {}
+        )
+        ex["parent_name"] = gdf["parent_code"].astype(str).map(names).to_numpy()
+        if name == "grid":
+            for theme, prop in THEME_PROPERTIES.items():
+                if prop not in gdf:
+                    ex[prop] = figures[theme].to_numpy()
+        return ex
+
+    @staticmethod
+    def _themes(figures: pd.DataFrame) -> dict[str, dict]:
+        """Each population theme's classes and colours over the cells' ``figures``."""
+        themes = {}
+        for theme, prop in THEME_PROPERTIES.items():
+            _, legend = classify(figures[theme])
+            zh, en, unit = THEMES[theme]
+            themes[theme] = {
+                **legend,
+                "property": prop,
+                "noData": NO_DATA,
+                "label_zh": zh,
+                "label_en": en,
+                "unit": unit,
+            }
+        return themes
+
     def _extras(self, only: str | None = None) -> dict[str, pd.DataFrame]:
         """Derived properties per layer (of ``only``, when one layer changed: nothing else
-        derives from a grid cell) and the population themes."""
+        derives from it, but for the cells' household units) and the population themes."""
         extras: dict[str, pd.DataFrame] = {}
-        parent_names = {
-            n: dict(zip(g["code"].astype(str), g["name"].astype(str)))
-            for n, g in self.layers.items()
-            if "code" in g and "name" in g
-        }
-        # every level of the hierarchy below the top: its parent's name, and the police
-        # area and beat responsible for it
-        for name in hierarchy()[1:]:
+        for name in (*hierarchy()[1:], "facility"):
             gdf = self.layers.get(name)
             if gdf is None or only not in (None, name):
                 continue
-            ex = self._responsible(gdf)
-            parent = KINDS[name].parent
-            ex["parent_name"] = (
-                gdf["parent_code"].astype(str).map(parent_names.get(parent, {})).to_numpy()
-            )
-            extras[name] = ex
-        grid = self.layers.get("grid")
-        if grid is not None and only in (None, "grid"):
-            figures = grid_figures(grid, metric_crs=self.layers.metric_crs)
-            ex = extras["grid"]
-            for theme, prop in THEME_PROPERTIES.items():
-                if prop not in grid:
-                    ex[prop] = figures[theme].to_numpy()
-                _, legend = classify(figures[theme])
-                zh, en, unit = THEMES[theme]
-                self.themes[theme] = {
-                    **legend,
-                    "property": prop,
-                    "noData": NO_DATA,
-                    "label_zh": zh,
-                    "label_en": en,
-                    "unit": unit,
-                }
-        facility = self.layers.get("facility")
-        if facility is not None and only in (None, "facility"):
-            extras["facility"] = pd.DataFrame(
-                {
-                    "kind_zh": facility["kind"]
-                    .map({k: f.zh for k, f in FACILITY_KINDS.items()})
-                    .fillna(facility["kind"])
-                },
-                index=facility.index,
-            )
+            figures = None
+            if name == "grid":
+                figures = self._figures = grid_figures(gdf, metric_crs=self.layers.metric_crs)
+                self.themes = self._themes(figures)
+            extras[name] = self._derived(name, gdf, figures)
+        if only in (None, "grid") and "grid" not in self.layers:
+            self.themes = {}
         return extras
 
     # ------------------------------------------------------------------ findings

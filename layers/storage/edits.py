@@ -18,6 +18,7 @@ import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -33,6 +34,7 @@ __all__ = [
     "Version",
     "REVISION_COLUMNS",
     "now",
+    "Splice",
     "splice",
     "replacements",
     "live_features",
@@ -122,6 +124,11 @@ def decode(row: dict) -> dict:
     return out
 
 
+def _live(geoms) -> np.ndarray:
+    """Which geometries are features (not missing, not empty: an empty one is a removal)."""
+    return ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+
+
 def replacements(
     old: dict[str, list[int]], features: gpd.GeoDataFrame, codes: Sequence[str]
 ) -> Iterator[tuple[str, int | None, int | None]]:
@@ -131,7 +138,7 @@ def replacements(
     i-th new one, keeping its place), ``"delete"`` (stored features beyond the new ones) or
     ``"insert"`` (new ones beyond the stored, appended at the end)."""
     fcodes = features["code"].astype(str).to_numpy()
-    live = ~features.geometry.is_empty.to_numpy() & features.geometry.notna().to_numpy()
+    live = _live(features.geometry.values)
     for code in dict.fromkeys(str(c) for c in codes):
         new = np.flatnonzero((fcodes == code) & live)
         keys = old.get(code, [])
@@ -143,41 +150,68 @@ def replacements(
             yield "insert", None, int(pos)
 
 
+@dataclass(frozen=True)
+class Splice:
+    """Where each feature of a layer goes when :meth:`Edit.write_features` replaces the
+    features of ``codes``, as positions, so that anything kept in step with the layer's rows
+    (a lon/lat copy, prepared GeoJSON, derived figures) can follow it without being made
+    again: ``added`` are the positions in ``features`` of the rows that enter the layer,
+    and row ``i`` of the result is row ``order[i]`` of the stored rows followed by the
+    added ones."""
+
+    added: np.ndarray
+    order: np.ndarray
+
+    @classmethod
+    def of(cls, stored_codes, features: gpd.GeoDataFrame, codes) -> Splice:
+        """The splice of ``features`` (their ``codes``) into a layer whose rows have
+        ``stored_codes``, by the rule of :func:`replacements`."""
+        scodes = np.asarray(stored_codes).astype(str)
+        wanted = set(map(str, codes))
+        old: dict[str, list[int]] = {}
+        for i in np.flatnonzero(np.isin(scodes, list(wanted))):
+            old.setdefault(scodes[i], []).append(int(i))
+        updated, dropped, inserted = {}, [], []
+        for action, key, pos in replacements(old, features, codes):
+            if action == "update":
+                updated[key] = pos
+            elif action == "delete":
+                dropped.append(key)
+            else:
+                inserted.append(pos)
+        n = len(scodes)
+        order = np.arange(n)
+        order[list(updated)] = n + np.arange(len(updated))
+        keep = np.ones(n, dtype=bool)
+        keep[dropped] = False
+        order = np.concatenate([order[keep], n + len(updated) + np.arange(len(inserted))])
+        return cls(np.array([*updated.values(), *inserted], dtype=np.int64), order)
+
+    def rows(self, stored: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:
+        """``stored`` with the ``added`` rows (one per :attr:`added`, same columns) spliced
+        in; a fresh RangeIndex."""
+        combined = pd.concat([stored, added], ignore_index=True)
+        return combined.iloc[self.order].reset_index(drop=True)
+
+    def items(self, stored, added) -> list:
+        """The same for plain sequences (``added``: one item per :attr:`added`)."""
+        combined = [*stored, *added]
+        return [combined[i] for i in self.order]
+
+
 def splice(stored: gpd.GeoDataFrame, features: gpd.GeoDataFrame, codes) -> gpd.GeoDataFrame:
     """``stored`` after :meth:`Edit.write_features` (``features`` in its CRS, with its
     columns): the same rule, on a frame in memory."""
-    scodes = stored["code"].astype(str).to_numpy()
-    wanted = set(map(str, codes))
-    old = {}
-    for i in np.flatnonzero(np.isin(scodes, list(wanted))):
-        old.setdefault(scodes[i], []).append(int(i))
-    updated, dropped, inserted = {}, [], []
-    for action, key, pos in replacements(old, features, codes):
-        if action == "update":
-            updated[key] = pos
-        elif action == "delete":
-            dropped.append(key)
-        else:
-            inserted.append(pos)
-    n = len(stored)
-    extra = [*updated.values(), *inserted]  # rows of features, after the stored ones
-    combined = pd.concat(
-        [stored, features.reindex(columns=stored.columns).iloc[extra]], ignore_index=True
-    )
-    order = np.arange(n)
-    order[list(updated)] = n + np.arange(len(updated))
-    keep = np.ones(n, dtype=bool)
-    keep[dropped] = False
-    order = np.concatenate([order[keep], n + len(updated) + np.arange(len(inserted))])
-    out = combined.iloc[order].reset_index(drop=True)
+    plan = Splice.of(stored["code"].to_numpy(), features, codes)
+    added = features.reindex(columns=stored.columns).iloc[plan.added]
+    out = plan.rows(stored, added)
     return gpd.GeoDataFrame(out, geometry=stored.geometry.name, crs=stored.crs)
 
 
 def live_features(features: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
     """The features that remain (non-empty geometry), checked against the layer schema
     (:func:`layers.schema.conform`); those with an empty geometry are removals."""
-    geoms = features.geometry
-    kept = features[geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()]
+    kept = features[_live(features.geometry.values)]
     return conform(kept, layer) if len(kept) else kept
 
 
