@@ -15,6 +15,7 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
+from pyproj.exceptions import ProjError
 
 __all__ = [
     "CHINA_BOUNDS",
@@ -215,18 +216,41 @@ def crs_from_uri(text: str) -> CRS:
 
 
 _TRANSFORMERS = threading.local()  # per thread: a pyproj Transformer is not shared
+_PIPELINES: dict[tuple[str, str], str] = {}  # the operation PROJ chose for each pair
+_PIPELINES_LOCK = threading.Lock()
+
+
+def _key(crs) -> str:
+    """A cheap cache key for a CRS as given (the same CRS given two ways gets two keys,
+    which costs one more Transformer, never a wrong one)."""
+    return crs.srs if isinstance(crs, CRS) else str(crs)
 
 
 def transformer(crs_from, crs_to) -> Transformer:
     """A lon/lat-ordered (``always_xy``) Transformer between two CRSs, made once per
-    thread and pair (making one costs milliseconds; an edit needs a few per geometry)."""
+    thread and pair.
+
+    The operation between the two is chosen once per process (``Transformer.from_crs``
+    searches PROJ's database for it: milliseconds alone, seconds when many threads of a
+    server do it at once) and each further thread makes its Transformer from that
+    operation's pipeline, which needs no search and gives the same coordinates."""
     cache = getattr(_TRANSFORMERS, "cache", None)
     if cache is None:
         cache = _TRANSFORMERS.cache = {}
-    key = (CRS.from_user_input(crs_from).to_wkt(), CRS.from_user_input(crs_to).to_wkt())
+    key = (_key(crs_from), _key(crs_to))
     t = cache.get(key)
     if t is None:
-        t = cache[key] = Transformer.from_crs(crs_from, crs_to, always_xy=True)
+        with _PIPELINES_LOCK:
+            pipeline = _PIPELINES.get(key)
+            if pipeline is None:
+                t = Transformer.from_crs(crs_from, crs_to, always_xy=True)
+                pipeline = _PIPELINES[key] = t.definition
+        if t is None:
+            try:
+                t = Transformer.from_pipeline(pipeline)
+            except ProjError:  # an operation its own text does not describe whole
+                t = Transformer.from_crs(crs_from, crs_to, always_xy=True)
+        cache[key] = t
     return t
 
 
@@ -234,3 +258,26 @@ def reproject(geom, crs_from, crs_to):
     """One shapely geometry from ``crs_from`` to ``crs_to`` (any pyproj input)."""
     t = transformer(crs_from, crs_to)
     return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+
+def to_crs(gdf, crs):
+    """``gdf`` (a GeoDataFrame or GeoSeries) in ``crs``, as its ``to_crs`` makes it, but
+    through this thread's kept :func:`transformer`: geopandas makes a new Transformer per
+    call, whose PROJ set-up costs about a millisecond alone and far more when many threads
+    do it at once (a save of one cell reprojects a few rows several times)."""
+    import geopandas as gpd
+
+    crs = CRS.from_user_input(crs)
+    values = gdf.geometry.values if isinstance(gdf, gpd.GeoDataFrame) else gdf.values
+    t = transformer(gdf.crs, crs)
+    values = np.asarray(values)
+    moved = shapely.transform(
+        values,
+        lambda xyz: np.column_stack(t.transform(*xyz.T)),
+        include_z=None if shapely.has_z(values).any() else False,
+    )
+    if isinstance(gdf, gpd.GeoSeries):
+        return gpd.GeoSeries(moved, index=gdf.index, crs=crs, name=gdf.name)
+    out = gdf.copy()
+    out[gdf.geometry.name] = gpd.GeoSeries(moved, index=gdf.index, crs=crs)
+    return out

@@ -24,6 +24,7 @@ import geopandas as gpd
 from pyproj import CRS
 
 from geo.crs import metric_crs as _choose_metric_crs
+from geo.crs import to_crs
 from geo.errors import LayerError
 from geo.kinds import KINDS, kind, population_kinds
 
@@ -105,7 +106,7 @@ class Dataset(Mapping):
         with self._lock:
             found = self._projected.get((layer, key))
         if found is None:
-            found = self._layers[layer].to_crs(crs)
+            found = to_crs(self._layers[layer], crs)
             with self._lock:
                 found = self._projected.setdefault((layer, key), found)
         return found

@@ -23,15 +23,16 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 
 from geo import redraw
 from geo.checker import check_dataset
-from geo.crs import reproject
+from geo.crs import reproject, to_crs
 from geo.dataset import Dataset
 from geo.errors import InputError, NotFound
 from geo.findings import Tolerances, new_since
 from geo.kinds import KINDS, hierarchy, population_kinds
+from geo.strict_json import finite
 
 __all__ = [
     "EDIT_LAYERS",
@@ -56,9 +57,19 @@ _AS_SENT = ("update", "create", "delete")
 
 
 def feature_json(gdf: gpd.GeoDataFrame, i: int) -> dict:
-    """Row ``i`` as a GeoJSON Feature in the frame's CRS (NaN → null): a revision's
-    ``before`` or ``after``."""
-    return json.loads(gdf.iloc[[i]].to_json(drop_id=True, na="null"))["features"][0]
+    """Row ``i`` as a GeoJSON Feature in the frame's CRS (NaN → null, dates as ISO text,
+    an empty geometry as null): a revision's ``before`` or ``after``."""
+    row = gdf.iloc[i]
+    geom = row[gdf.geometry.name]
+    properties = {}
+    for k, v in row.items():
+        if k != gdf.geometry.name:
+            properties[k] = v.isoformat() if hasattr(v, "isoformat") and v is not pd.NaT else v
+    return {
+        "type": "Feature",
+        "properties": finite(properties),
+        "geometry": None if geom is None or geom.is_empty else finite(mapping(geom)),
+    }
 
 
 def neighbourhood(layers, geoms) -> dict:
@@ -540,11 +551,11 @@ def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
     cells = base.metric["grid"]
     if op.get("op") in _AS_SENT:  # figures as the editor set them, geometry as sent
         stored = _as_sent(grid, op)
-        changed, method = stored.to_crs(base.crs), None
+        changed, method = to_crs(stored, base.crs), None
     else:
         changed, cells = _changed_cells(base, op)
         changed, method = _figures(base.population, changed, cells)
-        stored = changed.to_crs(grid.crs)
+        stored = to_crs(changed, grid.crs)
     if op.get("op") == "update" and _in_place(grid, cells, stored, changed):
         # the cell stays where it was (to within noise) under the same code and parent:
         # no rule reads households, population or names (geo.findings.RULES), so the

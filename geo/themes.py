@@ -12,6 +12,8 @@ import mapclassify
 import numpy as np
 import pandas as pd
 
+from geo.crs import to_crs
+
 __all__ = ["THEMES", "RAMP", "grid_figures", "classify"]
 
 # Theme key → (Chinese label, English label, unit)
@@ -34,7 +36,7 @@ def grid_figures(grid: gpd.GeoDataFrame, *, metric_crs) -> pd.DataFrame:
     is floating_population / population in percent (NaN where either is missing or the
     population is 0).
     """
-    area_km2 = grid.to_crs(metric_crs).area / 1e6
+    area_km2 = to_crs(grid, metric_crs).area / 1e6
     pop = pd.to_numeric(grid["population"], errors="coerce").astype(float)
     out = pd.DataFrame(index=grid.index)
     out["households"] = pd.to_numeric(grid["households"], errors="coerce").astype(float)

@@ -19,7 +19,9 @@ good revision (see :meth:`layers.storage.base.LayerStore.edit`).
 
 A service that holds the dataset in memory passes it as ``served`` (a :class:`Served`):
 the change is then planned on that copy *before* taking the store's writer lock, so that
-planners of different places do not wait for each other's planning. Under the lock the
+a commit does not wait for another change's planning (plans take turns among themselves:
+they are CPU-bound, and a crowd of them starves the commit in progress of the interpreter
+lock at each of its many system calls). Under the lock the
 plan is kept only if nothing it depends on — the cells and communities of its
 neighbourhood — was changed since that copy's version (optimistic concurrency); otherwise
 it is planned again on the layers as the transaction reads them. Either way what is saved
@@ -73,6 +75,10 @@ class Served(Protocol):
     def basis(self) -> tuple[Version, PreviewBase]:
         """The version the in-memory copy shows and its layers as stored, ready to plan
         on (both of the same moment)."""
+
+    def planning(self) -> AbstractContextManager:
+        """Held around planning a change on the copy: planning is CPU-bound, so planners
+        take turns rather than crowd the interpreter while a commit waits for it."""
 
     def committing(self) -> AbstractContextManager:
         """Held around a commit and its :meth:`apply`; the copy shows the commit once it
@@ -144,8 +150,14 @@ def _save(
     basis = planned = None
     if served is not None:  # plan outside the lock, on the in-memory copy
         check_base(store, "grid", base)  # a stale editor is told so before any planning
-        basis, preview = served.basis()
-        planned = plan(preview.layers, op, preview)
+        with served.planning():
+            basis, preview = served.basis()
+            try:
+                planned = plan(preview.layers, op, preview)
+            except (InputError, NotFound):
+                if store.version() == basis:
+                    raise
+                planned = None  # the copy is behind the store: planned again under the lock
     with served.committing() if served is not None else nullcontext():
         with store.edit() as e:
             check_base(e, "grid", base)  # first what the editor saw: stale → say so

@@ -110,8 +110,10 @@ def test_get_then_put_never_overwrites_another_planners_save(service):
 def test_planners_on_different_cells_do_not_queue(service):
     """16 planners each saving a cell of their own community at once: all saved, and
     none waits for whole-file copies and reloads. The old path (copy the GeoPackage,
-    reload and re-check the dataset per save) took 11–23 s p95 here; the issue's target
-    is 1 s, which this does not reach yet (about 1.9 s: see the closing note)."""
+    reload and re-check the dataset per save) took 11–23 s p95 here, rebuilding the
+    served grid per save about 2–3 s; splicing a burst into the served copy once brought
+    it to 1.0–1.3 s (GeoPackage) and 1.5–1.7 s (PostGIS) on a 2-core machine. The
+    issue's target is 1 s; the bound here leaves room for a loaded CI machine."""
     url, app = service
     app.extensions["gridmap"].report()  # a service at work has checked its dataset
     grid = app.extensions["gridmap"].layers["grid"]
@@ -143,4 +145,4 @@ def test_planners_on_different_cells_do_not_queue(service):
         t.join()
     assert errors == []
     p95 = float(np.percentile(times, 95))
-    assert p95 < 4.0, f"saves of different cells queued: p95 {p95:.2f} s"
+    assert p95 < 2.5, f"saves of different cells queued: p95 {p95:.2f} s"

@@ -68,3 +68,38 @@ def test_far_outside_area_of_use_is_refused():
     assert problems == []  # same numbers are plausible in the other zone: cannot tell
     problems = coordinate_problems((5e7, 3280000, 5.1e7, 3281000), CRS.from_epsg(4539))
     assert problems and "fall outside" in problems[0]
+
+
+def test_kept_transformers_give_geopandas_coordinates_in_any_thread():
+    """geo.crs.to_crs makes later threads' Transformers from the pipeline PROJ chose once
+    (no database search per thread): the coordinates are those of GeoDataFrame.to_crs,
+    bit for bit, for Chinese zones, UTM and Web Mercator, from the main and a new thread."""
+    import threading
+
+    import geopandas as gpd
+    import shapely
+
+    from geo.crs import to_crs
+
+    rng = np.random.default_rng(7)
+    pts = gpd.GeoDataFrame(
+        {"k": range(200)},
+        geometry=shapely.points(rng.uniform(73, 135, 200), rng.uniform(18, 53, 200)),
+        crs="EPSG:4490",
+    )
+    targets = ["EPSG:4539", "EPSG:4326", "EPSG:32646", "EPSG:3857", "EPSG:4549"]
+    results = {}
+
+    def run(name):
+        results[name] = [shapely.get_coordinates(to_crs(pts, t).geometry.values) for t in targets]
+
+    run("main")
+    worker = threading.Thread(target=run, args=("thread",))
+    worker.start()
+    worker.join()
+    for k, t in enumerate(targets):
+        expected = shapely.get_coordinates(pts.to_crs(t).geometry.values)
+        assert np.array_equal(results["main"][k], expected), t
+        assert np.array_equal(results["thread"][k], expected), t
+    back = to_crs(to_crs(pts, "EPSG:4539"), "EPSG:4490")
+    assert back.crs.to_epsg() == 4490 and list(back.columns) == list(pts.columns)

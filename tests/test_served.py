@@ -140,6 +140,9 @@ class _Deferred:
     def basis(self):
         return self.catalog.basis()
 
+    def planning(self):
+        return nullcontext()
+
     def committing(self):
         return nullcontext()
 
@@ -165,10 +168,32 @@ def test_a_burst_of_saves_is_shown_in_commit_order(catalog):
             reason="survey",
             served=deferred,
         )
-    assert len(catalog._pending) == 6
-    catalog._catch_up()
+    # in the same burst: a split (a cell added at the end) and a merge that removes it
+    # again and changes a cell a save before it changed too
+    revisions = catalog.store.latest_revisions
+    split = apply_change(
+        catalog.store,
+        {"op": "split", "code": CELL, "line": _line_across(catalog, CELL)},
+        base={CELL: revisions("grid").get(CELL, 0)},
+        author="ana",
+        reason="too big",
+        served=deferred,
+    )
+    new = split["cells"][1]["code"]
+    apply_change(
+        catalog.store,
+        {"op": "merge", "codes": [CELL, new]},
+        base={CELL: revisions("grid")[CELL], new: revisions("grid")[new]},
+        author="ana",
+        reason="one again",
+        served=deferred,
+    )
+    assert len(catalog._pending) == 8
+    with catalog._lock:  # as a committer does, once the burst is over
+        catalog._catch_up()
     shown = catalog.layers["grid"].set_index("code").loc[codes, "households"]
     assert shown.tolist() == [1005, 1001, 1002, 1003, 1004]
+    assert new not in set(catalog.collections["grid"].codes)
     _same(catalog, Catalog(catalog.location))
 
 

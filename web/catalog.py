@@ -7,6 +7,7 @@ it for data and serialise nothing themselves beyond joining prepared strings.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import threading
@@ -22,6 +23,7 @@ import shapely
 
 from geo.access import Access
 from geo.checker import Report, check_dataset
+from geo.crs import to_crs
 from geo.dataset import Dataset
 from geo.errors import NotFound
 from geo.filters import queryables
@@ -35,6 +37,8 @@ __all__ = ["Collection", "Catalog", "plain"]
 
 # Seconds without saves before the dataset is checked again after one.
 CHECK_DELAY = 2.0
+# Seconds at most a committed save waits for a later one of the same burst to show both.
+SHOW_WAIT = 0.5
 
 
 def plain(v):
@@ -265,7 +269,11 @@ class Catalog:
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # one commit at a time
         self._pending: deque = deque()  # commits not yet shown, in commit order
+        self._committers = 0  # requests committing or waiting to (under _lock)
+        self._applied = self._shown_upto = 0  # commits queued / shown so far
+        self._showing = threading.Condition(self._lock)
         self._checking = threading.Lock()  # one check at a time
+        self._planning = threading.Lock()  # edits planned and previewed one at a time
         self._building_access = threading.Lock()
         self._load()
 
@@ -289,70 +297,106 @@ class Catalog:
         """``{code: last revision}`` of the grid cells as this copy shows them."""
         return self._revisions
 
+    def planning(self):
+        """Held around planning or previewing an edit (see :class:`layers.editing.Served`)."""
+        return self._planning
+
     @contextmanager
     def committing(self):
-        """Held around a commit (one at a time); once it is released, the copy catches up
-        with every commit made so far — a burst of saves is applied in one rebuild."""
-        with self._writing:
-            yield
-        self._catch_up()
+        """Held around a commit (one at a time); when it is released, the commit is shown
+        before the request goes on. A burst of saves is shown at once: a committer that
+        others wait behind leaves the showing to the last of them (waiting at most
+        :data:`SHOW_WAIT` seconds), so that the copy is spliced once per burst."""
+        with self._lock:
+            self._committers += 1
+        try:
+            with self._writing:
+                yield
+                with self._lock:
+                    ticket = self._applied
+        finally:
+            with self._lock:
+                self._committers -= 1
+                self._showing.notify_all()
+        deadline = time.monotonic() + SHOW_WAIT
+        with self._lock:
+            while self._shown_upto < ticket:
+                left = deadline - time.monotonic()
+                if self._committers and left > 0:
+                    self._showing.wait(left)
+                else:
+                    self._catch_up()
 
     def apply(self, saved) -> None:
         """Queue a committed change (:class:`layers.editing.Saved`) to be shown; called
         under :meth:`committing`, so the queue is in commit order."""
-        self._pending.append(saved)
+        with self._lock:
+            self._pending.append(saved)
+            self._applied += 1
 
     def _catch_up(self) -> None:
-        """Show the queued changes, in order. A change that does not start from the
-        version shown means another writer changed the dataset too: read it again whole."""
+        """Show the queued changes, in order (called with ``_lock`` held). A change that
+        does not start from the version shown means another writer changed the dataset
+        too: read it again whole."""
         from geo.edits import EDIT_LAYERS, PreviewBase
         from layers.storage.edits import splice
 
-        with self._lock:
-            if not self._pending:
-                return  # another request's catch-up showed ours too
-            version, codes = self.version, []
-            saves = list(self._pending)
-            self._pending.clear()
-            if any(s.before != v for s, v in zip(saves, [version, *(s.after for s in saves)])):
-                self._load()
-                return
-            old_base = self._preview_base
-            for saved in saves:
-                if saved.layer == "grid":
-                    self._splice_grid(saved)
-                else:
-                    raw = {
-                        **self.stored,
-                        saved.layer: splice(self.stored[saved.layer], saved.features, saved.codes),
-                    }
-                    self._build(
-                        raw,
-                        saved.after,
-                        {**self._revisions, **saved.revisions},
-                        changed=saved.layer,
-                    )
-                codes.extend(saved.codes)
-            self._shown(saves[-1].after, after_save=True)
-            if old_base is not None:
-                layers = {n: self.stored[n] for n in EDIT_LAYERS if n in self.stored}
-                self._preview_base = PreviewBase(layers, keep=old_base, changed=codes)
+        version, codes = self.version, []
+        saves = list(self._pending)
+        self._pending.clear()
+        self._shown_upto = self._applied
+        self._showing.notify_all()  # waiters see it once the lock is released: shown
+        if not saves:
+            return
+        if any(s.before != v for s, v in zip(saves, [version, *(s.after for s in saves)])):
+            self._load()
+            return
+        old_base = self._preview_base
+        # consecutive saves of grid cells are spliced in together (one splice of the
+        # burst), any other layer's is built again
+        runs = itertools.groupby(saves, key=lambda saved: saved.layer)
+        for layer, run in ((layer, list(run)) for layer, run in runs):
+            if layer == "grid":
+                self._splice_grid(run)
+            for saved in run if layer != "grid" else ():
+                raw = {
+                    **self.stored,
+                    layer: splice(self.stored[layer], saved.features, saved.codes),
+                }
+                self._build(raw, saved.after, {**self._revisions, **saved.revisions}, changed=layer)
+            codes.extend(c for saved in run for c in saved.codes)
+        self._shown(saves[-1].after, after_save=True)
+        if old_base is not None:
+            layers = {n: self.stored[n] for n in EDIT_LAYERS if n in self.stored}
+            self._preview_base = PreviewBase(layers, keep=old_base, changed=codes)
 
-    def _splice_grid(self, saved) -> None:
-        """Show a committed change of grid cells by splicing only its rows into everything
-        kept in step with the grid (as stored, lon/lat, derived figures, the served
-        collection, the locator): the same as building them again from the stored grid,
-        at the cost of the change rather than of the layer."""
+    def _splice_grid(self, saves) -> None:
+        """Show committed changes of grid cells (in commit order) by splicing only their
+        rows into everything kept in step with the grid (as stored, lon/lat, derived
+        figures, the served collection, the locator): the same as building them again
+        from the stored grid, at the cost of the changes rather than of the layer, and
+        of a burst of saves once."""
         from layers.storage.edits import Splice
 
         stored = self.stored["grid"]
-        plan = Splice.of(stored["code"].to_numpy(), saved.features, saved.codes)
-        added = saved.features.reindex(columns=stored.columns).iloc[plan.added]
+        plan, entered = Splice.chain(
+            stored["code"].to_numpy(), [(saved.features, saved.codes) for saved in saves]
+        )
+        added = pd.concat(
+            [
+                saved.features.reindex(columns=stored.columns).iloc[rows]
+                for saved, rows in zip(saves, entered)
+            ],
+            ignore_index=True,
+        )
+        added = gpd.GeoDataFrame(added, geometry=stored.geometry.name, crs=stored.crs)
+        revisions = {code: rev for saved in saves for code, rev in saved.revisions.items()}
+        changed = {str(code) for saved in saves for code in saved.codes}
         grid = gpd.GeoDataFrame(
             plan.rows(stored, added), geometry=stored.geometry.name, crs=stored.crs
         )
         self.stored = {**self.stored, "grid": grid}
-        added = added.to_crs("EPSG:4326")
+        added = to_crs(added, "EPSG:4326")
         lonlat = self.layers["grid"]
         lonlat = gpd.GeoDataFrame(
             plan.rows(lonlat, added), geometry=lonlat.geometry.name, crs=lonlat.crs
@@ -364,12 +408,12 @@ class Catalog:
         self.themes = self._themes(self._figures)
         collections = dict(self.collections)
         collections["grid"] = collections["grid"].spliced(
-            plan, added.join(self._derived("grid", added, figures)), saved.revisions
+            plan, added.join(self._derived("grid", added, figures)), revisions
         )
         below = self.layers.get("household_unit")
         if below is not None and "household_unit" in collections:
             # the household units of the changed cells: their parent's name may be new
-            hit = np.flatnonzero(below["parent_code"].astype(str).isin(saved.codes).to_numpy())
+            hit = np.flatnonzero(below["parent_code"].astype(str).isin(changed).to_numpy())
             if len(hit):
                 order = np.arange(len(below))
                 order[hit] = len(below) + np.arange(len(hit))
@@ -380,7 +424,7 @@ class Catalog:
                     {},
                 )
         self.collections = collections
-        self._revisions = {**self._revisions, **saved.revisions}
+        self._revisions = {**self._revisions, **revisions}
 
     def _load(self) -> None:
         """Read the dataset at one version: the layers and their revisions, read again

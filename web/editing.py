@@ -224,9 +224,10 @@ def delete_item(layer, fid):
 def preview_item(layer, fid):
     """What a PUT of this body would do: the cell before and after, findings it adds."""
     col, i, code = _cell(layer, fid)
-    base = catalog().preview_base()
     feature = _as_edit(col, i, json_body("a GeoJSON Feature"))
-    return jsonify(preview_feature(base.layers, code, feature, base))
+    with catalog().planning():
+        base = catalog().preview_base()
+        return jsonify(preview_feature(base.layers, code, feature, base))
 
 
 @bp.post("/collections/<layer>/items/<fid>/revert")
@@ -260,9 +261,10 @@ def revert_item(layer, fid):
 @planner_required
 def preview():
     """What a multi-cell operation would do, without saving it."""
-    cat = catalog()
-    revisions, base = cat.revisions(), cat.preview_base()  # base revisions as previewed
-    return jsonify(plain(preview_change(base.layers, _op(), revisions.get, base)))
+    cat, op = catalog(), _op()
+    with cat.planning():
+        revisions, base = cat.revisions(), cat.preview_base()  # base revisions as previewed
+        return jsonify(plain(preview_change(base.layers, op, revisions.get, base)))
 
 
 @bp.post("/collections/grid/changes")

@@ -187,6 +187,24 @@ class Splice:
         order = np.concatenate([order[keep], n + len(updated) + np.arange(len(inserted))])
         return cls(np.array([*updated.values(), *inserted], dtype=np.int64), order)
 
+    @classmethod
+    def chain(cls, stored_codes, changes) -> tuple[Splice, list[np.ndarray]]:
+        """Several changes (``(features, codes)`` in commit order) made one after another,
+        as one splice: and for each change, the positions of its features that enter; the
+        splice's added rows are those of every change in turn (a row a later change
+        replaced again is among them, and is not in the order)."""
+        codes = np.asarray(stored_codes).astype(str)
+        order = np.arange(len(codes))
+        n, entered = len(codes), []
+        for features, changed in changes:
+            step = cls.of(codes, features, changed)
+            new = features["code"].astype(str).to_numpy()[step.added]
+            codes = np.concatenate([codes, new])[step.order]
+            order = np.concatenate([order, n + np.arange(len(new))])[step.order]
+            n += len(new)
+            entered.append(step.added)
+        return cls(np.arange(n - len(stored_codes)), order), entered
+
     def rows(self, stored: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:
         """``stored`` with the ``added`` rows (one per :attr:`added`, same columns) spliced
         in; a fresh RangeIndex."""
