@@ -32,6 +32,7 @@ import shapely
 from pyproj import Transformer
 from shapely.ops import substring
 
+from geo.crs import transformer
 from geo.dataset import Dataset
 from geo.network import RoadNetwork
 
@@ -103,6 +104,21 @@ class Access:
     profiles : service profiles (default :func:`load_profiles`).
     """
 
+    @property
+    def _to_metric(self) -> Transformer:
+        """lon/lat → the metric CRS (this thread's, see :func:`geo.crs.transformer`)."""
+        return transformer("EPSG:4326", self.crs)
+
+    @property
+    def _to_lonlat(self) -> Transformer:
+        return transformer(self.crs, "EPSG:4326")
+
+    def _lonlat_of(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """Metric coordinates as answered: lon/lat to seven decimals (about 1 cm, RFC 7946's
+        advice and the precision the served layers use)."""
+        lon, lat = self._to_lonlat.transform(x, y)
+        return np.round(lon, 7), np.round(lat, 7)
+
     def __init__(
         self, layers: Dataset | dict[str, gpd.GeoDataFrame], *, profiles: dict | None = None
     ):
@@ -112,9 +128,9 @@ class Access:
         self.facilities = layers.metric("facility").reset_index(drop=True)
         self.grid = layers.metric("grid").reset_index(drop=True) if "grid" in layers else None
         self.demand = demand_points(self.grid) if self.grid is not None else None
-        self._lonlat = layers.lonlat("facility").geometry.values
-        self._to_metric = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True)
-        self._to_lonlat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+        # facilities' lon/lat as answered: as the served layer gives them (1e-7 degree)
+        lonlat = shapely.set_precision(layers.lonlat("facility").geometry.values, 1e-7)
+        self._lon, self._lat = shapely.get_coordinates(lonlat).T
         self._cache: dict = {}
         # facility attributes as plain arrays, read by every lookup
         self._codes = self.facilities["code"].astype(str).to_numpy()
@@ -142,8 +158,7 @@ class Access:
             # and every node's way back to it, in lon/lat: a route is then put together
             # from array slices, with no geometry work per request
             self._walks = {
-                kd: tree.walks().project(self._to_lonlat.transform)
-                for kd, tree in self._trees.items()
+                kd: tree.walks().project(self._lonlat_of) for kd, tree in self._trees.items()
             }
 
     # ------------------------------------------------------------------ distances
@@ -237,8 +252,8 @@ class Access:
             if paths:
                 if via not in legs:
                     leg = self.net.leg(entry, via)
-                    lonlat = np.column_stack(self._to_lonlat.transform(leg[:, 0], leg[:, 1]))
-                    legs[via] = np.vstack([lonlat, [(lon, lat)]])
+                    lonlat = np.column_stack(self._lonlat_of(leg[:, 0], leg[:, 1]))
+                    legs[via] = np.vstack([lonlat, [(round(lon, 7), round(lat, 7))]])
                 walk = self._walks[kd].to(via)
                 out[-1]["path"] = shapely.LineString(np.vstack([walk, legs[via]]))
         return out
@@ -252,8 +267,8 @@ class Access:
             "kind": kind,
             "distance_m": round(distance, 1) if ok else None,
             "method": self.method,
-            "lon": self._lonlat[i].x,
-            "lat": self._lonlat[i].y,
+            "lon": float(self._lon[i]),
+            "lat": float(self._lat[i]),
             **({} if ok else {"unreachable": True}),
         }
 

@@ -12,6 +12,7 @@ layers (CQL2's default, CRS84).
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 import pandas as pd
@@ -60,11 +61,41 @@ def parse_filter(text: str, lang: str = "cql2-text"):
     try:
         return parse_cql2_text(text) if lang == "cql2-text" else parse_cql2_json(text)
     except Exception as err:  # noqa: BLE001 - lark and json raise many kinds; all are input
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(
-            f"filter is not valid {lang}: {first}",
-            zh=f"filter 不是有效的 {lang}：{first}",
-        ) from None
+        raise _unparsable(err, lang, text) from None
+
+
+def _unparsable(err: Exception, lang: str, text: str) -> InputError:
+    """Where and how a filter fails to parse, in the user's terms (never the parser's
+    own text: token names such as MORETHAN mean nothing to the person who typed it)."""
+    example = "households > 100 AND name LIKE '%社区%'"
+    if isinstance(err, json.JSONDecodeError):
+        at = err.pos + 1
+        return InputError(
+            f"filter is not valid {lang}: it is not JSON (at character {at})",
+            zh=f"filter 不是有效的 {lang}：不是 JSON（第 {at} 个字符处）",
+        )
+    column = getattr(err, "column", None)
+    if lang == "cql2-text" and isinstance(column, int) and column > 0:
+        if getattr(getattr(err, "token", None), "type", None) == "$END":
+            what, what_zh = "it ends before the expression is complete", "表达式不完整"
+        else:
+            near = text[column - 1 : column + 11]
+            what = f"it cannot be read at character {column} ('{near}')"
+            what_zh = f"第 {column} 个字符处（“{near}”）无法识别"
+        return InputError(
+            f"filter is not valid {lang}: {what}. Check the operators, brackets and quotes; "
+            f"e.g. {example}",
+            zh=f"filter 不是有效的 {lang}：{what_zh}。请检查运算符、括号和引号，如 {example}",
+        )
+    return InputError(
+        f"filter is not valid {lang}: it is not a CQL2 expression gridmap can read; e.g. "
+        + (
+            example
+            if lang == "cql2-text"
+            else '{"op": ">", "args": [{"property": "households"}, 100]}'
+        ),
+        zh=f"filter 不是有效的 {lang}：无法识别为 CQL2 表达式",
+    )
 
 
 def _walk(node):

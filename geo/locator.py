@@ -14,8 +14,8 @@ import copy
 import geopandas as gpd
 import numpy as np
 import shapely
-from pyproj import Transformer
 
+from geo.crs import transformer
 from geo.dataset import Dataset
 from geo.kinds import partitions
 
@@ -50,11 +50,7 @@ class Locator:
             metric["lat"] = shapely.get_y(fac.geometry.values)
             for kind, idx in metric.groupby("kind").groups.items():
                 self._facilities[str(kind)] = metric.loc[idx]
-        self._to_metric = (
-            Transformer.from_crs(next(iter(present.values())).crs, self.crs, always_xy=True)
-            if self.crs
-            else None
-        )
+        self._stored_crs = next(iter(present.values())).crs if self.crs else None
 
     def with_area(self, name: str, gdf: gpd.GeoDataFrame) -> Locator:
         """This locator with partition layer ``name`` replaced by ``gdf`` (same CRS): its
@@ -89,9 +85,9 @@ class Locator:
     def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1) -> list[dict]:
         """The ``k`` nearest facilities (of ``kind``, or of each kind when None), nearest
         first: ``{code, name, kind, distance_m, method: "straight", lon, lat}``."""
-        if self._to_metric is None:
+        if self._stored_crs is None:
             return []
-        x, y = self._to_metric.transform(lon, lat)
+        x, y = transformer(self._stored_crs, self.crs).transform(lon, lat)
         pt = shapely.Point(x, y)
         kinds = [kind] if kind else self.kinds
         out = []

@@ -235,7 +235,9 @@ def test_cql2_json_spatial_and_property_filters(client, served_grid):
 @pytest.mark.parametrize(
     "cql, words",
     [
-        ("households >", "not valid cql2-text"),
+        ("households >", "not valid cql2-text: it ends before the expression is complete"),
+        ("households >> 3", "cannot be read at character 13 ('> 3')"),
+        ("name = '社区", "cannot be read at character 8"),
         ("househods > 1", "'househods', which is not a queryable"),
         ("parent_code = 540102001001", "compare it with quoted text"),
     ],
@@ -243,6 +245,21 @@ def test_cql2_json_spatial_and_property_filters(client, served_grid):
 def test_bad_filters_say_what_is_wrong(client, cql, words):
     r = client.get("/collections/grid/items", query_string={"filter": cql})
     assert r.status_code == 400 and words in r.get_json()["description"]
+    assert "Token" not in r.get_json()["description"]  # the parser's own words stay inside
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('{"op": "="', "it is not JSON (at character 11)"),
+        ('{"op": "nope", "args": []}', "not a CQL2"),
+    ],
+)
+def test_bad_cql2_json_says_what_is_wrong(client, text, words):
+    q = {"filter": text, "filter-lang": "cql2-json"}
+    r = client.get("/collections/grid/items", query_string=q)
+    assert r.status_code == 400 and words in r.get_json()["description"], r.get_json()
+    assert "Unable to parse" not in r.get_json()["description"]
 
 
 def test_queryables_are_json_schema_with_derived_ones_read_only(client):

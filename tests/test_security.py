@@ -82,14 +82,18 @@ def _session_csrf(c):
         return s.get("csrf")
 
 
-def _as_planner(c):
+def _as_planner(c, why=None):
     """Status of an editing request made with this client's session cookie: 404 (the
-    cell does not exist) when signed in as a planner, 401 when not."""
-    return c.put(
+    cell does not exist) when signed in as a planner, 401 when not. ``why``: words the
+    401 must say (why the session is over)."""
+    r = c.put(
         "/collections/grid/items/no-such-cell",
         json={},
         headers={"X-CSRF-Token": _session_csrf(c) or "none"},
-    ).status_code
+    )
+    if why is not None:
+        assert r.status_code == 401 and why in r.get_json()["description"], r.get_json()
+    return r.status_code
 
 
 # ---------------------------------------------------------------- 4. sign-in throttling
@@ -239,7 +243,7 @@ def test_a_cookie_saved_before_logout_is_refused_after_it(app):
     assert out.status_code == 302
     replay = app.test_client()
     replay.set_cookie("session", saved)
-    assert _as_planner(replay) == 401
+    assert _as_planner(replay, why="this account signed out") == 401
     assert "out-fay" not in replay.get("/", headers=BROWSER).get_data(as_text=True)
     # a service restarted on the same instance folder still refuses it
     again = fresh(app)
@@ -258,7 +262,7 @@ def test_a_password_or_role_change_ends_old_sessions(app):
     _login(c, "chg-gus", PASSWORD)
     assert _as_planner(c) == 404
     add_user(store, "chg-gus", "planner", "another-secret")  # the password changes
-    assert _as_planner(c) == 401
+    assert _as_planner(c, why="password or role changed since you signed in") == 401
     _login(c, "chg-gus", "another-secret")
     assert _as_planner(c) == 404
     add_user(store, "chg-gus", "viewer", "another-secret")  # the role changes
@@ -272,8 +276,12 @@ def test_sessions_expire(app):
     signed = _login(c, "exp-hal", PASSWORD)
     assert "Expires=" in signed.headers["Set-Cookie"]  # the browser drops it too
     assert _as_planner(c) == 404
+    saved = c.get_cookie("session").value
     time.sleep(1.0)
     assert _as_planner(c) == 401
+    kept = app.test_client()  # a browser that kept the cookie past its expiry
+    kept.set_cookie("session", saved)
+    assert _as_planner(kept, why="your session has ended (sessions last 0.000222222 hours)") == 401
 
 
 def test_security_settings_come_from_the_environment(monkeypatch, tmp_path):

@@ -255,24 +255,52 @@ def end_session(store) -> None:
 def session_user(store) -> dict | None:
     """The account signed in with this browser session, with its current role; None when
     there is none or the session is over (expired, signed out, password or role changed)."""
+    return _session(store)[0]
+
+
+# Why a session a browser still holds is over, as the sign-in request says it (en, zh).
+SESSION_OVER = {
+    "expired": (
+        "your session has ended (sessions last {hours:g} hours): sign in again",
+        "会话已结束（每次登录有效 {hours:g} 小时）：请重新登录",
+    ),
+    "signed_out": (
+        "this account signed out (on this or another device): sign in again",
+        "该账号已退出登录（在本设备或其他设备上）：请重新登录",
+    ),
+    "changed": (
+        "this account's password or role changed since you signed in: sign in again",
+        "登录后该账号的密码或角色已更改：请重新登录",
+    ),
+}
+
+
+def _session(store) -> tuple[dict | None, str | None]:
+    """(the account of this browser session, or None; and when the browser holds a
+    session that is over, why: a key of :data:`SESSION_OVER`)."""
     name = session.get("user")
     if not name:
-        return None
+        # a session cookie the service could not read back: its signature is past the
+        # session's lifetime (or the service's key changed)
+        sent = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
+        return None, ("expired" if sent and not session else None)
     user = store.users().get(name)
     stamp, since = session.get("stamp"), session.get("since")
     state = _state()
-    if (
-        user is None
-        or not isinstance(stamp, str)
-        or not isinstance(since, (int, float))
-        or not hmac.compare_digest(stamp, _stamp(name, user))
-        or time.time() - since > state.lifetime
-        or since <= state.signed_out.since(stamp)
-    ):
+    why = None
+    if user is None or not isinstance(stamp, str) or not isinstance(since, (int, float)):
+        why = "changed"
+    elif not hmac.compare_digest(stamp, _stamp(name, user)):
+        why = "changed"
+    elif time.time() - since > state.lifetime:
+        why = "expired"
+    elif since <= state.signed_out.since(stamp):
+        why = "signed_out"
+    if why is not None:
         for key in ("user", "stamp", "since"):
             session.pop(key, None)
-        return None
-    return {"name": name, "role": user["role"]}
+        return None, why
+    return {"name": name, "role": user["role"]}, None
 
 
 def signed_in_planner() -> dict:
@@ -280,16 +308,21 @@ def signed_in_planner() -> dict:
     otherwise the browser session, whose editing requests must carry its CSRF token in
     ``X-CSRF-Token``. Raises Unauthorised (401) or Forbidden (403)."""
     store = current_app.extensions["gridmap"].store
+    why = None
     if request.authorization is not None:
         user = authenticate(store, request.authorization)
     else:
-        user = session_user(store)
+        user, why = _session(store)
         if user is not None and not csrf_ok(request.headers.get("X-CSRF-Token")):
             raise Forbidden(
                 "this request did not come from gridmap's own page (missing "
                 "or wrong CSRF token); reload the page and try again",
                 zh="此请求不是来自 gridmap 自己的页面（缺少或错误的 CSRF 令牌）；请刷新页面后重试",
             )
+    if user is None and why is not None:
+        en, zh = SESSION_OVER[why]
+        hours = _state().lifetime / 3600
+        raise Unauthorised(en.format(hours=hours), zh=zh.format(hours=hours))
     if user is None:
         raise Unauthorised(
             "sign in: HTTP Basic credentials of a planner account are required",
