@@ -40,6 +40,37 @@ def test_layers_listed_in_schema_order_replaced_and_deleted(store, grid_layer):
     assert len(store.load()["grid"]) == 2
 
 
+def test_deleting_a_layer_keeps_accounts_history_and_the_revision_count(store, grid_layer):
+    """Deleting one layer leaves everything else of the dataset: the other layers, the
+    accounts, every revision (of the deleted layer too), and revision ids go on from the
+    last one (an ETag is never reused)."""
+    from layers.storage.edits import now
+    from web.auth import add_user
+
+    store.write_layer("grid", grid_layer)
+    store.write_layer("street", grid_layer[["code", "name", "geometry"]].iloc[:1])
+    add_user(store, "ana", "planner", "long-secret")
+    record = {
+        "layer": "street",
+        "code": "x",
+        "author": "ana",
+        "at": now(),
+        "reason": "r",
+        "before": None,
+        "after": None,
+        "change_id": None,
+        "accepted": None,
+    }
+    with store.edit() as e:
+        first = e.add_revision(record)
+    store.delete_layer("street")
+    assert store.list_layers() == ["grid"]
+    assert set(store.users()) == {"ana"}
+    assert [r["id"] for r in store.revisions("street")] == [first]
+    with store.edit() as e:
+        assert e.add_revision({**record, "layer": "grid"}) == first + 1
+
+
 def test_missing_layer_names_what_is_there(store, grid_layer):
     store.write_layer("grid", grid_layer)
     with pytest.raises(StorageError, match="no layer 'street'; it has grid"):

@@ -136,6 +136,9 @@ class GeoPackageStore(LayerStore):
                 pyogrio.write_dataframe(
                     self._read(name), tmp, layer=name, driver="GPKG", promote_to_multi=None
                 )
+            if tmp.exists():  # and all that is not a layer: accounts, revisions, version
+                with _connect(tmp) as con:
+                    _copy_tables(con, self.path)
 
     @contextmanager
     def edit(self):
@@ -215,6 +218,24 @@ def _create_tables(con) -> None:
     con.executescript(_TABLES)
     if "change_id" not in _columns(con):  # datasets edited before change sets
         con.execute("ALTER TABLE gridmap_revisions ADD COLUMN change_id INTEGER")
+
+
+def _copy_tables(con, source: Path) -> None:
+    """Copy gridmap's own tables (accounts, revisions with their ids, version) from the
+    GeoPackage ``source`` into the one ``con`` is open on (a rewritten copy of it)."""
+    con.execute("ATTACH DATABASE ? AS source", (str(source),))
+    try:
+        present = {r[0] for r in con.execute("SELECT name FROM source.sqlite_master")}
+        for table in ("gridmap_revisions", "gridmap_users", "gridmap_meta"):
+            if table in present:  # the columns both have (older files lack change_id)
+                theirs = [r[1] for r in con.execute(f'PRAGMA source.table_info("{table}")')]
+                cols = ", ".join(f'"{c}"' for c in _columns(con, table) if c in theirs)
+                con.execute(
+                    f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM source.{table}"
+                )
+        con.commit()
+    finally:
+        con.execute("DETACH DATABASE source")
 
 
 @contextmanager
