@@ -258,9 +258,10 @@ class Catalog:
 
     The copy it holds is always the dataset at one :class:`~layers.storage.edits.Version`
     (``version``): it is read consistently at start, and each save made through it
-    (:mod:`layers.editing`, with the catalog as ``served``) updates it in place in commit
-    order — only the changed layer's collection, indexes and themes are rebuilt, and the
-    check runs again in the background.
+    (:mod:`layers.editing`, with the catalog as ``served``) updates it in commit order —
+    saved grid cells are spliced in (their rows alone prepared again, a burst of saves at
+    once), another layer's collection is built again — and the check runs again in the
+    background.
     """
 
     def __init__(self, dataset: str):
