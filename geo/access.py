@@ -40,6 +40,8 @@ __all__ = ["load_profiles", "demand_points", "Access"]
 
 PROFILES = Path(__file__).with_name("service_profiles.json")
 SEARCH_LIMIT_M = 50_000.0  # beyond this a facility counts as unreachable
+# lon/lat in answers: seven decimals (about 1 cm), the precision the served layers use
+LONLAT_DECIMALS = 7
 
 
 def load_profiles(path: str | os.PathLike | None = None) -> dict[str, dict]:
@@ -117,7 +119,7 @@ class Access:
         """Metric coordinates as answered: lon/lat to seven decimals (about 1 cm, RFC 7946's
         advice and the precision the served layers use)."""
         lon, lat = self._to_lonlat.transform(x, y)
-        return np.round(lon, 7), np.round(lat, 7)
+        return np.round(lon, LONLAT_DECIMALS), np.round(lat, LONLAT_DECIMALS)
 
     def __init__(
         self, layers: Dataset | dict[str, gpd.GeoDataFrame], *, profiles: dict | None = None
@@ -129,7 +131,9 @@ class Access:
         self.grid = layers.metric("grid").reset_index(drop=True) if "grid" in layers else None
         self.demand = demand_points(self.grid) if self.grid is not None else None
         # facilities' lon/lat as answered: as the served layer gives them (1e-7 degree)
-        lonlat = shapely.set_precision(layers.lonlat("facility").geometry.values, 1e-7)
+        lonlat = shapely.set_precision(
+            layers.lonlat("facility").geometry.values, 10.0**-LONLAT_DECIMALS
+        )
         self._lon, self._lat = shapely.get_coordinates(lonlat).T
         self._cache: dict = {}
         # facility attributes as plain arrays, read by every lookup
@@ -253,7 +257,8 @@ class Access:
                 if via not in legs:
                     leg = self.net.leg(entry, via)
                     lonlat = np.column_stack(self._lonlat_of(leg[:, 0], leg[:, 1]))
-                    legs[via] = np.vstack([lonlat, [(round(lon, 7), round(lat, 7))]])
+                    point = (round(lon, LONLAT_DECIMALS), round(lat, LONLAT_DECIMALS))
+                    legs[via] = np.vstack([lonlat, [point]])
                 walk = self._walks[kd].to(via)
                 out[-1]["path"] = shapely.LineString(np.vstack([walk, legs[via]]))
         return out

@@ -268,9 +268,8 @@ def to_crs(gdf, crs):
     import geopandas as gpd
 
     crs = CRS.from_user_input(crs)
-    values = gdf.geometry.values if isinstance(gdf, gpd.GeoDataFrame) else gdf.values
+    values = np.asarray(gdf.geometry.values if isinstance(gdf, gpd.GeoDataFrame) else gdf.values)
     t = transformer(gdf.crs, crs)
-    values = np.asarray(values)
     moved = shapely.transform(
         values,
         lambda xyz: np.column_stack(t.transform(*xyz.T)),

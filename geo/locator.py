@@ -50,7 +50,7 @@ class Locator:
             metric["lat"] = shapely.get_y(fac.geometry.values)
             for kind, idx in metric.groupby("kind").groups.items():
                 self._facilities[str(kind)] = metric.loc[idx]
-        self._stored_crs = next(iter(present.values())).crs if self.crs else None
+        self._layers_crs = next(iter(present.values())).crs if self.crs else None
 
     def with_area(self, name: str, gdf: gpd.GeoDataFrame) -> Locator:
         """This locator with partition layer ``name`` replaced by ``gdf`` (same CRS): its
@@ -85,9 +85,9 @@ class Locator:
     def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1) -> list[dict]:
         """The ``k`` nearest facilities (of ``kind``, or of each kind when None), nearest
         first: ``{code, name, kind, distance_m, method: "straight", lon, lat}``."""
-        if self._stored_crs is None:
+        if self._layers_crs is None:
             return []
-        x, y = transformer(self._stored_crs, self.crs).transform(lon, lat)
+        x, y = transformer(self._layers_crs, self.crs).transform(lon, lat)
         pt = shapely.Point(x, y)
         kinds = [kind] if kind else self.kinds
         out = []

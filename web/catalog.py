@@ -74,6 +74,18 @@ def feature_ids(codes: np.ndarray) -> np.ndarray:
     return ids
 
 
+def _names(gdf) -> np.ndarray:
+    """The features' names as text ("" for a layer without names)."""
+    if "name" in gdf:
+        return gdf["name"].astype(str).to_numpy()
+    return np.array([""] * len(gdf), dtype=object)
+
+
+def _bounds(gdf) -> tuple[float, float, float, float]:
+    """The layer's lon/lat bounds (zeros for an empty layer)."""
+    return tuple(map(float, gdf.total_bounds)) if len(gdf) else (0.0, 0.0, 0.0, 0.0)
+
+
 def _head(fid, record: dict) -> str:
     """A feature's GeoJSON text up to its geometry."""
     return (
@@ -137,12 +149,6 @@ class Collection:
         )
         ids = feature_ids(codes)
         heads = [_head(fid, rec) for fid, rec in zip(ids, records)]
-        names = (
-            gdf["name"].astype(str).to_numpy()
-            if "name" in gdf
-            else np.array([""] * len(gdf), dtype=object)
-        )
-        b = gdf.total_bounds if len(gdf) else (0.0, 0.0, 0.0, 0.0)
         return cls(
             name,
             table,
@@ -151,8 +157,8 @@ class Collection:
             ids,
             codes,
             shapely.STRtree(geoms),
-            tuple(map(float, b)),
-            names,
+            _bounds(gdf),
+            _names(gdf),
             derived,
             queryables(table),
             None
@@ -182,11 +188,6 @@ class Collection:
                 heads[i] = _head(ids[i], rec)
         geoms = table.geometry.values
         added_geojson = shapely.to_geojson(rfc7946_geometries(added.geometry.values))
-        names = (
-            table["name"].astype(str).to_numpy()
-            if "name" in table
-            else np.array([""] * len(table), dtype=object)
-        )
         revs = None
         if self.revisions is not None:
             revs = np.array(splice.items(self.revisions, [0] * len(added)), dtype=np.int64)
@@ -200,8 +201,8 @@ class Collection:
             ids,
             codes,
             shapely.STRtree(geoms),
-            tuple(map(float, table.total_bounds)) if len(table) else (0.0, 0.0, 0.0, 0.0),
-            names,
+            _bounds(table),
+            _names(table),
             self.derived,
             queryables(table),
             revs,
@@ -359,12 +360,14 @@ class Catalog:
         for layer, run in ((layer, list(run)) for layer, run in runs):
             if layer == "grid":
                 self._splice_grid(run)
-            for saved in run if layer != "grid" else ():
-                raw = {
-                    **self.stored,
-                    layer: splice(self.stored[layer], saved.features, saved.codes),
-                }
-                self._build(raw, saved.after, {**self._revisions, **saved.revisions}, changed=layer)
+            else:
+                for saved in run:
+                    raw = {
+                        **self.stored,
+                        layer: splice(self.stored[layer], saved.features, saved.codes),
+                    }
+                    revisions = {**self._revisions, **saved.revisions}
+                    self._build(raw, saved.after, revisions, changed=layer)
             codes.extend(c for saved in run for c in saved.codes)
         self._shown(saves[-1].after, after_save=True)
         if old_base is not None:
@@ -562,8 +565,9 @@ class Catalog:
         return themes
 
     def _extras(self, only: str | None = None) -> dict[str, pd.DataFrame]:
-        """Derived properties per layer (of ``only``, when one layer changed: nothing else
-        derives from it, but for the cells' household units) and the population themes."""
+        """Derived properties per layer (of ``only``, when one layer changed) and the
+        population themes. A saved cell's household units are brought up to date by
+        :meth:`_splice_grid`."""
         extras: dict[str, pd.DataFrame] = {}
         for name in (*hierarchy()[1:], "facility"):
             gdf = self.layers.get(name)
