@@ -32,6 +32,7 @@ __all__ = [
     "TooManyAttempts",
     "Busy",
     "TookTooLong",
+    "ClientGone",
     "StorageError",
     "DiskFull",
 ]
@@ -195,6 +196,11 @@ class Busy(GridmapError, status=503, code="busy"):
 
 class TookTooLong(GridmapError, status=503, code="took_too_long"):
     """An expensive analysis passed its time limit and was stopped."""
+
+
+class ClientGone(GridmapError, status=499, code="client_gone"):
+    """The client closed its connection before the answer was ready, and the work for it
+    was stopped (499: nobody receives this answer; it is for the log)."""
 
 
 class StorageError(GridmapError, status=500, code="storage_error"):

@@ -156,7 +156,9 @@ def serve_in_thread(app, threads: int = 8):
     """Serve ``app`` with waitress on a free loopback port; returns (url, server)."""
     from waitress import create_server
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    from web.__main__ import server_options
+
+    server = create_server(app, host="127.0.0.1", port=0, **server_options(app, threads))
     threading.Thread(target=server.run, daemon=True).start()
     return f"http://127.0.0.1:{server.effective_port}", server
 

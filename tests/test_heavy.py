@@ -4,10 +4,13 @@ unaffected (issue 17.2). The service runs in a real threaded server, as in produ
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,14 +32,21 @@ def _get(url):
 
 
 @pytest.fixture(scope="module")
-def service():
+def served():
+    """(url, the app's HeavyJobs) of the sample in a real threaded server."""
     app = create_app({"DATASET": str(SAMPLE), "TESTING": True, "HEAVY_SLOTS": 2, "HEAVY_QUEUE": 1})
     app.extensions["gridmap"].report()
     app.extensions["gridmap"].access()
-    app.extensions["gridmap.heavy"].wait = 0.3
+    jobs = app.extensions["gridmap.heavy"]
+    jobs.wait = 0.3
     url, server = serve_in_thread(app, threads=16)
-    yield url
+    yield url, jobs
     server.close()
+
+
+@pytest.fixture
+def service(served):
+    return served[0]
 
 
 def test_a_run_is_stopped_at_its_time_limit(service):
@@ -85,3 +95,70 @@ def test_heavy_jobs_wait_their_turn_and_reads_go_on(service):
         assert seconds < 8 + 3
     # the slots are free again
     assert _get(service + "/coverage?kind=police_post")[0] == 200
+
+
+def _descendants() -> int:
+    """How many processes descend from this one (the analyses' children among them)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(stat.parent.name)] = int(fields[1])
+    mine, grew = {os.getpid()}, True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in mine} - mine
+        mine |= more
+        grew = bool(more)
+    return len(mine) - 1
+
+
+def _ask_and_hang_up(url: str, path: str) -> socket.socket:
+    """Send a GET for ``path`` on a raw connection and return it, unanswered."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = socket.create_connection((host, int(port)))
+    conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    return conn
+
+
+def _until(condition, seconds: float) -> float | None:
+    """Seconds until ``condition()`` holds; None if it did not within ``seconds``."""
+    t = time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        if condition():
+            return time.perf_counter() - t
+        time.sleep(0.02)
+    return None
+
+
+def test_a_client_that_hangs_up_stops_its_analysis(served):
+    """A siting run whose client closes the connection is stopped: its child process
+    is killed and its slot is free within a second, not at its 20 s time limit; a client
+    that hangs up while waiting for a slot leaves the queue."""
+    url, jobs = served
+    before = _descendants()
+    long_run = "/siting?kind=police_post&p=50&candidates=lattice&time_limit=20"
+    runs = [_ask_and_hang_up(url, long_run) for _ in range(2)]
+    assert _until(lambda: jobs.running == 2 and _descendants() >= before + 2, 10), (
+        "the runs did not start"
+    )
+    jobs.wait = 20.0  # a third ask waits for a slot
+    try:
+        waiting = _ask_and_hang_up(url, long_run)
+        assert _until(lambda: jobs.waiting == 1, 5) is not None
+        waiting.close()
+        assert _until(lambda: jobs.waiting == 0, 1.0) is not None, "the waiter kept its place"
+        assert jobs.running == 2
+        for conn in runs:
+            conn.close()
+        freed = _until(lambda: jobs.running == 0, 1.0)
+        assert freed is not None, f"{jobs.running} runs went on after their clients left"
+        assert _until(lambda: _descendants() <= before, 2.0) is not None, (
+            "the runs' child processes were not killed"
+        )
+    finally:
+        jobs.wait = 0.3
+    # the slots serve the next client at once (it would wait 0.3 s, then be told "busy")
+    status, _, body, _ = _get(url + "/coverage?kind=police_post")
+    assert status == 200, body

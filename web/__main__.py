@@ -83,12 +83,24 @@ def main(argv=None) -> int:
         f"gridmap: serving {app.extensions['gridmap'].location} on http://{args.host}:{args.port}/",
         flush=True,
     )
+    serve(app, host=args.host, port=args.port, **server_options(app, args.threads))
+    return 0
+
+
+def server_options(app, threads: int) -> dict:
+    """waitress's settings for serving ``app`` with ``threads`` threads."""
+    options = {
+        "threads": threads,
+        "ident": "gridmap",
+        # read one request ahead on each connection, so that waitress notices a client
+        # that has closed it and an expensive analysis for it can stop (web/heavy.py)
+        "channel_request_lookahead": 1,
+    }
     # waitress refuses, before reading it, a body far over the app's limit (the app answers
     # the JSON 413 for bodies up to four times the limit: most clients see that one)
-    hard_limit = 4 * app.config["MAX_CONTENT_LENGTH"] if app.config["MAX_CONTENT_LENGTH"] else None
-    limits = {"max_request_body_size": hard_limit} if hard_limit else {}
-    serve(app, host=args.host, port=args.port, threads=args.threads, ident="gridmap", **limits)
-    return 0
+    if app.config["MAX_CONTENT_LENGTH"]:
+        options["max_request_body_size"] = 4 * app.config["MAX_CONTENT_LENGTH"]
+    return options
 
 
 if __name__ == "__main__":

@@ -10,6 +10,12 @@
 - **A hard time limit.** A child process past its deadline is killed and the answer is a
   503 :class:`~geo.errors.TookTooLong`: the time limit caps the whole job, not only the
   solver inside it.
+- **Nobody waiting, no work.** A client that closes its connection while its analysis
+  waits for a slot or runs in a child gives the slot back within :data:`POLL_S` seconds:
+  the child is killed and the request ends with :class:`~geo.errors.ClientGone` (499, which
+  nobody receives). The server must say when a client has gone: waitress does with
+  ``channel_request_lookahead`` set (``web.__main__.server_options``); elsewhere the
+  work runs to its end.
 
 Which analyses need sign-in: none of them. Staff locating service sites and officers
 reading coverage work without accounts on an intranet, so the bounds above — the same for
@@ -26,11 +32,45 @@ import threading
 import time
 from contextlib import contextmanager
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 
-from geo.errors import Busy, GridmapError, TookTooLong
+from geo.errors import Busy, ClientGone, GridmapError, TookTooLong
 
-__all__ = ["HeavyJobs", "heavy", "run_isolated"]
+__all__ = ["HeavyJobs", "heavy", "run_isolated", "client_gone"]
+
+# seconds between looks at whether the client is still there
+POLL_S = 0.2
+
+
+def client_gone() -> bool:
+    """True when the client of this request has closed its connection. False when the
+    server cannot tell (see the module docstring) or outside a request."""
+    if not has_request_context():
+        return False
+    check = request.environ.get("waitress.client_disconnected")
+    return bool(check and check())
+
+
+def _gone() -> ClientGone:
+    return ClientGone(
+        "the client closed the connection; the analysis was stopped",
+        zh="客户端已断开连接，分析已停止",
+    )
+
+
+def _wait(ready, timeout: float) -> bool:
+    """Call ``ready(seconds)`` in steps of :data:`POLL_S` until it returns True (→ True)
+    or ``timeout`` seconds pass (→ False); :class:`~geo.errors.ClientGone` as soon as the
+    client has gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if ready(max(0.0, min(POLL_S, left))):
+            return True
+        if client_gone():
+            raise _gone()
+        if left <= POLL_S:
+            return False
 
 
 class HeavyJobs:
@@ -60,7 +100,7 @@ class HeavyJobs:
                 raise self._busy()
             self.waiting += 1
         try:
-            got = self._free.acquire(timeout=self.wait)
+            got = _wait(lambda s: self._free.acquire(timeout=s), self.wait)
         finally:
             with self._lock:
                 self.waiting -= 1
@@ -116,7 +156,7 @@ def run_isolated(fn, *args, timeout: float, **kwargs):
     proc.start()
     there.close()
     try:
-        if not here.poll(timeout):
+        if not _wait(here.poll, timeout):
             raise TookTooLong(
                 f"the analysis took longer than its limit of {timeout:g} s and was stopped; "
                 "ask for less (a smaller p, fewer candidates) or a longer time_limit",
