@@ -35,6 +35,7 @@ from shapely.ops import substring
 from geo.crs import transformer
 from geo.dataset import Dataset
 from geo.network import RoadNetwork
+from geo.strict_json import coordinates
 
 __all__ = ["load_profiles", "demand_points", "Access"]
 
@@ -42,6 +43,14 @@ PROFILES = Path(__file__).with_name("service_profiles.json")
 SEARCH_LIMIT_M = 50_000.0  # beyond this a facility counts as unreachable
 # lon/lat in answers: seven decimals (about 1 cm), the precision the served layers use
 LONLAT_DECIMALS = 7
+
+
+_LINE_JSON = '{{"type":"LineString","coordinates":[{}]}}'
+
+
+def line_json(line) -> str | None:
+    """The JSON text of a GeoJSON LineString (None for None), numbers as json writes them."""
+    return None if line is None else _LINE_JSON.format(coordinates(shapely.get_coordinates(line)))
 
 
 def load_profiles(path: str | os.PathLike | None = None) -> dict[str, dict]:
@@ -215,12 +224,20 @@ class Access:
         )
 
     def nearest(
-        self, lon: float, lat: float, *, kind: str | None = None, k: int = 1, paths: bool = False
+        self,
+        lon: float,
+        lat: float,
+        *,
+        kind: str | None = None,
+        k: int = 1,
+        paths: bool | str = False,
     ) -> list[dict]:
         """The k nearest facilities (of ``kind``, or of each kind) from a lon/lat point:
         ``{code, name, kind, distance_m, method, lon, lat}``; ``distance_m`` is None and
         ``unreachable`` True when none is reachable within 50 km. ``paths``: with each
-        route as a lon/lat LineString (``path``; None without roads or out of reach)."""
+        route as a lon/lat LineString (``path``; None without roads or out of reach);
+        ``paths="json"``: each route as the JSON text of that GeoJSON LineString (how the
+        web service answers: the walks' texts are kept, so no geometry is built)."""
         pt = shapely.Point(*self._to_metric.transform(lon, lat))
         kinds = [kind] if kind else self.kinds()
         if k == 1 and self.method == "network" and np.isfinite([pt.x, pt.y]).all():
@@ -233,8 +250,8 @@ class Access:
                 ok = bool(np.isfinite(d[i]))
                 out.append(self._answer(idx[i], kd, float(d[i]) if ok else None))
                 if paths:
-                    code = out[-1]["code"]
-                    out[-1]["path"] = self.route(lon, lat, code) if ok else None
+                    line = self.route(lon, lat, out[-1]["code"]) if ok else None
+                    out[-1]["path"] = line_json(line) if paths == "json" else line
         return out
 
     def _nearest_in_trees(self, lon, lat, pt, kinds, paths) -> list[dict]:
@@ -242,7 +259,7 @@ class Access:
         array reads per kind, and with ``paths`` each route put together from the tree's
         walks, already in lon/lat."""
         entry = self.net.entries([pt])  # where the point joins the roads
-        legs: dict[int, np.ndarray] = {}  # lon/lat from each end of its road to the point
+        legs = {}  # lon/lat from each end of its road to the point (as JSON text for "json")
         out = []
         for kd in kinds:
             node, dist, via = self._trees[kd].at(pt, entry)
@@ -253,14 +270,19 @@ class Access:
                     out[-1]["path"] = None
                 continue
             out.append(self._answer(self._node_facility[node], kd, dist))
-            if paths:
-                if via not in legs:
-                    leg = self.net.leg(entry, via)
-                    lonlat = np.column_stack(self._lonlat_of(leg[:, 0], leg[:, 1]))
-                    point = (round(lon, LONLAT_DECIMALS), round(lat, LONLAT_DECIMALS))
-                    legs[via] = np.vstack([lonlat, [point]])
-                walk = self._walks[kd].to(via)
-                out[-1]["path"] = shapely.LineString(np.vstack([walk, legs[via]]))
+            if not paths:
+                continue
+            if via not in legs:
+                leg = self.net.leg(entry, via)
+                lonlat = np.column_stack(self._lonlat_of(leg[:, 0], leg[:, 1]))
+                point = (round(lon, LONLAT_DECIMALS), round(lat, LONLAT_DECIMALS))
+                xy = np.vstack([lonlat, [point]])
+                legs[via] = coordinates(xy) if paths == "json" else xy
+            walks = self._walks[kd]
+            if paths == "json":
+                out[-1]["path"] = _LINE_JSON.format(walks.json_to(via) + "," + legs[via])
+            else:
+                out[-1]["path"] = shapely.LineString(np.vstack([walks.to(via), legs[via]]))
         return out
 
     def _answer(self, i: int, kind: str, distance: float | None) -> dict:

@@ -21,6 +21,8 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
+from geo.strict_json import coordinates
+
 __all__ = ["RoadNetwork", "Entries", "NearestTree", "Walks"]
 
 # Vertices of a road closer than this (m) to where a walk starts or ends on it are not
@@ -380,6 +382,7 @@ class Walks:
     def __init__(self, pred, start, xy, node_xy):
         self._pred = np.asarray(pred).tolist()  # a Python list: walked item by item
         self.start, self.xy, self.node_xy = start, xy, node_xy
+        self._texts: dict[int, str] = {}  # node → its edge's coordinates as JSON text
 
     def to(self, node: int) -> np.ndarray:
         """Coordinates (k × 2) of the way from the root to ``node``."""
@@ -393,6 +396,23 @@ class Walks:
         k = e - s
         idx = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k - s, k)
         return np.vstack([self.node_xy[chain[0] : chain[0] + 1], self.xy[idx]])
+
+    def json_to(self, node: int) -> str:
+        """The coordinates of :meth:`to` as JSON text (:func:`geo.strict_json.coordinates`):
+        each node's edge is written the first time a walk passes it and kept, so a walk
+        is then joined from texts with no number formatting."""
+        pred, texts, parts = self._pred, self._texts, []
+        while node >= 0:
+            text = texts.get(node)
+            if text is None:
+                edge = self.start[node], self.start[node + 1]
+                root = pred[node] < 0  # the root's point starts the way
+                xy = self.node_xy[node : node + 1] if root else self.xy[edge[0] : edge[1]]
+                text = texts[node] = coordinates(xy)
+            parts.append(text)
+            node = pred[node]
+        parts.reverse()
+        return ",".join(filter(None, parts))  # an edge with no points adds nothing
 
     def project(self, fn) -> Walks:
         """These walks with every coordinate passed through ``fn(x, y) -> (x, y)`` (arrays),

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["finite", "dumps"]
+__all__ = ["finite", "dumps", "coordinates"]
 
 
 def finite(obj):
@@ -44,3 +44,18 @@ def dumps(obj, **kwargs) -> str:
     """:func:`json.dumps` of :func:`finite` ``(obj)``: strict JSON, Chinese kept as is."""
     kwargs.setdefault("ensure_ascii", False)
     return json.dumps(finite(obj), allow_nan=False, **kwargs)
+
+
+def coordinates(xy) -> str:
+    """JSON text of an (n × 2) array of coordinates, ``[x,y],[x,y],…`` without enclosing
+    brackets and each number as :func:`json.dumps` writes it: pieces of a GeoJSON
+    geometry's ``coordinates`` put together without building the geometry. ValueError
+    for a non-finite coordinate.
+
+    >>> coordinates(np.array([[91.1, 29.65], [91.2, 29.7]]))
+    '[91.1,29.65],[91.2,29.7]'
+    """
+    xy = np.asarray(xy, dtype=float)
+    if not np.isfinite(xy).all():
+        raise ValueError("a coordinate is not a finite number")
+    return ",".join([f"[{x!r},{y!r}]" for x, y in xy.tolist()])

@@ -1,5 +1,7 @@
 """Service-site analysis on networks and cells whose answers are known by construction."""
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -248,3 +250,60 @@ def test_precomputed_nearest_answers_like_a_search_per_point(sample_app):
             assert metric.length == pytest.approx(near["distance_m"], abs=0.1)
             checked += 1
     assert checked > 500
+
+
+def _strict(text: str):
+    def refuse(token):
+        raise AssertionError(f"{token} in JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_routes_as_json_text_are_the_routes(sample_app):
+    """``paths="json"`` (how /lookup and /nearest answer: the walks' coordinates are
+    written once and kept) gives exactly the coordinates of ``paths=True``, for points on
+    and off the sample's roads, inside and far outside it; the answers are strict JSON."""
+    acc = sample_app.extensions["gridmap"].access()
+    x0, y0, x1, y1 = sample_app.extensions["gridmap"].extent()
+    rng = np.random.default_rng(11)
+    points = [*zip(rng.uniform(x0 - 0.1, x1 + 0.1, 300), rng.uniform(y0 - 0.1, y1 + 0.1, 300))]
+    points += [(x0 - 3.0, y0 - 3.0), (-179.0, -80.0)]  # beyond 50 km; where EPSG:4539 breaks
+    routes = unreachable = 0
+    for lon, lat in points:
+        for shape, text in zip(
+            acc.nearest(lon, lat, paths=True), acc.nearest(lon, lat, paths="json")
+        ):
+            if shape["path"] is None:
+                assert text["path"] is None
+                unreachable += 1
+                continue
+            line = _strict(text["path"])
+            assert line["type"] == "LineString"
+            assert line["coordinates"] == shapely.get_coordinates(shape["path"]).tolist()
+            routes += 1
+        # and so for k > 1, answered by a search from the point
+    lon, lat = points[0]
+    for shape, text in zip(
+        acc.nearest(lon, lat, kind="police_post", k=3, paths=True),
+        acc.nearest(lon, lat, kind="police_post", k=3, paths="json"),
+    ):
+        assert (
+            _strict(text["path"])["coordinates"] == shapely.get_coordinates(shape["path"]).tolist()
+        )
+    assert routes > 1000 and unreachable >= 12
+
+
+def test_lookup_answers_strict_json_with_routes(client):
+    """/lookup and /nearest put the routes' JSON text into their answers as it is."""
+    doc = _strict(client.get("/lookup?lon=91.13&lat=29.65").get_data(as_text=True))
+    assert doc["areas"]["grid"]["code"] == "540102006003003"
+    assert {n["kind"] for n in doc["nearest"]} >= {"police_post", "health_center"}
+    assert all(n["path"]["type"] == "LineString" for n in doc["nearest"])
+    near = _strict(
+        client.get("/nearest?lon=91.13&lat=29.65&k=2&kind=school&path=1").get_data(as_text=True)
+    )
+    assert len(near) == 2 and near[0]["distance_m"] <= near[1]["distance_m"]
+    assert len(near[0]["path"]["coordinates"]) >= 2
+    assert (
+        "path" not in _strict(client.get("/nearest?lon=91.13&lat=29.65").get_data(as_text=True))[0]
+    )

@@ -18,10 +18,11 @@ from flask import Blueprint, current_app, jsonify, request
 from geo.errors import InputError
 from geo.findings import RULES
 from geo.kinds import KINDS
+from web.catalog import json_text
 from web.features import geojson
 from web.heavy import heavy, run_isolated
 from web.params import accepts, catalog, float_arg, int_arg
-from web.sites import with_paths
+from web.sites import json_answer, nearest_json
 
 # Seconds a proposal may take (a whole street is proposed in about a second).
 PROPOSAL_SECONDS = 120
@@ -61,11 +62,11 @@ def lookup():
     lat = float_arg("lat", -90, 90)
     cat = catalog()
     if cat.has_access():  # walking distance along the roads, with the route
-        acc = cat.access(demand=False)
-        near = with_paths(acc.nearest(lon, lat, paths=True))
+        near = cat.access(demand=False).nearest(lon, lat, paths="json")
     else:
         near = cat.locator.nearest(lon, lat)
-    return jsonify({"lon": lon, "lat": lat, "areas": cat.locator.locate(lon, lat), "nearest": near})
+    head = json_text({"lon": lon, "lat": lat, "areas": cat.locator.locate(lon, lat)})
+    return json_answer(f'{head[:-1]},"nearest":{nearest_json(near)}}}')
 
 
 @bp.get("/search")

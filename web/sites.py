@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 
-import shapely
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from geo.errors import InputError, NotFound
 from geo.themes import classify
-from web.catalog import plain
+from web.catalog import json_text, plain
 from web.features import collection_of, geojson
 from web.heavy import heavy, run_isolated
 from web.params import accepts, catalog, float_arg, int_arg, json_body
@@ -45,16 +44,22 @@ def _kind(acc, required=True):
     return kind
 
 
-def with_paths(results):
-    """``results`` of ``acc.nearest(..., paths=True)`` with each route as GeoJSON."""
+def nearest_json(results: list[dict]) -> str:
+    """The JSON array of nearest facilities (``Access.nearest`` or ``Locator.nearest``);
+    a ``path`` is already JSON text (``paths="json"``) and is put in as it is."""
+    records = []
     for r in results:
-        line = r.get("path")
-        r["path"] = (
-            {"type": "LineString", "coordinates": shapely.get_coordinates(line).tolist()}
-            if line is not None
-            else None
-        )
-    return results
+        if "path" not in r:
+            records.append(json_text(r))
+            continue
+        head = json_text({k: v for k, v in r.items() if k != "path"})
+        records.append(f'{head[:-1]},"path":{r["path"] or "null"}}}')
+    return "[" + ",".join(records) + "]"
+
+
+def json_answer(text: str) -> Response:
+    """JSON text already written, as the answer."""
+    return Response(text, mimetype="application/json")
 
 
 def _origin():
@@ -82,8 +87,8 @@ def nearest():
     kind = _kind(acc, required=False)
     k = int_arg("k", 1, 1, 50)
     paths = request.args.get("path") in ("1", "true")
-    results = acc.nearest(lon, lat, kind=kind, k=k, paths=paths)
-    return jsonify(with_paths(results) if paths else results)
+    results = acc.nearest(lon, lat, kind=kind, k=k, paths="json" if paths else False)
+    return json_answer(nearest_json(results))
 
 
 def _coverage_colors(table):
