@@ -55,8 +55,9 @@ def check(layers, **options):
 
 def lookup(layers, lon: float, lat: float) -> dict:
     """Who is responsible at a point (lon/lat in the dataset's geographic CRS): for each
-    partition layer present ``{"code", "name"}`` of the feature holding it, or None (see
-    :class:`geo.locator.Locator`; build one yourself for many queries)."""
+    partition layer present every feature holding it and whether that is one, an overlap
+    (交叉管), a gap (三不管) or none needed (see :meth:`geo.locator.Locator.locate`; build
+    a Locator yourself for many queries)."""
     from geo.locator import Locator
 
     return Locator(layers).locate(lon, lat)

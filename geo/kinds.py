@@ -39,6 +39,7 @@ __all__ = [
     "hierarchy",
     "partitions",
     "jurisdictions",
+    "extent_layer",
     "map_layers",
     "population_kinds",
     "facility_kind",
@@ -272,6 +273,24 @@ def partitions() -> tuple[str, ...]:
 def jurisdictions() -> dict[str, str]:
     """``{jurisdiction kind: the hierarchy kind it should follow}``."""
     return {n: k.follows for n, k in KINDS.items() if k.follows}
+
+
+def extent_layer(name: str, present) -> str | None:
+    """The layer whose features mark where layer ``name`` must have one (``present``: the
+    layers a dataset holds). A place inside it held by no feature of ``name`` is a gap
+    (三不管): for a jurisdiction, the top hierarchy layer present (the whole city must be
+    policed); otherwise, or without one, the parent layer. None: neither is present, and
+    ``name``'s own outline is its extent. The check (:mod:`geo.checker`) finds gaps
+    against the same layers.
+
+    >>> extent_layer("grid", {"community"}), extent_layer("police_beat", {"street", "police_area"})
+    ('community', 'street')
+    """
+    kind = KINDS[name]
+    top = next((h for h in hierarchy() if h in present), None)
+    if kind.follows and top is not None:
+        return top
+    return kind.parent if kind.parent in present else None
 
 
 def map_layers() -> tuple[str, ...]:

@@ -17,7 +17,7 @@ import shapely
 
 from geo.crs import transformer
 from geo.dataset import Dataset
-from geo.kinds import partitions
+from geo.kinds import KINDS, extent_layer, partitions
 
 __all__ = ["Locator"]
 
@@ -35,13 +35,10 @@ class Locator:
         ds = Dataset.of(layers)
         present = {n: ds[n] for n in ds.present()}
         self.crs = ds.metric_crs if present else None
-        self._areas = {}
-        for name in partitions():
-            gdf = present.get(name)
-            if gdf is None:
-                continue
-            self._areas[name] = (shapely.STRtree(gdf.geometry.values), gdf)
-        self._labels = {n: _labels(g) for n, (_, g) in self._areas.items()}
+        self._areas = {n: present[n] for n in partitions() if n in present}
+        self._extents = {n: extent_layer(n, self._areas) for n in self._areas}
+        self._outlines: dict[str, object] = {}
+        self._index()
         self._facilities = {}
         fac = present.get("facility")
         if fac is not None and self.crs is not None:
@@ -52,35 +49,73 @@ class Locator:
                 self._facilities[str(kind)] = metric.loc[idx]
         self._layers_crs = next(iter(present.values())).crs if self.crs else None
 
+    def _index(self, changed: str | None = None) -> None:
+        """One spatial index over every area layer (a lookup is one query), their codes and
+        names, and what tells a gap at a point: the outline of each layer whose extent is
+        its own, the parents that hold features of a kind kept only where it applies."""
+        names = list(self._areas)
+        geoms = [self._areas[n].geometry.values for n in names]
+        self._tree = shapely.STRtree(np.concatenate(geoms) if geoms else np.array([]))
+        self._layer_of = np.repeat(np.arange(len(names)), [len(g) for g in geoms])
+        self._first = dict(zip(names, np.cumsum([0] + [len(g) for g in geoms[:-1]]).tolist()))
+        self._names_in_order = names
+        self._labels = {n: _labels(gdf) for n, gdf in self._areas.items()}
+        for name in [changed] if changed else names:
+            gdf = self._areas[name]
+            if self._extents[name] is None:
+                self._outlines[name] = _outline(gdf.geometry.values)
+        self._applies = {
+            n: set(self._areas[n]["parent_code"].astype(str))
+            for n in names
+            if not KINDS[n].covers_parent and "parent_code" in self._areas[n]
+        }
+
     def with_area(self, name: str, gdf: gpd.GeoDataFrame) -> Locator:
-        """This locator with partition layer ``name`` replaced by ``gdf`` (same CRS): its
-        index is built again, everything else is shared (after an edit of one layer)."""
+        """This locator with partition layer ``name`` replaced by ``gdf`` (same CRS): the
+        index is built again, the facilities are shared (after an edit of one layer)."""
         out = copy.copy(self)
-        out._areas = {**self._areas, name: (shapely.STRtree(gdf.geometry.values), gdf)}
-        out._labels = {**self._labels, name: _labels(gdf)}
+        out._areas = {**self._areas, name: gdf}
+        out._outlines = dict(self._outlines)
+        out._index(changed=name)
         return out
 
     @property
     def kinds(self) -> list[str]:
         return sorted(self._facilities)
 
-    def locate(self, lon: float, lat: float) -> dict[str, dict | None]:
-        """For each area layer present: ``{"code", "name"}`` of the feature containing the
-        point, ``None`` if none does; where features overlap, every one is listed under
-        ``"also"``."""
-        pt = shapely.Point(lon, lat)
-        out: dict[str, dict | None] = {}
-        for name, (tree, _) in self._areas.items():
-            hits = tree.query(pt, predicate="intersects")
-            if len(hits) == 0:
-                out[name] = None
-                continue
-            hits = np.sort(hits)
+    def locate(self, lon: float, lat: float) -> dict[str, dict]:
+        """Who is responsible at a point, for each area layer present: ``{"status",
+        "holders"}`` — every feature holding the point, ``[{"code", "name"}]`` in stored
+        order — and, when one holds it, its ``code`` and ``name`` (and the others' codes
+        under ``also``). ``status``: ``one``; ``overlap`` (交叉管: two or more in charge);
+        ``gap`` (三不管: none, inside the layer's extent — :func:`geo.kinds.extent_layer`);
+        ``none`` (none, and none is needed there: outside the extent)."""
+        hits = np.sort(self._tree.query(shapely.Point(lon, lat), predicate="intersects"))
+        layer_of = self._layer_of[hits]
+        out: dict[str, dict] = {}
+        for k, name in enumerate(self._names_in_order):
             codes, names = self._labels[name]
-            out[name] = {"code": codes[hits[0]], "name": names[hits[0]]}
-            if len(hits) > 1:
-                out[name]["also"] = [codes[h] for h in hits[1:]]
+            mine = hits[layer_of == k] - self._first[name]
+            holders = [{"code": codes[i], "name": names[i]} for i in mine]
+            out[name] = {"status": "overlap" if len(holders) > 1 else "one", "holders": holders}
+            if holders:
+                out[name].update(holders[0])
+                if len(holders) > 1:
+                    out[name]["also"] = [h["code"] for h in holders[1:]]
+        for name, answer in out.items():
+            if not answer["holders"]:
+                answer["status"] = "gap" if self._must_hold(name, out, lon, lat) else "none"
         return out
+
+    def _must_hold(self, name: str, found: dict[str, dict], lon: float, lat: float) -> bool:
+        """Whether some feature of ``name`` should hold the point (see :meth:`locate`)."""
+        extent = self._extents[name]
+        if extent is None:
+            return bool(shapely.intersects_xy(self._outlines[name], lon, lat))
+        holders = found[extent]["holders"]
+        if name in self._applies:  # only parents that have some must be tiled by them
+            return any(h["code"] in self._applies[name] for h in holders)
+        return bool(holders)
 
     def nearest(self, lon: float, lat: float, *, kind: str | None = None, k: int = 1) -> list[dict]:
         """The ``k`` nearest facilities (of ``kind``, or of each kind when None), nearest
@@ -111,6 +146,15 @@ class Locator:
                     }
                 )
         return sorted(out, key=lambda r: (r["kind"] if not kind else "", r["distance_m"]))
+
+
+def _outline(geoms):
+    """The layer's own outline: its union with the holes filled (prepared for queries)."""
+    union = shapely.union_all(geoms)
+    parts = shapely.get_parts(union)
+    filled = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
+    shapely.prepare(filled)
+    return filled
 
 
 def _labels(gdf) -> tuple:

@@ -149,7 +149,8 @@ def test_findings_filter_by_rule_and_layer(client):
 def test_lookup_names_everyone_responsible_and_the_nearest_facilities(client):
     body = client.get("/lookup?lon=91.1172&lat=29.6558").get_json()  # the Potala
     areas = body["areas"]
-    assert areas["street"] == {"code": "540102003", "name": "吉崩岗街道"}
+    street = {"code": "540102003", "name": "吉崩岗街道"}
+    assert areas["street"] == {"status": "one", "holders": [street], **street}
     assert areas["community"]["code"] == "540102003004"
     assert areas["grid"]["code"].startswith("540102003004")
     assert areas["police_area"]["code"] == "540102PA03"
@@ -171,7 +172,7 @@ def test_lookup_names_everyone_responsible_and_the_nearest_facilities(client):
     here = gpd.GeoSeries([shapely.Point(91.1172, 29.6558)], crs=4490).to_crs(4539).iloc[0]
     assert post["distance_m"] >= posts.distance(here).min()
     outside = client.get("/lookup?lon=100&lat=30").get_json()["areas"]
-    assert outside["street"] is None and outside["grid"] is None
+    assert outside["street"] == outside["grid"] == {"status": "none", "holders": []}
 
 
 def test_search_by_name_and_code(client):
@@ -236,5 +237,5 @@ def test_lookup_on_the_far_side_of_the_globe_answers_nobody(client):
     r = client.get("/lookup?lon=-177.4&lat=-1e-121")
     assert r.status_code == 200
     body = r.get_json()
-    assert all(v is None for v in body["areas"].values())
+    assert all(v == {"status": "none", "holders": []} for v in body["areas"].values())
     assert body["nearest"] and all(n["unreachable"] for n in body["nearest"])

@@ -236,6 +236,31 @@ def _planner_on_the_map(browser, tmp_path):
         server.close()
 
 
+def test_a_click_inside_a_finding_says_who_is_in_charge_there(browser, live_sample):
+    """Issue 14.1 on the sample: inside the strip both PA02 and PA03 hold, the lookup
+    lists both stations and says 交叉管; inside the police layer's hole it says 三不管.
+    Both places lie inside findings, whose click used to open the finding only."""
+    page, events = _open(browser, live_sample + "/")
+    for (lon, lat), wanted in [
+        (
+            (91.105698, 29.657053),
+            ["城关区公安分局公德林派出所", "城关区公安分局吉崩岗派出所", "交叉管"],
+        ),
+        ((91.113790, 29.666192), ["三不管"]),
+    ]:
+        page.evaluate("([x, y]) => { window.gridmap.current.map.setView([y, x], 17); }", [lon, lat])
+        page.wait_for_timeout(800)
+        page.evaluate("document.getElementById('gm-lookup').textContent = ''")
+        page.mouse.click(*_screen(page, (lon, lat)))
+        page.wait_for_function("document.querySelector('#gm-lookup table') !== null")
+        page.wait_for_timeout(300)  # the card of the place before has faded out
+        assert page.locator(".leaflet-popup").count() == 1  # the finding's card is open too
+        row = page.locator("#gm-lookup tr", has_text="派出所辖区").inner_text()
+        assert all(w in row for w in wanted), row
+    assert events["errors"] == [] and events["dialogs"] == []
+    page.close()
+
+
 def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
     """The whole editing loop as a planner does it: sign in, click a cell, draw a line
     across it, read the preview, give a reason, save; the map and the history show it."""

@@ -16,7 +16,8 @@ export function findingColor(cfg, p) {
   return (cfg.rules[p.rule] || {}).color;
 }
 
-export function createFindings(map, cfg, fitTo, showNotice) {
+// onClick(latlng): what else a click inside a finding does (the page: the lookup there)
+export function createFindings(map, cfg, fitTo, showNotice, onClick) {
   var S = cfg.strings;
   var color = function (f) { return findingColor(cfg, f.properties); };
   var layer = L.geoJSON(null, {
@@ -26,6 +27,7 @@ export function createFindings(map, cfg, fitTo, showNotice) {
     },
     onEachFeature: function (f, lyr) {
       lyr.bindPopup(function () { return findingCard(f.properties); });
+      lyr.on("click", function (e) { onClick(e.latlng); });
     }
   }).addTo(map);
   map.on("gridmap:restack", function () { layer.bringToFront(); });  // defects stay visible on top

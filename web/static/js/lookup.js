@@ -1,6 +1,10 @@
 /* Point lookup: for a clicked or entered place (#gm-coord), which areas it lies in
  * (cfg.lookupLayers, in that order) and the nearest facilities, with their paths drawn in
  * the kind's colour (cfg.facilityKinds); the answer goes to #gm-lookup.
+ *
+ * Responsibility is never hidden: where two or more areas of a layer hold the place, all
+ * are listed and the row says 交叉管; where none does but one should (the API's status
+ * "gap"), the row says 三不管.
  */
 import {el, fmt, getJSON} from "./dom.js";
 import {kindLabel} from "./facilities.js";
@@ -14,6 +18,21 @@ export function createLookup(map, cfg, panelNode) {
     return {color: (cfg.facilityKinds[f.properties.kind] || {}).color || "#333333", weight: 4,
             opacity: 0.85, dashArray: "6 4"}; }}).addTo(map);
 
+  // one row's answer: every holder, name before code, and the status when it is not plain
+  function areaCell(a) {
+    var td = el("td", {});
+    a.holders.forEach(function (h) { td.appendChild(el("div", {text: h.name + " " + h.code})); });
+    if (a.status === "overlap" || a.status === "gap") {  // in the colour of its rule
+      var text = a.status === "overlap" ? S.status_overlap.replace("{n}", a.holders.length) : S.status_gap;
+      var note = el("div", {"class": "gm-status", text: text});
+      note.style.borderLeftColor = (cfg.rules[a.status] || {}).color || "#333333";
+      td.appendChild(note);
+    } else if (!a.holders.length) {
+      td.appendChild(el("span", {"class": "gm-muted", text: S.none}));
+    }
+    return td;
+  }
+
   function lookup(lat, lon) {
     box.textContent = S.loading;
     getJSON(cfg.api.lookup + "?lon=" + lon.toFixed(7) + "&lat=" + lat.toFixed(7)).then(function (body) {
@@ -21,8 +40,7 @@ export function createLookup(map, cfg, panelNode) {
       var table = el("table", {"class": "gm-attrs"});
       cfg.lookupLayers.forEach(function (k) {
         if (!(k in body.areas)) return;
-        var a = body.areas[k];
-        table.appendChild(el("tr", {}, [el("th", {text: S[k]}), el("td", {text: a ? a.name + " " + a.code : S.none})]));
+        table.appendChild(el("tr", {}, [el("th", {text: S[k]}), areaCell(body.areas[k])]));
       });
       box.appendChild(el("div", {"class": "gm-muted", text: lon.toFixed(6) + ", " + lat.toFixed(6)}));
       box.appendChild(table);

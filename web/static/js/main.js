@@ -32,7 +32,9 @@ function build(map, cfg, panel) {
   // first requests.
   var areas = createAreaLayers(map, cfg, featureClick, showNotice);
   var facilities = createFacilities(map, cfg);
-  var findings = createFindings(map, cfg, fitTo, showNotice);
+  var findings = createFindings(map, cfg, fitTo, showNotice, function (latlng) {
+    lookup(latlng.lat, latlng.lng);  // inside a finding: who is (or is not) in charge there
+  });
   installThemes(map, cfg, areas);
   installSearch(map, cfg, fitTo, showNotice);
   var lookup = createLookup(map, cfg, panel);
