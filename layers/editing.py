@@ -31,6 +31,7 @@ commit order.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ __all__ = [
     "revert_feature",
     "apply_change",
     "revert_change",
+    "replayed",
 ]
 
 
@@ -67,6 +69,53 @@ class Saved:
     revisions: dict[str, int]
     before: Version
     after: Version
+
+
+def replayed(
+    records: list[dict], since: Version, stored: Mapping[str, gpd.GeoDataFrame]
+) -> list[Saved] | None:
+    """The commits another writer (another worker process, the CLI) made after ``since``,
+    as :class:`Saved`, rebuilt from their revision records (``store.revisions_since``,
+    oldest first), so that a served copy can show them as it shows its own saves. A
+    commit is the records of one change (one ``change_id``); its features are each code's
+    ``after`` (none: an empty geometry, the code removed), with the columns and dtypes of
+    the layer as ``stored`` holds it. None when the records cannot say the change exactly
+    (a layer not held, a code held by several features, a value of another type): read
+    the dataset again instead."""
+    out, before = [], since
+    for _, commit in itertools.groupby(records, key=lambda r: r["change_id"] or r["id"]):
+        commit = list(commit)
+        layer = commit[0]["layer"]
+        held = stored.get(layer)
+        if held is None or any(r["layer"] != layer for r in commit):
+            return None
+        codes = [str(r["code"]) for r in commit]
+        held_codes = held["code"].astype(str)
+        if (held_codes[held_codes.isin(codes)].value_counts() > 1).any():
+            return None  # a code held by several features: one after each cannot say which
+        features = gpd.GeoDataFrame.from_features(  # a removed code: as it was, emptied
+            [r["after"] or {**r["before"], "geometry": None} for r in commit], crs=held.crs
+        )
+        features["code"] = codes
+        features.loc[[r["after"] is None for r in commit], "geometry"] = shapely.Polygon()
+        try:
+            features = gpd.GeoDataFrame(
+                features.reindex(columns=held.columns).astype(
+                    held.dtypes.drop(held.geometry.name).to_dict()
+                ),
+                geometry=held.geometry.name,
+                crs=held.crs,
+            )
+        except (TypeError, ValueError):
+            return None
+        after = Version(before.layers, commit[-1]["id"])
+        out.append(
+            Saved(
+                layer, features, codes, {c: r["id"] for c, r in zip(codes, commit)}, before, after
+            )
+        )
+        before = after
+    return out
 
 
 class Served(Protocol):

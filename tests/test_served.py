@@ -23,11 +23,15 @@ from web.catalog import Catalog
 CELL = "540102001001002"  # a sample cell of 136 households
 
 
-@pytest.fixture
-def catalog(tmp_path):
+def _copy(tmp_path):
     path = tmp_path / "city.gpkg"
     path.write_bytes(SAMPLE.read_bytes())
-    return Catalog(str(path))
+    return path
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    return Catalog(str(_copy(tmp_path)))
 
 
 def _same(served: Catalog, fresh: Catalog) -> None:
@@ -229,3 +233,85 @@ def test_removing_one_of_two_features_of_a_code_renames_the_other(catalog):
     assert list(grid.ids[grid.by_code(dup)]) == [dup]
     assert f'"id":"{dup}"' in grid.heads[int(grid.by_code(dup)[0])]
     _same(catalog, Catalog(catalog.location))
+
+
+@pytest.fixture(params=["geopackage", pytest.param("postgis", marks=pytest.mark.postgis)])
+def shared(request, tmp_path):
+    """The sample on each backend: where it is (a path, a URL)."""
+    if request.param == "geopackage":
+        return str(_copy(tmp_path))
+    from layers.storage import open_store
+    from tests.conftest import PG_URL
+
+    request.getfixturevalue("postgis_url")
+    schema = request.getfixturevalue("pg_schema")
+    url = f"{PG_URL}&schema={schema}" if "?" in PG_URL else f"{PG_URL}?schema={schema}"
+    sample, target = open_store(SAMPLE), open_store(url)
+    for name in sample.list_layers():
+        target.write_layer(name, sample.read_layer(name))
+    return url
+
+
+def test_a_copy_keeps_up_with_another_writer_by_its_revisions(shared, monkeypatch):
+    """Two copies of one dataset, as two worker processes hold it: saves through the
+    first (an update, a split, a merge, a revert) are shown by the second from their
+    revision records — spliced, the dataset not read again — and it then equals a fresh
+    read; a save through the second on a copy behind shows the other's commits first."""
+    catalog, other = Catalog(shared), Catalog(shared)
+    reads = []
+    monkeypatch.setattr(other, "_load", lambda: reads.append(1) or Catalog._load(other))
+
+    def rev(code):
+        return catalog.store.latest_revisions("grid").get(code, 0)
+
+    feature = _feature(catalog, CELL)
+    feature["properties"] = {"households": 141, "name": "新名字"}
+    update_feature(
+        catalog.store, "grid", CELL, feature, base_revision=rev(CELL), author="ana",
+        reason="survey", served=catalog,
+    )  # fmt: skip
+    split = apply_change(
+        catalog.store,
+        {"op": "split", "code": CELL, "line": _line_across(catalog, CELL)},
+        base={CELL: rev(CELL)}, author="ana", reason="too big", served=catalog,
+    )  # fmt: skip
+    new = split["cells"][1]["code"]
+    assert other.keep_up() is True
+    assert len(other.collections["grid"]) == 652 and other.collections["grid"].codes[-1] == new
+    _same(other, Catalog(shared))
+    assert other.keep_up() is False  # nothing new
+    merge = apply_change(
+        catalog.store,
+        {"op": "merge", "codes": [CELL, new]},
+        base={CELL: rev(CELL), new: rev(new)}, author="ana", reason="one again", served=catalog,
+    )  # fmt: skip
+    revert_change(catalog.store, merge["change_id"], author="ana", reason="undo", served=catalog)
+    assert other.keep_up() is True
+    _same(other, Catalog(shared))
+    # the second saves on a copy that has not seen the first's latest save
+    code = str(other.layers["grid"]["code"].drop_duplicates(keep=False).iloc[3])
+    feature = _feature(catalog, code)
+    feature["properties"] = {"households": 999}
+    update_feature(
+        catalog.store, "grid", code, feature, base_revision=rev(code), author="ana",
+        reason="survey", served=catalog,
+    )  # fmt: skip
+    mine = _feature(other, CELL)
+    mine["properties"] = {"households": 7}
+    update_feature(
+        other.store, "grid", CELL, mine, base_revision=rev(CELL), author="bo",
+        reason="survey", served=other,
+    )  # fmt: skip
+    assert other.layers["grid"].set_index("code").at[code, "households"] == 999
+    _same(other, Catalog(shared))
+    assert reads == [], "the dataset was read again instead of the revisions"
+
+
+def test_a_whole_layer_write_elsewhere_is_read_again(catalog):
+    """An import by another writer (a whole-layer write, no revisions) is read whole."""
+    other = Catalog(catalog.location)
+    facilities = catalog.store.read_layer("facility").iloc[:10]
+    catalog.store.write_layer("facility", facilities)
+    assert other.keep_up() is True
+    assert len(other.layers["facility"]) == 10
+    _same(other, Catalog(catalog.location))

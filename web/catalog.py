@@ -337,22 +337,80 @@ class Catalog:
             self._applied += 1
 
     def _catch_up(self) -> None:
-        """Show the queued changes, in order (called with ``_lock`` held). A change that
-        does not start from the version shown means another writer changed the dataset
-        too: read it again whole."""
-        from geo.edits import EDIT_LAYERS, PreviewBase
-        from layers.storage.edits import splice
-
-        version, codes = self.version, []
+        """Show the queued changes, in order (called with ``_lock`` held). Where one does
+        not start from the version shown, another writer changed the dataset in between:
+        its commits are shown first (:meth:`keep_up`)."""
+        version = self.version
         saves = list(self._pending)
         self._pending.clear()
         self._shown_upto = self._applied
         self._showing.notify_all()  # waiters see it once the lock is released: shown
         if not saves:
             return
-        if any(s.before != v for s, v in zip(saves, [version, *(s.after for s in saves)])):
+        chain = self._chained(version, saves)
+        if chain is None:
             self._load()
-            return
+        else:
+            self._show(chain)
+
+    def keep_up(self) -> bool:
+        """Show what other writers (other worker processes of the service, the CLI)
+        committed since the version shown, as this copy shows its own saves: rebuilt from
+        their revisions and spliced in (the dataset is read again only after a
+        whole-layer write, or where revisions cannot say a change exactly). True when the
+        copy changed. Called every few tenths of a second by :func:`follow`."""
+        if self.store.version() == self.version:
+            return False
+        with self._lock:
+            if self._committers or self._pending:  # a commit of ours will show it all
+                return False
+            version = self.version
+            now = self.store.version()
+            if now == version:
+                return False
+            chain = self._replayed(version, now) if now.layers == version.layers else None
+            if chain is None:
+                self._load()
+            else:
+                self._show(chain)
+            return True
+
+    def _replayed(self, since, upto) -> list | None:
+        """Other writers' commits after version ``since`` up to ``upto`` (None: all), as
+        :class:`~layers.editing.Saved` (see :func:`layers.editing.replayed`)."""
+        from layers.editing import replayed
+
+        records = self.store.revisions_since(since.revision)
+        if upto is not None:
+            records = [r for r in records if r["id"] <= upto.revision]
+        chain = replayed(records, since, self.stored)
+        if chain and upto is not None and chain[-1].after != upto:
+            return None  # revisions missing between the two versions
+        return chain
+
+    def _chained(self, version, saves) -> list | None:
+        """``saves`` (in commit order) with, before any that does not start where the one
+        before it ended, the commits other writers made in between (None when they cannot
+        be rebuilt: read the dataset again)."""
+        chain = []
+        for saved in saves:
+            if saved.before != version:
+                if saved.before.layers != version.layers:
+                    return None
+                between = self._replayed(version, saved.before)
+                if between is None:
+                    return None
+                chain.extend(between)
+            chain.append(saved)
+            version = saved.after
+        return chain
+
+    def _show(self, saves) -> None:
+        """Show committed changes that follow on one another from the version shown."""
+        from geo.edits import EDIT_LAYERS, PreviewBase
+        from layers.storage.edits import splice
+
+        codes = []
         old_base = self._preview_base
         # consecutive saves of grid cells are spliced in together (one splice of the
         # burst), any other layer's is built again

@@ -48,6 +48,12 @@ class LayerStore(ABC):
         """Revisions recorded for a layer or one feature, oldest first."""
 
     @abstractmethod
+    def revisions_since(self, revision: int) -> list[dict]:
+        """Every layer's revisions with an id above ``revision``, oldest first: what was
+        committed after the dataset stood at that revision (to show it without reading
+        the layers again)."""
+
+    @abstractmethod
     def version(self) -> Version:
         """Where the dataset stands now (:class:`layers.storage.edits.Version`)."""
 

@@ -181,6 +181,10 @@ class GeoPackageStore(LayerStore):
         with self._reading() as r:
             return r.revisions(layer, code) if r else []
 
+    def revisions_since(self, revision: int) -> list[dict]:
+        with self._reading() as r:
+            return r._select_revisions("WHERE id > ?", (revision,)) if r else []
+
     def latest_revisions(self, layer: str) -> dict[str, int]:
         with self._reading() as r:
             if r is None or not r.has("gridmap_revisions"):

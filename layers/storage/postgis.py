@@ -179,6 +179,16 @@ class PostGISStore(LayerStore):
         with self.engine.begin() as con:
             return _PostGISEdit(self, con).revisions(layer, code)
 
+    def revisions_since(self, revision: int) -> list[dict]:
+        with self.engine.begin() as con:
+            sql = (
+                f'SELECT {", ".join(REVISION_COLUMNS)} FROM "{self.schema}".gridmap_revisions '
+                "WHERE id > :rev ORDER BY id"
+            )
+            return [
+                decode(dict(r)) for r in con.execute(sa.text(sql), {"rev": revision}).mappings()
+            ]
+
     def version(self) -> Version:
         with self.engine.begin() as con:
             return _PostGISEdit(self, con).version()
