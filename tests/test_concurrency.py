@@ -9,6 +9,11 @@ commit and the moment the served copy shows it.
 from __future__ import annotations
 
 import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -64,6 +69,11 @@ def test_get_then_put_never_overwrites_another_planners_save(service):
     before it, so the count ends exactly at start + accepted saves."""
     url, app = service
     code = str(app.extensions["gridmap"].collections["grid"].codes[7])
+    _increments_lose_nothing(url, app.extensions["gridmap"].store, code)
+
+
+def _increments_lose_nothing(url: str, store, code: str) -> None:
+    """The lost-update hammer (see the test above) against the service at ``url``."""
     item = f"{url}/collections/grid/items/{code}"
     start = _call("GET", item)[2]["properties"]["households"]
     accepted, stale, errors = [], [], []
@@ -94,7 +104,7 @@ def test_get_then_put_never_overwrites_another_planners_save(service):
         t.join()
     assert errors == []
     assert len(accepted) == 3 * PLANNERS
-    history = app.extensions["gridmap"].store.revisions("grid", code)
+    history = store.revisions("grid", code)
     counts = [
         (h["before"]["properties"]["households"], h["after"]["properties"]["households"])
         for h in history
@@ -105,6 +115,66 @@ def test_get_then_put_never_overwrites_another_planners_save(service):
     final = _call("GET", item)[2]["properties"]["households"]
     assert final == start + len(accepted) == counts[-1][1]
     assert stale, "the planners never collided: the test did not reach the window"
+
+
+@pytest.fixture
+def workers(dataset):
+    """``python -m web --workers 2`` serving the dataset: (url, its store)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATASET": dataset, "GRIDMAP_SECRET_KEY": "workers-test"}
+    command = [
+        sys.executable,
+        "-m",
+        "web",
+        "--workers",
+        "2",
+        "--threads",
+        "12",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if proc.poll() is not None:
+                pytest.fail(f"python -m web --workers 2 ended: {proc.stdout.read()}")
+            try:
+                if _call("GET", f"{url}/collections")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.25)
+        yield url, open_store(dataset)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+def test_two_worker_processes_lose_nothing_and_read_their_writes(workers):
+    """With two worker processes, each holding its own copy, a GET right after a save —
+    on a new connection, to either worker — has the saved cell and its new ETag, and the
+    lost-update hammer loses nothing."""
+    url, store = workers
+    grid = store.read_layer("grid")
+    codes = grid["code"][~grid["code"].duplicated(keep=False)].astype(str).tolist()
+    item = f"{url}/collections/grid/items/{codes[3]}"
+    for k in range(20):
+        status, headers, feature = _call("GET", item)
+        feature["properties"] = {"households": 200 + k}
+        status, saved, _ = _call(
+            "PUT", item, feature, {"If-Match": headers["ETag"], "X-Reason": "survey", **_auth(0)}
+        )
+        assert status == 200
+        for _ in range(2):  # two new connections: both workers, most likely
+            status, headers, feature = _call("GET", item)
+            assert headers["ETag"] == saved["ETag"]
+            assert feature["properties"]["households"] == 200 + k
+    _increments_lose_nothing(url, store, codes[7])
 
 
 def test_planners_on_different_cells_do_not_queue(service):

@@ -16,6 +16,7 @@ editing, printing and downloads, sign-in — the query-parameter check of
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -51,6 +52,12 @@ def compress(response):
     response.headers["Content-Encoding"] = "gzip"
     response.headers.add("Vary", "Accept-Encoding")
     return response
+
+
+def share(config, limit: str) -> int:
+    """One worker process's share of a limit set for the whole service (``config[limit]``
+    over ``config["WORKERS"]``, at least 1)."""
+    return max(1, math.ceil(int(config[limit]) / max(1, int(config.get("WORKERS", 1)))))
 
 
 def default_dataset() -> str:
@@ -116,6 +123,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_SECURE=_flag("GRIDMAP_COOKIE_SECURE"),
         # a browser session ends this many hours after signing in
         SESSION_HOURS=float(os.environ.get("GRIDMAP_SESSION_HOURS", "12")),
+        # worker processes serving the dataset together (python -m web --workers): the
+        # limits below hold for the service as a whole, each worker keeping its share
+        WORKERS=int(os.environ.get("GRIDMAP_WORKERS", "1")),
         # expensive analyses (siting, coverage, proposals): how many run at once, how many
         # may wait for a slot, and for how long (seconds) — see web/heavy.py
         HEAVY_SLOTS=int(os.environ.get("GRIDMAP_HEAVY_SLOTS", "2")),
@@ -160,7 +170,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     pages.check_basemap(app.config["BASEMAP"])
     app.extensions["gridmap"] = Catalog(app.config["DATASET"])
     app.extensions["gridmap.heavy"] = HeavyJobs(
-        app.config["HEAVY_SLOTS"], app.config["HEAVY_QUEUE"], app.config["HEAVY_WAIT"]
+        share(app.config, "HEAVY_SLOTS"), share(app.config, "HEAVY_QUEUE"), app.config["HEAVY_WAIT"]
     )
     # one blueprint per area of the service
     for area in (pages, features, openapi, analysis, sites, editing, printing, account):

@@ -31,6 +31,7 @@ is one :class:`AuthState` per app, in ``app.extensions["gridmap.auth"]``.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import hmac
@@ -39,6 +40,7 @@ import os
 import secrets
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app, g, request, session
@@ -119,16 +121,27 @@ class SignedOut:
 
     def sign_out(self, stamp: str, at: float | None = None) -> None:
         at = time.time() if at is None else at
-        with self._lock:
-            self._refresh()
+        with self._lock, self._only_writer():
+            self._seen = None
+            self._refresh()  # with what other processes wrote
             self._times = {k: t for k, t in self._times.items() if at - t < self.lifetime}
             self._times[stamp] = at
             if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
                 tmp.write_text(json.dumps(self._times))
                 os.replace(tmp, self.path)
-                self._seen = None
+            self._seen = None
+
+    @contextmanager
+    def _only_writer(self):
+        """Held while the file is read, added to and written: worker processes share it."""
+        if self.path is None:
+            yield
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def since(self, stamp: str) -> float:
         """When the account of ``stamp`` last signed out (0: never)."""
@@ -142,9 +155,11 @@ class AuthState:
     passwords, a dummy hash for names that are no account, and the sign-outs."""
 
     def __init__(self, config: dict, instance: Path):
-        self.throttle = Throttle(
-            account_limit=int(config["LOGIN_MAX_FAILURES"]),
-            address_limit=int(config["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
+        from web import share
+
+        self.throttle = Throttle(  # each worker process counts its share of the limits
+            account_limit=share(config, "LOGIN_MAX_FAILURES"),
+            address_limit=share(config, "LOGIN_MAX_FAILURES_PER_ADDRESS"),
             window=float(config["LOGIN_FAILURE_WINDOW"]),
             lockout=float(config["LOGIN_LOCKOUT"]),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import threading
 import time
@@ -39,6 +40,24 @@ __all__ = ["Collection", "Catalog", "plain"]
 CHECK_DELAY = 2.0
 # Seconds at most a committed save waits for a later one of the same burst to show both.
 SHOW_WAIT = 0.5
+
+
+def follow(catalog: Catalog, every: float = 0.25) -> threading.Thread:
+    """Keep ``catalog`` up with other writers (:meth:`Catalog.keep_up`) every ``every``
+    seconds, in a daemon thread: how ``python -m web`` serves changes that other worker
+    processes or the CLI commit."""
+
+    def run():
+        while True:
+            time.sleep(every)
+            try:
+                catalog.keep_up()
+            except Exception:  # noqa: BLE001 - logged; the next round tries again
+                logging.getLogger("gridmap").exception("could not keep up with the dataset")
+
+    thread = threading.Thread(target=run, name="gridmap-follow", daemon=True)
+    thread.start()
+    return thread
 
 
 def plain(v):

@@ -437,6 +437,7 @@ def feature_position(layer: str, col, fid: str) -> int:
 @accepts("crs", formats=("geojson", "json", "html"))
 def item(layer, fid):
     """One feature (ETag: its revision, for editing)."""
+    catalog().keep_up()  # what a planner reads before editing includes every commit so far
     col = collection_of(layer)
     i = feature_position(layer, col, fid)
     crs_name, crs = crs_arg("crs")
