@@ -1,9 +1,10 @@
 """Benchmark: reads under load while planners save and heavy analyses run, then a soak.
 
     python -m tests.benchmarks.bench_load [--clients 50] [--requests 3000] [--soak 600]
+                                          [--workers 1]
 
-The service (``python -m web``, waitress, 16 threads) serves a copy of the bundled sample
-with 4 planner accounts. ``--clients`` concurrent aiohttp clients (keep-alive) send the same
+The service (``python -m web``, waitress, 16 threads per worker process, ``--workers``
+processes) serves a copy of the bundled sample with 4 planner accounts. ``--clients`` concurrent aiohttp clients (keep-alive) send the same
 seeded ``--requests`` reads — item pages (``/collections/grid/items?bbox=…&limit=100``) and
 ``/lookup`` at random points — in four conditions, each measured in this run:
 
@@ -40,6 +41,7 @@ import numpy as np
 
 from tests.benchmarks.bench_api import (
     bboxes,
+    family,
     feature_count,
     free_port,
     get_json,
@@ -58,10 +60,15 @@ PASSWORD = "bench-secret"
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory (MB) of the server: the process and its workers."""
+    total = 0.0
+    for p in family(pid):
+        try:
+            lines = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total += sum(int(ln.split()[1]) / 1024 for ln in lines if ln.startswith("VmRSS:"))
+    return total
 
 
 class Background:
@@ -128,6 +135,7 @@ def main(argv=None):
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--soak", type=float, default=600, help="seconds (0: none)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1, help="python -m web --workers")
     args = ap.parse_args(argv)
 
     WORK.mkdir(parents=True, exist_ok=True)
@@ -150,13 +158,19 @@ def main(argv=None):
     try:
         t = time.perf_counter()
         proc = start(
-            [sys.executable, "-m", "web", "--port", str(port)],
+            [sys.executable, "-m", "web", "--port", str(port), "--workers", str(args.workers)],
             {"DATASET": str(dataset)},
             WORK / "gridmap.log",
             f"{base}/collections",
             procs,
         )
-        print(f"gridmap: {base} ready in {time.perf_counter() - t:.1f} s; {dataset}")
+        log = WORK / "gridmap.log"
+        while log.read_text().count("serving") < args.workers:  # every worker has loaded
+            time.sleep(0.5)
+        print(
+            f"gridmap: {base} ready in {time.perf_counter() - t:.1f} s; {dataset}; "
+            f"{args.workers} worker process(es)"
+        )
         get_json(f"{base}/findings?rule=gap")  # the check has run
         extent = get_json(f"{base}/collections/grid")["extent"]["spatial"]["bbox"][0]
         boxes = bboxes(extent, args.requests, args.seed, size_m=500)
