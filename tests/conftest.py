@@ -74,6 +74,32 @@ def pg_schema(postgis_url):
     engine.dispose()
 
 
+def schema_url(schema: str) -> str:
+    """The test database's URL for one schema of it."""
+    return f"{PG_URL}&schema={schema}" if "?" in PG_URL else f"{PG_URL}?schema={schema}"
+
+
+def copy_sample(url: str) -> str:
+    """The bundled sample's layers written into the (empty) dataset at ``url``."""
+    from layers.storage import open_store
+
+    sample, target = open_store(SAMPLE), open_store(url)
+    for name in sample.list_layers():
+        target.write_layer(name, sample.read_layer(name))
+    return url
+
+
+@pytest.fixture(params=["geopackage", pytest.param("postgis", marks=pytest.mark.postgis)])
+def sample_dataset(request, tmp_path) -> str:
+    """A copy of the sample on each backend: where it is (a GeoPackage path, a URL)."""
+    if request.param == "geopackage":
+        path = tmp_path / "city.gpkg"
+        path.write_bytes(SAMPLE.read_bytes())
+        return str(path)
+    request.getfixturevalue("postgis_url")
+    return copy_sample(schema_url(request.getfixturevalue("pg_schema")))
+
+
 @pytest.fixture(params=["geopackage", pytest.param("postgis", marks=pytest.mark.postgis)])
 def store(request, tmp_path):
     """An empty dataset on each backend."""

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from layers.storage import open_store
-from tests.conftest import PG_URL, SAMPLE, serve_in_thread
 from tests.conftest import http_call as _call
+from tests.conftest import serve_in_thread
 from web import create_app
 from web.auth import add_user
 
@@ -30,20 +30,10 @@ PLANNERS = 16
 PASSWORD = "long-secret"
 
 
-@pytest.fixture(params=["geopackage", pytest.param("postgis", marks=pytest.mark.postgis)])
-def dataset(request, tmp_path):
+@pytest.fixture
+def dataset(sample_dataset):
     """The sample as a dataset of each backend, with 16 planner accounts."""
-    if request.param == "geopackage":
-        path = tmp_path / "city.gpkg"
-        path.write_bytes(SAMPLE.read_bytes())
-        url = str(path)
-    else:
-        request.getfixturevalue("postgis_url")
-        schema = request.getfixturevalue("pg_schema")
-        url = f"{PG_URL}&schema={schema}" if "?" in PG_URL else f"{PG_URL}?schema={schema}"
-        sample, target = open_store(SAMPLE), open_store(url)
-        for name in sample.list_layers():
-            target.write_layer(name, sample.read_layer(name))
+    url = sample_dataset
     store = open_store(url)
     for n in range(PLANNERS):
         add_user(store, f"p{n}", "planner", PASSWORD)

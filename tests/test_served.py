@@ -23,15 +23,11 @@ from web.catalog import Catalog
 CELL = "540102001001002"  # a sample cell of 136 households
 
 
-def _copy(tmp_path):
-    path = tmp_path / "city.gpkg"
-    path.write_bytes(SAMPLE.read_bytes())
-    return path
-
-
 @pytest.fixture
 def catalog(tmp_path):
-    return Catalog(str(_copy(tmp_path)))
+    path = tmp_path / "city.gpkg"
+    path.write_bytes(SAMPLE.read_bytes())
+    return Catalog(str(path))
 
 
 def _same(served: Catalog, fresh: Catalog) -> None:
@@ -235,29 +231,12 @@ def test_removing_one_of_two_features_of_a_code_renames_the_other(catalog):
     _same(catalog, Catalog(catalog.location))
 
 
-@pytest.fixture(params=["geopackage", pytest.param("postgis", marks=pytest.mark.postgis)])
-def shared(request, tmp_path):
-    """The sample on each backend: where it is (a path, a URL)."""
-    if request.param == "geopackage":
-        return str(_copy(tmp_path))
-    from layers.storage import open_store
-    from tests.conftest import PG_URL
-
-    request.getfixturevalue("postgis_url")
-    schema = request.getfixturevalue("pg_schema")
-    url = f"{PG_URL}&schema={schema}" if "?" in PG_URL else f"{PG_URL}?schema={schema}"
-    sample, target = open_store(SAMPLE), open_store(url)
-    for name in sample.list_layers():
-        target.write_layer(name, sample.read_layer(name))
-    return url
-
-
-def test_a_copy_keeps_up_with_another_writer_by_its_revisions(shared, monkeypatch):
+def test_a_copy_keeps_up_with_another_writer_by_its_revisions(sample_dataset, monkeypatch):
     """Two copies of one dataset, as two worker processes hold it: saves through the
     first (an update, a split, a merge, a revert) are shown by the second from their
     revision records — spliced, the dataset not read again — and it then equals a fresh
     read; a save through the second on a copy behind shows the other's commits first."""
-    catalog, other = Catalog(shared), Catalog(shared)
+    catalog, other = Catalog(sample_dataset), Catalog(sample_dataset)
     reads = []
     monkeypatch.setattr(other, "_load", lambda: reads.append(1) or Catalog._load(other))
 
@@ -278,7 +257,7 @@ def test_a_copy_keeps_up_with_another_writer_by_its_revisions(shared, monkeypatc
     new = split["cells"][1]["code"]
     assert other.keep_up() is True
     assert len(other.collections["grid"]) == 652 and other.collections["grid"].codes[-1] == new
-    _same(other, Catalog(shared))
+    _same(other, Catalog(sample_dataset))
     assert other.keep_up() is False  # nothing new
     merge = apply_change(
         catalog.store,
@@ -287,7 +266,7 @@ def test_a_copy_keeps_up_with_another_writer_by_its_revisions(shared, monkeypatc
     )  # fmt: skip
     revert_change(catalog.store, merge["change_id"], author="ana", reason="undo", served=catalog)
     assert other.keep_up() is True
-    _same(other, Catalog(shared))
+    _same(other, Catalog(sample_dataset))
     # the second saves on a copy that has not seen the first's latest save
     code = str(other.layers["grid"]["code"].drop_duplicates(keep=False).iloc[3])
     feature = _feature(catalog, code)
@@ -303,7 +282,7 @@ def test_a_copy_keeps_up_with_another_writer_by_its_revisions(shared, monkeypatc
         reason="survey", served=other,
     )  # fmt: skip
     assert other.layers["grid"].set_index("code").at[code, "households"] == 999
-    _same(other, Catalog(shared))
+    _same(other, Catalog(sample_dataset))
     assert reads == [], "the dataset was read again instead of the revisions"
 
 

@@ -26,7 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from layers.storage import open_store
-from tests.conftest import PG_URL, SAMPLE, _postgis_unavailable, serve_in_thread
+from tests.conftest import (
+    PG_URL,
+    SAMPLE,
+    _postgis_unavailable,
+    copy_sample,
+    schema_url,
+    serve_in_thread,
+)
 from tests.conftest import http_call as _call
 from web import create_app
 from web.auth import add_user
@@ -48,10 +55,7 @@ def _datasets(work: Path):
     from layers.storage.postgis import _engine_url
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    url = f"{PG_URL}&schema={schema}" if "?" in PG_URL else f"{PG_URL}?schema={schema}"
-    sample, target = open_store(SAMPLE), open_store(url)
-    for name in sample.list_layers():
-        target.write_layer(name, sample.read_layer(name))
+    url = copy_sample(schema_url(schema))
 
     def drop():
         engine = sa.create_engine(_engine_url(PG_URL))
