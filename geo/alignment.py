@@ -17,7 +17,7 @@ import shapely
 from geo.findings import Tolerances, make_findings, significant
 from geo.layer_rules import gap_findings
 
-__all__ = ["misaligned", "alignment_table", "uncovered"]
+__all__ = ["misaligned", "alignment_table", "uncovered", "population_in"]
 
 
 def _pieces(jurisdictions, units):
@@ -75,21 +75,29 @@ def misaligned(
     return make_findings(rows, jurisdictions.crs)
 
 
-def alignment_table(jurisdictions: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> pd.DataFrame:
+def alignment_table(
+    jurisdictions: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    grid: gpd.GeoDataFrame | None = None,
+) -> pd.DataFrame:
     """Per jurisdiction: the units it is matched to, and how well it fits them.
 
     Columns: ``code``, ``name``, ``matched`` (codes of the units it mainly covers),
     ``shared_pct`` (percentage of the jurisdiction's area inside those units),
     ``mismatched_area_m2`` (its area outside them, m²), ``unmatched_in_units_m2`` (area of
-    its matched units it does not cover, m²) and ``boundary_offset_m`` (Hausdorff distance
-    between its boundary and the boundary of its matched units, m).
+    its matched units it does not cover, m²), ``boundary_offset_m`` (Hausdorff distance
+    between its boundary and the boundary of its matched units, m) and ``area_km2``. With
+    ``grid`` (cells with ``households`` and ``population``, same CRS): ``households`` and
+    ``population`` in the jurisdiction, and ``households_mismatched`` and
+    ``population_mismatched`` in its area outside its matched units — each cell's figures
+    spread uniformly over the cell (areal interpolation, :func:`population_in`).
     """
     ji, ui, inter = _pieces(jurisdictions, units)
     areas = shapely.area(inter)
     best, _ = _matches(ji, ui, areas, len(units))
     ucode = units["code"].astype(str).to_numpy()
     ug = units.geometry.values
-    rows = []
+    rows, outside = [], []
     for j, (code, geom) in enumerate(zip(jurisdictions["code"], jurisdictions.geometry.values)):
         matched = np.flatnonzero(best == j)
         own = (ji == j) & np.isin(ui, matched)
@@ -101,6 +109,7 @@ def alignment_table(jurisdictions: gpd.GeoDataFrame, units: gpd.GeoDataFrame) ->
             if len(matched)
             else None
         )
+        outside.append(shapely.difference(geom, union))
         rows.append(
             {
                 "code": str(code),
@@ -110,9 +119,41 @@ def alignment_table(jurisdictions: gpd.GeoDataFrame, units: gpd.GeoDataFrame) ->
                 "mismatched_area_m2": round(max(total - shared, 0.0), 1),
                 "unmatched_in_units_m2": round(max(float(union.area) - shared, 0.0), 1),
                 "boundary_offset_m": None if offset is None else round(offset, 2),
+                "area_km2": round(total / 1e6, 4),
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if grid is not None and len(table) and {"households", "population"} <= set(grid.columns):
+        whole = population_in(jurisdictions.geometry.values, grid)
+        apart = population_in(np.asarray(outside, dtype=object), grid)
+        for name in ("households", "population"):
+            table[name] = whole[name].round(1).to_numpy()
+            table[f"{name}_mismatched"] = apart[name].round(1).to_numpy()
+    return table
+
+
+def population_in(areas, grid: gpd.GeoDataFrame) -> pd.DataFrame:
+    """``households`` and ``population`` inside each of ``areas`` (polygons in the grid's
+    metric CRS), each grid cell's figures spread uniformly over the cell: tobler's areal
+    interpolation of the cells onto the areas (an empty area holds none)."""
+    from tobler.area_weighted import area_interpolate  # imported here: it takes seconds once
+
+    areas = np.asarray(areas, dtype=object)
+    target = gpd.GeoDataFrame(geometry=gpd.GeoSeries(areas, crs=grid.crs))
+    live = ~(shapely.is_empty(areas) | shapely.is_missing(areas))
+    out = pd.DataFrame({"households": 0.0, "population": 0.0}, index=range(len(areas)))
+    if live.any():
+        source = grid[["households", "population", grid.geometry.name]].fillna(0)
+        figures = area_interpolate(
+            source_df=source,
+            target_df=target[live].reset_index(drop=True),
+            extensive_variables=["households", "population"],
+            allocate_total=False,  # a share by area of the cell: areas need not cover it
+        )
+        out.loc[np.flatnonzero(live), ["households", "population"]] = figures[
+            ["households", "population"]
+        ].to_numpy()
+    return out
 
 
 def uncovered(

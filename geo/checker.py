@@ -185,7 +185,7 @@ def check_dataset(
         parts.append(uncovered(metric[name], name, extent, top, tolerances))
         units = unit_layer if unit_layer in metric else top
         parts.append(misaligned(metric[name], name, metric[units], units, tolerances))
-        tables[name] = alignment_table(metric[name], metric[units])
+        tables[name] = alignment_table(metric[name], metric[units], metric.get("grid"))
         tables[name].insert(2, "unit_layer", units)
 
     findings = (

@@ -1,7 +1,9 @@
 """The map page works offline and shows data as text: static checks and headless Chromium."""
 
 import contextlib
+import json
 import re
+import urllib.request
 from html import unescape
 from urllib.parse import urljoin, urlparse
 
@@ -257,6 +259,45 @@ def test_a_click_inside_a_finding_says_who_is_in_charge_there(browser, live_samp
         assert page.locator(".leaflet-popup").count() == 1  # the finding's card is open too
         row = page.locator("#gm-lookup tr", has_text="派出所辖区").inner_text()
         assert all(w in row for w in wanted), row
+    assert events["errors"] == [] and events["dialogs"] == []
+    page.close()
+
+
+def test_the_alignment_panel_sorts_and_shows_a_stations_mismatch(browser, live_sample):
+    """Issue 14.2: the officers' table of police areas, sorted by the area outside their
+    street (largest first); a row zooms to the station and outlines its findings."""
+    page, events = _open(browser, live_sample + "/")
+    page.wait_for_selector("#gm-align-table tbody tr")
+    rows = page.locator("#gm-align-table tbody tr")
+    with urllib.request.urlopen(live_sample + "/collections/police_area") as r:
+        stations = json.load(r)["numberOfFeatures"]
+    assert rows.count() == stations and page.locator("#gm-align-legend .gm-legend-row").count() == 3
+    first = rows.first.inner_text()
+    assert "540102PA02" in first  # the station reaching furthest into another street
+    shared = page.locator("#gm-align-table th", has_text="重合")
+    shared.click()  # by shared %: largest first, then again: smallest first
+    shared = page.locator("#gm-align-table th", has_text="重合")
+    assert shared.inner_text().endswith("▼")
+    shared.click()
+    assert page.locator("#gm-align-table th", has_text="重合").inner_text().endswith("▲")
+    low = [
+        float(t.split()[0])
+        for t in page.locator("#gm-align-table tbody td:nth-child(3)").all_inner_texts()
+    ]
+    assert low == sorted(low)
+    rows.filter(has_text="540102PA02").click()
+    # zoomed in, its 跨界 strip and its own outline drawn
+    page.wait_for_function(
+        "window.gridmap.current.map.getZoom() >= 14 && "
+        "window.gridmap.current.alignment.getLayers().length >= 2"
+    )
+    rules = page.evaluate(
+        "window.gridmap.current.alignment.getLayers().map(l => l.feature.properties.rule)"
+    )
+    assert "misaligned" in rules
+    assert page.locator("#gm-align-csv").get_attribute("href").endswith("f=csv")
+    page.select_option("#gm-align-layer", "police_beat")
+    page.wait_for_function("document.querySelectorAll('#gm-align-table tbody tr').length > 10")
     assert events["errors"] == [] and events["dialogs"] == []
     page.close()
 

@@ -11,13 +11,15 @@ GET /proposal?community=|street=&min=&max=   a proposed re-partition of grid cel
 
 from __future__ import annotations
 
+import io
 import json
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from geo.errors import InputError
 from geo.findings import RULES
 from geo.kinds import KINDS
+from layers.export import csv_writer
 from web.catalog import json_text
 from web.features import geojson
 from web.heavy import heavy, run_isolated
@@ -80,18 +82,39 @@ def search():
 
 
 @bp.get("/alignment")
-@accepts("layer")
+@accepts("layer", formats=("json", "csv"))
 def alignment():
-    """How each police area and beat lines up with the units it should follow."""
+    """How each police area and beat lines up with the units it should follow (CSV of
+    one layer's table with ``f=csv``)."""
     tables = catalog().report().alignment_records()
     layer = request.args.get("layer")
     _one_of("layer", layer, tables)
+    if request.args.get("f") == "csv":
+        if not layer:
+            raise InputError("f=csv needs layer=", zh="下载 CSV 须指定 layer=")
+        return _csv(f"{layer}_alignment.csv", tables[layer])
     return jsonify(
         [
             {"layer": name, "follows": KINDS[name].follows, "rows": rows}
             for name, rows in tables.items()
             if not layer or name == layer
         ]
+    )
+
+
+def _csv(filename: str, rows: list[dict]) -> Response:
+    """Records as a CSV download: UTF-8 with a byte-order mark (so that Excel shows the
+    Chinese text), lists joined by spaces, text that starts like a formula quoted."""
+    out = io.StringIO()
+    w = csv_writer(out)
+    columns = list(rows[0]) if rows else []
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([" ".join(r[c]) if isinstance(r[c], list) else r[c] for c in columns])
+    return Response(
+        "\ufeff" + out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
     )
 
 

@@ -13,7 +13,7 @@ import folium
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from geo.findings import RULES, SLIVER
-from geo.kinds import FACILITY_KINDS, KINDS, map_layers, partitions
+from geo.kinds import FACILITY_KINDS, KINDS, jurisdictions, map_layers, partitions
 from web.i18n import STRINGS, pick_lang
 from web.negotiation import chosen_format
 from web.params import accepts
@@ -124,6 +124,8 @@ def render_map(
             if n in catalog.collections
         ],
         "lookupLayers": [n for n in partitions() if n in catalog.collections],
+        # the jurisdictions whose alignment with the hierarchy the officers' panel shows
+        "alignmentLayers": [n for n in jurisdictions() if n in catalog.collections],
         "facilityKinds": {
             n: {"label": strings["kinds"][n], "color": f.color, "shape": f.shape}
             for n, f in FACILITY_KINDS.items()
@@ -136,6 +138,7 @@ def render_map(
             "items": url_for("features.items", layer="LAYER"),
             "findings": url_for("analysis.findings"),
             "lookup": url_for("analysis.lookup"),
+            "alignment": url_for("analysis.alignment"),
             "search": url_for("analysis.search"),
             "coverage": url_for("sites.coverage"),
             "whatif": url_for("sites.whatif"),

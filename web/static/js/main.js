@@ -1,6 +1,7 @@
 /* gridmap map page, the entry module: installs window.gridmap = {start}; the page calls
  * gridmap.start(map, cfg) once it has loaded. start() puts the panel beside the map, builds
- * each panel's part (layers, facilities, findings, themes, search, lookup, coverage; then
+ * each panel's part (layers, facilities, findings, themes, search, lookup, coverage,
+ * alignment; then
  * the editor), routes clicks, and leaves the parts in window.gridmap.current.
  *
  * Every name and attribute from the data is inserted as text (textContent / text nodes),
@@ -16,6 +17,7 @@ import {installThemes} from "./themes.js";
 import {installSearch} from "./search.js";
 import {createLookup} from "./lookup.js";
 import {installCoverage} from "./coverage.js";
+import {installAlignment} from "./alignment.js";
 import {installEditor} from "./edit/index.js";
 
 function build(map, cfg, panel) {
@@ -39,6 +41,7 @@ function build(map, cfg, panel) {
   installSearch(map, cfg, fitTo, showNotice);
   var lookup = createLookup(map, cfg, panel);
   var coverage = installCoverage(map, cfg, areas, showNotice);
+  var alignment = installAlignment(map, cfg, findings, fitTo, showNotice);
 
   // A click on a feature: a what-if site being placed, else the editor's (it takes clicks
   // on cells while it is selecting), else the feature's attributes and the lookup there.
@@ -62,6 +65,7 @@ function build(map, cfg, panel) {
   map.on("overlayadd", areas.refresh);
   areas.refresh();
   return {map: map, layers: areas.groups, findings: findings, facilities: facilities,
+          alignment: alignment.outline,
           areas: coverage.areas, sites: coverage.sites, whatif: coverage.whatif, clickHooks: clickHooks,
           reloadLayer: areas.reloadLayer, fitTo: fitTo, el: el, fmt: fmt, getJSON: getJSON, showNotice: showNotice};
 }

@@ -1,0 +1,67 @@
+"""The officers' alignment table (issue 14.2) on police areas whose answer is known by
+construction (tests/tilings.py squares: 8 × 8 cells of 100 m, streets x < 400, x > 400)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pytest
+import shapely
+
+from geo.alignment import alignment_table
+from tests.tilings import ORIGIN, squares
+
+
+def _box(x0, y0, x1, y1):
+    return shapely.box(ORIGIN[0] + x0, ORIGIN[1] + y0, ORIGIN[0] + x1, ORIGIN[1] + y1)
+
+
+@pytest.fixture(scope="module")
+def table():
+    """PA1 reaches 50 m into the east street (x 400–450, all 8 rows); PA2 is the east
+    street less that strip. Cell (col, row) holds 100 + col + row households, 300 people."""
+    streets, _, grid = squares(8)
+    police = gpd.GeoDataFrame(
+        {"code": ["PA1", "PA2"], "name": ["一所", "二所"]},
+        geometry=[_box(0, 0, 450, 800), _box(450, 0, 800, 800)],
+        crs=grid.crs,
+    )
+    return alignment_table(police, streets, grid).set_index("code")
+
+
+def test_each_station_is_matched_to_its_street_with_the_strip_measured(table):
+    assert table.loc["PA1", "matched"] == ["540102001"]
+    assert table.loc["PA2", "matched"] == ["540102002"]
+    assert table.loc["PA1", "mismatched_area_m2"] == pytest.approx(50 * 800, abs=0.1)
+    assert table.loc["PA1", "shared_pct"] == pytest.approx(100 * 400 / 450, abs=0.01)
+    assert table.loc["PA2", "mismatched_area_m2"] == pytest.approx(0, abs=0.1)
+    assert table.loc["PA2", "unmatched_in_units_m2"] == pytest.approx(50 * 800, abs=0.1)
+    assert table.loc["PA1", "area_km2"] == pytest.approx(0.36)
+
+
+def test_households_and_people_in_the_strip_are_half_of_column_four(table):
+    """The strip covers the west half of each cell of column 4: half its households
+    (0.5 × Σ 104 + row = 430) and half its 300 people per cell (1,200)."""
+    assert table.loc["PA1", "households_mismatched"] == pytest.approx(430)
+    assert table.loc["PA1", "population_mismatched"] == pytest.approx(1200)
+    assert table.loc["PA2", "households_mismatched"] == pytest.approx(0)
+    # the whole of PA1: columns 0–3 (3,360 households) and the strip
+    assert table.loc["PA1", "households"] == pytest.approx(3360 + 430)
+    assert table.loc["PA1", "population"] == pytest.approx(300 * 32 + 1200)
+    assert table["households"].sum() == pytest.approx(
+        sum(100 + c + r for c in range(8) for r in range(8))
+    )
+
+
+def test_the_sample_table_names_households_outside_and_downloads_as_csv(client):
+    """On the sample, PA02 reaches into street 540102003 (the 跨界 strip of 321,325 m²):
+    its table row says how many households live there; the CSV has the same rows."""
+    rows = client.get("/alignment?layer=police_area").get_json()[0]["rows"]
+    pa02 = next(r for r in rows if r["code"] == "540102PA02")
+    assert pa02["mismatched_area_m2"] > 300_000 and pa02["households_mismatched"] > 0
+    aligned = next(r for r in rows if r["code"] == "540102PA01")
+    assert aligned["households_mismatched"] == 0 and aligned["households"] > 0
+    csv = client.get("/alignment?layer=police_area&f=csv")
+    assert csv.mimetype == "text/csv" and "attachment" in csv.headers["Content-Disposition"]
+    lines = csv.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0].split(",")[:2] == ["code", "name"] and len(lines) == len(rows) + 1
+    assert client.get("/alignment?f=csv").status_code == 400  # which layer's table?
