@@ -79,6 +79,7 @@ def alignment_table(
     jurisdictions: gpd.GeoDataFrame,
     units: gpd.GeoDataFrame,
     grid: gpd.GeoDataFrame | None = None,
+    facilities: gpd.GeoDataFrame | None = None,
 ) -> pd.DataFrame:
     """Per jurisdiction: the units it is matched to, and how well it fits them.
 
@@ -90,7 +91,9 @@ def alignment_table(
     ``grid`` (cells with ``households`` and ``population``, same CRS): ``households`` and
     ``population`` in the jurisdiction, and ``households_mismatched`` and
     ``population_mismatched`` in its area outside its matched units — each cell's figures
-    spread uniformly over the cell (areal interpolation, :func:`population_in`).
+    spread uniformly over the cell (areal interpolation, :func:`population_in`). With
+    ``facilities`` (points with ``kind``, same CRS): ``police_stations`` and
+    ``police_posts``, how many of each lie inside the jurisdiction.
     """
     ji, ui, inter = _pieces(jurisdictions, units)
     areas = shapely.area(inter)
@@ -129,6 +132,16 @@ def alignment_table(
         for name in ("households", "population"):
             table[name] = whole[name].round(1).to_numpy()
             table[f"{name}_mismatched"] = apart[name].round(1).to_numpy()
+    if facilities is not None and len(table) and "kind" in facilities:
+        for kind, column in (
+            ("police_station", "police_stations"),
+            ("police_post", "police_posts"),
+        ):
+            points = facilities.geometry.values[(facilities["kind"] == kind).to_numpy()]
+            inside, _ = shapely.STRtree(points).query(
+                jurisdictions.geometry.values, predicate="contains"
+            )
+            table[column] = np.bincount(inside, minlength=len(table))
     return table
 
 

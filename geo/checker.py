@@ -177,6 +177,7 @@ def check_dataset(
 
     top = next((h for h in levels if h in metric), None)
     tables: dict[str, pd.DataFrame] = {}
+    facilities = ds.metric("facility") if "facility" in ds else None  # counted per station
     for name, unit_layer in jurisdictions().items():
         if name not in metric or top is None:
             continue
@@ -185,7 +186,7 @@ def check_dataset(
         parts.append(uncovered(metric[name], name, extent, top, tolerances))
         units = unit_layer if unit_layer in metric else top
         parts.append(misaligned(metric[name], name, metric[units], units, tolerances))
-        tables[name] = alignment_table(metric[name], metric[units], metric.get("grid"))
+        tables[name] = alignment_table(metric[name], metric[units], metric.get("grid"), facilities)
         tables[name].insert(2, "unit_layer", units)
 
     findings = (

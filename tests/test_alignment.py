@@ -25,7 +25,15 @@ def table():
         geometry=[_box(0, 0, 450, 800), _box(450, 0, 800, 800)],
         crs=grid.crs,
     )
-    return alignment_table(police, streets, grid).set_index("code")
+    facilities = gpd.GeoDataFrame(
+        {"code": ["P1", "P2", "P3", "S1"], "kind": ["police_post"] * 3 + ["police_station"]},
+        geometry=[
+            shapely.Point(ORIGIN[0] + x, ORIGIN[1] + y)
+            for x, y in [(100, 100), (425, 100), (700, 700), (600, 300)]
+        ],
+        crs=grid.crs,
+    )
+    return alignment_table(police, streets, grid, facilities).set_index("code")
 
 
 def test_each_station_is_matched_to_its_street_with_the_strip_measured(table):
@@ -65,3 +73,9 @@ def test_the_sample_table_names_households_outside_and_downloads_as_csv(client):
     lines = csv.get_data(as_text=True).lstrip("\ufeff").splitlines()
     assert lines[0].split(",")[:2] == ["code", "name"] and len(lines) == len(rows) + 1
     assert client.get("/alignment?f=csv").status_code == 400  # which layer's table?
+
+
+def test_each_station_counts_the_posts_and_stations_inside_it(table):
+    """A post in the strip is PA1's (the strip is PA1's area, though in PA2's street)."""
+    assert table.loc["PA1", ["police_posts", "police_stations"]].tolist() == [2, 0]
+    assert table.loc["PA2", ["police_posts", "police_stations"]].tolist() == [1, 1]

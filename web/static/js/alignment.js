@@ -2,8 +2,9 @@
  * police beats: cfg.alignmentLayers) the check's alignment table — the units each should
  * follow, how much it shares with them, the area, households and people outside them,
  * what of them it leaves uncovered, the boundary offset — sortable by any column. A row
- * zooms to its jurisdiction and outlines its findings (交叉管, 三不管, 跨界) in their
- * rules' colours, with a legend; the table downloads as CSV.
+ * zooms to its jurisdiction, outlines its findings (交叉管, 三不管, 跨界) in their rules'
+ * colours, with a legend, and shows its summary (area, households, population, police
+ * stations and posts inside it); the table downloads as CSV.
  */
 import {el, fmt, getJSON} from "./dom.js";
 
@@ -29,6 +30,7 @@ export function installAlignment(map, cfg, findings, fitTo, showNotice) {
   if (!cfg.alignmentLayers.length) { box.hidden = true; return {outline: null}; }
   var select = document.getElementById("gm-align-layer");
   var tableBox = document.getElementById("gm-align-table");
+  var summaryBox = document.getElementById("gm-align-summary");
   var csv = document.getElementById("gm-align-csv");
   var rows = [], sortBy = "mismatched_area_m2", descending = true;
   var outline = L.geoJSON(null, {interactive: false, style: function (f) {
@@ -86,9 +88,23 @@ export function installAlignment(map, cfg, findings, fitTo, showNotice) {
     tableBox.appendChild(table);
   }
 
+  // the station's (beat's) summary: what it covers and holds
+  function summary(row) {
+    var lines = [[S.align_matched, row.matched.join(", ")], [S.area, fmt(row.area_km2, 2) + " km²"],
+                 [S.households, fmt(row.households, 0)], [S.population, fmt(row.population, 0)],
+                 [S.kinds.police_station, fmt(row.police_stations, 0)],
+                 [S.kinds.police_post, fmt(row.police_posts, 0)]];
+    var table = el("table", {"class": "gm-attrs"});
+    lines.forEach(function (r) { table.appendChild(el("tr", {}, [el("th", {text: r[0]}), el("td", {text: r[1]})])); });
+    summaryBox.textContent = "";
+    summaryBox.appendChild(el("div", {"class": "gm-popup-title", text: (row.name || "") + " " + row.code}));
+    summaryBox.appendChild(table);
+  }
+
   // zoom to the jurisdiction, outline each finding naming it
   function show(row) {
     var layer = select.value;
+    summary(row);
     outline.clearLayers();
     findings.eachLayer(function (f) {
       var p = f.feature.properties;
@@ -114,7 +130,11 @@ export function installAlignment(map, cfg, findings, fitTo, showNotice) {
       render();
     }).catch(function (err) { tableBox.textContent = err.message; });
   }
-  select.addEventListener("change", function () { outline.clearLayers(); load(); });
+  select.addEventListener("change", function () {
+    outline.clearLayers();
+    summaryBox.textContent = "";
+    load();
+  });
   load();
   return {outline: outline};
 }
