@@ -79,3 +79,29 @@ def test_each_station_counts_the_posts_and_stations_inside_it(table):
     """A post in the strip is PA1's (the strip is PA1's area, though in PA2's street)."""
     assert table.loc["PA1", ["police_posts", "police_stations"]].tolist() == [2, 0]
     assert table.loc["PA2", ["police_posts", "police_stations"]].tolist() == [1, 1]
+
+
+def test_the_table_downloads_as_an_excel_workbook(client):
+    """f=xlsx: an Office Open XML workbook whose one sheet holds the table, Chinese
+    names as text — read here from the package's XML, not by the library that wrote it."""
+    import io
+    import zipfile
+    from xml.etree import ElementTree
+
+    rows = client.get("/alignment?layer=police_area").get_json()[0]["rows"]
+    answer = client.get("/alignment?layer=police_area&f=xlsx")
+    assert answer.status_code == 200 and answer.mimetype.endswith("spreadsheetml.sheet")
+    book = zipfile.ZipFile(io.BytesIO(answer.get_data()))
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+    sheets = ElementTree.fromstring(book.read("xl/workbook.xml")).findall(".//m:sheet", ns)
+    assert [s.get("name") for s in sheets] == ["police_area"]
+    sheet = ElementTree.fromstring(book.read("xl/worksheets/sheet1.xml"))
+    assert len(sheet.findall(".//m:row", ns)) == len(rows) + 1
+    # text cells: shared strings, or written in the cell (inlineStr), as this writer does
+    shared = []
+    if "xl/sharedStrings.xml" in book.namelist():
+        table = ElementTree.fromstring(book.read("xl/sharedStrings.xml"))
+        shared = ["".join(t.itertext()) for t in table.findall("m:si", ns)]
+    strings = {"".join(c.itertext()) for c in sheet.iter(f"{{{ns['m']}}}is")} | set(shared)
+    assert {"code", "households_mismatched"} <= set(strings)
+    assert {r["name"] for r in rows} <= set(strings)

@@ -298,6 +298,7 @@ def test_the_alignment_panel_sorts_and_shows_a_stations_mismatch(browser, live_s
     card = page.inner_text("#gm-align-summary")
     assert "540102PA02" in card and "km²" in card and "便民警务站" in card
     assert page.locator("#gm-align-csv").get_attribute("href").endswith("f=csv")
+    assert page.locator("#gm-align-xlsx").get_attribute("href").endswith("f=xlsx")
     page.select_option("#gm-align-layer", "police_beat")
     page.wait_for_function("document.querySelectorAll('#gm-align-table tbody tr').length > 10")
     assert events["errors"] == [] and events["dialogs"] == []

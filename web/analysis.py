@@ -14,15 +14,17 @@ from __future__ import annotations
 import io
 import json
 
+import pandas as pd
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from geo.errors import InputError
 from geo.findings import RULES
 from geo.kinds import KINDS
-from layers.export import csv_writer
+from layers.export import csv_safe
 from web.catalog import json_text
 from web.features import geojson
 from web.heavy import heavy, run_isolated
+from web.negotiation import MEDIA_TYPES
 from web.params import accepts, catalog, float_arg, int_arg
 from web.sites import json_answer, nearest_json
 
@@ -82,17 +84,19 @@ def search():
 
 
 @bp.get("/alignment")
-@accepts("layer", formats=("json", "csv"))
+@accepts("layer", formats=("json", "csv", "xlsx"))
 def alignment():
-    """How each police area and beat lines up with the units it should follow (CSV of
-    one layer's table with ``f=csv``)."""
+    """How each police area and beat lines up with the units it should follow (one
+    layer's table as a download with ``f=csv`` or ``f=xlsx``)."""
     tables = catalog().report().alignment_records()
     layer = request.args.get("layer")
     _one_of("layer", layer, tables)
-    if request.args.get("f") == "csv":
+    f = request.args.get("f")
+    if f in ("csv", "xlsx"):
         if not layer:
-            raise InputError("f=csv needs layer=", zh="下载 CSV 须指定 layer=")
-        return _csv(f"{layer}_alignment.csv", tables[layer])
+            raise InputError(f"f={f} needs layer=", zh=f"下载 {f.upper()} 须指定 layer=")
+        rows = tables[layer]
+        return _csv(f"{layer}_alignment.csv", rows) if f == "csv" else _xlsx(layer, rows)
     return jsonify(
         [
             {"layer": name, "follows": KINDS[name].follows, "rows": rows}
@@ -102,17 +106,32 @@ def alignment():
     )
 
 
-def _csv(filename: str, rows: list[dict]) -> Response:
-    """Records as a CSV download: UTF-8 with a byte-order mark (so that Excel shows the
-    Chinese text), lists joined by spaces, text that starts like a formula quoted."""
-    out = io.StringIO()
-    w = csv_writer(out)
-    columns = list(rows[0]) if rows else []
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([" ".join(r[c]) if isinstance(r[c], list) else r[c] for c in columns])
+def _sheet(rows: list[dict]) -> pd.DataFrame:
+    """Records as a table for a spreadsheet: lists joined by spaces, text that starts like
+    a formula quoted (:func:`layers.export.csv_safe`)."""
+    return csv_safe(
+        pd.DataFrame(
+            [{k: " ".join(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows]
+        )
+    )
+
+
+def _xlsx(layer: str, rows: list[dict]) -> Response:
+    """Records as an Excel workbook, one sheet named for the layer."""
+    out = io.BytesIO()
+    _sheet(rows).to_excel(out, sheet_name=layer, index=False, engine="openpyxl")
     return Response(
-        "\ufeff" + out.getvalue(),
+        out.getvalue(),
+        mimetype=MEDIA_TYPES["xlsx"],
+        headers={"Content-Disposition": f"attachment; filename={layer}_alignment.xlsx"},
+    )
+
+
+def _csv(filename: str, rows: list[dict]) -> Response:
+    """Records as a CSV download, UTF-8 with a byte-order mark (so that Excel shows the
+    Chinese text)."""
+    return Response(
+        "\ufeff" + _sheet(rows).to_csv(index=False),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename={filename}"},
     )

@@ -18,6 +18,7 @@ MEDIA_TYPES = {
     "jsonschema": "application/schema+json",
     "gpkg":    "application/geopackage+sqlite3",
     "zip":     "application/zip",
+    "xlsx":    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 # fmt: on
 

@@ -4,7 +4,7 @@
  * what of them it leaves uncovered, the boundary offset — sortable by any column. A row
  * zooms to its jurisdiction, outlines its findings (交叉管, 三不管, 跨界) in their rules'
  * colours, with a legend, and shows its summary (area, households, population, police
- * stations and posts inside it); the table downloads as CSV.
+ * stations and posts inside it); the table downloads as CSV and as an Excel workbook.
  */
 import {el, fmt, getJSON} from "./dom.js";
 
@@ -32,6 +32,7 @@ export function installAlignment(map, cfg, findings, fitTo, showNotice) {
   var tableBox = document.getElementById("gm-align-table");
   var summaryBox = document.getElementById("gm-align-summary");
   var csv = document.getElementById("gm-align-csv");
+  var xlsx = document.getElementById("gm-align-xlsx");
   var rows = [], sortBy = "mismatched_area_m2", descending = true;
   var outline = L.geoJSON(null, {interactive: false, style: function (f) {
     return {color: (cfg.rules[f.properties.rule] || {}).color || "#333333", weight: 4,
@@ -124,6 +125,7 @@ export function installAlignment(map, cfg, findings, fitTo, showNotice) {
   function load() {
     var layer = select.value;
     csv.href = cfg.api.alignment + "?layer=" + encodeURIComponent(layer) + "&f=csv";
+    xlsx.href = cfg.api.alignment + "?layer=" + encodeURIComponent(layer) + "&f=xlsx";
     tableBox.textContent = S.loading;
     getJSON(cfg.api.alignment + "?layer=" + encodeURIComponent(layer)).then(function (tables) {
       rows = tables.length ? tables[0].rows : [];
