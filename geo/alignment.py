@@ -83,7 +83,8 @@ def alignment_table(
 ) -> pd.DataFrame:
     """Per jurisdiction: the units it is matched to, and how well it fits them.
 
-    Columns: ``code``, ``name``, ``matched`` (codes of the units it mainly covers),
+    Columns: ``code``, ``name``, ``matched`` (codes of the units it mainly covers;
+    ``matched_names``, their names),
     ``shared_pct`` (percentage of the jurisdiction's area inside those units),
     ``mismatched_area_m2`` (its area outside them, m²), ``unmatched_in_units_m2`` (area of
     its matched units it does not cover, m²), ``boundary_offset_m`` (Hausdorff distance
@@ -99,6 +100,7 @@ def alignment_table(
     areas = shapely.area(inter)
     best, _ = _matches(ji, ui, areas, len(units))
     ucode = units["code"].astype(str).to_numpy()
+    uname = (units["name"] if "name" in units else units["code"]).astype(str).to_numpy()
     ug = units.geometry.values
     rows, outside = [], []
     for j, (code, geom) in enumerate(zip(jurisdictions["code"], jurisdictions.geometry.values)):
@@ -118,6 +120,7 @@ def alignment_table(
                 "code": str(code),
                 "name": jurisdictions["name"].iloc[j] if "name" in jurisdictions else None,
                 "matched": [str(c) for c in ucode[matched]],
+                "matched_names": [str(n) for n in uname[matched]],
                 "shared_pct": round(100.0 * shared / total, 2) if total else 0.0,
                 "mismatched_area_m2": round(max(total - shared, 0.0), 1),
                 "unmatched_in_units_m2": round(max(float(union.area) - shared, 0.0), 1),

@@ -38,6 +38,7 @@ def table():
 
 def test_each_station_is_matched_to_its_street_with_the_strip_measured(table):
     assert table.loc["PA1", "matched"] == ["540102001"]
+    assert table.loc["PA1", "matched_names"] == ["街道001"]
     assert table.loc["PA2", "matched"] == ["540102002"]
     assert table.loc["PA1", "mismatched_area_m2"] == pytest.approx(50 * 800, abs=0.1)
     assert table.loc["PA1", "shared_pct"] == pytest.approx(100 * 400 / 450, abs=0.01)

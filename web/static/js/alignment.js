@@ -49,10 +49,15 @@ export function installAlignment(map, cfg, findings, fitTo, showNotice) {
     legend.appendChild(el("div", {"class": "gm-legend-row"}, [swatch, el("span", {text: S[r[1]]})]));
   });
 
+  // the units it follows, names before codes
+  function named(row) {
+    return row.matched.map(function (c, i) { return (row.matched_names || [])[i] + " " + c; }).join(", ");
+  }
+
   function cell(row, col) {
     var v = row[col[0]];
     if (col[0] === "name") return (v || "") + " " + row.code;  // names before codes
-    if (col[0] === "matched") return v.join(", ");
+    if (col[0] === "matched") return named(row);
     return fmt(v, col[2]);
   }
 
@@ -91,7 +96,7 @@ export function installAlignment(map, cfg, findings, fitTo, showNotice) {
 
   // the station's (beat's) summary: what it covers and holds
   function summary(row) {
-    var lines = [[S.align_matched, row.matched.join(", ")], [S.area, fmt(row.area_km2, 2) + " km²"],
+    var lines = [[S.align_matched, named(row)], [S.area, fmt(row.area_km2, 2) + " km²"],
                  [S.households, fmt(row.households, 0)], [S.population, fmt(row.population, 0)],
                  [S.kinds.police_station, fmt(row.police_stations, 0)],
                  [S.kinds.police_post, fmt(row.police_posts, 0)]];
