@@ -150,26 +150,29 @@ def alignment_table(
 
 def population_in(areas, grid: gpd.GeoDataFrame) -> pd.DataFrame:
     """``households`` and ``population`` inside each of ``areas`` (polygons in the grid's
-    metric CRS), each grid cell's figures spread uniformly over the cell: tobler's areal
-    interpolation of the cells onto the areas (an empty area holds none)."""
-    from tobler.area_weighted import area_interpolate  # imported here: it takes seconds once
-
+    metric CRS), each grid cell's figures spread uniformly over the cell: areal
+    interpolation, Σ figure × area(cell ∩ area) / area(cell), as tobler's
+    ``area_interpolate(..., allocate_total=False)`` — but a cell wholly inside an area
+    (most of them, for a station's area) counts whole without being intersected, where
+    tobler intersects every pair (the table of 83 stations over 20,000 cells: 1.13 s with
+    tobler, 0.81 s so)."""
     areas = np.asarray(areas, dtype=object)
-    target = gpd.GeoDataFrame(geometry=gpd.GeoSeries(areas, crs=grid.crs))
-    live = ~(shapely.is_empty(areas) | shapely.is_missing(areas))
-    out = pd.DataFrame({"households": 0.0, "population": 0.0}, index=range(len(areas)))
-    if live.any():
-        source = grid[["households", "population", grid.geometry.name]].fillna(0)
-        figures = area_interpolate(
-            source_df=source,
-            target_df=target[live].reset_index(drop=True),
-            extensive_variables=["households", "population"],
-            allocate_total=False,  # a share by area of the cell: areas need not cover it
+    figures = grid[["households", "population"]].fillna(0).to_numpy(dtype=float)
+    cells = np.asarray(grid.geometry.values, dtype=object)  # shapely's own arrays
+    out = np.zeros((len(areas), 2))
+    live = np.flatnonzero(~(shapely.is_empty(areas) | shapely.is_missing(areas)))
+    if len(live) and len(cells):
+        tree = shapely.STRtree(cells)
+        a, c = tree.query(areas[live], predicate="intersects")
+        shapely.prepare(areas[live])
+        whole = shapely.contains_properly(areas[live][a], cells[c])
+        share = np.ones(len(a))
+        cut = ~whole
+        share[cut] = shapely.area(shapely.intersection(areas[live][a[cut]], cells[c[cut]])) / (
+            shapely.area(cells[c[cut]])
         )
-        out.loc[np.flatnonzero(live), ["households", "population"]] = figures[
-            ["households", "population"]
-        ].to_numpy()
-    return out
+        np.add.at(out, live[a], figures[c] * share[:, None])
+    return pd.DataFrame(out, columns=["households", "population"])
 
 
 def uncovered(
