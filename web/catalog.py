@@ -403,8 +403,8 @@ class Catalog:
         if upto is not None:
             records = [r for r in records if r["id"] <= upto.revision]
         chain = replayed(records, since, self.stored)
-        if chain and upto is not None and chain[-1].after != upto:
-            return None  # revisions missing between the two versions
+        if chain is not None and upto is not None and (not chain or chain[-1].after != upto):
+            return None  # revisions missing between the two versions (a restored file?)
         return chain
 
     def _chained(self, version, saves) -> list | None:
