@@ -149,7 +149,7 @@ def supervise(args) -> int:
             time.sleep(0.5)
             for k, worker in enumerate(workers):
                 code = worker.poll()
-                if code is None:
+                if code is None or stopping:  # Ctrl-C reaches the workers too
                     continue
                 if code == 2:  # the dataset is unusable: say so once, not again and again
                     stopping.append(True)
