@@ -71,6 +71,33 @@ def test_deleting_a_layer_keeps_accounts_history_and_the_revision_count(store, g
         assert e.add_revision({**record, "layer": "grid"}) == first + 1
 
 
+def test_writes_keep_the_files_permissions(tmp_path, grid_layer):
+    """A whole-layer write swaps in a private copy (0600); the file keeps the mode it had
+    (a shared 0644 dataset stayed readable by the other accounts that read it), and a new
+    file gets the umask's."""
+    from web.auth import add_user
+
+    path = tmp_path / "city.gpkg"
+    store = GeoPackageStore(path)
+    store.write_layer("grid", grid_layer)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    os.chmod(path, 0o640)
+    for write in (
+        lambda: store.write_layer("grid", grid_layer.iloc[:2]),
+        lambda: add_user(store, "ana", "planner", "long-secret-1"),
+        lambda: store.write_layer("street", grid_layer.iloc[:1][["code", "name", "geometry"]]),
+        lambda: store.delete_layer("street"),
+    ):
+        write()
+        assert path.stat().st_mode & 0o777 == 0o640
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_missing_layer_names_what_is_there(store, grid_layer):
     store.write_layer("grid", grid_layer)
     with pytest.raises(StorageError, match="no layer 'street'; it has grid"):

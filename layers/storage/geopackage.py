@@ -112,6 +112,11 @@ class GeoPackageStore(LayerStore):
                     _set_meta(con, "layers_written", layers_written + 1)
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
+                # the file keeps its permissions (the copy is made private, 0600)
+                if self.path.exists():
+                    shutil.copymode(self.path, tmp)
+                else:
+                    os.chmod(tmp, 0o666 & ~_umask())
                 os.replace(tmp, self.path)
                 dir_fd = os.open(self.path.parent, os.O_RDONLY)
                 try:
@@ -199,6 +204,18 @@ class GeoPackageStore(LayerStore):
     def users(self) -> dict[str, dict]:
         with self._reading() as r:
             return r.users() if r else {}
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` sets it, for every
+    thread, while it reads); 0o022 where /proc does not say."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
 
 
 _TABLES = """
