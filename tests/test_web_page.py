@@ -369,6 +369,21 @@ def test_planner_signs_in_and_splits_a_cell_on_the_map(browser, tmp_path):
         assert [r["author"] for r in revs] == ["ana", "ana"] and revs[0]["change_id"] == revs[1][
             "change_id"
         ]
+        # undoing it asks for its own reason (the save's is not reused)
+        change = page.locator("#gm-history li[data-change]").first
+        change.locator("button", has_text="撤销").first.click()
+        why = change.locator(".gm-revert-reason")
+        assert why.input_value() == ""
+        change.locator("button", has_text="确认撤销").click()
+        page.wait_for_function(
+            "document.getElementById('gm-edit-status').className.includes('gm-error')"
+        )
+        assert len(app.extensions["gridmap"].store.revisions("grid")) == 2  # nothing undone
+        why.fill("the line was wrong")
+        change.locator("button", has_text="确认撤销").click()
+        page.wait_for_function("window.gridmap.current.layers.grid.getLayers().length === 651")
+        revs = app.extensions["gridmap"].store.revisions("grid")
+        assert len(revs) == 4 and all("the line was wrong" in r["reason"] for r in revs[2:])
 
 
 def test_planner_proposes_and_adopts_cells_for_a_whole_street(browser, tmp_path):

@@ -1,6 +1,6 @@
 /* Revisions: the changes of the selected cell or of the whole grid layer (#gm-history),
- * each with its diff drawn on request and, for a planner, a revert (with the reason typed
- * in #gm-reason); the diff between two revisions (#gm-diff). when() and listCodes() format
+ * each with its diff drawn on request and, for a planner, a revert (asking its own reason,
+ * in a field of its own); the diff between two revisions (#gm-diff). when() and listCodes() format
  * a change's time and cells.
  */
 import {el, errorText} from "../dom.js";
@@ -47,19 +47,31 @@ export function createHistory(ed) {
       showDiff]);
     if (ed.planner) {
       var undo = el("button", {type: "button", text: S.revert});
-      undo.addEventListener("click", function () {
-        var reason = $("gm-reason").value;
-        if (!reason) { say(S.reason + "?", true); $("gm-reason").focus(); $("gm-save-box").hidden = false; return; }
-        ed.send("POST", E.revert.replace("0", String(c.change_id)), {reason: reason}).then(function (b) {
-          if (b._status !== 200) { say(errorText(b), true); return; }
-          say(S.saved + " #" + b.change_id);
-          api.reloadLayer("grid");
-          load();
-        });
-      });
+      undo.addEventListener("click", function () { askWhy(li, c, undo); });
       li.appendChild(undo);
     }
     return li;
+  }
+
+  // a revert says why in its own words: a field of its own, empty each time
+  function askWhy(li, c, undo) {
+    undo.hidden = true;
+    var why = el("input", {maxlength: "500", "aria-label": S.revert_reason, placeholder: S.revert_reason, "class": "gm-revert-reason"});
+    var go = el("button", {type: "button", text: S.confirm_revert});
+    var cancel = el("button", {type: "button", text: S.cancel});
+    var box = el("div", {"class": "gm-band"}, [why, go, cancel]);
+    li.appendChild(box);
+    why.focus();
+    cancel.addEventListener("click", function () { box.remove(); undo.hidden = false; });
+    go.addEventListener("click", function () {
+      if (!why.value.trim()) { say(S.revert_reason + "?", true); why.focus(); return; }
+      ed.send("POST", E.revert.replace("0", String(c.change_id)), {reason: why.value}).then(function (b) {
+        if (b._status !== 200) { say(errorText(b), true); return; }
+        say(S.saved + " #" + b.change_id);
+        api.reloadLayer("grid");
+        load();
+      });
+    });
   }
 
   ed.on("gm-diff", function () {
