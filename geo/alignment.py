@@ -130,11 +130,13 @@ def alignment_table(
         )
     table = pd.DataFrame(rows)
     if grid is not None and len(table) and {"households", "population"} <= set(grid.columns):
-        whole = population_in(jurisdictions.geometry.values, grid)
-        apart = population_in(np.asarray(outside, dtype=object), grid)
-        for name in ("households", "population"):
-            table[name] = whole[name].round(1).to_numpy()
-            table[f"{name}_mismatched"] = apart[name].round(1).to_numpy()
+        # the whole of each jurisdiction and its part outside its units, in one pass
+        areas = np.concatenate([np.asarray(jurisdictions.geometry.values), outside])
+        figures = population_in(areas, grid).round(1).to_numpy()
+        n = len(table)
+        for k, name in enumerate(("households", "population")):
+            table[name] = figures[:n, k]
+            table[f"{name}_mismatched"] = figures[n:, k]
     if facilities is not None and len(table) and "kind" in facilities:
         for kind, column in (
             ("police_station", "police_stations"),

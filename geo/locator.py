@@ -37,8 +37,10 @@ class Locator:
         self.crs = ds.metric_crs if present else None
         self._areas = {n: present[n] for n in partitions() if n in present}
         self._extents = {n: extent_layer(n, self._areas) for n in self._areas}
+        self._labels: dict[str, tuple] = {}
         self._outlines: dict[str, object] = {}
-        self._index()
+        self._applies: dict[str, set] = {}
+        self._index(self._areas)
         self._facilities = {}
         fac = present.get("facility")
         if fac is not None and self.crs is not None:
@@ -49,34 +51,34 @@ class Locator:
                 self._facilities[str(kind)] = metric.loc[idx]
         self._layers_crs = next(iter(present.values())).crs if self.crs else None
 
-    def _index(self, changed: str | None = None) -> None:
-        """One spatial index over every area layer (a lookup is one query), their codes and
-        names, and what tells a gap at a point: the outline of each layer whose extent is
-        its own, the parents that hold features of a kind kept only where it applies."""
-        names = list(self._areas)
-        geoms = [self._areas[n].geometry.values for n in names]
+    def _index(self, changed) -> None:
+        """One spatial index over every area layer (a lookup is one query) and, for the
+        ``changed`` layers, their codes and names and what tells a gap at a point: the
+        outline of a layer whose extent is its own, the parents that hold features of a
+        kind kept only where it applies."""
+        geoms = [gdf.geometry.values for gdf in self._areas.values()]
         self._tree = shapely.STRtree(np.concatenate(geoms) if geoms else np.array([]))
-        self._layer_of = np.repeat(np.arange(len(names)), [len(g) for g in geoms])
-        self._first = dict(zip(names, np.cumsum([0] + [len(g) for g in geoms[:-1]]).tolist()))
-        self._names_in_order = names
-        self._labels = {n: _labels(gdf) for n, gdf in self._areas.items()}
-        for name in [changed] if changed else names:
+        self._layer_of = np.repeat(np.arange(len(geoms)), [len(g) for g in geoms])
+        self._first = dict(zip(self._areas, np.cumsum([0] + [len(g) for g in geoms[:-1]]).tolist()))
+        for name in changed:
             gdf = self._areas[name]
+            self._labels[name] = _labels(gdf)
             if self._extents[name] is None:
                 self._outlines[name] = _outline(gdf.geometry.values)
-        self._applies = {
-            n: set(self._areas[n]["parent_code"].astype(str))
-            for n in names
-            if not KINDS[n].covers_parent and "parent_code" in self._areas[n]
-        }
+            if not KINDS[name].covers_parent and "parent_code" in gdf:
+                self._applies[name] = set(gdf["parent_code"].astype(str))
+            else:
+                self._applies.pop(name, None)
 
     def with_area(self, name: str, gdf: gpd.GeoDataFrame) -> Locator:
         """This locator with partition layer ``name`` replaced by ``gdf`` (same CRS): the
-        index is built again, the facilities are shared (after an edit of one layer)."""
+        index is built again, the other layers' labels and outlines and the facilities are
+        shared (after an edit of one layer)."""
         out = copy.copy(self)
         out._areas = {**self._areas, name: gdf}
-        out._outlines = dict(self._outlines)
-        out._index(changed=name)
+        out._labels, out._outlines = dict(self._labels), dict(self._outlines)
+        out._applies = dict(self._applies)
+        out._index([name])
         return out
 
     @property
@@ -93,7 +95,7 @@ class Locator:
         hits = np.sort(self._tree.query(shapely.Point(lon, lat), predicate="intersects"))
         layer_of = self._layer_of[hits]
         out: dict[str, dict] = {}
-        for k, name in enumerate(self._names_in_order):
+        for k, name in enumerate(self._areas):
             codes, names = self._labels[name]
             mine = hits[layer_of == k] - self._first[name]
             holders = [{"code": codes[i], "name": names[i]} for i in mine]

@@ -22,11 +22,11 @@ from geo.findings import RULES
 from geo.kinds import KINDS
 from layers.export import csv_safe
 from web.catalog import json_text
-from web.features import geojson
+from web.features import geojson, json_answer
 from web.heavy import heavy, run_isolated
 from web.negotiation import MEDIA_TYPES
 from web.params import accepts, catalog, float_arg, int_arg
-from web.sites import json_answer, nearest_json
+from web.sites import nearest_json
 
 # Seconds a proposal may take (a whole street is proposed in about a second).
 PROPOSAL_SECONDS = 120

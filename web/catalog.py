@@ -387,7 +387,7 @@ class Catalog:
             now = self.store.version()
             if now == version:
                 return False
-            chain = self._replayed(version, now) if now.layers == version.layers else None
+            chain = self._replayed(version, now)
             if chain is None:
                 self._load()
             else:
@@ -395,16 +395,20 @@ class Catalog:
             return True
 
     def _replayed(self, since, upto) -> list | None:
-        """Other writers' commits after version ``since`` up to ``upto`` (None: all), as
-        :class:`~layers.editing.Saved` (see :func:`layers.editing.replayed`)."""
+        """Other writers' commits after version ``since`` up to version ``upto``, as
+        :class:`~layers.editing.Saved` (see :func:`layers.editing.replayed`); None when
+        revisions cannot lead from one to the other (a whole-layer write between them, a
+        file restored from an older copy)."""
         from layers.editing import replayed
 
-        records = self.store.revisions_since(since.revision)
-        if upto is not None:
-            records = [r for r in records if r["id"] <= upto.revision]
+        if upto.layers != since.layers:
+            return None
+        records = [
+            r for r in self.store.revisions_since(since.revision) if r["id"] <= upto.revision
+        ]
         chain = replayed(records, since, self.stored)
-        if chain is not None and upto is not None and (not chain or chain[-1].after != upto):
-            return None  # revisions missing between the two versions (a restored file?)
+        if not chain or chain[-1].after != upto:
+            return None
         return chain
 
     def _chained(self, version, saves) -> list | None:
@@ -414,8 +418,6 @@ class Catalog:
         chain = []
         for saved in saves:
             if saved.before != version:
-                if saved.before.layers != version.layers:
-                    return None
                 between = self._replayed(version, saved.before)
                 if between is None:
                     return None

@@ -80,9 +80,14 @@ def no_content() -> Response:
     return empty
 
 
+def json_answer(text: str, status: int = 200, mimetype: str = JSON) -> Response:
+    """JSON text already written, as the answer."""
+    return Response(text, status=status, mimetype=mimetype)
+
+
 def _json(obj, status: int = 200, mimetype: str = JSON) -> Response:
     """``obj`` as strict, compact JSON (:func:`web.catalog.json_text`)."""
-    return Response(json_text(obj), status=status, mimetype=mimetype)
+    return json_answer(json_text(obj), status, mimetype)
 
 
 def answer(doc: dict, title: str, mimetype: str = JSON, table=None) -> Response:

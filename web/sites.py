@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from geo.errors import InputError, NotFound
 from geo.themes import classify
 from web.catalog import json_text, plain
-from web.features import collection_of, geojson
+from web.features import collection_of, geojson, json_answer
 from web.heavy import heavy, run_isolated
 from web.params import accepts, catalog, float_arg, int_arg, json_body
 
@@ -55,11 +55,6 @@ def nearest_json(results: list[dict]) -> str:
         head = json_text({k: v for k, v in r.items() if k != "path"})
         records.append(f'{head[:-1]},"path":{r["path"] or "null"}}}')
     return "[" + ",".join(records) + "]"
-
-
-def json_answer(text: str) -> Response:
-    """JSON text already written, as the answer."""
-    return Response(text, mimetype="application/json")
 
 
 def _origin():

@@ -181,13 +181,7 @@ class PostGISStore(LayerStore):
 
     def revisions_since(self, revision: int) -> list[dict]:
         with self.engine.begin() as con:
-            sql = (
-                f'SELECT {", ".join(REVISION_COLUMNS)} FROM "{self.schema}".gridmap_revisions '
-                "WHERE id > :rev ORDER BY id"
-            )
-            return [
-                decode(dict(r)) for r in con.execute(sa.text(sql), {"rev": revision}).mappings()
-            ]
+            return _PostGISEdit(self, con)._select_revisions("id > :rev", {"rev": revision})
 
     def version(self) -> Version:
         with self.engine.begin() as con:
@@ -299,12 +293,17 @@ class _PostGISEdit(Edit):
                 )
 
     def revisions_after(self, layer, revision):
+        return self._select_revisions(
+            "layer = :layer AND id > :rev", {"layer": layer, "rev": revision}
+        )
+
+    def _select_revisions(self, where: str, params: dict) -> list[dict]:
+        """The revisions ``where`` holds (SQL with ``params``), oldest first."""
         sql = (
             f'SELECT {", ".join(REVISION_COLUMNS)} FROM "{self.s}".gridmap_revisions '
-            "WHERE layer = :layer AND id > :rev ORDER BY id"
+            f"WHERE {where} ORDER BY id"
         )
-        rows = self.con.execute(sa.text(sql), {"layer": layer, "rev": revision}).mappings()
-        return [decode(dict(r)) for r in rows]
+        return [decode(dict(r)) for r in self.con.execute(sa.text(sql), params).mappings()]
 
     def add_revision(self, record):
         rev = self.con.execute(
@@ -330,14 +329,8 @@ class _PostGISEdit(Edit):
         return int(rev)
 
     def revisions(self, layer, code=None):
-        sql = (
-            f'SELECT {", ".join(REVISION_COLUMNS)} FROM "{self.s}".gridmap_revisions '
-            "WHERE layer = :layer"
-            + (" AND code = :code" if code is not None else "")
-            + " ORDER BY id"
-        )
-        rows = self.con.execute(sa.text(sql), {"layer": layer, "code": code}).mappings()
-        return [decode(dict(r)) for r in rows]
+        where = "layer = :layer" + (" AND code = :code" if code is not None else "")
+        return self._select_revisions(where, {"layer": layer, "code": code})
 
     def users(self):
         rows = self.con.execute(sa.text(f'SELECT * FROM "{self.s}".gridmap_users')).mappings()
