@@ -146,9 +146,7 @@ def _lonlat_features(gdf: gpd.GeoDataFrame) -> dict:
 
 
 # ---------------------------------------------------------------------------- geometry
-def unit_adjacency(
-    units: gpd.GeoDataFrame, *, min_shared: float = MIN_SHARED_BORDER_M
-) -> nx.Graph:
+def unit_adjacency(units: gpd.GeoDataFrame, *, min_shared: float = MIN_SHARED_BORDER_M) -> nx.Graph:
     """Neighbouring units (row positions as nodes): pairs whose borders run together for
     at least ``min_shared`` metres, within half a metre of each other (so that units
     whose shared edges were digitised twice, slightly apart, still touch).
@@ -170,7 +168,9 @@ def unit_adjacency(
         edges = shapely.boundary(geoms)
         near = shapely.buffer(edges[b], 0.5, cap_style="flat")
         shared = shapely.length(shapely.intersection(edges[a], near))
-        graph.add_edges_from(zip(a[shared >= min_shared].tolist(), b[shared >= min_shared].tolist()))
+        graph.add_edges_from(
+            zip(a[shared >= min_shared].tolist(), b[shared >= min_shared].tolist())
+        )
     return graph
 
 
@@ -205,9 +205,7 @@ def aligned_layout(
     geoms = np.asarray(units.geometry.values, dtype=object)
     of = np.array([str(assignment[u]) for u in ucodes], dtype=object)
     out = jurisdictions.copy()
-    out[out.geometry.name] = [
-        shapely.make_valid(shapely.union_all(geoms[of == j])) for j in jcodes
-    ]
+    out[out.geometry.name] = [shapely.make_valid(shapely.union_all(geoms[of == j])) for j in jcodes]
     return out
 
 
@@ -329,9 +327,13 @@ def propose_alignment(
         if (greedy >= 0).all() and not split and not empty and _in_band(greedy, totals, J, band):
             assigned, solver, proven = greedy, "fewest moves (no solver needed)", True
         else:
-            assigned, proven, solver = _solve(kept, candidates, current, graph, totals, J, band, time_limit)
+            assigned, proven, solver = _solve(
+                kept, candidates, current, graph, totals, J, band, time_limit
+            )
             if assigned is None:
-                reasons = _why_not(kept, candidates, current, graph, totals, J, band, time_limit, jcode, jname)
+                reasons = _why_not(
+                    kept, candidates, current, graph, totals, J, band, time_limit, jcode, jname
+                )
             else:
                 reasons = _costs(split, empty, greedy, assigned, kept, jcode, jname, ucode, uname)
     status = "infeasible" if assigned is None else "optimal" if proven else "feasible"
@@ -424,7 +426,9 @@ def _solve(kept, candidates, current, graph, totals, J, band, time_limit, contig
 
     U = len(candidates)
     prob = pulp.LpProblem("aligned_layout", pulp.LpMaximize)
-    x = {(u, j): pulp.LpVariable(f"x_{u}_{j}", cat="Binary") for u in range(U) for j in candidates[u]}
+    x = {
+        (u, j): pulp.LpVariable(f"x_{u}_{j}", cat="Binary") for u in range(U) for j in candidates[u]
+    }
     prob += pulp.lpSum(float(kept[u, j]) * v for (u, j), v in x.items())
     for u in range(U):
         prob += pulp.lpSum(x[u, j] for j in candidates[u]) == 1
@@ -510,7 +514,9 @@ def _impossible(J, U, candidates, totals, band, jcode, jname, ucode, uname) -> l
     return out
 
 
-def _why_not(kept, candidates, current, graph, totals, J, band, time_limit, jcode, jname) -> list[dict]:
+def _why_not(
+    kept, candidates, current, graph, totals, J, band, time_limit, jcode, jname
+) -> list[dict]:
     """Why the solver found no layout: contiguity, the band, or the two together."""
     loose, _, _ = _solve(kept, candidates, current, graph, totals, J, band, time_limit, False)
     if loose is None:
@@ -598,7 +604,7 @@ def _transfers(ji, ui, inter, piece_fig, assigned, ugeom, unit_fig, posts,
         rows.append((ui[p], ji[p], inter[p], piece_fig[p]))
     # the part of each unit in no jurisdiction now
     held: dict[int, list] = {}
-    for j, u, g in zip(ji, ui, inter):
+    for u, g in zip(ui, inter):
         held.setdefault(int(u), []).append(g)
     for u, g in enumerate(ugeom):
         rest = shapely.difference(g, shapely.union_all(held.get(u, [])))

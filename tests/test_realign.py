@@ -39,7 +39,10 @@ def _row(n: int):
 
 def _stations(*geoms):
     return gpd.GeoDataFrame(
-        {"code": [f"S{i + 1}" for i in range(len(geoms))], "name": [f"{i + 1}所" for i in range(len(geoms))]},
+        {
+            "code": [f"S{i + 1}" for i in range(len(geoms))],
+            "name": [f"{i + 1}所" for i in range(len(geoms))],
+        },
         geometry=list(geoms),
         crs="EPSG:4539",
     )
