@@ -1,6 +1,7 @@
 """``python -m geo check DATASET [--format json|text] [-o FILE] [--export FINDINGS.gpkg]``
 ``python -m geo fix DATASET --layer grid [--save] [-o PROPOSAL.gpkg]``
 ``python -m geo propose DATASET --community CODE | --street CODE [--band 300-500] [-o F]``
+``python -m geo align DATASET --layer police_area|police_beat [--band MIN-MAX] [-o FILE]``
 
 The command-line shell of the checker. It is the one part of ``geo`` that touches files:
 it loads the dataset through ``layers`` and hands GeoDataFrames to :mod:`geo.checker`.
@@ -140,8 +141,87 @@ def _propose(args) -> int:
     return 0 if result.feasible else 1
 
 
+def _band(text: str | None):
+    """``MIN-MAX`` as a pair of numbers (None: no band)."""
+    if not text:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split("-"))
+    except ValueError:
+        raise ValueError(f"--band must look like 300-500; got '{text}'") from None
+    return lo, hi
+
+
+def _align(args) -> int:
+    from geo.dataset import Dataset
+    from geo.realign import aligned_layout, propose_for_layer
+    from layers.export import export_layer, table_bytes
+    from layers.storage import open_store
+
+    store = open_store(args.dataset)
+    stored = store.load()
+    r = propose_for_layer(Dataset(stored), args.layer, band=_band(args.band),
+                          time_limit=args.time_limit)  # fmt: skip
+    zh = args.lang == "zh"
+    m = r.summary
+    head = (f"{args.layer} 按整{'街道' if r.follows == 'street' else '社区'}调整方案：" if zh
+            else f"Aligned layout of {args.layer} as whole {r.follows}s: ")  # fmt: skip
+    print(head + {"optimal": ("最优" if zh else "optimal"),
+                  "feasible": ("可行（未证明最优）" if zh else "feasible, not proved optimal"),
+                  "infeasible": ("无可行方案" if zh else "no layout")}[r.status]
+          + f" ({m['solver']}, {m['seconds']} s)")  # fmt: skip
+    for reason in r.reasons:
+        print("  " + reason["zh" if zh else "en"])
+    if r.status == "infeasible":
+        return 1
+    print(
+        f"  调整 {m['households_moved']:,.1f} 户、{m['population_moved']:,.1f} 人、"
+        f"{m['area_moved_m2']:,.0f} m²，{m['pieces']} 块（另有碎片 {m['slivers']} 块），"
+        f"警务站 {m['posts_moved']} 个；最少可能 {m['households_moved_fewest']:,.1f} 户"
+        if zh else
+        f"  moves {m['households_moved']:,.1f} households, {m['population_moved']:,.1f} people, "
+        f"{m['area_moved_m2']:,.0f} m² in {m['pieces']} pieces (and {m['slivers']} slivers), "
+        f"{m['posts_moved']} police posts; the fewest possible {m['households_moved_fewest']:,.1f}"
+    )  # fmt: skip
+    for t in r.transfers[r.transfers["kind"] == "real"].itertuples(index=False):
+        src = (
+            t.from_name
+            if isinstance(t.from_name, str)
+            else ("无（三不管）" if zh else "nobody (三不管)")
+        )
+        posts = (
+            f" 警务站 {'、'.join(t.post_names)}"
+            if zh and t.posts
+            else (f" posts {', '.join(t.post_names)}" if t.posts else "")
+        )
+        print(f"  {t.unit_name} {t.unit}: {src} → {t.to_name}, {t.area_m2:,.0f} m², "
+              f"{t.households:,.1f} {'户' if zh else 'households'}{posts}")  # fmt: skip
+    for s in r.stations.itertuples(index=False):
+        if s.units_before == s.units_after and s.households_before == s.households_after:
+            continue  # only the stations the layout changes
+        print(f"  {s.name} {s.code}: {s.households_before:,.0f} → {s.households_after:,.0f} "
+              f"{'户' if zh else 'households'}, {len(s.units_after)} "
+              f"{('个单元' if zh else 'units')}")  # fmt: skip
+    if args.output:
+        path = args.output
+        suffix = path.rsplit(".", 1)[-1].lower()
+        if suffix in ("csv", "xlsx"):
+            with open(path, "wb") as f:
+                f.write(table_bytes(r.transfer_list(), suffix, sheet="transfers"))
+            print(f"transfer list written to {path}")
+        elif suffix == "json":
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(strict_json.dumps(r.to_dict(), indent=1))
+            print(f"proposal written to {path}")
+        else:  # the new outlines from the stored units themselves (no reprojection)
+            layout = aligned_layout(stored[args.layer], stored[r.follows], r.assignment)
+            export_layer(layout, path, layer=args.layer)
+            print(f"proposed {args.layer} written to {path}")
+    return 0
+
+
 def main(argv=None) -> int:
-    from geo.kinds import partitions
+    from geo.kinds import jurisdictions, partitions
 
     ap = argparse.ArgumentParser(prog="python -m geo", description="Check a gridmap dataset.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -178,6 +258,22 @@ def main(argv=None) -> int:
         "--output",
         help="write the proposed cells here (.gpkg, .geojson, .shp) and the moves beside it as CSV",
     )
+    al = sub.add_parser(
+        "align",
+        help="propose police areas of whole streets (beats of whole communities) moving the "
+        "fewest households",
+    )
+    al.add_argument("dataset")
+    al.add_argument("--layer", required=True, choices=list(jurisdictions()))
+    al.add_argument("--band", help="households per station after the change, MIN-MAX")
+    al.add_argument("--time-limit", type=float, default=60.0,
+                    help="seconds the solver may take (default 60)")  # fmt: skip
+    al.add_argument("--lang", choices=["zh", "en"], default="zh")
+    al.add_argument(
+        "-o", "--output",
+        help="write the proposed layer (.gpkg, .geojson, .shp), the transfer list (.csv, "
+        ".xlsx) or the whole proposal (.json)",
+    )  # fmt: skip
     c = sub.add_parser("check", help="validate every layer of a dataset")
     c.add_argument("dataset", help="a .gpkg file or a postgresql:// URL")
     c.add_argument("--format", choices=["text", "json"], default="text")
@@ -210,6 +306,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "propose":
             return _propose(args)
+        if args.command == "align":
+            return _align(args)
         tolerances = Tolerances(args.noise_width, args.sliver_width)
         if args.command == "fix":
             return _fix(args, tolerances)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
@@ -12,7 +13,15 @@ import pyogrio
 
 from layers.errors import InputError
 
-__all__ = ["export_layer", "export_findings", "csv_cell", "csv_safe", "csv_writer"]
+__all__ = [
+    "export_layer",
+    "export_findings",
+    "csv_cell",
+    "csv_safe",
+    "csv_writer",
+    "TABLE_FORMATS",
+    "table_bytes",
+]
 
 # GDAL's RFC 7946 mode: counter-clockwise exteriors, no "crs" member, 7 decimals.
 _RFC7946 = {"RFC7946": "YES", "WRITE_NAME": "NO"}
@@ -42,6 +51,36 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(csv_cell)
     return out
+
+
+#: The spreadsheet formats :func:`table_bytes` writes.
+TABLE_FORMATS = ("csv", "xlsx")
+
+
+def table_bytes(frame: pd.DataFrame, fmt: str, *, sheet: str = "table") -> bytes:
+    r"""``frame`` as a spreadsheet file's bytes: ``csv`` (UTF-8 with a byte-order mark, so
+    that Excel shows Chinese text) or ``xlsx`` (one sheet named ``sheet``, by openpyxl).
+    Lists in cells are joined by spaces and text that starts like a formula is quoted
+    (:func:`csv_safe`) in both.
+
+    >>> table_bytes(pd.DataFrame({"code": ["=1"], "units": [["a", "b"]]}), "csv")[3:]
+    b"code,units\n'=1,a b\n"
+    """
+    if fmt not in TABLE_FORMATS:
+        raise InputError(
+            f"'{fmt}' is not a table format; must be one of {', '.join(TABLE_FORMATS)}",
+            zh=f"“{fmt}”不是表格格式；可用：{', '.join(TABLE_FORMATS)}",
+        )
+    frame = csv_safe(
+        frame.apply(lambda col: col.map(lambda v: " ".join(map(str, v)) if isinstance(v, list) else v))
+        if len(frame.columns)
+        else frame
+    )
+    if fmt == "csv":
+        return ("\ufeff" + frame.to_csv(index=False)).encode("utf-8")
+    out = io.BytesIO()
+    frame.to_excel(out, sheet_name=sheet[:31], index=False, engine="openpyxl")
+    return out.getvalue()
 
 
 class csv_writer:  # noqa: N801 - used like csv.writer, which it wraps

@@ -208,3 +208,26 @@ def test_the_sample_proposal_moves_the_known_strip(sample_layers):
     assert 91 < x < 91.3 and 29.5 < y < 29.8  # lon/lat WGS 84
     with pytest.raises(InputError, match="not a jurisdiction"):
         propose_for_layer(sample_layers, "grid")
+
+
+def test_the_command_line_writes_the_layout_and_the_transfer_list(tmp_path, capsys):
+    """``python -m geo align``: the new police areas are the sample's streets themselves
+    (stored coordinates, no reprojection), the transfer list names the strip; a band no
+    layout meets exits 1 with the reason."""
+    from geo.__main__ import main
+
+    out = tmp_path / "aligned.gpkg"
+    assert main(["align", str(SAMPLE), "--layer", "police_area", "-o", str(out)]) == 0
+    assert "吉崩岗街道 540102003: 城关区公安分局公德林派出所 → " in capsys.readouterr().out
+    layout = gpd.read_file(out, layer="police_area").set_index("code")
+    streets = gpd.read_file(SAMPLE, layer="street").set_index("code")
+    assert layout.geometry["540102PA02"].equals(streets.geometry["540102002"])
+    table = tmp_path / "transfers.csv"
+    assert main(["align", str(SAMPLE), "--layer", "police_area", "-o", str(table)]) == 0
+    rows = table.read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0].startswith("unit,unit_name,from,from_name,to,to_name,area_m2")
+    assert rows[1].startswith("540102003,吉崩岗街道,540102PA02,")
+    capsys.readouterr()
+    assert main(["align", str(SAMPLE), "--layer", "police_area", "--band", "15000-60000",
+                 "--lang", "en"]) == 1  # fmt: skip
+    assert "falls into separate parts" in capsys.readouterr().out

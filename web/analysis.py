@@ -11,7 +11,6 @@ GET /proposal?community=|street=&min=&max=   a proposed re-partition of grid cel
 
 from __future__ import annotations
 
-import io
 import json
 
 import pandas as pd
@@ -20,7 +19,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from geo.errors import InputError
 from geo.findings import RULES
 from geo.kinds import KINDS
-from layers.export import csv_safe
+from layers.export import table_bytes
 from web.catalog import json_text
 from web.features import geojson, json_answer
 from web.heavy import heavy, run_isolated
@@ -95,8 +94,7 @@ def alignment():
     if f in ("csv", "xlsx"):
         if not layer:
             raise InputError(f"f={f} needs layer=", zh=f"下载 {f.upper()} 须指定 layer=")
-        rows = tables[layer]
-        return _csv(f"{layer}_alignment.csv", rows) if f == "csv" else _xlsx(layer, rows)
+        return _download(tables[layer], f, f"{layer}_alignment", layer)
     return jsonify(
         [
             {"layer": name, "follows": KINDS[name].follows, "rows": rows}
@@ -106,34 +104,14 @@ def alignment():
     )
 
 
-def _sheet(rows: list[dict]) -> pd.DataFrame:
-    """Records as a table for a spreadsheet: lists joined by spaces, text that starts like
-    a formula quoted (:func:`layers.export.csv_safe`)."""
-    return csv_safe(
-        pd.DataFrame(
-            [{k: " ".join(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows]
-        )
-    )
-
-
-def _xlsx(layer: str, rows: list[dict]) -> Response:
-    """Records as an Excel workbook, one sheet named for the layer."""
-    out = io.BytesIO()
-    _sheet(rows).to_excel(out, sheet_name=layer, index=False, engine="openpyxl")
+def _download(rows, fmt: str, name: str, sheet: str) -> Response:
+    """Records (or a table) as a CSV or Excel download named ``name``.``fmt``, one sheet
+    named ``sheet`` (:func:`layers.export.table_bytes`)."""
+    table = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     return Response(
-        out.getvalue(),
-        mimetype=MEDIA_TYPES["xlsx"],
-        headers={"Content-Disposition": f"attachment; filename={layer}_alignment.xlsx"},
-    )
-
-
-def _csv(filename: str, rows: list[dict]) -> Response:
-    """Records as a CSV download, UTF-8 with a byte-order mark (so that Excel shows the
-    Chinese text)."""
-    return Response(
-        "\ufeff" + _sheet(rows).to_csv(index=False),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f"attachment; filename={filename}"},
+        table_bytes(table, fmt, sheet=sheet),
+        mimetype="text/csv" if fmt == "csv" else MEDIA_TYPES["xlsx"],
+        headers={"Content-Disposition": f"attachment; filename={name}.{fmt}"},
     )
 
 
