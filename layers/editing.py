@@ -43,6 +43,8 @@ from shapely.geometry import shape
 
 from geo.edits import EDIT_LAYERS, EDITABLE, PreviewBase, feature_json, plan
 from geo.errors import EditRejected, InputError, NotFound, StaleEdit
+from geo.kinds import KINDS, jurisdictions
+from geo.realign import aligned_layout
 from layers.storage.edits import Version, now
 
 __all__ = [
@@ -53,6 +55,8 @@ __all__ = [
     "revert_feature",
     "apply_change",
     "revert_change",
+    "adopt_layout",
+    "REVERTIBLE",
     "replayed",
 ]
 
@@ -373,32 +377,41 @@ def revert_feature(
 
 
 def revert_change(
-    store, change_id: int, *, author: str, reason: str, served: Served | None = None
+    store,
+    change_id: int,
+    *,
+    author: str,
+    reason: str,
+    served: Served | None = None,
+    layer: str = "grid",
 ) -> dict:
-    """Undo a whole change: every cell it touched goes back to its ``before`` (cells it
-    created are removed), as a new change. Refused (StaleEdit) if any of those cells has
-    changed since."""
-    revs = [r for r in store.revisions("grid") if r.get("change_id") == change_id]
+    """Undo a whole change of ``layer`` (grid cells, or a jurisdiction layer's adopted
+    layout): every feature it touched goes back to its ``before`` (features it created
+    are removed), as a new change. Refused (StaleEdit) if any of them has changed since."""
+    revs = [r for r in store.revisions(layer) if r.get("change_id") == change_id]
     if not revs:
-        raise NotFound(f"no change {change_id}", zh=f"没有第 {change_id} 号修改")
+        raise NotFound(
+            f"no change {change_id} of {layer}",
+            zh=f"{KINDS[layer].zh if layer in KINDS else layer}没有第 {change_id} 号修改",
+        )
     reason = _reason(reason)
     with served.committing() if served is not None else nullcontext():
         with store.edit() as e:
-            check_base(e, "grid", {r["code"]: r["id"] for r in revs})
+            check_base(e, layer, {r["code"]: r["id"] for r in revs})
             version = e.version()
-            crs = e.read_layer("grid").crs
+            crs = e.read_layer(layer).crs
             codes = [r["code"] for r in revs]
             restored = gpd.GeoDataFrame.from_features(
                 [r["before"] or {**r["after"], "geometry": None} for r in revs], crs=crs
             )
             restored["code"] = codes
             restored.loc[[not r["before"] for r in revs], "geometry"] = shapely.Polygon()
-            e.write_features("grid", restored, codes)
+            e.write_features(layer, restored, codes)
             change, out = None, []
             for r in revs:
                 rev = e.add_revision(
                     {
-                        "layer": "grid",
+                        "layer": layer,
                         "code": r["code"],
                         "author": author,
                         "at": now(),
@@ -414,8 +427,102 @@ def revert_change(
         if served is not None:
             served.apply(
                 Saved(
-                    "grid",
+                    layer,
                     restored,
+                    codes,
+                    {o["code"]: o["revision"] for o in out},
+                    version,
+                    Version(version.layers, out[-1]["revision"]),
+                )
+            )
+    return {"change_id": change, "revisions": out}
+
+
+#: The layers whose changes can be listed and reverted: grid cells (edited cell by cell)
+#: and the jurisdictions (changed whole by an adopted layout).
+REVERTIBLE = ("grid", *jurisdictions())
+
+
+def adopt_layout(
+    store,
+    layer: str,
+    assignment: Mapping[str, str],
+    *,
+    basis: Version,
+    author: str,
+    reason: str,
+    served: Served | None = None,
+) -> dict:
+    """Save an aligned layout of jurisdiction layer ``layer`` (``assignment``: ``{unit
+    code: jurisdiction code}``, as :func:`geo.realign.propose_alignment` proposed it) as
+    one change: each jurisdiction's outline becomes the union of its units as stored
+    (their own vertices: no reprojection), a revision for each outline that changes, all
+    with one ``change_id``, revertible with :func:`revert_change`.
+
+    ``basis`` is the dataset version the proposal was made at: the layout is refused
+    (:class:`~geo.errors.StaleEdit`, nothing written) when the jurisdictions or the units
+    changed since, or a layer was written whole. Returns ``{"change_id", "revisions"}``."""
+    follows = jurisdictions().get(layer)
+    if follows is None:
+        raise InputError(
+            f"'{layer}' is not a jurisdiction layer; must be one of {', '.join(jurisdictions())}",
+            zh=f"“{layer}”不是辖区图层；可用：{', '.join(jurisdictions())}",
+        )
+    if not isinstance(assignment, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in assignment.items()
+    ):
+        raise InputError(
+            'send "assignment": {unit code: station code} as the proposal gave it',
+            zh='请按调整方案发送 "assignment": {单元编码: 辖区编码}',
+        )
+    reason = _reason(reason)
+    with served.committing() if served is not None else nullcontext():
+        with store.edit() as e:
+            version = e.version()
+            since = [*e.revisions_after(layer, basis.revision),
+                     *e.revisions_after(follows, basis.revision)]  # fmt: skip
+            if version.layers != basis.layers or since:
+                latest = max(since, key=lambda r: r["id"]) if since else None
+                raise StaleEdit(
+                    since[-1]["id"] if since else version.revision,
+                    latest,
+                    f"the {KINDS[layer].en_plural.lower()} or {KINDS[follows].en_plural.lower()} "
+                    "changed since the proposal was made; make the proposal again",
+                    zh=f"调整方案生成后{KINDS[layer].zh}或{KINDS[follows].zh}已被修改，请重新生成方案",
+                )
+            current = e.read_layer(layer)
+            layout = aligned_layout(current, e.read_layer(follows), dict(assignment))
+            moved = ~shapely.equals(current.geometry.values, layout.geometry.values)
+            changed = layout[moved]
+            codes = changed["code"].astype(str).tolist()
+            if not codes:
+                raise InputError(
+                    "the layout changes nothing: every jurisdiction is already its units",
+                    zh="该方案不改变任何辖区：各辖区已与其单元一致",
+                )
+            e.write_features(layer, changed, codes)
+            change, out = None, []
+            for i in (int(k) for k in moved.nonzero()[0]):
+                rev = e.add_revision(
+                    {
+                        "layer": layer,
+                        "code": str(layout["code"].iloc[i]),
+                        "author": author,
+                        "at": now(),
+                        "reason": f"aligned layout: {reason}",
+                        "before": feature_json(current, i),
+                        "after": feature_json(layout, i),
+                        "change_id": change,
+                        "accepted": None,
+                    }
+                )
+                change = change or rev
+                out.append({"code": str(layout["code"].iloc[i]), "revision": rev})
+        if served is not None:
+            served.apply(
+                Saved(
+                    layer,
+                    changed,
                     codes,
                     {o["code"]: o["revision"] for o in out},
                     version,

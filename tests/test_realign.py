@@ -231,3 +231,61 @@ def test_the_command_line_writes_the_layout_and_the_transfer_list(tmp_path, caps
     assert main(["align", str(SAMPLE), "--layer", "police_area", "--band", "15000-60000",
                  "--lang", "en"]) == 1  # fmt: skip
     assert "falls into separate parts" in capsys.readouterr().out
+
+
+def _basic(name, password):
+    import base64
+
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
+
+
+def test_a_layout_is_adopted_as_one_change_and_reverted(sample_dataset):
+    """Through the API, on each backend: the proposal's ETag adopts it (planners only,
+    If-Match required, stale refused); PA02 and PA03 become their streets exactly, one
+    change of two revisions, the map's police layer and alignment table show it at once;
+    reverting the change puts both outlines back."""
+    from web import create_app
+    from web.auth import add_user
+
+    app = create_app({"DATASET": sample_dataset})
+    add_user(app.extensions["gridmap"].store, "ana", "planner", "long-secret")
+    add_user(app.extensions["gridmap"].store, "vic", "viewer", "long-secret")
+    c = app.test_client()
+    got = c.get("/alignment/proposal?layer=police_area")
+    assert got.status_code == 200, got.get_json()
+    proposal, tag = got.get_json(), got.headers["ETag"]
+    assert proposal["status"] == "optimal" and proposal["assignment"]["540102003"] == "540102PA03"
+    table = c.get("/alignment/proposal?layer=police_area&f=csv")
+    assert table.mimetype == "text/csv" and "540102PA02" in table.get_data(as_text=True)
+    before = {f["properties"]["code"]: f for f in c.get("/collections/police_area/items").get_json()["features"]}  # fmt: skip
+    body = {"layer": "police_area", "assignment": proposal["assignment"], "reason": "派出所=街道"}
+    planner = _basic("ana", "long-secret")
+    assert c.post("/alignment/proposal", json=body, headers={"If-Match": tag}).status_code == 401
+    assert c.post("/alignment/proposal", json=body,
+                  headers={"If-Match": tag, **_basic("vic", "long-secret")}).status_code == 403  # fmt: skip
+    assert c.post("/alignment/proposal", json=body, headers=planner).status_code == 428
+    bad = c.post("/alignment/proposal", json={**body, "assignment": {"540102003": "X"}},
+                 headers={"If-Match": tag, **planner})  # fmt: skip
+    assert bad.status_code == 400 and "540102001" in bad.get_json()["message"]["en"]
+    done = c.post("/alignment/proposal", json=body, headers={"If-Match": tag, **planner})
+    assert done.status_code == 200, done.get_json()
+    change = done.get_json()["change_id"]
+    # PA02 gives back its strip, PA04 takes the 三不管 hole: the two outlines that change
+    assert sorted(r["code"] for r in done.get_json()["revisions"]) == ["540102PA02", "540102PA04"]
+    assert c.post("/alignment/proposal", json=body, headers={"If-Match": tag, **planner}).status_code == 412  # fmt: skip
+    streets = app.extensions["gridmap"].stored["street"].set_index("code").geometry
+    police = app.extensions["gridmap"].stored["police_area"].set_index("code").geometry
+    assert police["540102PA02"].equals(streets["540102002"])
+    rows = {r["code"]: r for r in c.get("/alignment?layer=police_area").get_json()[0]["rows"]}
+    assert rows["540102PA02"]["mismatched_area_m2"] == pytest.approx(0, abs=1)
+    listed = c.get("/collections/police_area/changes").get_json()["changes"]
+    assert listed[0]["change_id"] == change and len(listed[0]["cells"]) == 2
+    undo = c.post(f"/collections/police_area/changes/{change}/revert", json={"reason": "撤销"},
+                  headers=planner)  # fmt: skip
+    assert undo.status_code == 200, undo.get_json()
+    after = {f["properties"]["code"]: f for f in c.get("/collections/police_area/items").get_json()["features"]}  # fmt: skip
+    for code in ("540102PA02", "540102PA04"):
+        assert shapely.geometry.shape(after[code]["geometry"]).equals_exact(
+            shapely.geometry.shape(before[code]["geometry"]), 1e-7
+        )
+    assert c.get("/collections/nothing/changes").status_code == 404

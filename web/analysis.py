@@ -5,6 +5,9 @@ GET /lookup?lon=&lat=               features holding a point, nearest facility p
 GET /search?q=                      features by name or code
 GET /alignment?layer=               how police areas and beats line up with streets and
                                     communities (the check's alignment tables)
+GET /alignment/proposal?layer=&min=&max=   an aligned layout of police areas (beats): whole
+                                    streets (communities), fewest households moved;
+                                    f=csv|xlsx: its transfer list (划转清单)
 GET /themes                         population themes: classes and colours
 GET /proposal?community=|street=&min=&max=   a proposed re-partition of grid cells
 """
@@ -18,7 +21,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from geo.errors import InputError
 from geo.findings import RULES
-from geo.kinds import KINDS
+from geo.kinds import KINDS, jurisdictions
 from layers.export import table_bytes
 from web.catalog import json_text
 from web.features import geojson, json_answer
@@ -113,6 +116,65 @@ def _download(rows, fmt: str, name: str, sheet: str) -> Response:
         mimetype="text/csv" if fmt == "csv" else MEDIA_TYPES["xlsx"],
         headers={"Content-Disposition": f"attachment; filename={name}.{fmt}"},
     )
+
+
+@bp.get("/alignment/proposal")
+@accepts("layer", "min", "max", "time_limit", formats=("json", "csv", "xlsx"))
+@heavy
+def alignment_proposal():
+    """An aligned layout of a jurisdiction layer (``layer=police_area|police_beat``):
+    every street (community) given whole to one station, fewest households moved, every
+    station contiguous, optionally ``min``–``max`` households per station. Its ``ETag``
+    is the dataset version it was made at: send it as ``If-Match`` to adopt it
+    (``POST /alignment/proposal``). ``f=csv|xlsx``: the transfer list."""
+    layer = request.args.get("layer")
+    if not layer:
+        raise InputError(
+            f"give layer= ({', '.join(jurisdictions())})",
+            zh=f"请指定 layer=（{', '.join(jurisdictions())}）",
+        )
+    _one_of("layer", layer, jurisdictions())
+    lo, hi = request.args.get("min"), request.args.get("max")
+    band = None
+    if lo is not None or hi is not None:
+        band = (int_arg("min", 0, 0, 10_000_000), int_arg("max", 10_000_000, 0, 10_000_000))
+        if band[0] > band[1]:
+            raise InputError("min must not exceed max", zh="最小户数不能大于最大户数")
+    cat = catalog()
+    version = cat.version  # before the layers: a save between the two reads makes it stale
+    layers = cat.layers
+    limit = int_arg("time_limit", 30, 1, PROPOSAL_SECONDS - 10)
+    result = run_isolated(
+        _realign,
+        dict(layers.items()),
+        layers.metric_crs,
+        layer=layer,
+        band=band,
+        time_limit=limit,
+        timeout=PROPOSAL_SECONDS,
+    )
+    f = request.args.get("f")
+    if f in ("csv", "xlsx"):
+        return _download(result["transfer_list"], f, f"{layer}_transfers", "transfers")
+    response = jsonify({**result["proposal"], "basis": list(version)})
+    response.headers["ETag"] = layout_etag(layer, version)
+    return response
+
+
+def layout_etag(layer: str, version) -> str:
+    """The ETag of a layout proposed at dataset ``version`` (what adopting it sends back)."""
+    return f'"{layer}:layout:{version.layers}.{version.revision}"'
+
+
+def _realign(layers, metric_crs, *, layer, band, time_limit) -> dict:
+    """A layout as JSON-ready data and its transfer list, in a child process."""
+    from geo.dataset import Dataset
+    from geo.realign import propose_for_layer
+
+    r = propose_for_layer(
+        Dataset(layers, metric_crs=metric_crs), layer, band=band, time_limit=time_limit
+    )
+    return {"proposal": r.to_dict(), "transfer_list": r.transfer_list()}
 
 
 @bp.get("/themes")

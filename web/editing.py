@@ -16,10 +16,17 @@ change adds in ``X-Accept-Findings`` or the body's ``accepted``.
     POST /collections/grid/changes/preview         {"op", ...}: changed cells, figures,
                                                    new findings, base revisions
     POST /collections/grid/changes                 the same + "base", "reason", "accepted"?
-    GET  /collections/grid/changes[?f=csv]         the change list, newest first
-    GET  /collections/grid/changes/{id}            a change's cells before and after
-    POST /collections/grid/changes/{id}/revert     {"reason"}
     GET  /collections/grid/diff?from=&to=          cells after change ``from`` and ``to``
+
+Police areas and beats change whole, by adopting an aligned layout:
+    POST /alignment/proposal                       If-Match: the proposal's ETag;
+                                                   {"layer", "assignment", "reason"}
+
+The changes of grid cells and of the jurisdictions (``{layer}``: grid, police_area,
+police_beat), listed and undone alike:
+    GET  /collections/{layer}/changes[?f=csv]      the change list, newest first
+    GET  /collections/{layer}/changes/{id}         a change's features before and after
+    POST /collections/{layer}/changes/{id}/revert  {"reason"}
 """
 
 from __future__ import annotations
@@ -33,8 +40,16 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from geo.edits import EDITABLE, preview_change, preview_feature
 from geo.errors import InputError, NotFound, PreconditionRequired
-from layers.editing import apply_change, revert_change, revert_feature, update_feature
+from layers.editing import (
+    REVERTIBLE,
+    adopt_layout,
+    apply_change,
+    revert_change,
+    revert_feature,
+    update_feature,
+)
 from layers.export import csv_writer
+from layers.storage.edits import Version
 from web.auth import planner_required
 from web.catalog import plain
 from web.features import collection_of, feature_position, geojson, no_content
@@ -325,11 +340,21 @@ def _changes(revisions: list[dict]) -> list[dict]:
     return sorted(groups.values(), key=lambda grp: -grp["change_id"])
 
 
-@bp.get("/collections/grid/changes")
+def _revertible(layer: str) -> str:
+    """``layer`` if its changes can be listed and reverted here, else 404 naming those."""
+    if layer not in REVERTIBLE:
+        raise NotFound(
+            f"'{layer}' has no change list; layers with one: {', '.join(REVERTIBLE)}",
+            zh=f"“{layer}”没有修改记录；有修改记录的图层：{', '.join(REVERTIBLE)}",
+        )
+    return layer
+
+
+@bp.get("/collections/<layer>/changes")
 @accepts(formats=("json", "csv"))
-def change_list():
-    """The change list, newest first (CSV with f=csv)."""
-    changes = _changes(catalog().store.revisions("grid"))
+def change_list(layer):
+    """The change list of a layer, newest first (CSV with f=csv)."""
+    changes = _changes(catalog().store.revisions(_revertible(layer)))
     if request.args.get("f") != "csv":
         return jsonify({"changes": changes})
     out = io.StringIO()
@@ -368,43 +393,81 @@ def change_list():
     return Response(
         "\ufeff" + out.getvalue(),
         mimetype="text/csv",
-        headers={"Content-Disposition": "attachment; filename=grid_changes.csv"},
+        headers={"Content-Disposition": f"attachment; filename={layer}_changes.csv"},
     )
 
 
-def _feature_collection(pairs) -> Response:
+def _feature_collection(pairs, layer: str = "grid") -> Response:
     """GeoJSON of (side, feature) pairs, lon/lat (stored features are in the stored CRS)."""
     rows = [(side, f) for side, f in pairs if f]
     if not rows:
         return geojson('{"type":"FeatureCollection","features":[]}')
-    crs = catalog().stored["grid"].crs
+    crs = catalog().stored[layer].crs
     gdf = gpd.GeoDataFrame.from_features([f for _, f in rows], crs=crs).to_crs("EPSG:4326")
     gdf["side"] = [side for side, _ in rows]
     return geojson(gdf.to_json(drop_id=True, na="null", ensure_ascii=False))
 
 
-@bp.get("/collections/grid/changes/<int:change_id>")
+@bp.get("/collections/<layer>/changes/<int:change_id>")
 @accepts(formats=("geojson",))
-def change(change_id):
-    """A change's cells before and after (GeoJSON)."""
-    revs = [r for r in catalog().store.revisions("grid") if r.get("change_id") == change_id]
+def change(layer, change_id):
+    """A change's features before and after (GeoJSON)."""
+    revs = [
+        r for r in catalog().store.revisions(_revertible(layer)) if r.get("change_id") == change_id
+    ]
     if not revs:
-        raise NotFound(f"no change {change_id}", zh=f"没有第 {change_id} 号修改")
+        raise NotFound(f"no change {change_id} of {layer}", zh=f"没有第 {change_id} 号修改")
     return _feature_collection(
-        [p for r in revs for p in (("before", r["before"]), ("after", r["after"]))]
+        [p for r in revs for p in (("before", r["before"]), ("after", r["after"]))], layer
     )
 
 
-@bp.post("/collections/grid/changes/<int:change_id>/revert")
+@bp.post("/collections/<layer>/changes/<int:change_id>/revert")
 @accepts()
 @planner_required
-def revert(change_id):
+def revert(layer, change_id):
     """Undo a whole change, as a new change."""
     body = json_body()
     if not body.get("reason"):
         raise InputError('send {"reason": "…"}', zh='请发送 {"reason": "原因"}')
     result = revert_change(
-        catalog().store, change_id, author=g.user["name"], reason=body["reason"], served=catalog()
+        catalog().store,
+        change_id,
+        author=g.user["name"],
+        reason=body["reason"],
+        served=catalog(),
+        layer=_revertible(layer),
+    )
+    return jsonify(result)
+
+
+@bp.post("/alignment/proposal")
+@accepts()
+@planner_required
+def adopt():
+    """Adopt an aligned layout (``GET /alignment/proposal``) as one change of its layer:
+    If-Match with the proposal's ETag; ``{"layer", "assignment", "reason"}``."""
+    body = json_body()
+    layer = body.get("layer")
+    tag = request.headers.get("If-Match", "").strip('"').split(":")
+    try:
+        if len(tag) != 3 or tag[0] != layer or tag[1] != "layout":
+            raise ValueError
+        basis = Version(*(int(v) for v in tag[2].split(".")))
+    except (TypeError, ValueError):
+        raise PreconditionRequired(
+            "send If-Match with the ETag of the layout proposal you adopt (GET "
+            "/alignment/proposal?layer=…)",
+            zh="请在 If-Match 中发送所采用调整方案的 ETag（GET /alignment/proposal?layer=…）",
+        ) from None
+    result = adopt_layout(
+        catalog().store,
+        layer,
+        body.get("assignment"),
+        basis=basis,
+        author=g.user["name"],
+        reason=body.get("reason", ""),
+        served=catalog(),
     )
     return jsonify(result)
 
