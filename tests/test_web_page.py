@@ -502,3 +502,49 @@ def test_a_stale_save_says_who_changed_the_cell_and_draws_their_change(browser, 
         assert external == [] and errors == []
         revs = app.extensions["gridmap"].store.revisions("grid")
         assert [r["author"] for r in revs] == ["bob"]  # ana's split was not saved
+
+
+def test_an_officer_compares_adopts_and_reverts_an_aligned_layout(browser, tmp_path):
+    """Issue 14.3 on the map: the layout proposal splits the map, current on the left and
+    proposed on the right (one outline per station, moving together); the transfer list
+    names the strip 公德林派出所 gives back; a planner adopts it with a reason (the police
+    layer then is whole streets) and reverts it (the outlines come back)."""
+    with _planner_on_the_map(browser, tmp_path) as (app, page, external, errors):
+        before = app.extensions["gridmap"].store.read_layer("police_area").set_index("code")
+        page.click("#gm-layout-propose")
+        page.wait_for_selector("#gm-layout-status", timeout=60_000)
+        assert "已证明" in page.inner_text("#gm-layout-status")
+        page.wait_for_function(
+            "document.querySelectorAll('#gm-compare .leaflet-interactive').length >= 8"
+        )
+        rows = page.locator("#gm-layout-transfers tr").all_inner_texts()
+        assert any("吉崩岗街道" in r and "公德林" in r and "1,064" in r for r in rows)
+        # side by side: each half shows the same place
+        left, right = page.evaluate("""() => {
+            const m = window.gridmap.current.map, a = m.getContainer().getBoundingClientRect(),
+                  b = document.getElementById('gm-compare').getBoundingClientRect();
+            return [[a.left, a.width, m.getCenter().lat], [b.left, b.width]]; }""")
+        assert right[0] >= left[0] + left[1] - 1 and abs(left[1] - right[1]) < 4
+        assert page.locator("#gm-layout-csv").get_attribute("href").endswith("f=csv")
+        page.screenshot(path=str(tmp_path / "layout.png"))
+        page.fill("#gm-layout-reason", "派出所辖区与街道一致")
+        page.click("#gm-layout-adopt")
+        page.wait_for_function(
+            "document.querySelector('#gm-layout-result .gm-adopt').textContent.includes('已采纳')",
+            timeout=30_000,
+        )
+        stored = app.extensions["gridmap"].store
+        after = stored.read_layer("police_area").set_index("code")
+        streets = stored.read_layer("street").set_index("code")
+        assert after.geometry["540102PA02"].equals(streets.geometry["540102002"])
+        page.fill("#gm-layout-revert-reason", "先撤销")
+        page.click("#gm-layout-revert")
+        page.wait_for_function(
+            "document.querySelector('#gm-layout-result .gm-adopt').textContent.includes('已撤销')",
+            timeout=30_000,
+        )
+        back = stored.read_layer("police_area").set_index("code")
+        assert back.geometry["540102PA02"].equals(before.geometry["540102PA02"])
+        page.click("#gm-layout-clear")
+        assert page.locator("#gm-compare").count() == 0
+        assert external == [] and errors == []

@@ -139,6 +139,8 @@ def render_map(
             "findings": url_for("analysis.findings"),
             "lookup": url_for("analysis.lookup"),
             "alignment": url_for("analysis.alignment"),
+            "realign": url_for("analysis.alignment_proposal"),
+            "changes": url_for("edit.change_list", layer="LAYER"),
             "search": url_for("analysis.search"),
             "coverage": url_for("sites.coverage"),
             "whatif": url_for("sites.whatif"),

@@ -26,8 +26,9 @@ var RULES = [["overlap", "align_overlap"], ["gap", "align_gap"], ["misaligned", 
 export function installAlignment(map, cfg, findings, fitTo, showNotice) {
   var S = cfg.strings;
   var box = document.getElementById("gm-align-box");
-  if (!box) return {outline: null};
-  if (!cfg.alignmentLayers.length) { box.hidden = true; return {outline: null}; }
+  var none = {outline: null, reload: function () {}};
+  if (!box) return none;
+  if (!cfg.alignmentLayers.length) { box.hidden = true; return none; }
   var select = document.getElementById("gm-align-layer");
   var tableBox = document.getElementById("gm-align-table");
   var summaryBox = document.getElementById("gm-align-summary");
@@ -143,5 +144,5 @@ export function installAlignment(map, cfg, findings, fitTo, showNotice) {
     load();
   });
   load();
-  return {outline: outline};
+  return {outline: outline, reload: load};
 }

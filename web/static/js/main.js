@@ -1,7 +1,7 @@
 /* gridmap map page, the entry module: installs window.gridmap = {start}; the page calls
  * gridmap.start(map, cfg) once it has loaded. start() puts the panel beside the map, builds
  * each panel's part (layers, facilities, findings, themes, search, lookup, coverage,
- * alignment; then
+ * alignment and its aligned layout; then
  * the editor), routes clicks, and leaves the parts in window.gridmap.current.
  *
  * Every name and attribute from the data is inserted as text (textContent / text nodes),
@@ -18,6 +18,7 @@ import {installSearch} from "./search.js";
 import {createLookup} from "./lookup.js";
 import {installCoverage} from "./coverage.js";
 import {installAlignment} from "./alignment.js";
+import {installRealign} from "./realign.js";
 import {installEditor} from "./edit/index.js";
 
 function build(map, cfg, panel) {
@@ -42,6 +43,7 @@ function build(map, cfg, panel) {
   var lookup = createLookup(map, cfg, panel);
   var coverage = installCoverage(map, cfg, areas, showNotice);
   var alignment = installAlignment(map, cfg, findings, fitTo, showNotice);
+  installRealign(map, cfg, fitTo, areas.reloadLayer, alignment.reload);
 
   // A click on a feature: a what-if site being placed, else the editor's (it takes clicks
   // on cells while it is selecting), else the feature's attributes and the lookup there.
