@@ -517,7 +517,7 @@ def test_an_officer_compares_adopts_and_reverts_an_aligned_layout(browser, tmp_p
         page.wait_for_function(
             "document.querySelectorAll('#gm-compare .leaflet-interactive').length >= 8"
         )
-        rows = page.locator("#gm-layout-transfers tr").all_inner_texts()
+        rows = page.locator("#gm-layout-transfers li").all_inner_texts()
         assert any("吉崩岗街道" in r and "公德林" in r and "1,064" in r for r in rows)
         # side by side: each half shows the same place
         left, right = page.evaluate("""() => {

@@ -104,25 +104,24 @@ export function installRealign(map, cfg, fitTo, reloadLayer, refreshAlignment) {
                   [S.layout_posts, m.posts_moved], [S.layout_fewest, fmt(m.households_moved_fewest, 0)]]);
   }
 
+  // a row per piece: the unit, from → to, households and posts; a click zooms to it
   function transferList(p) {
     var feats = p.transfers.features.filter(function (f) { return f.properties.kind === "real"; });
-    var t = el("table", {"class": "gm-attrs gm-sortable", id: "gm-layout-transfers"});
-    t.appendChild(el("tr", {}, [S.layout_unit, S.layout_from, S.layout_to, S.households, S.kinds.police_post]
-      .map(function (h) { return el("th", {text: h}); })));
+    var list = el("ul", {"class": "gm-list", id: "gm-layout-transfers"});
     feats.forEach(function (f) {
       var q = f.properties;
-      var tr = el("tr", {"class": "gm-link", tabindex: "0"}, [
-        el("td", {text: q.unit_name + " " + q.unit}),
-        el("td", {text: q.from ? q.from_name : S.layout_nobody}),
-        el("td", {text: q.to_name}),
-        el("td", {text: fmt(q.households, 0), "class": "gm-num"}),
-        el("td", {text: (q.post_names || []).join("、")})]);
+      var posts = (q.post_names || []).length ? " · " + S.kinds.police_post + " " + q.post_names.join("、") : "";
+      var li = el("li", {"class": "gm-link", tabindex: "0"}, [
+        el("b", {text: q.unit_name + " " + q.unit}),
+        el("div", {text: (q.from ? q.from_name : S.layout_nobody) + " → " + q.to_name}),
+        el("div", {"class": "gm-muted", text: fmt(q.households, 0) + " " + S.households_unit + " · " +
+                                               fmt(q.area_m2, 0) + " m²" + posts})]);
       function zoom() { fitTo(L.geoJSON(f).getBounds().pad(0.2), 17); }
-      tr.addEventListener("click", zoom);
-      tr.addEventListener("keydown", function (e) { if (e.key === "Enter") zoom(); });
-      t.appendChild(tr);
+      li.addEventListener("click", zoom);
+      li.addEventListener("keydown", function (e) { if (e.key === "Enter") zoom(); });
+      list.appendChild(li);
     });
-    return t;
+    return list;
   }
 
   function workloads(p) {
@@ -208,7 +207,7 @@ export function installRealign(map, cfg, fitTo, reloadLayer, refreshAlignment) {
     result.appendChild(el("div", {"class": "gm-band"}, [
       el("a", {href: base + "&f=csv", text: S.download_csv, id: "gm-layout-csv"}),
       el("a", {href: base + "&f=xlsx", text: S.download_xlsx, id: "gm-layout-xlsx"})]));
-    result.appendChild(el("div", {"class": "gm-scroll"}, [transferList(p)]));
+    result.appendChild(transferList(p));
     result.appendChild(el("h4", {text: S.layout_workload}));
     result.appendChild(workloads(p));
     if (planner) result.appendChild(adoptBox(p, etag, layer));
