@@ -154,17 +154,18 @@ def _band(text: str | None):
 
 def _align(args) -> int:
     from geo.dataset import Dataset
+    from geo.kinds import KINDS
     from geo.realign import aligned_layout, propose_for_layer
     from layers.export import export_layer, table_bytes
     from layers.storage import open_store
 
     store = open_store(args.dataset)
     stored = store.load()
-    r = propose_for_layer(Dataset(stored), args.layer, band=_band(args.band),
+    r = propose_for_layer(Dataset(stored), args.layer, unit=args.unit, band=_band(args.band),
                           time_limit=args.time_limit)  # fmt: skip
     zh = args.lang == "zh"
     m = r.summary
-    head = (f"{args.layer} 按整{'街道' if r.follows == 'street' else '社区'}调整方案：" if zh
+    head = (f"{args.layer} 按整{KINDS[r.follows].zh}调整方案：" if zh
             else f"Aligned layout of {args.layer} as whole {r.follows}s: ")  # fmt: skip
     print(head + {"optimal": ("最优" if zh else "optimal"),
                   "feasible": ("可行（未证明最优）" if zh else "feasible, not proved optimal"),
@@ -221,7 +222,7 @@ def _align(args) -> int:
 
 
 def main(argv=None) -> int:
-    from geo.kinds import jurisdictions, partitions
+    from geo.kinds import hierarchy, jurisdictions, partitions
 
     ap = argparse.ArgumentParser(prog="python -m geo", description="Check a gridmap dataset.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -265,6 +266,8 @@ def main(argv=None) -> int:
     )
     al.add_argument("dataset")
     al.add_argument("--layer", required=True, choices=list(jurisdictions()))
+    al.add_argument("--unit", choices=hierarchy(),
+                    help="the units to follow (default: the layer kind's own)")  # fmt: skip
     al.add_argument("--band", help="households per station after the change, MIN-MAX")
     al.add_argument("--time-limit", type=float, default=60.0,
                     help="seconds the solver may take (default 60)")  # fmt: skip

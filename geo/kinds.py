@@ -10,7 +10,10 @@ The hierarchy is the chain of ``parent`` links among kinds with ``hierarchy=True
     street 街道 ⊃ community 社区 ⊃ grid 网格 ⊃ household_unit 联户单位
 
 Jurisdictions (``follows``) should be unions of whole units of a hierarchy kind:
-police_area 派出所辖区 ≈ streets, police_beat 社区警务区 ≈ communities.
+police_area 派出所辖区 ≈ streets, police_beat 社区警务区 ≈ communities. Other departments'
+grids (多网合一: 综治, 城管, 党建, 警务 grids drawn separately, each kind naming its
+``department``) are jurisdictions too, each ≈ whole base grid cells: the alignment table,
+the lookup, the check and the aligned layout treat them as they treat police areas.
 
 >>> KINDS["grid"].parent, KINDS["police_beat"].follows
 ('community', 'community')
@@ -19,7 +22,7 @@ police_area 派出所辖区 ≈ streets, police_beat 社区警务区 ≈ communi
 >>> kind("grids")
 Traceback (most recent call last):
 ...
-geo.errors.UnknownLayer: 'grids' is not a layer kind gridmap knows (did you mean 'grid'?); must be one of street, community, grid, household_unit, police_area, police_beat, facility, household, building, road
+geo.errors.UnknownLayer: 'grids' is not a layer kind gridmap knows (did you mean 'grid'?); must be one of street, community, grid, household_unit, police_area, police_beat, grid_governance, grid_urban, grid_party, grid_police, facility, household, building, road
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "hierarchy",
     "partitions",
     "jurisdictions",
+    "department_grids",
     "extent_layer",
     "map_layers",
     "population_kinds",
@@ -88,6 +92,8 @@ class LayerKind:
         does not usually keep one, so nothing complains).
     aliases : names users give the kind itself, used to recognise its columns
         (e.g. 联户编码 → ``code`` of a household_unit file).
+    department : for another department's grid (多网合一), that department's name in
+        Chinese and English (``("城管", "urban management")``); None for the base layers.
     """
 
     name: str
@@ -106,6 +112,7 @@ class LayerKind:
     covers_parent: bool = True
     optional: bool = False
     aliases: tuple[str, ...] = ()
+    department: tuple[str, str] | None = None
 
     @property
     def label(self) -> str:
@@ -180,6 +187,16 @@ KINDS: dict[str, LayerKind] = {k.name: k for k in [
               (_CODE, _NAME, _PARENT), parent="police_area", follows="community",
               partition=True, draw_order=4, aliases=("警务区", "警务室"),
               style={"color": "#ff7f00", "weight": 1.5, "dashArray": "4 4", "fill": False}),
+    # Other departments' grids (多网合一), drawn separately and compared with the base grid
+    *[LayerKind(f"grid_{key}", f"{zh}网格", f"{en} grid cell", f"{en.capitalize()} grid cells",
+                "polygon", (_CODE, _NAME, _optional(_PARENT)), follows="grid", partition=True,
+                draw_order=5, optional=True, department=(zh, en), aliases=(f"{zh}网格",),
+                style={"color": color, "weight": 1.5, "dashArray": "6 3", "fill": False})
+      for key, zh, en, color in (
+          ("governance", "综治", "social governance", "#6a3d9a"),
+          ("urban", "城管", "urban management", "#b15928"),
+          ("party", "党建", "party building", "#e7298a"),
+          ("police", "警务", "police", "#1f78b4"))],
     LayerKind("facility", "设施", "facility", "Facilities", "point",
               (_CODE, _NAME, Field("kind", "text", "类型", "kind",
                                    aliases=("kind", "type", "类型", "类别", "设施类型")))),
@@ -273,6 +290,15 @@ def partitions() -> tuple[str, ...]:
 def jurisdictions() -> dict[str, str]:
     """``{jurisdiction kind: the hierarchy kind it should follow}``."""
     return {n: k.follows for n, k in KINDS.items() if k.follows}
+
+
+def department_grids() -> dict[str, tuple[str, str]]:
+    """``{kind: (department in Chinese, in English)}`` of the other departments' grids.
+
+    >>> department_grids()["grid_urban"]
+    ('城管', 'urban management')
+    """
+    return {n: k.department for n, k in KINDS.items() if k.department}
 
 
 def extent_layer(name: str, present) -> str | None:

@@ -44,7 +44,7 @@ from geo.crs import to_crs
 from geo.dataset import Dataset
 from geo.errors import InputError, NotFound
 from geo.findings import Tolerances, upper_width, width
-from geo.kinds import KINDS, jurisdictions
+from geo.kinds import KINDS, hierarchy, jurisdictions
 from geo.strict_json import finite
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "Realignment",
     "propose_alignment",
     "propose_for_layer",
+    "units_for",
     "unit_adjacency",
     "aligned_layout",
 ]
@@ -210,21 +211,45 @@ def aligned_layout(
 
 
 # ---------------------------------------------------------------------------- the layout
-def propose_for_layer(
-    layers, layer: str, *, band: tuple[int, int] | None = None, time_limit: float = 30.0
-) -> Realignment:
-    """:func:`propose_alignment` for jurisdiction layer ``layer`` of a dataset (a
-    :class:`~geo.dataset.Dataset` or ``{kind: GeoDataFrame}``) over the units its kind
-    follows, measured in the dataset's metric CRS, with its grid cells' households and
-    its police posts. :class:`~geo.errors.InputError` or :class:`~geo.errors.NotFound`
-    naming the layer when it is not a jurisdiction or the dataset lacks a layer needed."""
-    ds = Dataset.of(layers)
+def units_for(layer: str, unit: str | None = None) -> str:
+    """The hierarchy layer whose whole units jurisdiction ``layer`` should be made of: its
+    kind's (``follows``), or ``unit`` (any hierarchy kind: a department's grid may be
+    compared with the communities as well as with the base grid).
+    :class:`~geo.errors.InputError` naming the valid choices otherwise.
+
+    >>> units_for("police_area"), units_for("grid_urban"), units_for("grid_urban", "community")
+    ('street', 'grid', 'community')
+    """
     follows = jurisdictions().get(layer)
     if follows is None:
         raise InputError(
             f"'{layer}' is not a jurisdiction layer; must be one of {', '.join(jurisdictions())}",
             zh=f"“{layer}”不是辖区图层；可用：{', '.join(jurisdictions())}",
         )
+    if unit is not None and unit not in hierarchy():
+        raise InputError(
+            f"'{unit}' is not a unit layer; must be one of {', '.join(hierarchy())}",
+            zh=f"“{unit}”不是可对齐的单元图层；可用：{', '.join(hierarchy())}",
+        )
+    return unit or follows
+
+
+def propose_for_layer(
+    layers,
+    layer: str,
+    *,
+    unit: str | None = None,
+    band: tuple[int, int] | None = None,
+    time_limit: float = 30.0,
+) -> Realignment:
+    """:func:`propose_alignment` for jurisdiction layer ``layer`` of a dataset (a
+    :class:`~geo.dataset.Dataset` or ``{kind: GeoDataFrame}``) over the units its kind
+    follows (or ``unit``: see :func:`units_for`), measured in the dataset's metric CRS,
+    with its grid cells' households and its police posts. :class:`~geo.errors.InputError`
+    or :class:`~geo.errors.NotFound` naming the layer when it is not a jurisdiction or the
+    dataset lacks a layer needed."""
+    ds = Dataset.of(layers)
+    follows = units_for(layer, unit)
     for needed in (layer, follows):
         if needed not in ds:
             raise NotFound(

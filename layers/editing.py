@@ -44,7 +44,7 @@ from shapely.geometry import shape
 from geo.edits import EDIT_LAYERS, EDITABLE, PreviewBase, feature_json, plan
 from geo.errors import EditRejected, InputError, NotFound, StaleEdit
 from geo.kinds import KINDS, jurisdictions
-from geo.realign import aligned_layout
+from geo.realign import aligned_layout, units_for
 from layers.storage.edits import Version, now
 
 __all__ = [
@@ -452,9 +452,11 @@ def adopt_layout(
     author: str,
     reason: str,
     served: Served | None = None,
+    unit: str | None = None,
 ) -> dict:
     """Save an aligned layout of jurisdiction layer ``layer`` (``assignment``: ``{unit
-    code: jurisdiction code}``, as :func:`geo.realign.propose_alignment` proposed it) as
+    code: jurisdiction code}``, units of ``unit`` or of the layer's kind's ``follows``, as
+    :func:`geo.realign.propose_alignment` proposed it) as
     one change: each jurisdiction's outline becomes the union of its units as stored
     (their own vertices: no reprojection), a revision for each outline that changes, all
     with one ``change_id``, revertible with :func:`revert_change`.
@@ -462,12 +464,7 @@ def adopt_layout(
     ``basis`` is the dataset version the proposal was made at: the layout is refused
     (:class:`~geo.errors.StaleEdit`, nothing written) when the jurisdictions or the units
     changed since, or a layer was written whole. Returns ``{"change_id", "revisions"}``."""
-    follows = jurisdictions().get(layer)
-    if follows is None:
-        raise InputError(
-            f"'{layer}' is not a jurisdiction layer; must be one of {', '.join(jurisdictions())}",
-            zh=f"“{layer}”不是辖区图层；可用：{', '.join(jurisdictions())}",
-        )
+    follows = units_for(layer, unit)
     if not isinstance(assignment, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in assignment.items()
     ):

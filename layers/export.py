@@ -72,7 +72,9 @@ def table_bytes(frame: pd.DataFrame, fmt: str, *, sheet: str = "table") -> bytes
             zh=f"“{fmt}”不是表格格式；可用：{', '.join(TABLE_FORMATS)}",
         )
     frame = csv_safe(
-        frame.apply(lambda col: col.map(lambda v: " ".join(map(str, v)) if isinstance(v, list) else v))
+        frame.apply(
+            lambda col: col.map(lambda v: " ".join(map(str, v)) if isinstance(v, list) else v)
+        )
         if len(frame.columns)
         else frame
     )

@@ -27,7 +27,12 @@ from tests.tilings import cell, squares
 
 def test_the_hierarchy_and_jurisdictions_come_from_the_registry():
     assert hierarchy() == ("street", "community", "grid", "household_unit")
-    assert jurisdictions() == {"police_area": "street", "police_beat": "community"}
+    assert jurisdictions() == {
+        "police_area": "street",
+        "police_beat": "community",
+        # other departments' grids (多网合一) follow the base grid
+        **{f"grid_{d}": "grid" for d in ("governance", "urban", "party", "police")},
+    }
     assert map_layers()[0] == "road" and map_layers().index("grid") > map_layers().index(
         "police_beat"
     )

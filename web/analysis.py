@@ -22,6 +22,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from geo.errors import InputError
 from geo.findings import RULES
 from geo.kinds import KINDS, jurisdictions
+from geo.realign import units_for
 from layers.export import table_bytes
 from web.catalog import json_text
 from web.features import geojson, json_answer
@@ -119,11 +120,12 @@ def _download(rows, fmt: str, name: str, sheet: str) -> Response:
 
 
 @bp.get("/alignment/proposal")
-@accepts("layer", "min", "max", "time_limit", formats=("json", "csv", "xlsx"))
+@accepts("layer", "unit", "min", "max", "time_limit", formats=("json", "csv", "xlsx"))
 @heavy
 def alignment_proposal():
-    """An aligned layout of a jurisdiction layer (``layer=police_area|police_beat``):
-    every street (community) given whole to one station, fewest households moved, every
+    """An aligned layout of a jurisdiction layer (``layer=police_area|police_beat``, or
+    another department's grid): every street (community, base grid cell; ``unit=``
+    another hierarchy layer) given whole to one station, fewest households moved, every
     station contiguous, optionally ``min``–``max`` households per station. Its ``ETag``
     is the dataset version it was made at: send it as ``If-Match`` to adopt it
     (``POST /alignment/proposal``). ``f=csv|xlsx``: the transfer list."""
@@ -134,6 +136,7 @@ def alignment_proposal():
             zh=f"请指定 layer=（{', '.join(jurisdictions())}）",
         )
     _one_of("layer", layer, jurisdictions())
+    unit = units_for(layer, request.args.get("unit") or None)
     lo, hi = request.args.get("min"), request.args.get("max")
     band = None
     if lo is not None or hi is not None:
@@ -149,6 +152,7 @@ def alignment_proposal():
         dict(layers.items()),
         layers.metric_crs,
         layer=layer,
+        unit=unit,
         band=band,
         time_limit=limit,
         timeout=PROPOSAL_SECONDS,
@@ -166,13 +170,13 @@ def layout_etag(layer: str, version) -> str:
     return f'"{layer}:layout:{version.layers}.{version.revision}"'
 
 
-def _realign(layers, metric_crs, *, layer, band, time_limit) -> dict:
+def _realign(layers, metric_crs, *, layer, unit, band, time_limit) -> dict:
     """A layout as JSON-ready data and its transfer list, in a child process."""
     from geo.dataset import Dataset
     from geo.realign import propose_for_layer
 
     r = propose_for_layer(
-        Dataset(layers, metric_crs=metric_crs), layer, band=band, time_limit=time_limit
+        Dataset(layers, metric_crs=metric_crs), layer, unit=unit, band=band, time_limit=time_limit
     )
     return {"proposal": r.to_dict(), "transfer_list": r.transfer_list()}
 

@@ -28,7 +28,14 @@ from geo.crs import to_crs
 from geo.dataset import Dataset
 from geo.errors import NotFound
 from geo.filters import queryables
-from geo.kinds import FACILITY_KINDS, KINDS, hierarchy, jurisdictions, partitions
+from geo.kinds import (
+    FACILITY_KINDS,
+    KINDS,
+    department_grids,
+    hierarchy,
+    jurisdictions,
+    partitions,
+)
 from geo.locator import Locator
 from geo.report import FINDINGS_LAYERS, findings_layers
 from geo.themes import NO_DATA, THEMES, classify, grid_figures
@@ -581,10 +588,11 @@ class Catalog:
 
     # ------------------------------------------------------------------ derived properties
     def _responsible(self, gdf: gpd.GeoDataFrame) -> pd.DataFrame:
-        """Police area and police beat holding each feature's representative point."""
+        """Police area and police beat holding each feature's representative point (not
+        the other departments' grids: their lookup answers that)."""
         out = pd.DataFrame(index=gdf.index)
         pts = gdf.geometry.representative_point().values
-        for layer in jurisdictions():
+        for layer in (n for n in jurisdictions() if n not in department_grids()):
             target = self.layers.get(layer)
             if target is None:
                 continue

@@ -446,7 +446,8 @@ def revert(layer, change_id):
 @planner_required
 def adopt():
     """Adopt an aligned layout (``GET /alignment/proposal``) as one change of its layer:
-    If-Match with the proposal's ETag; ``{"layer", "assignment", "reason"}``."""
+    If-Match with the proposal's ETag; ``{"layer", "assignment", "reason"}`` and, when the
+    proposal was made of other units than the layer's own, ``"unit"``."""
     body = json_body()
     layer = body.get("layer")
     tag = request.headers.get("If-Match", "").strip('"').split(":")
@@ -468,6 +469,7 @@ def adopt():
         author=g.user["name"],
         reason=body.get("reason", ""),
         served=catalog(),
+        unit=body.get("unit") or None,
     )
     return jsonify(result)
 

@@ -64,6 +64,7 @@ PARAMETERS: dict[str, Param] = {
                           "default": "cql2-text"}),
     "rule":        Param("only findings of this rule"),
     "layer":       Param("a layer name (grid, community, …)"),
+    "unit":        Param("the hierarchy layer whose whole units a layout is made of (street, community, grid)"),
     "lon":         Param("longitude, degrees (WGS 84)",
                          {"type": "number", "minimum": -180, "maximum": 180}),
     "lat":         Param("latitude, degrees (WGS 84)",
