@@ -155,9 +155,11 @@ def population_in(areas, grid: gpd.GeoDataFrame) -> pd.DataFrame:
     metric CRS), each grid cell's figures spread uniformly over the cell: areal
     interpolation, Σ figure × area(cell ∩ area) / area(cell), as tobler's
     ``area_interpolate(..., allocate_total=False)`` — but a cell wholly inside an area
-    (most of them, for a station's area) counts whole without being intersected, where
-    tobler intersects every pair (the table of 83 stations over 20,000 cells: 1.13 s with
-    tobler, 0.81 s so)."""
+    (most of them, for a station's area) counts whole and one touching it from outside
+    counts nothing, neither intersected, where tobler intersects every pair (the table of
+    83 stations over 20,000 cells: 1.13 s with tobler, 0.81 s counting inside cells whole;
+    the pieces, streets and stations of a 100,000-cell city: 7.5 s → 3.7 s leaving out
+    the touching ones too, the same figures)."""
     areas = np.asarray(areas, dtype=object)
     figures = grid[["households", "population"]].fillna(0).to_numpy(dtype=float)
     cells = np.asarray(grid.geometry.values, dtype=object)  # shapely's own arrays
@@ -165,12 +167,16 @@ def population_in(areas, grid: gpd.GeoDataFrame) -> pd.DataFrame:
     live = np.flatnonzero(~(shapely.is_empty(areas) | shapely.is_missing(areas)))
     if len(live) and len(cells):
         tree = shapely.STRtree(cells)
-        a, c = tree.query(areas[live], predicate="intersects")
-        shapely.prepare(areas[live])
-        whole = shapely.contains_properly(areas[live][a], cells[c])
-        share = np.ones(len(a))
-        cut = ~whole
-        share[cut] = shapely.area(shapely.intersection(areas[live][a[cut]], cells[c[cut]])) / (
+        mine = areas[live]
+        a, c = tree.query(mine, predicate="intersects")
+        shapely.prepare(mine)
+        # a cell inside counts whole; one that only touches the area from outside (most
+        # cells along its edge: half the pairs the index finds) counts nothing; only the
+        # rest are intersected
+        share = shapely.contains(mine[a], cells[c]).astype(float)
+        cut = np.flatnonzero(share == 0)
+        cut = cut[~shapely.touches(mine[a[cut]], cells[c[cut]])]
+        share[cut] = shapely.area(shapely.intersection(mine[a[cut]], cells[c[cut]])) / (
             shapely.area(cells[c[cut]])
         )
         np.add.at(out, live[a], figures[c] * share[:, None])
