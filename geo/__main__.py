@@ -146,9 +146,11 @@ def _band(text: str | None):
     if not text:
         return None
     try:
-        lo, hi = (float(v) for v in text.split("-"))
+        lo, hi = (int(v) for v in text.split("-"))
     except ValueError:
-        raise ValueError(f"--band must look like 300-500; got '{text}'") from None
+        raise ValueError(
+            f"--band must look like 300-500 (whole households); got '{text}'"
+        ) from None
     return lo, hi
 
 
@@ -166,7 +168,7 @@ def _align(args) -> int:
     zh = args.lang == "zh"
     m = r.summary
     head = (f"{args.layer} 按整{KINDS[r.follows].zh}调整方案：" if zh
-            else f"Aligned layout of {args.layer} as whole {r.follows}s: ")  # fmt: skip
+            else f"Aligned layout of {args.layer} as whole {KINDS[r.follows].en_plural.lower()}: ")  # fmt: skip
     print(head + {"optimal": ("最优" if zh else "optimal"),
                   "feasible": ("可行（未证明最优）" if zh else "feasible, not proved optimal"),
                   "infeasible": ("无可行方案" if zh else "no layout")}[r.status]

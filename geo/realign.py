@@ -43,7 +43,7 @@ from geo.alignment import _pieces, population_in
 from geo.crs import to_crs
 from geo.dataset import Dataset
 from geo.errors import InputError, NotFound
-from geo.findings import Tolerances, upper_width, width
+from geo.findings import Tolerances, polygon_parts, upper_width, width
 from geo.kinds import KINDS, hierarchy, jurisdictions
 from geo.strict_json import finite
 
@@ -546,10 +546,12 @@ def _why_not(
     loose, _, _ = _solve(kept, candidates, current, graph, totals, J, band, time_limit, False)
     if loose is None:
         return [_msg("band",
-                     f"no assignment of whole units keeps every jurisdiction within "
+                     f"no assignment of whole units (each to a jurisdiction holding part of "
+                     f"it or of a neighbour) keeps every jurisdiction within "
                      f"{band[0]}–{band[1]} households" if band else
                      "no assignment gives every jurisdiction a whole unit",
-                     f"没有任何整单元分配能使每个辖区户数在 {band[0]}–{band[1]} 之间" if band else
+                     f"没有任何整单元分配（每个单元划给现管其部分或其相邻单元的辖区）能使每个辖区户数在 "
+                     f"{band[0]}–{band[1]} 之间" if band else
                      "没有任何整单元分配能使每个辖区至少有一个单元")]  # fmt: skip
     split = _split(loose, graph, J)
     names_en = ", ".join(f"{jname[j]} ({jcode[j]})" for j in split)
@@ -638,7 +640,8 @@ def _transfers(ji, ui, inter, piece_fig, assigned, ugeom, unit_fig, posts,
     if not rows:
         return gpd.GeoDataFrame(pd.DataFrame(columns=_TRANSFER_COLUMNS), geometry="geometry",
                                 crs=crs)  # fmt: skip
-    geoms = np.array([r[2] for r in rows], dtype=object)
+    # the polygons of each piece (an intersection may bring lines and points along)
+    geoms = np.array([_polygonal(r[2]) for r in rows], dtype=object)
     w = width(geoms)
     keep = w >= tolerances.noise_width
     rows = [r for r, k in zip(rows, keep) if k]
@@ -674,6 +677,17 @@ def _transfers(ji, ui, inter, piece_fig, assigned, ugeom, unit_fig, posts,
     )
     return frame.sort_values(["kind", "households", "area_m2"], ascending=[True, False, False],
                              ignore_index=True)  # fmt: skip
+
+
+def _polygonal(geom):
+    """The polygonal part of a geometry (an empty polygon if it has none)."""
+    if shapely.get_type_id(geom) in (
+        shapely.GeometryType.POLYGON,
+        shapely.GeometryType.MULTIPOLYGON,
+    ):
+        return geom
+    parts = polygon_parts([geom])
+    return shapely.union_all(parts) if len(parts) else shapely.Polygon()
 
 
 def _stations(jurisdictions, proposed, current, assigned, ji, piece_fig, unit_fig, ucode,
