@@ -3,36 +3,17 @@ construction (tests/tilings.py squares: 8 × 8 cells of 100 m, streets x < 400, 
 
 from __future__ import annotations
 
-import geopandas as gpd
 import pytest
-import shapely
 
 from geo.alignment import alignment_table
-from tests.tilings import ORIGIN, squares
-
-
-def _box(x0, y0, x1, y1):
-    return shapely.box(ORIGIN[0] + x0, ORIGIN[1] + y0, ORIGIN[0] + x1, ORIGIN[1] + y1)
+from tests.tilings import strip_city
 
 
 @pytest.fixture(scope="module")
 def table():
     """PA1 reaches 50 m into the east street (x 400–450, all 8 rows); PA2 is the east
     street less that strip. Cell (col, row) holds 100 + col + row households, 300 people."""
-    streets, _, grid = squares(8)
-    police = gpd.GeoDataFrame(
-        {"code": ["PA1", "PA2"], "name": ["一所", "二所"]},
-        geometry=[_box(0, 0, 450, 800), _box(450, 0, 800, 800)],
-        crs=grid.crs,
-    )
-    facilities = gpd.GeoDataFrame(
-        {"code": ["P1", "P2", "P3", "S1"], "kind": ["police_post"] * 3 + ["police_station"]},
-        geometry=[
-            shapely.Point(ORIGIN[0] + x, ORIGIN[1] + y)
-            for x, y in [(100, 100), (425, 100), (700, 700), (600, 300)]
-        ],
-        crs=grid.crs,
-    )
+    police, streets, grid, facilities = strip_city()
     return alignment_table(police, streets, grid, facilities).set_index("code")
 
 

@@ -19,7 +19,7 @@ from geo.errors import InputError
 from geo.realign import aligned_layout, propose_alignment, propose_for_layer, unit_adjacency
 from layers.storage import open_store
 from tests.conftest import SAMPLE
-from tests.tilings import ORIGIN, squares
+from tests.tilings import ORIGIN, strip_city
 
 
 def _box(x0, y0, x1, y1):
@@ -57,20 +57,7 @@ def sample_layers():
 def strip():
     """tests/test_alignment's city: PA1 reaches 50 m into the east street (the west half
     of column 4: 430 households, 1,200 people, post P2); PA2 is the rest of it."""
-    streets, _, grid = squares(8)
-    police = gpd.GeoDataFrame(
-        {"code": ["PA1", "PA2"], "name": ["一所", "二所"]},
-        geometry=[_box(0, 0, 450, 800), _box(450, 0, 800, 800)],
-        crs=grid.crs,
-    )
-    facilities = gpd.GeoDataFrame(
-        {"code": ["P1", "P2", "P3", "S1"], "name": ["一站", "二站", "三站", "一所"],
-         "kind": ["police_post"] * 3 + ["police_station"]},
-        geometry=[shapely.Point(ORIGIN[0] + x, ORIGIN[1] + y)
-                  for x, y in [(100, 100), (425, 100), (700, 700), (600, 300)]],
-        crs=grid.crs,
-    )  # fmt: skip
-    return police, streets, grid, facilities
+    return strip_city()
 
 
 def test_the_strip_goes_back_to_the_street_that_holds_it(strip):

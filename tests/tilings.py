@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-__all__ = ["hierarchy", "add_noise", "squares", "cell"]
+__all__ = ["hierarchy", "add_noise", "squares", "cell", "box", "strip_city"]
 
 ORIGIN = (480_000.0, 3_270_000.0)  # metres in EPSG:4539, near Lhasa
 
@@ -201,3 +201,34 @@ def cell(grids: gpd.GeoDataFrame, col: int, row: int) -> int:
     return int(
         np.flatnonzero((grids["col"] == col).to_numpy() & (grids["row"] == row).to_numpy())[0]
     )
+
+
+def box(x0: float, y0: float, x1: float, y1: float):
+    """A rectangle given in metres from :data:`ORIGIN`."""
+    return shapely.box(ORIGIN[0] + x0, ORIGIN[1] + y0, ORIGIN[0] + x1, ORIGIN[1] + y1)
+
+
+def strip_city():
+    """:func:`squares` (8) with two police areas: PA1 is the west street and a 50 m strip
+    of the east one (x 400–450, all 8 rows: the west half of column 4, 430 households and
+    1,200 people), PA2 the east street less that strip; police posts P1 (west), P2 (in the
+    strip), P3 (east) and station S1 (east). Returns (police, streets, grid, facilities)."""
+    streets, _, grid = squares(8)
+    police = gpd.GeoDataFrame(
+        {"code": ["PA1", "PA2"], "name": ["一所", "二所"]},
+        geometry=[box(0, 0, 450, 800), box(450, 0, 800, 800)],
+        crs=grid.crs,
+    )
+    facilities = gpd.GeoDataFrame(
+        {
+            "code": ["P1", "P2", "P3", "S1"],
+            "name": ["一站", "二站", "三站", "一所"],
+            "kind": ["police_post"] * 3 + ["police_station"],
+        },
+        geometry=[
+            shapely.Point(ORIGIN[0] + x, ORIGIN[1] + y)
+            for x, y in [(100, 100), (425, 100), (700, 700), (600, 300)]
+        ],  # fmt: skip
+        crs=grid.crs,
+    )
+    return police, streets, grid, facilities

@@ -52,20 +52,26 @@ def _timed(fn, repeat: int = 3) -> float:
     return best
 
 
-def _synthetic(cells: int):
-    """Streets, grid, police areas (the streets, every other one 60 m into the next)."""
-    streets, _, grid = hierarchy(cells)
-    geoms = streets.geometry.values.copy()
+def _police(streets, station_of_street) -> gpd.GeoDataFrame:
+    """Police areas made of the streets grouped by ``station_of_street``, every other
+    one reaching 60 m into the next."""
+    groups = np.unique(station_of_street)
+    geoms = [shapely.union_all(streets.geometry.values[station_of_street == s]) for s in groups]
     for i in range(0, len(geoms) - 1, 2):
         reach = shapely.intersection(shapely.buffer(geoms[i], 60, join_style="mitre"), geoms[i + 1])
         geoms[i] = shapely.union(geoms[i], reach)
         geoms[i + 1] = shapely.difference(geoms[i + 1], reach)
-    police = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {"code": [f"PA{i:03d}" for i in range(len(geoms))], "name": "派出所"},
         geometry=geoms,
         crs=streets.crs,
     )
-    return police, streets, grid, None
+
+
+def _synthetic(cells: int):
+    """Streets, grid, police areas (the streets, every other one 60 m into the next)."""
+    streets, _, grid = hierarchy(cells)
+    return _police(streets, np.arange(len(streets))), streets, grid, None
 
 
 def _paired(cells: int):
@@ -77,21 +83,10 @@ def _paired(cells: int):
     from geo.realign import unit_adjacency
 
     streets, _, grid = hierarchy(cells)
-    pairs = nx.maximal_matching(unit_adjacency(streets))
     station = np.arange(len(streets))
-    for a, b in pairs:
+    for a, b in nx.maximal_matching(unit_adjacency(streets)):
         station[b] = station[a]
-    geoms = [shapely.union_all(streets.geometry.values[station == s]) for s in np.unique(station)]
-    for i in range(0, len(geoms) - 1, 2):
-        reach = shapely.intersection(shapely.buffer(geoms[i], 60, join_style="mitre"), geoms[i + 1])
-        geoms[i] = shapely.union(geoms[i], reach)
-        geoms[i + 1] = shapely.difference(geoms[i + 1], reach)
-    police = gpd.GeoDataFrame(
-        {"code": [f"PA{i:03d}" for i in range(len(geoms))], "name": "派出所"},
-        geometry=geoms,
-        crs=streets.crs,
-    )
-    return police, streets, grid, None
+    return _police(streets, station), streets, grid, None
 
 
 def _sample():
