@@ -24,11 +24,7 @@ from geo.dataset import Dataset
 from geo.kinds import department_grids, jurisdictions
 from geo.locator import Locator
 from geo.realign import propose_for_layer
-from tests.tilings import ORIGIN, squares
-
-
-def _box(x0, y0, x1, y1):
-    return shapely.box(ORIGIN[0] + x0, ORIGIN[1] + y0, ORIGIN[0] + x1, ORIGIN[1] + y1)
+from tests.tilings import ORIGIN, box, squares
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +33,11 @@ def city():
     cells = {}
     for a in range(4):
         for b in range(4):
-            cells[a, b] = _box(200 * a, 200 * b, 200 * a + 200, 200 * b + 200)
-    cells[0, 0] = _box(0, 0, 240, 200)
-    cells[1, 0] = _box(240, 0, 400, 200)
-    cells[0, 3] = _box(0, 600, 240, 800)
-    cells[3, 3] = shapely.difference(cells[3, 3], _box(700, 700, 750, 750))
+            cells[a, b] = box(200 * a, 200 * b, 200 * a + 200, 200 * b + 200)
+    cells[0, 0] = box(0, 0, 240, 200)
+    cells[1, 0] = box(240, 0, 400, 200)
+    cells[0, 3] = box(0, 600, 240, 800)
+    cells[3, 3] = shapely.difference(cells[3, 3], box(700, 700, 750, 750))
     urban = gpd.GeoDataFrame(
         {"code": [f"U{a}{b}" for a, b in cells], "name": [f"城管{a}{b}" for a, b in cells]},
         geometry=list(cells.values()),

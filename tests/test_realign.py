@@ -19,18 +19,14 @@ from geo.errors import InputError
 from geo.realign import aligned_layout, propose_alignment, propose_for_layer, unit_adjacency
 from layers.storage import open_store
 from tests.conftest import SAMPLE
-from tests.tilings import ORIGIN, strip_city
-
-
-def _box(x0, y0, x1, y1):
-    return shapely.box(ORIGIN[0] + x0, ORIGIN[1] + y0, ORIGIN[0] + x1, ORIGIN[1] + y1)
+from tests.tilings import box, strip_city
 
 
 def _row(n: int):
     """n units U0…U(n-1) of 100 m in a row, and a grid of the same squares."""
     units = gpd.GeoDataFrame(
         {"code": [f"U{i}" for i in range(n)], "name": [f"单元{i}" for i in range(n)]},
-        geometry=[_box(100 * i, 0, 100 * (i + 1), 100) for i in range(n)],
+        geometry=[box(100 * i, 0, 100 * (i + 1), 100) for i in range(n)],
         crs="EPSG:4539",
     )
     grid = units.assign(households=100, population=300)
@@ -93,8 +89,8 @@ def test_contiguity_costs_households_and_says_why():
     only contiguous layout gives U2 to S2 and moves S1's 60."""
     units, grid = _row(3)
     stations = _stations(
-        shapely.union(_box(0, 0, 100, 100), _box(240, 0, 300, 100)),
-        shapely.union(_box(100, 0, 200, 100), _box(200, 0, 240, 100)),
+        shapely.union(box(0, 0, 100, 100), box(240, 0, 300, 100)),
+        shapely.union(box(100, 0, 200, 100), box(200, 0, 240, 100)),
     )
     r = propose_alignment(stations, units, grid)
     assert r.status == "optimal"
@@ -112,8 +108,8 @@ def test_a_layout_contiguity_forbids_is_explained():
     """S1 holds U0 and U2 whole and nothing of U1 (S2's): whole units can be shared out
     only by giving S1 two parts that do not touch."""
     units, grid = _row(3)
-    stations = _stations(shapely.union(_box(0, 0, 100, 100), _box(200, 0, 300, 100)),
-                         _box(100, 0, 200, 100))  # fmt: skip
+    stations = _stations(shapely.union(box(0, 0, 100, 100), box(200, 0, 300, 100)),
+                         box(100, 0, 200, 100))  # fmt: skip
     r = propose_alignment(stations, units, grid)
     assert r.status == "infeasible" and r.assignment == {}
     assert len(r.proposed) == 0 and len(r.transfers) == 0
@@ -126,7 +122,7 @@ def test_a_workload_band_moves_a_unit_to_the_neighbour():
     """S1 holds U0–U2 (300 households), S2 U3 (100): within 150–250 per station, U2 goes
     to S2 (S1 keeps the units it holds; 100 households move)."""
     units, grid = _row(4)
-    stations = _stations(_box(0, 0, 300, 100), _box(300, 0, 400, 100))
+    stations = _stations(box(0, 0, 300, 100), box(300, 0, 400, 100))
     r = propose_alignment(stations, units, grid, band=(150, 250))
     assert r.status == "optimal"
     assert r.assignment == {"U0": "S1", "U1": "S1", "U2": "S2", "U3": "S2"}
@@ -140,7 +136,7 @@ def test_a_workload_band_moves_a_unit_to_the_neighbour():
 
 def test_an_impossible_band_is_explained_before_solving():
     units, grid = _row(4)
-    stations = _stations(_box(0, 0, 300, 100), _box(300, 0, 400, 100))
+    stations = _stations(box(0, 0, 300, 100), box(300, 0, 400, 100))
     r = propose_alignment(stations, units, grid, band=(10, 50))
     assert r.status == "infeasible"
     reasons = {m["reason"]: m for m in r.reasons}
@@ -153,7 +149,7 @@ def test_an_impossible_band_is_explained_before_solving():
 
 def test_more_stations_than_units_is_explained():
     units, grid = _row(1)
-    stations = _stations(_box(0, 0, 50, 100), _box(50, 0, 100, 100))
+    stations = _stations(box(0, 0, 50, 100), box(50, 0, 100, 100))
     r = propose_alignment(stations, units, grid)
     assert r.status == "infeasible"
     assert r.reasons[0]["reason"] == "too_few_units"
@@ -162,7 +158,7 @@ def test_more_stations_than_units_is_explained():
 def test_units_meeting_at_a_corner_are_not_neighbours():
     units = gpd.GeoDataFrame(
         {"code": ["A", "B", "C"]},
-        geometry=[_box(0, 0, 100, 100), _box(100, 100, 200, 200), _box(100, 0, 200, 100)],
+        geometry=[box(0, 0, 100, 100), box(100, 100, 200, 200), box(100, 0, 200, 100)],
         crs="EPSG:4539",
     )
     assert sorted(unit_adjacency(units).edges()) == [(0, 2), (1, 2)]
@@ -170,7 +166,7 @@ def test_units_meeting_at_a_corner_are_not_neighbours():
 
 def test_an_assignment_that_is_not_a_layout_is_refused_naming_what_is_wrong():
     units, _ = _row(3)
-    stations = _stations(_box(0, 0, 150, 100), _box(150, 0, 300, 100))
+    stations = _stations(box(0, 0, 150, 100), box(150, 0, 300, 100))
     with pytest.raises(InputError) as err:
         aligned_layout(stations, units, {"U0": "S1", "U1": "S9", "U7": "S1"})
     assert "U2" in str(err.value) and "S9" in str(err.value) and "U7" in str(err.value)
