@@ -19,7 +19,13 @@ def test_every_layer_kind_of_the_design_is_known():
         "household",
         "building",
         "household_unit",
+        # other departments' grids (多网合一, DESIGN.md): 综治, 城管, 党建, 警务
+        "grid_governance",
+        "grid_urban",
+        "grid_party",
+        "grid_police",
     }
+    assert LAYERS["grid_urban"].required == ["code", "name"]
     assert LAYERS["grid"].required == ["code", "name", "parent_code", "households", "population"]
     assert LAYERS["community"].parent == "street"
     assert LAYERS["grid"].parent == "community"
