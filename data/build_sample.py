@@ -356,7 +356,18 @@ def build_facilities(streets, communities, grids, police_areas, rng):
             f"拉萨市城关区第{k}小学(示意)",
             random_points_in(streets.geometry.iloc[si], 1, rng)[0],
         )
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=METRIC)
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=METRIC)
+    # each police post is run by the station whose area holds it (before the defects
+    # move police boundaries: a post may then stand outside its own station's area)
+    posts = (out["kind"] == "police_post").to_numpy()
+    where, area = shapely.STRtree(police_areas.geometry.values).query(
+        out.geometry.values[posts], predicate="within"
+    )
+    station = np.full(posts.sum(), None, dtype=object)
+    station[where] = police_areas["code"].to_numpy()[area]
+    out["station"] = None
+    out.loc[posts, "station"] = station
+    return out
 
 
 # --------------------------------------------------------------------------- defects

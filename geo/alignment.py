@@ -17,7 +17,7 @@ import shapely
 from geo.findings import Tolerances, make_findings, significant
 from geo.layer_rules import gap_findings
 
-__all__ = ["misaligned", "alignment_table", "uncovered", "population_in"]
+__all__ = ["misaligned", "alignment_table", "uncovered", "population_in", "posts_outside"]
 
 
 def _pieces(jurisdictions, units):
@@ -94,7 +94,9 @@ def alignment_table(
     ``population_mismatched`` in its area outside its matched units — each cell's figures
     spread uniformly over the cell (areal interpolation, :func:`population_in`). With
     ``facilities`` (points with ``kind``, same CRS): ``police_stations`` and
-    ``police_posts``, how many of each lie inside the jurisdiction.
+    ``police_posts``, how many of each lie inside the jurisdiction, and where posts name
+    the station that runs them (``station``: a jurisdiction's code) ``posts_outside``,
+    how many of its own posts stand outside its area.
     """
     ji, ui, inter = _pieces(jurisdictions, units)
     areas = shapely.area(inter)
@@ -147,7 +149,21 @@ def alignment_table(
                 jurisdictions.geometry.values, predicate="contains"
             )
             table[column] = np.bincount(inside, minlength=len(table))
+        if "station" in facilities:
+            table["posts_outside"] = posts_outside(jurisdictions, facilities)
     return table
+
+
+def posts_outside(jurisdictions: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame) -> np.ndarray:
+    """For each jurisdiction, how many police posts naming it as their ``station`` (its
+    code) stand outside its area (same CRS)."""
+    posts = facilities[(facilities["kind"] == "police_post").to_numpy()]
+    codes = jurisdictions["code"].astype(str).to_numpy()
+    position = {c: i for i, c in enumerate(codes)}
+    own = np.array([position.get(str(s), -1) for s in posts["station"]], dtype=int)
+    keep = own >= 0
+    inside = shapely.covers(jurisdictions.geometry.values[own[keep]], posts.geometry.values[keep])
+    return np.bincount(own[keep][~inside], minlength=len(codes))
 
 
 def population_in(areas, grid: gpd.GeoDataFrame) -> pd.DataFrame:

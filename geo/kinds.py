@@ -197,9 +197,13 @@ KINDS: dict[str, LayerKind] = {k.name: k for k in [
           ("urban", "城管", "urban management", "#b15928"),
           ("party", "党建", "party building", "#e7298a"),
           ("police", "警务", "police", "#1f78b4"))],
+    # a police post's ``station``: the code of the police area whose station runs it
+    # (every 便民警务站 should stand inside its own station's area)
     LayerKind("facility", "设施", "facility", "Facilities", "point",
               (_CODE, _NAME, Field("kind", "text", "类型", "kind",
-                                   aliases=("kind", "type", "类型", "类别", "设施类型")))),
+                                   aliases=("kind", "type", "类型", "类别", "设施类型")),
+               Field("station", "text", "所属派出所", "police station", required=False,
+                     aliases=("station", "所属派出所", "派出所编码", "所属辖区"))),),
     # Household points (standard addresses, 标准地址) or their counts per building entrance:
     # the finest population data, used to re-count redrawn grid cells.
     LayerKind("household", "住户", "household point", "Household points", "point",

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.alignment import _pieces, population_in
+from geo.alignment import _pieces, population_in, posts_outside
 from geo.crs import to_crs
 from geo.dataset import Dataset
 from geo.errors import InputError, NotFound
@@ -81,8 +81,9 @@ class Realignment:
         'sliver'), ``households``, ``population``, ``posts`` (codes of police posts in the
         piece: they change station), ``post_names``.
     stations : per jurisdiction, before and after — ``units_before``/``units_after``
-        (codes), ``households_*``, ``population_*``, ``area_km2_*``, ``posts_*``, and
-        ``in_band`` when a band is set.
+        (codes), ``households_*``, ``population_*``, ``area_km2_*``, ``posts_*``,
+        ``posts_outside_*`` (its own posts outside its area, where posts name their
+        ``station``), and ``in_band`` when a band is set.
     proposed : the jurisdictions with their new outlines (the union of their units),
         metric CRS; empty when infeasible.
     summary : households/population/area moved, the fewest households any layout without
@@ -716,6 +717,9 @@ def _stations(jurisdictions, proposed, current, assigned, ji, piece_fig, unit_fi
     out["population_after"] = after[:, 1].round(1)
     out["area_km2_after"] = (shapely.area(proposed.geometry.values) / 1e6).round(4)
     out["posts_after"] = [len(p) for p in _posts_in(posts, proposed.geometry.values)]
+    if posts is not None and "station" in posts:
+        out["posts_outside_before"] = posts_outside(jurisdictions, posts)
+        out["posts_outside_after"] = posts_outside(proposed, posts)
     if band is not None:
         out["in_band"] = (after[:, 0] >= band[0] - 1e-6) & (after[:, 0] <= band[1] + 1e-6)
     return out

@@ -87,3 +87,8 @@ def test_the_table_downloads_as_an_excel_workbook(client):
     strings = {"".join(c.itertext()) for c in sheet.iter(f"{{{ns['m']}}}is")} | set(shared)
     assert {"code", "households_mismatched"} <= set(strings)
     assert {r["name"] for r in rows} <= set(strings)
+
+
+def test_a_post_standing_outside_its_own_stations_area_is_counted(table):
+    """P2 is PA2's post but stands in PA1's strip: PA2 has one post outside its area."""
+    assert table["posts_outside"].tolist() == [0, 1]

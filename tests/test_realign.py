@@ -78,6 +78,8 @@ def test_the_strip_goes_back_to_the_street_that_holds_it(strip):
     assert s.loc["PA1", "households_after"] == pytest.approx(3360)
     assert s.loc["PA2", "households_after"] == pytest.approx(3488)
     assert (s.loc["PA1", "posts_before"], s.loc["PA1", "posts_after"]) == (2, 1)
+    # P2, PA2's own post in PA1's strip, is inside PA2's area once the strip goes back
+    assert (s.loc["PA2", "posts_outside_before"], s.loc["PA2", "posts_outside_after"]) == (1, 0)
     # the same figures as the alignment table's households outside its street
     table = alignment_table(police, streets, grid).set_index("code")
     assert r.summary["households_moved"] == pytest.approx(table.loc["PA1", "households_mismatched"])

@@ -211,8 +211,9 @@ def box(x0: float, y0: float, x1: float, y1: float):
 def strip_city():
     """:func:`squares` (8) with two police areas: PA1 is the west street and a 50 m strip
     of the east one (x 400–450, all 8 rows: the west half of column 4, 430 households and
-    1,200 people), PA2 the east street less that strip; police posts P1 (west), P2 (in the
-    strip), P3 (east) and station S1 (east). Returns (police, streets, grid, facilities)."""
+    1,200 people), PA2 the east street less that strip; police posts P1 (west, PA1's), P2
+    (in the strip, but PA2's) and P3 (east, PA2's), and station S1 (east). Returns
+    (police, streets, grid, facilities)."""
     streets, _, grid = squares(8)
     police = gpd.GeoDataFrame(
         {"code": ["PA1", "PA2"], "name": ["一所", "二所"]},
@@ -224,6 +225,7 @@ def strip_city():
             "code": ["P1", "P2", "P3", "S1"],
             "name": ["一站", "二站", "三站", "一所"],
             "kind": ["police_post"] * 3 + ["police_station"],
+            "station": ["PA1", "PA2", "PA2", None],  # P2 is PA2's, in PA1's strip
         },
         geometry=[
             shapely.Point(ORIGIN[0] + x, ORIGIN[1] + y)

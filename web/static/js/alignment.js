@@ -101,6 +101,7 @@ export function installAlignment(map, cfg, findings, fitTo, showNotice) {
                  [S.households, fmt(row.households, 0)], [S.population, fmt(row.population, 0)],
                  [S.kinds.police_station, fmt(row.police_stations, 0)],
                  [S.kinds.police_post, fmt(row.police_posts, 0)]];
+    if (row.posts_outside !== undefined) lines.push([S.align_posts_outside, fmt(row.posts_outside, 0)]);
     var table = el("table", {"class": "gm-attrs"});
     lines.forEach(function (r) { table.appendChild(el("tr", {}, [el("th", {text: r[0]}), el("td", {text: r[1]})])); });
     summaryBox.textContent = "";
