@@ -15,7 +15,7 @@ import pandas as pd
 import shapely
 
 from geo.findings import Tolerances, make_findings, significant
-from geo.layer_rules import gap_findings
+from geo.layer_rules import gap_findings, uncovered_by
 
 __all__ = ["misaligned", "alignment_table", "uncovered", "population_in", "posts_outside"]
 
@@ -207,8 +207,7 @@ def uncovered(
     tolerances: Tolerances = Tolerances(),
 ) -> gpd.GeoDataFrame:
     """Gaps (三不管): parts of ``extent`` (the area the hierarchy covers) in no jurisdiction."""
-    covered = shapely.union_all(jurisdictions.geometry.values)
     return gap_findings(
-        [shapely.difference(extent, covered)], jurisdictions, layer, tolerances,
+        [uncovered_by(extent, jurisdictions.geometry.values)], jurisdictions, layer, tolerances,
         parent_layer=extent_layer, detail=f"inside the {extent_layer} layer but in no {layer}",
     )  # fmt: skip

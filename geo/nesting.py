@@ -4,8 +4,12 @@ left where the children do not cover their parent.
 Inputs are GeoDataFrames in the same metric CRS (metres) with ``code`` columns; the child
 layer also has ``parent_code``. Exact geometry is computed only for parents whose areas do
 not add up (the sum of the areas of the children lying in a parent differs from the
-parent's area by more than noise) or that hold children already known to be defective,
-which keeps a 100,000-cell check fast while every defect is still measured exactly.
+parent's area by more than noise), that hold a child reaching outside them (two cells
+exchanging equal parcels keep the sums) or that hold children already known to be
+defective, which keeps a 100,000-cell check fast while every defect is still measured
+exactly. A child lying as much in its declared parent as in any other belongs to the
+declared one. Gaps are what no child covers, each checked against the children around it
+(:func:`geo.layer_rules.uncovered_by`), not read off one union of noisy cells.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 import shapely
 
 from geo.findings import Tolerances, make_findings, significant
-from geo.layer_rules import neighbour_codes
+from geo.layer_rules import neighbour_codes, uncovered_by
 
 __all__ = ["spatial_parent", "nesting"]
 
@@ -47,6 +51,23 @@ def spatial_parent(
     return out
 
 
+def _ties_to_declared(cg, pg, owner, declared, pcode, tolerances) -> np.ndarray:
+    """``owner`` with each child that holds as much area in its declared parent as in the
+    parent found for it (to the noise width squared) given its declared parent: a cell
+    lying exactly half in two communities belongs to the one it says."""
+    position = {c: i for i, c in enumerate(pcode)}
+    says = np.array([position.get(str(d), -1) if d is not None else -1 for d in declared])
+    differ = np.flatnonzero((says >= 0) & (owner >= 0) & (says != owner))
+    if not len(differ):
+        return owner
+    in_declared = shapely.area(shapely.intersection(cg[differ], pg[says[differ]]))
+    in_found = shapely.area(shapely.intersection(cg[differ], pg[owner[differ]]))
+    tie = in_declared >= in_found - tolerances.noise_width**2
+    owner = owner.copy()
+    owner[differ[tie]] = says[differ[tie]]
+    return owner
+
+
 def nesting(
     children: gpd.GeoDataFrame,
     layer: str,
@@ -73,6 +94,8 @@ def nesting(
 
     ptree = shapely.STRtree(pg)
     owner = spatial_parent(children, parents, tree=ptree)
+    declared = children["parent_code"].astype(object).to_numpy()
+    owner = _ties_to_declared(cg, pg, owner, declared, pcode, tolerances)
     # Parents whose children's areas do not add up, or that hold suspects.
     child_area = shapely.area(cg)
     inside = owner >= 0
@@ -83,6 +106,14 @@ def nesting(
     candidates |= {
         int(owner[i]) for i in np.flatnonzero(np.isin(ccode, list(suspects))) if owner[i] >= 0
     }
+    # ... or holding a child that reaches outside them: cells exchanging equal parcels
+    # across a boundary keep every sum. The parents grown by the noise width, prepared,
+    # cover every child that stays inside (to noise).
+    grown = shapely.buffer(pg, tolerances.noise_width, join_style="mitre")
+    shapely.prepare(grown)
+    held = np.flatnonzero(inside)
+    reaching = held[~shapely.covers(grown[owner[held]], cg[held])]
+    candidates |= set(owner[reaching].tolist())
     if not covers_parent:
         candidates &= set(np.unique(owner[inside]).tolist())
 
@@ -139,8 +170,7 @@ def nesting(
                 )
         # The part of the parent no child covers.
         near = tree.query(parent, predicate="intersects")
-        covered = shapely.union_all(cg[near]) if len(near) else shapely.Polygon()
-        pieces, widths, kinds = significant([shapely.difference(parent, covered)], tolerances)
+        pieces, widths, kinds = significant([uncovered_by(parent, cg[near])], tolerances)
         sides = neighbour_codes(pieces, children.iloc[near]) if len(near) else [[]] * len(pieces)
         for piece, w, k, s in zip(pieces, widths, kinds, sides):
             rows.append(
@@ -159,7 +189,6 @@ def nesting(
             )
 
     # Declared parent versus the parent that holds the child.
-    declared = children["parent_code"].astype(object).to_numpy()
     actual = np.where(owner >= 0, pcode[np.maximum(owner, 0)], None)
     known = set(pcode)
     for i in np.flatnonzero(declared != actual):
