@@ -123,11 +123,13 @@ def polygon_parts(geoms) -> np.ndarray:
     return parts[~shapely.is_empty(parts) & ~nested]
 
 
-def width(geoms, *, precision: float = 0.001) -> np.ndarray:
+def width(geoms, *, precision: float = 0.001, relative: float = 0.001) -> np.ndarray:
     """Width in metres of each polygon: the diameter of its largest inscribed circle.
 
-    Computed to ``precision`` metres. For a strip 0.4 m wide the width is 0.4; for a disc
-    of radius r it is 2r.
+    Computed to ``precision`` metres or about ``relative`` × its width, whichever is
+    coarser: a millimetre for slivers, a decimetre for a piece 100 m wide (GEOS refines a
+    long slanted strip 150 m wide for 80 ms to reach 1 mm, 16 ms to reach 0.14 m). For a strip
+    0.4 m wide the width is 0.4; for a disc of radius r it is 2r.
 
     >>> float(np.round(width([shapely.box(0, 0, 100, 0.4)])[0], 3))
     0.4
@@ -137,7 +139,8 @@ def width(geoms, *, precision: float = 0.001) -> np.ndarray:
     for i, g in enumerate(geoms):
         if g is None or g.is_empty or g.area == 0:
             continue
-        tol = min(precision, 0.25 * upper_width(g))
+        upper = upper_width(g)  # at most twice the width
+        tol = min(max(precision, relative * upper / 2), 0.25 * upper)
         out[i] = 2.0 * shapely.maximum_inscribed_circle(g, tol if tol > 0 else precision).length
     return out
 
