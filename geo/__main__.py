@@ -17,6 +17,7 @@ band, 1 the band not met somewhere (the reason printed), 2 unusable input.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -280,7 +281,11 @@ def main(argv=None) -> int:
         ".xlsx) or the whole proposal (.json)",
     )  # fmt: skip
     c = sub.add_parser("check", help="validate every layer of a dataset")
-    c.add_argument("dataset", help="a .gpkg file or a postgresql:// URL")
+    c.add_argument(
+        "dataset",
+        help="a .gpkg file, a postgresql:// URL or a GeoParquet folder "
+        "(python -m layers export DATASET --geoparquet DIR)",
+    )
     c.add_argument("--format", choices=["text", "json"], default="text")
     c.add_argument("-o", "--output", help="write the report here instead of standard output")
     c.add_argument(
@@ -300,13 +305,27 @@ def main(argv=None) -> int:
         default=Tolerances.sliver_width,
         help="pieces narrower than this many metres are slivers (default 1)",
     )
+    c.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="check part by part on this many dask worker processes (a LocalCluster; "
+        "GRIDMAP_DASK=tcp://host:8786 for a cluster's scheduler), each reading its own part",
+    )
+    c.add_argument(
+        "--parts",
+        action="store_true",
+        help="check part by part (groups of streets, each measured in its own zone) even "
+        "when the dataset lies in one zone; a dataset spanning several zones always is",
+    )
     args = ap.parse_args(argv)
 
     from geo.checker import check_dataset
+    from geo.partitioned import check_partitioned, spans_zones
     from geo.report import text_report
     from layers.errors import GridmapError
     from layers.export import export_findings
-    from layers.storage import open_store
+    from layers.storage import open_source
 
     try:
         if args.command == "propose":
@@ -316,12 +335,16 @@ def main(argv=None) -> int:
         tolerances = Tolerances(args.noise_width, args.sliver_width)
         if args.command == "fix":
             return _fix(args, tolerances)
-        store = open_store(args.dataset)
-        layers = store.load()
-        if not layers:
+        store = open_source(args.dataset)
+        if not store.list_layers():
             raise GridmapError(f"{store.location} holds no gridmap layers (or does not exist)")
         say = _progress()
-        report = check_dataset(layers, tolerances=tolerances, progress=say)
+        if args.parts or args.workers > 1 or os.environ.get("GRIDMAP_DASK") or spans_zones(store):
+            report = check_partitioned(
+                store, tolerances=tolerances, workers=max(args.workers, 1), progress=say
+            )
+        else:
+            report = check_dataset(store.load(), tolerances=tolerances, progress=say)
         if say:
             print("\r\033[K", end="", file=sys.stderr)
         if args.export:

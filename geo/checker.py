@@ -122,21 +122,41 @@ def check_dataset(
     tolerances : noise and sliver widths in metres.
     progress : called with a short description before each step (for terminals).
 
-    Measurements are made in the dataset's metric CRS (``Dataset.metric_crs``).
+    Measurements are made in the dataset's metric CRS (``Dataset.metric_crs``); a dataset
+    spanning several projection zones is checked part by part, each in its own zone, by
+    :func:`geo.partitioned.check_partitioned`.
     """
     ds = Dataset.of(layers)
     say = progress or (lambda _msg: None)
-    info = {
-        n: {"features": int(len(g)), "crs": g.crs.to_string() if g.crs else None}
-        for n, g in ds.items()
-    }
     crs = ds.metric_crs
     present = ds.present(partitions())
     if not present:
-        return Report(crs, info, empty_findings(crs), tolerances=tolerances)
+        return Report(crs, layer_facts(ds), empty_findings(crs), tolerances=tolerances)
+    metric, parts = layer_rules(ds, present, tolerances, say)
+    parts += nesting_rules(metric, parts, tolerances, say)
+    found, tables = jurisdiction_rules(ds, metric, tolerances, say)
+    return Report(crs, layer_facts(ds), ordered(parts + found, crs), tables, tolerances)
+
+
+def layer_facts(ds: Dataset) -> dict[str, dict]:
+    """``{layer: {"features", "crs"}}`` of a report."""
+    return {
+        n: {"features": int(len(g)), "crs": g.crs.to_string() if g.crs else None}
+        for n, g in ds.items()
+    }
+
+
+def layer_rules(ds: Dataset, names, tolerances: Tolerances, say: Progress, owned=None):
+    """Invalid geometry, duplicate codes and overlaps of each layer of ``names``.
+
+    owned : ``{layer: codes}`` a part of a partitioned check owns (overlaps of the others
+        are left to their own parts).
+    Returns ``({layer: metric frame, invalid polygons repaired}, [findings frames])``.
+    """
+    crs = ds.metric_crs
     parts = []
     metric: dict[str, gpd.GeoDataFrame] = {}
-    for name in present:
+    for name in names:
         say(f"{name}: validity, codes")
         projected = ds.metric(name)
         # Validity is judged on the coordinates as stored: reprojection moves collinear
@@ -147,14 +167,23 @@ def check_dataset(
         parts.append(duplicate_code(projected, name))
         metric[name] = repaired(stored).to_crs(crs) if len(invalid) else projected
         say(f"{name}: overlaps ({len(projected):,} features)")
-        parts.append(overlap(metric[name], name, tolerances))
+        mine = None if owned is None else owned.get(name, set())
+        parts.append(overlap(metric[name], name, tolerances, owned=mine))
+    return metric, parts
 
-    # Features already known to be defective: their parents are examined exactly.
+
+def nesting_rules(
+    metric: dict, found: list, tolerances: Tolerances, say: Progress, owned=None
+) -> list:
+    """not_nested, parent_mismatch and gaps of each layer of ``metric`` in its parent layer
+    (or the holes in its outline when it has none); the features of ``found`` (findings
+    frames) already defective are examined exactly. ``owned``: as for :func:`layer_rules`."""
     suspects: dict[str, set[str]] = {n: set() for n in metric}
-    for part in parts:
+    for part in found:
         for layer, feats in zip(part["layer"], part["features"]):
-            suspects[layer].update(feats)
-
+            if layer in suspects:
+                suspects[layer].update(feats)
+    parts = []
     levels = hierarchy()
     for name, gdf in metric.items():
         parent = KINDS[name].parent
@@ -169,14 +198,24 @@ def check_dataset(
                     tolerances,
                     suspects=suspects[name],
                     covers_parent=KINDS[name].covers_parent,
+                    owned=None
+                    if owned is None
+                    else (owned.get(name, set()), owned.get(parent, set())),
                 )
             )
         elif name in levels or not any(u in metric for u in levels):
             say(f"{name}: gaps")
             parts.append(gap_in_outline(gdf, name, tolerances))
+    return parts
 
+
+def jurisdiction_rules(ds: Dataset, metric: dict, tolerances: Tolerances, say: Progress):
+    """交叉管 overlaps are found by :func:`layer_rules`; here, for each jurisdiction layer
+    of ``metric``: 三不管 gaps in the extent of the hierarchy, 跨界 pieces and the
+    alignment table. Returns ``([findings frames], {layer: alignment table})``."""
+    levels = hierarchy()
     top = next((h for h in levels if h in metric), None)
-    tables: dict[str, pd.DataFrame] = {}
+    parts, tables = [], {}
     facilities = ds.metric("facility") if "facility" in ds else None  # counted per station
     for name, unit_layer in jurisdictions().items():
         if name not in metric or top is None:
@@ -188,7 +227,12 @@ def check_dataset(
         parts.append(misaligned(metric[name], name, metric[units], units, tolerances))
         tables[name] = alignment_table(metric[name], metric[units], metric.get("grid"), facilities)
         tables[name].insert(2, "unit_layer", units)
+    return parts, tables
 
+
+def ordered(parts: list, crs) -> gpd.GeoDataFrame:
+    """The findings frames as one, in report order: by layer, rule, then area (largest
+    first)."""
     findings = (
         pd.concat([p for p in parts if len(p)], ignore_index=True)
         if any(len(p) for p in parts)
@@ -197,7 +241,7 @@ def check_dataset(
     findings = gpd.GeoDataFrame(findings, geometry="geometry", crs=crs)
     order = {r: i for i, r in enumerate(RULES)}
     layer_order = {n: i for i, n in enumerate(partitions())}
-    findings = findings.sort_values(
+    return findings.sort_values(
         by=["layer", "rule", "area_m2"],
         key=lambda s: (
             s.map(layer_order)
@@ -205,4 +249,3 @@ def check_dataset(
             else (s.map(order) if s.name == "rule" else -s.fillna(0))
         ),
     ).reset_index(drop=True)
-    return Report(crs, info, findings, tables, tolerances)

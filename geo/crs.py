@@ -13,8 +13,6 @@ import threading
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
-from pyproj.aoi import AreaOfInterest
-from pyproj.database import query_utm_crs_info
 from pyproj.exceptions import ProjError
 
 __all__ = [
@@ -45,6 +43,10 @@ def metric_crs_for_bounds(lon_min: float, lat_min: float, lon_max: float, lat_ma
     4548
     >>> metric_crs_for_bounds(13.3, 52.4, 13.5, 52.6).to_epsg()   # Berlin, UTM 33N
     32633
+    >>> metric_crs_for_bounds(-10.0, 36.0, 30.0, 60.0).to_epsg()  # Europe: its centre, 10°E
+    32632
+    >>> metric_crs_for_bounds(-58.5, -34.7, -58.3, -34.5).to_epsg()  # Buenos Aires, 21S
+    32721
     """
     lon = (lon_min + lon_max) / 2.0
     lat = (lat_min + lat_max) / 2.0
@@ -54,11 +56,10 @@ def metric_crs_for_bounds(lon_min: float, lat_min: float, lon_max: float, lat_ma
         cm = min(max(cm, _GK3_FIRST_CM), 135)
         crs = CRS.from_epsg(_GK3_FIRST_EPSG + (cm - _GK3_FIRST_CM) // 3)
     else:
-        info = query_utm_crs_info(
-            datum_name="WGS 84",
-            area_of_interest=AreaOfInterest(lon_min, lat_min, lon_max, lat_max),
-        )
-        crs = CRS.from_epsg(info[0].code)
+        # the UTM zone of the centre (not the first zone the extent touches: for a layer
+        # spanning a continent that was zone 1, at 180°W)
+        zone = int((lon + 180.0) // 6.0) % 60 + 1
+        crs = CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
     log.info("metric CRS for lon %.3f lat %.3f: %s", lon, lat, crs.name)
     return crs
 

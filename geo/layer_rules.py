@@ -10,6 +10,7 @@ import re
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from geo._parallel import threaded
@@ -70,13 +71,24 @@ def repaired(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def duplicate_code(gdf: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
-    """One finding per code that more than one feature carries (or that is missing)."""
+def duplicate_code(
+    gdf: gpd.GeoDataFrame, layer: str, *, counted: dict[str, int] | None = None
+) -> gpd.GeoDataFrame:
+    """One finding per code that more than one feature carries (or that is missing).
+
+    counted : ``{code: features carrying it}`` counted over the whole layer when ``gdf``
+        is a part of it (a partitioned check): those codes are reported, with that count.
+    """
     codes = gdf["code"].astype(object)
     rows = []
     counts = codes.value_counts()
-    for code, n in counts[counts > 1].items():
-        where = gdf.geometry[codes == code]
+    counts = counts[counts > 1] if counted is None else pd.Series(counted, dtype=int)
+    text = codes.astype(str)
+    for code, n in counts.items():
+        here = (codes == code) if counted is None else (text == code)
+        if not here.any():
+            continue  # a duplicated code of the layer that this part does not hold
+        where = gdf.geometry[here.to_numpy()]
         rows.append(
             {
                 "rule": "duplicate_code",
@@ -100,18 +112,28 @@ def _pairs(geoms):
 
 
 def overlap(
-    gdf: gpd.GeoDataFrame, layer: str, tolerances: Tolerances = Tolerances()
+    gdf: gpd.GeoDataFrame,
+    layer: str,
+    tolerances: Tolerances = Tolerances(),
+    *,
+    owned: set[str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Areas shared by two features of the layer, wider than the noise width.
 
     Each connected piece of each pair's intersection is one finding with both codes.
+    owned : only the pairs whose smaller code is one of these (the part of a partitioned
+        check that owns them: :mod:`geo.partitioned`).
     """
     geoms = gdf.geometry.values
     left, right = _pairs(geoms)
+    codes = gdf["code"].astype(str).to_numpy()
+    if owned is not None and len(left):
+        first = np.minimum(codes[left], codes[right])
+        mine = np.fromiter((c in owned for c in first), dtype=bool, count=len(first))
+        left, right = left[mine], right[mine]
     rows = []
     if len(left):
         inter = threaded(shapely.intersection, geoms[left], geoms[right])
-        codes = gdf["code"].astype(str).to_numpy()
         pieces, widths, kinds, pair = significant(inter, tolerances, owners=np.arange(len(left)))
         for p, w, k, n in zip(pieces, widths, kinds, pair):
             i, j = codes[left[n]], codes[right[n]]

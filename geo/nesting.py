@@ -77,6 +77,7 @@ def nesting(
     suspects: set[str] | frozenset = frozenset(),
     *,
     covers_parent: bool = True,
+    owned: tuple[set[str], set[str]] | None = None,
 ) -> gpd.GeoDataFrame:
     """Findings ``not_nested``, ``parent_mismatch`` and ``gap`` of ``layer`` in its parents.
 
@@ -84,6 +85,8 @@ def nesting(
         parents are examined exactly whatever their areas say.
     covers_parent : whether every parent must be tiled by children; when False (a layer
         kept only where it applies) a parent holding no child is not a gap.
+    owned : ``(child codes, parent codes)`` a part of a partitioned check owns
+        (:mod:`geo.partitioned`): only those children and parents are examined.
     """
     crs = children.crs
     cg = children.geometry.values
@@ -116,9 +119,13 @@ def nesting(
     candidates |= set(owner[reaching].tolist())
     if not covers_parent:
         candidates &= set(np.unique(owner[inside]).tolist())
+    mine = np.ones(len(children), dtype=bool)
+    if owned is not None:
+        candidates &= {i for i, c in enumerate(pcode) if c in owned[1]}
+        mine = np.fromiter((c in owned[0] for c in ccode), dtype=bool, count=len(ccode))
 
     # Children outside every parent.
-    for i in np.flatnonzero(owner < 0):
+    for i in np.flatnonzero((owner < 0) & mine):
         pieces, widths, kinds = significant(
             [shapely.difference(cg[i], shapely.union_all(pg[ptree.query(cg[i])]))], tolerances
         )
@@ -191,7 +198,7 @@ def nesting(
     # Declared parent versus the parent that holds the child.
     actual = np.where(owner >= 0, pcode[np.maximum(owner, 0)], None)
     known = set(pcode)
-    for i in np.flatnonzero(declared != actual):
+    for i in np.flatnonzero((declared != actual) & mine):
         if actual[i] is None:
             continue  # outside every parent: reported as not_nested
         d = declared[i]

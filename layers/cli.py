@@ -80,6 +80,14 @@ def _import(args) -> int:
 
 def _export(args) -> int:
     store = open_store(args.dataset)
+    if args.geoparquet:
+        from layers.geoparquet import export_geoparquet
+
+        written = export_geoparquet(store, args.geoparquet)
+        print(f"{', '.join(written)} → {args.geoparquet} (spatially partitioned GeoParquet)")
+        return 0
+    if not args.layer or not args.output:
+        raise GridmapError("say which layer to write where (LAYER OUTPUT), or --geoparquet DIR")
     out = export_layer(
         store.read_layer(args.layer), args.output, layer=args.layer, encoding=args.encoding
     )
@@ -116,10 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.set_defaults(run=_import)
 
-    e = sub.add_parser("export", help="write one layer to a GIS file")
+    e = sub.add_parser("export", help="write one layer to a GIS file, or the dataset as GeoParquet")
     e.add_argument("dataset")
-    e.add_argument("layer", choices=list(LAYERS))
-    e.add_argument("output", help=".gpkg, .geojson or .shp")
+    e.add_argument("layer", nargs="?", choices=list(LAYERS))
+    e.add_argument("output", nargs="?", help=".gpkg, .geojson or .shp")
+    e.add_argument(
+        "--geoparquet",
+        metavar="DIR",
+        help="write every layer as spatially partitioned GeoParquet into DIR (what "
+        "python -m geo check DIR --workers N reads part by part)",
+    )
     e.add_argument(
         "--encoding",
         default=None,

@@ -10,7 +10,7 @@ import os
 from layers.storage.base import LayerStore
 from layers.storage.geopackage import GeoPackageStore
 
-__all__ = ["LayerStore", "GeoPackageStore", "open_store"]
+__all__ = ["LayerStore", "GeoPackageStore", "open_store", "open_source"]
 
 
 def open_store(dataset: str | os.PathLike, **options) -> LayerStore:
@@ -22,3 +22,13 @@ def open_store(dataset: str | os.PathLike, **options) -> LayerStore:
 
         return PostGISStore(text, **options)
     return GeoPackageStore(text, **options)
+
+
+def open_source(dataset: str | os.PathLike):
+    """A dataset to read and check: a GeoParquet folder of ``python -m layers export
+    --geoparquet`` (read-only), else :func:`open_store`."""
+    from layers.geoparquet import GeoParquetDataset, is_geoparquet
+
+    if is_geoparquet(dataset):
+        return GeoParquetDataset(dataset)
+    return open_store(dataset)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import geopandas as gpd
+import pandas as pd
+import shapely
 
 from layers.errors import StorageError
 from layers.schema import LAYERS, conform
@@ -67,6 +69,17 @@ class LayerStore(ABC):
             present = ", ".join(self.list_layers()) or "no layers"
             raise StorageError(f"{self.location} has no layer '{layer}'; it has {present}")
         return self._read(layer)
+
+    def read_region(self, layer: str, bounds) -> gpd.GeoDataFrame:
+        """The features of ``layer`` whose bounding boxes meet ``bounds`` (lon_min, lat_min,
+        lon_max, lat_max in the layer's geographic CRS): what one part of a partitioned
+        check reads. Backends read only those from storage; this default reads the layer."""
+        gdf = self.read_layer(layer)
+        return gdf.iloc[gdf.sindex.query(shapely.box(*bounds))].sort_index()
+
+    def read_codes(self, layer: str) -> pd.Series:
+        """The ``code`` of every feature of ``layer`` (no geometry), in storage order."""
+        return self.read_layer(layer)["code"]
 
     def write_layer(self, layer: str, gdf: gpd.GeoDataFrame) -> None:
         """Replace ``layer`` with ``gdf`` after checking it against the layer schema.

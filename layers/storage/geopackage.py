@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 
 from layers.diskspace import estimated_bytes, writing
@@ -70,11 +71,25 @@ class GeoPackageStore(LayerStore):
             raise StorageError(f"{self.path} is not a readable GeoPackage: {err}") from None
         return self._ordered(names)
 
-    def _read(self, layer: str) -> gpd.GeoDataFrame:
-        gdf = pyogrio.read_dataframe(self.path, layer=layer)
+    def _read(self, layer: str, **filters) -> gpd.GeoDataFrame:
+        gdf = pyogrio.read_dataframe(self.path, layer=layer, **filters)
         if gdf.geometry.name != "geometry":
             gdf = gdf.rename_geometry("geometry")
         return gdf
+
+    def read_region(self, layer: str, bounds) -> gpd.GeoDataFrame:
+        """Only the features meeting ``bounds``, found by the GeoPackage's R-tree."""
+        if layer not in self.list_layers():
+            return self.read_layer(layer)  # the StorageError naming the layers present
+        return self._read(layer, bbox=tuple(float(b) for b in bounds))
+
+    def read_codes(self, layer: str) -> pd.Series:
+        if layer not in self.list_layers():
+            return super().read_codes(layer)
+        frame = pyogrio.read_dataframe(
+            self.path, layer=layer, columns=["code"], read_geometry=False
+        )
+        return frame["code"]
 
     @contextmanager
     def _writer_lock(self):

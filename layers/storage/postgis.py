@@ -15,6 +15,7 @@ import zlib
 from contextlib import contextmanager
 
 import geopandas as gpd
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
@@ -126,6 +127,31 @@ class PostGISStore(LayerStore):
                 geom_col="geometry",
             )
         return gdf.drop(columns="_row")
+
+    def read_region(self, layer: str, bounds) -> gpd.GeoDataFrame:
+        """Only the features meeting ``bounds``, found by the table's GiST index."""
+        if layer not in self.list_layers():
+            return self.read_layer(layer)  # the StorageError naming the layers present
+        x0, y0, x1, y1 = (float(b) for b in bounds)
+        table = f'"{self.schema}"."{layer}"'
+        with self.engine.connect() as con:
+            gdf = gpd.read_postgis(
+                sa.text(
+                    f"SELECT * FROM {table} WHERE geometry && ST_MakeEnvelope(:x0, :y0, :x1, "
+                    f":y1, (SELECT ST_SRID(geometry) FROM {table} LIMIT 1)) ORDER BY _row"
+                ),
+                con,
+                geom_col="geometry",
+                params={"x0": x0, "y0": y0, "x1": x1, "y1": y1},
+            )
+        return gdf.drop(columns="_row")
+
+    def read_codes(self, layer: str):
+        if layer not in self.list_layers():
+            return super().read_codes(layer)
+        with self.engine.connect() as con:
+            rows = con.execute(sa.text(f'SELECT code FROM "{self.schema}"."{layer}" ORDER BY _row'))
+            return pd.Series([r[0] for r in rows], name="code", dtype=object)
 
     def _lock(self, con) -> None:
         """Serialise writers of this dataset (released when the transaction ends)."""
