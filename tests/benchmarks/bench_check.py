@@ -13,11 +13,12 @@ reprojection round trip), injects one overlap and one gap, then times, in the sa
 
 Prints both times, their ratio, the findings, and the peak resident memory of the process.
 
-With ``--partitioned`` also, on the same cells stored in lon/lat in a GeoPackage:
-``geo.partitioned.check_partitioned`` with ``--workers`` processes, each reading its own
-part (groups of ``--units-per-part`` streets with their halo) from the file, measured in
-its own zone — its time, whether its findings are the one-process check's, and the peak
-resident memory of the largest worker beside the whole process's.
+With ``--partitioned`` also, on the same cells stored in lon/lat as spatially partitioned
+GeoParquet (``layers.geoparquet``): ``geo.partitioned.check_partitioned`` on a dask
+LocalCluster of ``--workers`` processes, each reading its own parts (groups of
+``--units-per-part`` streets with their halo), measured in its own zone — its time (the
+cluster's start included), whether its findings are the one-process check's of the same
+stored data, and the peak resident memory of the largest worker beside this process's.
 """
 
 from __future__ import annotations
@@ -96,35 +97,38 @@ def main(argv=None):
 
 
 def _partitioned(layers, report, reference: float, args) -> None:
-    """The partitioned check of the same layers, read part by part from a GeoPackage."""
+    """The partitioned check of the same layers, read part by part from GeoParquet."""
     import tempfile
     from pathlib import Path
 
     from geo.partitioned import check_partitioned, plan_parts
+    from layers.geoparquet import GeoParquetDataset, export_geoparquet
     from layers.storage import open_store
 
+    del report  # the one-process check below reads the same stored (lon/lat) data
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(str(Path(tmp) / "bench.gpkg"))
         for name, gdf in layers.items():
             store.write_layer(name, gdf.to_crs("EPSG:4490"))
-        parts, _ = plan_parts(store.read_layer("street"), units_per_part=args.units_per_part)
+        export_geoparquet(store, Path(tmp) / "pq")
+        source = GeoParquetDataset(Path(tmp) / "pq")
+        parts, _ = plan_parts(source.read_layer("street"), units_per_part=args.units_per_part)
         t = time.perf_counter()
-        parted = check_partitioned(store, workers=args.workers, units_per_part=args.units_per_part)
+        parted = check_partitioned(source, workers=args.workers, units_per_part=args.units_per_part)
         took = time.perf_counter() - t
         t = time.perf_counter()
-        stored = check_dataset(store.load())
+        stored = check_dataset(source.load())
         one = time.perf_counter() - t
     same = _key(parted) == _key(stored)
     worker_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
     print(
         f"gridmap check_partitioned ({len(parts)} parts of {args.units_per_part} streets, "
-        f"{args.workers} workers reading their parts from a GeoPackage): {took:8.2f} s "
-        f"({took / reference:.2f}× the reference; the one-process check of the same file "
-        f"{one:.2f} s); findings the same as one process: {same} "
+        f"{args.workers} dask workers reading their parts from GeoParquet): {took:8.2f} s "
+        f"({took / reference:.2f}× the reference; the one-process check of the same stored "
+        f"data {one:.2f} s); findings the same as one process: {same} "
         f"({len(parted.findings)}: {parted.summary()}); peak RSS of the largest worker "
-        f"{worker_gb:.2f} GB (the whole process {_peak_gb():.2f} GB)"
+        f"{worker_gb:.2f} GB (this process {_peak_gb():.2f} GB)"
     )
-    del report
 
 
 def _peak_gb() -> float:
