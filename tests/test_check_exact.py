@@ -146,3 +146,18 @@ def test_a_community_covered_by_noisy_cells_is_not_a_gap():
     # the 30 m bite of bench_check: a half disc at most, cut by the cell's outline
     assert 0 < gaps["area_m2"].iloc[0] < np.pi * 30**2 / 2 + 1
     assert report.summary() == {"overlap": 1, "gap": 1}
+
+
+@pytest.mark.parametrize("depth, found", [(0.012, 1), (0.008, 0), (0.3, 1), (12.0, 1)])
+def test_overlaps_just_above_the_noise_width_survive_the_pair_screen(depth, found):
+    """Pairs are screened by shrinking one polygon by half the noise width (1 cm): an
+    overlap 1.2 cm wide is still found (a sliver), one of 0.8 cm is noise."""
+    streets, communities, grids = squares()
+    a = cell(grids, 2, 2)
+    grids = grids.copy()
+    grids.loc[a, "geometry"] = grids.geometry.values[a].union(box(300, 210, 300 + depth, 290))
+    rows = _rows(_check(streets, communities, grids), "overlap")
+    assert len(rows) == found
+    if found:
+        assert rows["width_m"].iloc[0] == pytest.approx(depth, rel=0.01)
+        assert rows["area_m2"].iloc[0] == pytest.approx(80 * depth, rel=0.01)
