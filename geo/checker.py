@@ -40,6 +40,8 @@ class Report:
     findings: gpd.GeoDataFrame
     alignment: dict[str, pd.DataFrame] = field(default_factory=dict)
     tolerances: Tolerances = Tolerances()
+    #: a partitioned check's parts and what each cost (:mod:`geo.partitioned`)
+    parts: list[dict] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -85,7 +87,7 @@ class Report:
             "findings": findings,
             "summary": self.summary(),
             "alignment": self.alignment_records(),
-        }
+        } | ({"parts": self.parts} if self.parts else {})
 
     def alignment_records(self) -> dict[str, list[dict]]:
         """Each jurisdiction layer's alignment table as JSON records (NaN → null): per

@@ -37,6 +37,7 @@ cluster whose scheduler ``GRIDMAP_DASK`` names: the same code.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -299,11 +300,35 @@ def _gather(read: _Frames, names, bounds) -> dict[str, gpd.GeoDataFrame]:
 
 
 def _run_part(read: _Frames, part: Part, names, top, part_of, duplicates, tolerances):
-    """Read ``part``'s features (with its halo) and check it; the findings in WGS 84
-    (parts in different zones are put together in lon/lat)."""
+    """Read ``part``'s features (with its halo) and check it. Returns its findings in WGS 84
+    (parts in different zones are put together in lon/lat) and what it cost: ``{"part",
+    "crs", "features" read, "findings", "seconds", "peak_rss_mb"}`` (the peak resident
+    memory of the process that ran it, so far)."""
+    started = time.perf_counter()
     layers = _gather(read, names, part.bounds)
     found = check_part(layers, part, top, part_of, duplicates, tolerances)
-    return found.to_crs("EPSG:4326")
+    cost = {
+        "part": part.index,
+        "crs": part.crs,
+        "features": int(sum(len(g) for g in layers.values())),
+        "findings": len(found),
+        "seconds": round(time.perf_counter() - started, 3),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+    return found.to_crs("EPSG:4326"), cost
+
+
+def _peak_rss_mb() -> float | None:
+    """The peak resident memory of this process (MB): Linux's VmHWM, which a process
+    started by fork and exec does not inherit from its parent (``ru_maxrss`` does)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 @contextmanager
@@ -333,7 +358,7 @@ def _open(location: str):
     return open_source(location)
 
 
-def _run_part_at(location: str, *args) -> gpd.GeoDataFrame:
+def _run_part_at(location: str, *args):
     """:func:`_run_part` in a worker process: it opens the store itself and reads only its
     part."""
     return _run_part(_Frames(_open(location)), *args)
@@ -420,7 +445,7 @@ def check_partitioned(
         seen = code_lists[n].astype(str).value_counts()
         duplicates[n] = {str(c): int(k) for c, k in seen[seen > 1].items()}
     say(f"{len(parts)} parts in {len({p.crs for p in parts})} zone(s)")
-    found = []
+    found, costs = [], []
     address = scheduler or os.environ.get("GRIDMAP_DASK")
     if workers > 1 or address:
         if store is None:
@@ -437,13 +462,17 @@ def check_partitioned(
                 for p in parts
             ]  # fmt: skip
             for i, job in enumerate(jobs):
-                found.append(job.result())
+                frame, cost = job.result()
+                found.append(frame)
+                costs.append(cost)
                 say(f"part {i + 1} of {len(parts)}")
     else:
         read = _Frames(Dataset.of(source) if store is None else store)
         for p in parts:
             say(f"part {p.index + 1} of {len(parts)} ({p.crs})")
-            found.append(_run_part(read, p, names, top, part_of, duplicates, tolerances))
+            frame, cost = _run_part(read, p, names, top, part_of, duplicates, tolerances)
+            found.append(frame)
+            costs.append(cost)
 
     # what is not cut into parts: the jurisdictions, over the whole dataset
     juris_present = [n for n in names_all if n in juris]
@@ -476,4 +505,4 @@ def check_partitioned(
                 "features": len(code_lists[n]),
                 "crs": crs_of.to_string() if crs_of else None,
             }
-    return Report(crs, facts, ordered(found, crs), tables, tolerances)
+    return Report(crs, facts, ordered(found, crs), tables, tolerances, parts=costs)

@@ -102,6 +102,13 @@ def test_dask_workers_read_their_parts_from_spatially_partitioned_geoparquet(tmp
     one = check_dataset(store.load())
     two = check_partitioned(pq, units_per_part=3, workers=2)
     assert _key(two) == _key(one) and len(one.findings) > 5
+    # what each part cost, measured in the worker that ran it
+    assert sorted(p["part"] for p in two.parts) == [0, 1, 2, 3]
+    assert all(p["features"] > 0 and p["peak_rss_mb"] > 50 for p in two.parts)
+    hierarchy = ~two.findings["layer"].isin(["police_area", "police_beat"])
+    assert (two.findings["rule"] == "duplicate_code").sum() == 1
+    # the sample's two cells sharing a code lie in two parts: each reports it, merged
+    assert sum(p["findings"] for p in two.parts) == hierarchy.sum() + 1
 
 
 def test_cli_checks_a_geoparquet_folder_on_workers(tmp_path):

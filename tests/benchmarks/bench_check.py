@@ -120,14 +120,16 @@ def _partitioned(layers, report, reference: float, args) -> None:
         stored = check_dataset(source.load())
         one = time.perf_counter() - t
     same = _key(parted) == _key(stored)
-    worker_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    worker_gb = max(p["peak_rss_mb"] or 0 for p in parted.parts) / 1024
+    biggest = max(p["features"] for p in parted.parts)
     print(
         f"gridmap check_partitioned ({len(parts)} parts of {args.units_per_part} streets, "
         f"{args.workers} dask workers reading their parts from GeoParquet): {took:8.2f} s "
         f"({took / reference:.2f}× the reference; the one-process check of the same stored "
         f"data {one:.2f} s); findings the same as one process: {same} "
         f"({len(parted.findings)}: {parted.summary()}); peak RSS of the largest worker "
-        f"{worker_gb:.2f} GB (this process {_peak_gb():.2f} GB)"
+        f"{worker_gb:.2f} GB (largest part {biggest:,} features with its halo; this process "
+        f"{_peak_gb():.2f} GB)"
     )
 
 
