@@ -47,9 +47,14 @@ __all__ = ["Dataset", "GridmapError", "check", "lookup", "propose"]
 def check(layers, **options):
     """Check a dataset (a :class:`Dataset` or ``{kind: GeoDataFrame}``): every rule on
     every layer present; returns a :class:`geo.checker.Report` (see
-    :func:`geo.checker.check_dataset` for ``tolerances`` and ``progress``)."""
+    :func:`geo.checker.check_dataset` for ``tolerances`` and ``progress``). A dataset whose
+    streets lie in more than one projection zone is checked part by part, each part in its
+    own zone (:func:`geo.partitioned.check_partitioned`)."""
     from geo.checker import check_dataset
+    from geo.partitioned import check_partitioned, spans_zones
 
+    if spans_zones(Dataset.of(layers)):
+        return check_partitioned(Dataset.of(layers), **options)
     return check_dataset(layers, **options)
 
 

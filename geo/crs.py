@@ -19,6 +19,7 @@ __all__ = [
     "CHINA_BOUNDS",
     "CRS84",
     "metric_crs_for_bounds",
+    "zone_epsg",
     "metric_crs",
     "coordinate_problems",
     "crs_uri",
@@ -50,18 +51,26 @@ def metric_crs_for_bounds(lon_min: float, lat_min: float, lon_max: float, lat_ma
     """
     lon = (lon_min + lon_max) / 2.0
     lat = (lat_min + lat_max) / 2.0
-    x0, y0, x1, y1 = CHINA_BOUNDS
-    if x0 <= lon <= x1 and y0 <= lat <= y1:
-        cm = int(round(lon / 3.0)) * 3
-        cm = min(max(cm, _GK3_FIRST_CM), 135)
-        crs = CRS.from_epsg(_GK3_FIRST_EPSG + (cm - _GK3_FIRST_CM) // 3)
-    else:
-        # the UTM zone of the centre (not the first zone the extent touches: for a layer
-        # spanning a continent that was zone 1, at 180°W)
-        zone = int((lon + 180.0) // 6.0) % 60 + 1
-        crs = CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    crs = CRS.from_epsg(zone_epsg(lon, lat))
     log.info("metric CRS for lon %.3f lat %.3f: %s", lon, lat, crs.name)
     return crs
+
+
+def zone_epsg(lon: float, lat: float) -> int:
+    """The EPSG code of the local metric CRS of a place (degrees): its CGCS2000 3-degree
+    Gauss-Kruger zone in China, else its UTM zone (the zone of the place itself; for an
+    extent, of its centre — not the first zone it touches, which for a layer spanning a
+    continent was zone 1, at 180°W).
+
+    >>> zone_epsg(75.99, 39.47), zone_epsg(134.28, 47.72), zone_epsg(-74.0, 40.7)
+    (4534, 4554, 32618)
+    """
+    x0, y0, x1, y1 = CHINA_BOUNDS
+    if x0 <= lon <= x1 and y0 <= lat <= y1:
+        cm = min(max(int(round(lon / 3.0)) * 3, _GK3_FIRST_CM), 135)
+        return _GK3_FIRST_EPSG + (cm - _GK3_FIRST_CM) // 3
+    zone = int((lon + 180.0) // 6.0) % 60 + 1
+    return (32600 if lat >= 0 else 32700) + zone
 
 
 def metric_crs(*frames) -> CRS:

@@ -56,7 +56,7 @@ from geo.checker import (
     nesting_rules,
     ordered,
 )
-from geo.crs import metric_crs_for_bounds, to_crs
+from geo.crs import to_crs, zone_epsg
 from geo.dataset import Dataset
 from geo.errors import InputError
 from geo.findings import Tolerances, classify, empty_findings, width
@@ -94,7 +94,9 @@ class Part:
 
 
 def _zone(bounds) -> str:
-    return metric_crs_for_bounds(*bounds).to_string()
+    """``EPSG:…`` of the local metric CRS of the centre of lon/lat ``bounds``."""
+    x0, y0, x1, y1 = bounds
+    return f"EPSG:{zone_epsg((x0 + x1) / 2, (y0 + y1) / 2)}"
 
 
 def plan_parts(top: gpd.GeoDataFrame, *, units_per_part: int = 32, halo: float = 200.0):

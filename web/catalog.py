@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+import geo
 from geo.access import Access
-from geo.checker import Report, check_dataset
+from geo.checker import Report
 from geo.crs import to_crs
 from geo.dataset import Dataset
 from geo.errors import NotFound
@@ -687,7 +688,7 @@ class Catalog:
                 if wanted is not None and self.version != wanted:
                     return None
                 layers, version = self.layers, self.version
-            report = check_dataset(layers)
+            report = geo.check(layers)
             checked = Checked(
                 report,
                 self._serialise_findings(report),
