@@ -36,6 +36,7 @@ cluster whose scheduler ``GRIDMAP_DASK`` names: the same code.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import uuid
@@ -99,7 +100,7 @@ def _zone(bounds) -> str:
     return f"EPSG:{zone_epsg((x0 + x1) / 2, (y0 + y1) / 2)}"
 
 
-def plan_parts(top: gpd.GeoDataFrame, *, units_per_part: int = 32, halo: float = 200.0):
+def plan_parts(top: gpd.GeoDataFrame, *, units_per_part: int = 128, halo: float = 200.0):
     """The parts of a check: ``top`` (the top hierarchy layer, e.g. streets, any
     geographic CRS) grouped into parts of at most ``units_per_part`` neighbouring
     features of one zone each. ``halo``: metres read around each part's core.
@@ -219,10 +220,10 @@ def _lonlat(gdf: gpd.GeoDataFrame) -> np.ndarray:
     return to_crs(gdf[[gdf.geometry.name]], "EPSG:4326").geometry.values
 
 
-def _halo(layers: dict[str, gpd.GeoDataFrame], bounds) -> dict[str, gpd.GeoDataFrame]:
-    """The features of each layer (as stored) reaching into ``bounds`` (lon/lat), and
-    every feature touching one of them in its own, its parent's or its children's layer."""
-    area = shapely.box(*bounds)
+def _halo(layers: dict[str, gpd.GeoDataFrame], area) -> dict[str, gpd.GeoDataFrame]:
+    """The features of each layer (as stored) reaching into ``area`` (a lon/lat polygon:
+    the part's streets grown by the halo), and every feature touching one of them in its
+    own, its parent's or its children's layer."""
     geoms = {n: _lonlat(gdf) for n, gdf in layers.items()}
     trees = {n: shapely.STRtree(g) for n, g in geoms.items()}
     picked = {n: set(trees[n].query(area, predicate="intersects").tolist()) for n in layers}
@@ -289,16 +290,27 @@ class _Frames:
         return self.source.read_region(name, bounds)
 
 
-def _gather(read: _Frames, names, bounds) -> dict[str, gpd.GeoDataFrame]:
+def _core(part: Part, top: gpd.GeoDataFrame, part_of: np.ndarray):
+    """The part's streets (lon/lat) grown by its halo: the area its own features reach."""
+    mine = top.geometry.values[part_of == part.index]
+    x0, y0, x1, y1 = part.bounds
+    cx0, cy0, cx1, cy1 = shapely.total_bounds(mine)
+    grow = max(cx0 - x0, cy0 - y0, x1 - cx1, y1 - cy1, 0.0)  # the halo, in degrees
+    return shapely.buffer(shapely.union_all(mine), grow, quad_segs=2)
+
+
+def _gather(read: _Frames, names, bounds, area) -> dict[str, gpd.GeoDataFrame]:
     """The part's features with their halo (:func:`_halo`): read once for the features
     reaching into ``bounds`` and once more for everything that can touch them."""
     first = {n: read(n, bounds) for n in names}
-    boxes = [shapely.total_bounds(_lonlat(f)) for f in first.values() if len(f)]
+    near = [_lonlat(f) for f in first.values() if len(f)]
+    boxes = [shapely.total_bounds(g[shapely.intersects(g, area)]) for g in near]
+    boxes = [b for b in boxes if np.isfinite(b).all()]
     if not boxes:
         return first
     b = np.array(boxes)
     grown = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
-    return _halo({n: read(n, grown) for n in names}, bounds)
+    return _halo({n: read(n, grown) for n in names}, area)
 
 
 def _run_part(read: _Frames, part: Part, names, top, part_of, duplicates, tolerances):
@@ -307,7 +319,7 @@ def _run_part(read: _Frames, part: Part, names, top, part_of, duplicates, tolera
     "crs", "features" read, "findings", "seconds", "peak_rss_mb"}`` (the peak resident
     memory of the process that ran it, so far)."""
     started = time.perf_counter()
-    layers = _gather(read, names, part.bounds)
+    layers = _gather(read, names, part.bounds, _core(part, top, part_of))
     found = check_part(layers, part, top, part_of, duplicates, tolerances)
     cost = {
         "part": part.index,
@@ -352,18 +364,20 @@ def _dask_client(address: str | None, workers: int):
         yield client
 
 
-def _open(location: str):
+@functools.lru_cache(maxsize=4)
+def _open(location: str, version):
     """The store at ``location`` (a GeoParquet folder, a GeoPackage or a PostGIS URL), as
-    a worker opens it: storage is the layers package's (imported here, in the worker)."""
+    a worker opens it, once for all the parts of one version it checks (a cluster's
+    workers outlive a check): storage is the layers package's (imported here)."""
     from layers.storage import open_source
 
     return open_source(location)
 
 
-def _run_part_at(location: str, *args):
-    """:func:`_run_part` in a worker process: it opens the store itself and reads only its
-    part."""
-    return _run_part(_Frames(_open(location)), *args)
+def _run_part_at(location: str, version, *args):
+    """:func:`_run_part` in a worker process: it opens the store itself (at ``version``,
+    what the store's ``version()`` said when the check began) and reads only its part."""
+    return _run_part(_Frames(_open(location, version)), *args)
 
 
 def remeasured(findings: gpd.GeoDataFrame, tolerances: Tolerances) -> gpd.GeoDataFrame:
@@ -394,7 +408,7 @@ def check_partitioned(
     source,
     *,
     tolerances: Tolerances = Tolerances(),
-    units_per_part: int = 32,
+    units_per_part: int = 128,
     halo: float = 200.0,
     workers: int = 1,
     scheduler: str | None = None,
@@ -456,10 +470,11 @@ def check_partitioned(
                 "(a GeoPackage, PostGIS or GeoParquet dataset), not layers in memory",
                 zh="多进程分片检查从存储读取各分片：请传入数据集（GeoPackage、PostGIS 或 GeoParquet）",
             )
+        version = str(store.version()) if hasattr(store, "version") else None
         with _dask_client(address, workers) as client:
             shared = client.scatter([top, part_of, duplicates], broadcast=True)
             jobs = [
-                client.submit(_run_part_at, store.location, p, names, *shared, tolerances,
+                client.submit(_run_part_at, store.location, version, p, names, *shared, tolerances,
                               key=f"gridmap-part-{p.index}-{uuid.uuid4().hex[:8]}")
                 for p in parts
             ]  # fmt: skip

@@ -56,7 +56,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--partitioned", action="store_true")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--units-per-part", type=int, default=32)
+    ap.add_argument("--units-per-part", type=int, default=128)
     args = ap.parse_args(argv)
 
     t = time.perf_counter()
