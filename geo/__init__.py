@@ -53,9 +53,10 @@ def check(layers, **options):
     from geo.checker import check_dataset
     from geo.partitioned import check_partitioned, spans_zones
 
-    if spans_zones(Dataset.of(layers)):
-        return check_partitioned(Dataset.of(layers), **options)
-    return check_dataset(layers, **options)
+    ds = Dataset.of(layers)  # one Dataset: its projected copies serve both steps
+    if spans_zones(ds):
+        return check_partitioned(ds, **options)
+    return check_dataset(ds, **options)
 
 
 def lookup(layers, lon: float, lat: float) -> dict:

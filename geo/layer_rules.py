@@ -80,15 +80,17 @@ def duplicate_code(
         is a part of it (a partitioned check): those codes are reported, with that count.
     """
     codes = gdf["code"].astype(object)
+    if counted is None:
+        counts = codes.value_counts()
+        counts = counts[counts > 1]
+    else:  # codes as text, as the whole layer's were counted
+        codes, counts = codes.astype(str), pd.Series(counted, dtype=int)
     rows = []
-    counts = codes.value_counts()
-    counts = counts[counts > 1] if counted is None else pd.Series(counted, dtype=int)
-    text = codes.astype(str)
     for code, n in counts.items():
-        here = (codes == code) if counted is None else (text == code)
+        here = (codes == code).to_numpy()
         if not here.any():
             continue  # a duplicated code of the layer that this part does not hold
-        where = gdf.geometry[here.to_numpy()]
+        where = gdf.geometry[here]
         rows.append(
             {
                 "rule": "duplicate_code",

@@ -51,6 +51,7 @@ import shapely
 
 from geo.checker import (
     Report,
+    check_dataset,
     jurisdiction_rules,
     layer_facts,
     layer_rules,
@@ -100,6 +101,11 @@ def _zone(bounds) -> str:
     return f"EPSG:{zone_epsg((x0 + x1) / 2, (y0 + y1) / 2)}"
 
 
+def _zones(points) -> np.ndarray:
+    """``EPSG:…`` of the local metric CRS of each lon/lat point."""
+    return np.array([f"EPSG:{zone_epsg(x, y)}" for x, y in shapely.get_coordinates(points)])
+
+
 def plan_parts(top: gpd.GeoDataFrame, *, units_per_part: int = 128, halo: float = 200.0):
     """The parts of a check: ``top`` (the top hierarchy layer, e.g. streets, any
     geographic CRS) grouped into parts of at most ``units_per_part`` neighbouring
@@ -109,8 +115,7 @@ def plan_parts(top: gpd.GeoDataFrame, *, units_per_part: int = 128, halo: float 
     """
     top = to_crs(top, "EPSG:4326")
     geoms = top.geometry.values
-    centre = shapely.get_coordinates(shapely.point_on_surface(geoms))
-    zones = np.array([_zone((x, y, x, y)) for x, y in centre])
+    zones = _zones(shapely.point_on_surface(geoms))
     # neighbours close in space close in order: a Hilbert curve over the extent
     order = np.argsort(top.geometry.hilbert_distance().to_numpy(), kind="stable")
     part_of = np.full(len(top), -1)
@@ -146,9 +151,7 @@ def spans_zones(store) -> bool:
     frame = store.read_layer(top) if hasattr(store, "read_layer") else store[top]
     if not len(frame):
         return False
-    points = to_crs(frame[[frame.geometry.name]], "EPSG:4326").geometry.values
-    centre = shapely.get_coordinates(shapely.point_on_surface(points))
-    return len({_zone((x, y, x, y)) for x, y in centre}) > 1
+    return len(set(_zones(shapely.point_on_surface(_lonlat(frame))))) > 1
 
 
 def owners(frame: gpd.GeoDataFrame, top: gpd.GeoDataFrame, part_of: np.ndarray) -> np.ndarray:
@@ -388,8 +391,7 @@ def remeasured(findings: gpd.GeoDataFrame, tolerances: Tolerances) -> gpd.GeoDat
     if not len(measured):
         return out
     lonlat = to_crs(out.iloc[measured][["geometry"]], "EPSG:4326")
-    centre = shapely.get_coordinates(shapely.centroid(lonlat.geometry.values))
-    zones = np.array([_zone((x, y, x, y)) for x, y in centre])
+    zones = _zones(shapely.centroid(lonlat.geometry.values))
     area = np.zeros(len(measured))
     wide = np.zeros(len(measured))
     for zone in set(zones.tolist()):
@@ -432,30 +434,20 @@ def check_partitioned(
     """
     say = progress or (lambda _msg: None)
     store = None if isinstance(source, (Dataset, dict)) else source
-    names_all = store.list_layers() if store is not None else list(Dataset.of(source))
+    ds = Dataset.of(source) if store is None else None  # its projected copies are kept
+    names_all = store.list_layers() if store is not None else list(ds)
     levels = hierarchy()
     top_name = next((h for h in levels if h in names_all), None)
-    if store is None:
-        ds = Dataset.of(source)
-        if top_name is None:
-            from geo.checker import check_dataset
-
-            return check_dataset(ds, tolerances=tolerances, progress=progress)
-        top = ds.lonlat(top_name)
-    else:
-        if top_name is None:
-            from geo.checker import check_dataset
-
-            return check_dataset(store.load(), tolerances=tolerances, progress=progress)
-        top = to_crs(store.read_layer(top_name), "EPSG:4326")
+    if top_name is None:  # nothing to cut into parts
+        layers = ds if store is None else store.load()
+        return check_dataset(layers, tolerances=tolerances, progress=progress)
+    top = ds.lonlat(top_name) if store is None else to_crs(store.read_layer(top_name), "EPSG:4326")
     parts, part_of = plan_parts(top, units_per_part=units_per_part, halo=halo)
     juris = set(jurisdictions())
     names = [n for n in partitions() if n in names_all and n not in juris]
     # codes are counted over whole layers (they are cheap to read); the part owning a
     # duplicated code reports it
-    code_lists = {
-        n: (Dataset.of(source)[n]["code"] if store is None else store.read_codes(n)) for n in names
-    }
+    code_lists = {n: (ds[n]["code"] if store is None else store.read_codes(n)) for n in names}
     duplicates = {}
     for n in names:
         seen = code_lists[n].astype(str).value_counts()
@@ -484,7 +476,7 @@ def check_partitioned(
                 costs.append(cost)
                 say(f"part {i + 1} of {len(parts)}")
     else:
-        read = _Frames(Dataset.of(source) if store is None else store)
+        read = _Frames(ds if store is None else store)
         for p in parts:
             say(f"part {p.index + 1} of {len(parts)} ({p.crs})")
             frame, cost = _run_part(read, p, names, top, part_of, duplicates, tolerances)
@@ -494,7 +486,7 @@ def check_partitioned(
     # what is not cut into parts: the jurisdictions, over the whole dataset
     juris_present = [n for n in names_all if n in juris]
     if store is None:
-        whole = Dataset.of(source)
+        whole = ds
     else:
         needed = juris_present + ([n for n in levels if n in names_all] if juris_present else [])
         needed += [n for n in ("facility",) if juris_present and n in names_all]
