@@ -162,6 +162,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         pages,
         printing,
         sites,
+        tiles,
     )
     from web.catalog import Catalog
     from web.heavy import HeavyJobs
@@ -173,7 +174,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         share(app.config, "HEAVY_SLOTS"), share(app.config, "HEAVY_QUEUE"), app.config["HEAVY_WAIT"]
     )
     # one blueprint per area of the service
-    for area in (pages, features, openapi, analysis, sites, editing, printing, account):
+    for area in (pages, features, tiles, openapi, analysis, sites, editing, printing, account):
         app.register_blueprint(area.bp)
     auth.init_app(app)
     app.before_request(refuse_large_body)

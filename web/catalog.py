@@ -41,6 +41,7 @@ from geo.locator import Locator
 from geo.report import FINDINGS_LAYERS, findings_layers
 from geo.themes import NO_DATA, THEMES, classify, grid_figures
 from layers.storage import open_store
+from web.tilecache import TileCache
 
 __all__ = ["Collection", "Catalog", "plain"]
 
@@ -304,6 +305,7 @@ class Catalog:
         self._checking = threading.Lock()  # one check at a time
         self._planning = threading.Lock()  # edits planned and previewed one at a time
         self._building_access = threading.Lock()
+        self.tiles = TileCache(columns=self._tile_columns)
         self._load()
 
     def preview_base(self):
@@ -498,9 +500,9 @@ class Catalog:
         self._figures = plan.rows(self._figures, figures)
         self.themes = self._themes(self._figures)
         collections = dict(self.collections)
-        collections["grid"] = collections["grid"].spliced(
-            plan, added.join(self._derived("grid", added, figures)), revisions
-        )
+        entering = added.join(self._derived("grid", added, figures))
+        collections["grid"] = collections["grid"].spliced(plan, entering, revisions)
+        self.tiles.splice("grid", self.collections["grid"], collections["grid"], plan, entering)
         below = self.layers.get("household_unit")
         if below is not None and "household_unit" in collections:
             # the household units of the changed cells: their parent's name may be new
@@ -526,6 +528,7 @@ class Catalog:
             revisions = self.store.latest_revisions("grid") if "grid" in raw else {}
             if self.store.version() == version:
                 break
+        self.tiles.forget()
         self._build(raw, version, revisions)
         self._shown(version)
 
@@ -581,6 +584,19 @@ class Catalog:
             name="gridmap-check",
             daemon=True,
         ).start()
+
+    @staticmethod
+    def _tile_columns(name: str, collection: Collection) -> list[str]:
+        """The properties a layer's tiles carry: what it stores and what the map paints
+        by (theme figures), not the rest of what the service derives (who is in charge:
+        a click asks the feature for it). Each property costs encoding time."""
+        painted = set(THEME_PROPERTIES.values())
+        table = collection.table
+        return [
+            c
+            for c in table.columns
+            if c != table.geometry.name and (c not in collection.derived or c in painted)
+        ]
 
     def _check_when_quiet(self, version, delay: float) -> None:
         time.sleep(delay)

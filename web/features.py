@@ -223,6 +223,11 @@ def landing():
             link("service-doc", HTML, "openapi.api", title="API documentation", f="html"),
             link("conformance", JSON, "features.conformance"),
             link("data", JSON, "features.collections"),
+            link(
+                "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                JSON,
+                "tiles.tile_matrix_sets",
+            ),
         ],
     }
     return _json(doc)
@@ -232,8 +237,11 @@ def landing():
 @accepts(formats=("json", "html"))
 def conformance():
     """The conformance classes this service honours."""
-    doc = {"conformsTo": CONFORMANCE, "links": self_links("features.conformance")}
-    return answer(doc, "conformance", table=(["class"], [(None, [c]) for c in CONFORMANCE]))
+    from web.tiles import CONFORMANCE as TILES
+
+    classes = CONFORMANCE + TILES
+    doc = {"conformsTo": classes, "links": self_links("features.conformance")}
+    return answer(doc, "conformance", table=(["class"], [(None, [c]) for c in classes]))
 
 
 def describe(layer: str) -> dict:
@@ -269,6 +277,12 @@ def describe(layer: str) -> dict:
             ),
             # the same, by the short name clients written before Part 3 look for
             link("queryables", MEDIA_TYPES["jsonschema"], "features.queryables", layer=layer),
+            link(
+                "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                JSON,
+                "tiles.tilesets",
+                layer=layer,
+            ),
         ],
     }
     if bounds is not None:

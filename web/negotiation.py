@@ -19,6 +19,7 @@ MEDIA_TYPES = {
     "gpkg":    "application/geopackage+sqlite3",
     "zip":     "application/zip",
     "xlsx":    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "mvt":     "application/vnd.mapbox-vector-tile",
 }
 # fmt: on
 

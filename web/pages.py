@@ -76,6 +76,7 @@ def render_map(
     )
     m.default_js = [
         ("leaflet", _static("vendor/leaflet/leaflet.js")),
+        ("vectorgrid", _static("vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js")),
         ("markercluster", _static("vendor/leaflet.markercluster/leaflet.markercluster.js")),
         ("geoman", _static("vendor/leaflet-geoman/leaflet-geoman.min.js")),
     ]
@@ -136,6 +137,9 @@ def render_map(
         "themes": catalog.themes,
         "api": {
             "items": url_for("features.items", layer="LAYER"),
+            # Mapbox Vector Tiles (OGC API – Tiles): zoom, row, column
+            "tiles": url_for("tiles.tileset", layer="LAYER", tms="WebMercatorQuad")
+            + "/{z}/{y}/{x}",
             "findings": url_for("analysis.findings"),
             "lookup": url_for("analysis.lookup"),
             "alignment": url_for("analysis.alignment"),
@@ -194,7 +198,14 @@ def _layer_config(name: str, strings: dict, count: int) -> dict:
     """A map layer as the page draws it: title, shown at first, Leaflet style."""
     k = KINDS[name]
     style = {key: v for key, v in k.style.items() if key != "classWeight"}
-    out = {"id": name, "title": strings[name], "shown": k.shown, "count": count, "style": style}
+    out = {
+        "id": name,
+        "title": strings[name],
+        "shown": k.shown,
+        "count": count,
+        "geometry": k.geometry,
+        "style": style,
+    }
     if "classWeight" in k.style:  # line weight by road class
         out["classWeight"] = k.style["classWeight"]
     return out

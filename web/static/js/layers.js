@@ -1,13 +1,20 @@
 /* The area and line layers (streets, communities, grid cells, police areas and beats,
  * roads): one L.geoJSON group per layer, styled from cfg.layers[i].style (and, for roads,
  * cfg.layers[i].classWeight), fetched from the API for the current view, and restacked in
- * the page's order whenever one is drawn.
+ * the page's order whenever one is drawn. Where the view holds more features of a layer
+ * than MAX_DRAW (a city or a province seen whole), the group draws the layer's vector
+ * tiles instead (Leaflet.VectorGrid on canvas; generalised by the server below zoom 13),
+ * styled, hovered and clicked like its features.
  *
  * Grid cells can be painted instead by service coverage (paint.cover: code → colour) or a
  * population theme (paint.theme: a key of cfg.themes, classified by themeColor).
  */
-import {el, fmt, getJSON} from "./dom.js";
+import {el, getJSON} from "./dom.js";
 import {themeColor} from "./themes.js";
+
+// Leaflet.VectorGrid 1.3 stops a click on a tile's feature with L.DomEvent.fakeStop, which
+// Leaflet 1.8 removed; the map skips a click so marked (as it did with fakeStop).
+if (L.DomEvent && !L.DomEvent.fakeStop) L.DomEvent.fakeStop = function (e) { e._stopped = true; };
 
 var MAX_DRAW = 6000;   // features of one layer drawn at once; beyond this, zoom in
 var PAGE = 2000;       // features per request
@@ -22,36 +29,73 @@ function bboxParam(bounds) {
 
 // onClick(layer, feature, event): a click on a feature (not while Geoman draws a shape)
 export function createAreaLayers(map, cfg, onClick, showNotice) {
-  var S = cfg.strings;
   var groups = {};
   var generation = {};
   var paint = {cover: null, theme: ""};
   var byId = {};
   cfg.layers.forEach(function (info) { byId[info.id] = info; });
 
-  function featureStyle(layer) {
+  // the style of a feature with properties p of layer `layer`
+  function propertiesStyle(layer, p) {
     var info = byId[layer];
-    return function (feature) {
-      var s = L.extend({}, info.style);
-      if (layer === "grid" && paint.cover) {
-        var cc = paint.cover[feature.properties.code];
-        s.fillColor = cc || "#d9f0d3";
-        s.fillOpacity = cc ? 0.75 : 0.35;
-      } else if (layer === "grid" && paint.theme && cfg.themes[paint.theme]) {
-        s.fillColor = themeColor(cfg.themes[paint.theme], feature.properties);
-        s.fillOpacity = 0.7;
-      }
-      if (info.classWeight) s.weight = info.classWeight[feature.properties["class"]] || 1;
+    var s = L.extend({}, info.style);
+    if (layer === "grid" && paint.cover) {
+      var cc = paint.cover[p.code];
+      s.fillColor = cc || "#d9f0d3";
+      s.fillOpacity = cc ? 0.75 : 0.35;
+    } else if (layer === "grid" && paint.theme && cfg.themes[paint.theme]) {
+      s.fillColor = themeColor(cfg.themes[paint.theme], p);
+      s.fillOpacity = 0.7;
+    }
+    if (info.classWeight) s.weight = info.classWeight[p["class"]] || 1;
+    return s;
+  }
+
+  function featureStyle(layer) {
+    return function (feature) { return propertiesStyle(layer, feature.properties); };
+  }
+
+  function label(p) { return (p.name || "") + (p.code ? " · " + p.code : ""); }
+
+  // The layer's vector tiles, made on first use (see the head of this file).
+  var tiled = {};
+  function tilesOf(id, order) {
+    if (tiled[id]) return tiled[id];
+    var info = byId[id], styles = {};
+    styles[id] = function (p) {
+      var s = propertiesStyle(id, p);
+      s.fill = info.geometry !== "line";
       return s;
     };
+    var vg = L.vectorGrid.protobuf(cfg.api.tiles.replace("LAYER", id), {
+      rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: true,
+      maxNativeZoom: 22, zIndex: 10 + order, getFeatureId: function (f) { return f.properties.id; }
+    });
+    var tip = L.tooltip({sticky: true});
+    vg.on("mouseover", function (e) {
+      var p = e.layer.properties;
+      if (id === "road" && !p.name) return;
+      tip.setContent(el("span", {text: label(p)}));
+      map.openTooltip(tip, e.latlng);
+    });
+    vg.on("mouseout", function () { map.closeTooltip(tip); });
+    // a tile's feature carries what the map paints by: the click asks for the whole feature
+    // (every property, and its exact geometry for the editor)
+    vg.on("click", function (e) {
+      if (map.pm && map.pm.globalDrawModeEnabled()) return;
+      var p = e.layer.properties;
+      getJSON(cfg.api.items.replace("LAYER", id) + "/" + encodeURIComponent(p.id))
+        .then(function (f) { onClick(id, f, e); })
+        .catch(function () { onClick(id, {type: "Feature", id: p.id, properties: p}, e); });
+    });
+    tiled[id] = vg;
+    return vg;
   }
 
   function bindFeature(layer) {
     return function (feature, lyr) {
       var p = feature.properties;
-      if (layer !== "road" || p.name) {
-        lyr.bindTooltip(el("span", {text: (p.name || "") + (p.code ? " · " + p.code : "")}), {sticky: true});
-      }
+      if (layer !== "road" || p.name) lyr.bindTooltip(el("span", {text: label(p)}), {sticky: true});
       // Not bindPopup: a bound popup stops the click, and a click on a feature must also
       // answer "who is responsible here" (and place a what-if site in adding mode).
       lyr.on("click", function (e) {
@@ -86,13 +130,12 @@ export function createAreaLayers(map, cfg, onClick, showNotice) {
                         : getJSON(base + bbox + "limit=0");
     return counted.then(function (head) {
       if (gen !== generation[id]) return;
-      if (head.numberMatched > MAX_DRAW) {
-        group.clearLayers();
+      if (head.numberMatched > MAX_DRAW) {  // too many to draw one by one: tiles
+        var vg = tilesOf(id, cfg.layers.indexOf(info));
+        if (!group.hasLayer(vg)) { group.clearLayers(); group.addLayer(vg); }
         group._gmWhole = false;
-        if (id === "grid") showNotice(S.zoom_in + " (" + fmt(head.numberMatched, 0) + ")");
         return;
       }
-      if (id === "grid") showNotice("");
       var pages = [];
       for (var off = 0; off < head.numberMatched; off += PAGE) {
         pages.push(getJSON(base + bbox + "limit=" + PAGE + "&offset=" + off));
@@ -126,9 +169,14 @@ export function createAreaLayers(map, cfg, onClick, showNotice) {
     reloadLayer: function (id) {  // after an edit: fetch the layer again
       if (!groups[id]) return Promise.resolve();
       groups[id]._gmWhole = false;
+      if (tiled[id] && groups[id].hasLayer(tiled[id])) tiled[id].redraw();  // revalidated
       return loadLayer(id);
     },
-    restyleGrid: function () { if (groups.grid) groups.grid.setStyle(featureStyle("grid")); },
+    restyleGrid: function () {
+      if (!groups.grid) return;
+      groups.grid.setStyle(featureStyle("grid"));
+      if (tiled.grid && groups.grid.hasLayer(tiled.grid)) tiled.grid.redraw();
+    },
     showGrid: function () { if (groups.grid && !map.hasLayer(groups.grid)) groups.grid.addTo(map); }
   };
 }

@@ -1,0 +1,346 @@
+"""Mapbox Vector Tiles of a layer, in the OGC WebMercatorQuad tile matrix set.
+
+A tile ``(z, x, y)`` (zoom, column, row; row 0 at the north) covers a square of Web
+Mercator (EPSG:3857) metres; its features are clipped to that square grown by
+:data:`BUFFER`, moved to tile units (:data:`EXTENT` per side, y down) and encoded with
+``mapbox-vector-tile``.
+
+From :data:`EXACT_FROM` up a feature is drawn exactly as stored (rounded to tile units
+only). Below it, polygon layers are drawn generalised *as a coverage*: each edge two
+neighbours share is simplified once, so generalising opens no gap and makes no overlap
+between them (:func:`generalise`). A layer is generalised in groups of neighbouring
+features (:data:`GROUP`, in Hilbert order), each group's outer edges kept exact: groups
+then agree along their borders, and a save generalises again only the groups it touched.
+
+Tolerances are Web Mercator metres: half a screen pixel of the zoom drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import mapbox_vector_tile
+import morecantile
+import numpy as np
+import shapely
+from pyproj import Transformer
+
+__all__ = [
+    "BANDS",
+    "BUFFER",
+    "EXACT_FROM",
+    "EXTENT",
+    "MAX_ZOOM",
+    "TMS",
+    "TileLayer",
+    "band",
+    "encode",
+    "generalise",
+    "pixel_m",
+    "tile_bounds",
+]
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+EXTENT = 4096  # tile units per side (the MVT default)
+BUFFER = 64  # tile units drawn beyond each side, so that outlines meet across tiles
+MAX_ZOOM = 22  # the deepest tile served (about 4 cm a pixel)
+EXACT_FROM = 13  # from this zoom up (about 19 m a pixel) features are drawn exact
+BANDS = (8, 10, 12)  # a zoom below EXACT_FROM is drawn as the first band at or above it
+GROUP = 2000  # features generalised together (see the module's docstring)
+_EQUATOR = 2 * math.pi * 6378137.0  # Web Mercator metres round the equator
+_TO_MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+_MAX_LAT = 85.05112878  # where Web Mercator ends
+
+
+def pixel_m(z: int) -> float:
+    """The width of a screen pixel at zoom ``z`` in Web Mercator metres (256-pixel tiles)."""
+    return _EQUATOR / (256 * 2**z)
+
+
+def band(z: int) -> int | None:
+    """The generalisation a tile of zoom ``z`` is drawn with (a zoom of :data:`BANDS`),
+    None from :data:`EXACT_FROM` up (exact)."""
+    if z >= EXACT_FROM:
+        return None
+    return next(b for b in BANDS if b >= z)
+
+
+def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """``(minx, miny, maxx, maxy)`` of tile ``z/x/y`` in Web Mercator metres."""
+    b = TMS.xy_bounds(morecantile.Tile(x, y, z))
+    return (b.left, b.bottom, b.right, b.top)
+
+
+def to_web_mercator(geoms: np.ndarray) -> np.ndarray:
+    """Lon/lat (WGS 84) geometries in Web Mercator metres (latitudes beyond ±85.05°, where
+    the projection ends, held at its edge)."""
+
+    def move(xy):
+        x, y = _TO_MERCATOR.transform(xy[:, 0], np.clip(xy[:, 1], -_MAX_LAT, _MAX_LAT))
+        return np.column_stack([x, y])
+
+    return shapely.transform(np.asarray(geoms), move)
+
+
+def generalise(geoms: np.ndarray, tolerances: dict[int, float]) -> dict[int, np.ndarray]:
+    """One group of a polygon layer generalised at each of ``tolerances`` ({band: metres}),
+    as a coverage whose outer edges stay exact: the group is first cleaned (vertices of
+    neighbouring edges a centimetre apart made one, so that shared edges match), then each
+    shared edge is simplified once (Visvalingam–Whyatt, GEOS). A feature the cleaning
+    cannot keep (one another covers) is drawn exact."""
+    geoms = np.asarray(geoms)
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6)) & ~shapely.is_empty(geoms)
+    out = {b: geoms.copy() for b in tolerances}
+    if polygonal.sum() < 2:
+        return out
+    part = geoms[polygonal]
+    cleaned = shapely.coverage_clean(part, snapping_distance=0.01)
+    lost = shapely.is_empty(cleaned) | ~shapely.is_valid(cleaned)
+    cleaned[lost] = part[lost]
+    for b, tolerance in tolerances.items():
+        simple = shapely.coverage_simplify(cleaned, tolerance, simplify_boundary=False)
+        bad = shapely.is_empty(simple)
+        simple[bad] = part[bad]
+        out[b][polygonal] = simple
+    return out
+
+
+def _clipped(geoms: np.ndarray, window) -> np.ndarray:
+    """``geoms`` cut to the rectangle ``window``: GEOS's fast rectangle clip, or where it
+    fails on a degenerate piece (a ring it leaves with three points), the exact
+    intersection of that geometry."""
+    try:
+        return shapely.clip_by_rect(geoms, *window)
+    except shapely.errors.GEOSException:
+        box = shapely.box(*window)
+        out = np.empty(len(geoms), dtype=object)
+        for i, g in enumerate(geoms):
+            try:
+                out[i] = shapely.clip_by_rect(g, *window)
+            except shapely.errors.GEOSException:
+                out[i] = shapely.intersection(shapely.make_valid(g), box)
+        return out
+
+
+def encode(layers: list[tuple[str, np.ndarray, list[dict]]]) -> bytes:
+    """An MVT of ``layers``: ``(name, geometries in tile units, properties)`` each, the
+    geometries already clipped, rounded and oriented (:meth:`TileLayer.tile_geometries`)."""
+    spec = [
+        {
+            "name": name,
+            "features": [{"geometry": g, "properties": p} for g, p in zip(geoms, props)],
+        }
+        for name, geoms, props in layers
+        if len(geoms)
+    ]
+    if not spec:
+        return b""
+    options = {
+        "quantize_bounds": None,
+        "extents": EXTENT,
+        "check_winding_order": False,
+        "y_coord_down": True,
+    }
+    return mapbox_vector_tile.encode(spec, default_options=options)
+
+
+def _properties(table: gpd.GeoDataFrame, ids: np.ndarray, columns) -> list[dict]:
+    """Each feature's scalar properties of ``columns`` (no nulls: MVT has none) and its id
+    as ``id``."""
+    columns = [c for c in columns if c in table and table[c].dtype.kind in "biufOUS"]
+    records = table[columns].to_dict("records")
+    out = []
+    for fid, record in zip(ids, records):
+        props = {"id": str(fid)}
+        for k, v in record.items():
+            if v is None or isinstance(v, (list, tuple, dict, np.ndarray)):
+                continue
+            if isinstance(v, (float, np.floating)):
+                if math.isnan(v):
+                    continue
+                v = float(v)
+            elif isinstance(v, (bool, np.bool_)):
+                v = bool(v)
+            elif isinstance(v, (int, np.integer)):
+                v = int(v)
+            elif not isinstance(v, str):
+                v = str(v)
+            props[k] = v
+        out.append(props)
+    return out
+
+
+@dataclass
+class TileLayer:
+    """One layer ready to be cut into tiles: its features in Web Mercator metres with a
+    spatial index, each one's tile properties, its generalisation group and, once
+    :meth:`generalised` has run, its generalised geometry per band."""
+
+    name: str
+    geoms: np.ndarray
+    columns: tuple[str, ...]
+    properties: list[dict]
+    codes: np.ndarray
+    groups: np.ndarray
+    tree: shapely.STRtree
+    polygonal: bool
+    bands: dict[int, np.ndarray] = field(default_factory=dict)
+    dirty: set[int] = field(default_factory=set)
+
+    @classmethod
+    def from_lonlat(
+        cls, name: str, table: gpd.GeoDataFrame, ids, codes, columns=None
+    ) -> TileLayer:
+        """``table`` in WGS 84 lon/lat; ``ids`` and ``codes`` per feature; ``columns``: the
+        properties the tiles carry (every column by default: each costs encoding time)."""
+        if columns is None:
+            columns = [c for c in table.columns if c != table.geometry.name]
+        geoms = to_web_mercator(table.geometry.values)
+        types = shapely.get_type_id(geoms)
+        polygonal = bool(len(geoms)) and bool(np.isin(types, (3, 6)).all())
+        order = np.argsort(gpd.GeoSeries(geoms).hilbert_distance().to_numpy(), kind="stable")
+        groups = np.empty(len(geoms), dtype=np.int64)
+        groups[order] = np.arange(len(geoms)) // GROUP
+        return cls(
+            name,
+            geoms,
+            tuple(columns),
+            _properties(table, np.asarray(ids), columns),
+            np.asarray(codes, dtype=object),
+            groups,
+            shapely.STRtree(geoms),
+            polygonal,
+        )
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+    @property
+    def generalises(self) -> bool:
+        """Whether low zooms draw this layer generalised (polygon layers)."""
+        return self.polygonal
+
+    def generalised(self, workers: int = 2, only=None) -> None:
+        """Generalise the layer at every band (the groups numbered in ``only``, all by
+        default), ``workers`` groups at a time (GEOS runs without Python's lock)."""
+        if not self.polygonal:
+            return
+        tolerances = {b: pixel_m(b) / 2 for b in BANDS}
+        wanted = np.unique(self.groups) if only is None else np.asarray(sorted(only))
+        bands = {b: self.bands[b].copy() if b in self.bands else self.geoms.copy() for b in BANDS}
+
+        def run(g):
+            where = np.flatnonzero(self.groups == g)
+            return where, generalise(self.geoms[where], tolerances)
+
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            for where, out in pool.map(run, wanted):
+                for b in BANDS:
+                    bands[b][where] = out[b]
+        self.bands = bands
+
+    def geometries(self, z: int) -> np.ndarray:
+        """The geometry drawn at zoom ``z``: generalised below :data:`EXACT_FROM` once
+        :meth:`generalised` has run, else exact."""
+        b = band(z)
+        if b is None or b not in self.bands:
+            return self.geoms
+        return self.bands[b]
+
+    def tile_geometries(self, z: int, x: int, y: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the features tile ``z/x/y`` draws and their geometries in tile
+        units: clipped to the tile and its buffer, on the integer grid, exterior rings
+        with positive area as MVT asks (clockwise on screen), nothing empty."""
+        minx, miny, maxx, maxy = tile_bounds(z, x, y)
+        scale = EXTENT / (maxx - minx)
+        pad = BUFFER / scale
+        window = (minx - pad, miny - pad, maxx + pad, maxy + pad)
+        hit = np.sort(self.tree.query(shapely.box(*window)))
+        if not len(hit):
+            return hit, np.array([], dtype=object)
+        clipped = _clipped(self.geometries(z)[hit], window)
+
+        def to_tile(xy):
+            return np.column_stack([(xy[:, 0] - minx) * scale, (maxy - xy[:, 1]) * scale])
+
+        moved = shapely.set_precision(shapely.transform(clipped, to_tile), 1.0, mode="pointwise")
+        if self.polygonal:
+            moved = shapely.orient_polygons(moved, exterior_cw=False)
+            keep = shapely.area(moved) > 0
+        else:
+            keep = ~shapely.is_empty(moved)
+        return hit[keep], moved[keep]
+
+    def tile(self, z: int, x: int, y: int) -> tuple[bytes, int]:
+        """Tile ``z/x/y`` of this layer as MVT bytes, and how many features it holds."""
+        hit, geoms = self.tile_geometries(z, x, y)
+        props = [self.properties[i] for i in hit]
+        return encode([(self.name, geoms, props)]), len(hit)
+
+    def spliced(self, plan, added: gpd.GeoDataFrame, ids, codes) -> tuple[TileLayer, np.ndarray]:
+        """This layer after a save, at the cost of the change: ``plan`` says where each
+        feature goes (:class:`layers.storage.edits.Splice`: row ``i`` is row
+        ``plan.order[i]`` of this layer followed by ``added``), ``added`` the entering
+        features (lon/lat, with the tile properties), ``ids`` and ``codes`` of the layer
+        after it. An entering feature joins the generalisation group of the feature it
+        overlaps most, else a group of its own; the groups changed are generalised again
+        (their bands hold the entering features exact until then).
+
+        Returns the new layer and the boxes (Web Mercator metres) of what left and what
+        entered: the tiles they reach are the tiles the save touched."""
+        n = len(self.geoms)
+        new_geoms = to_web_mercator(added.geometry.values)
+        kept = plan.order[plan.order < n]
+        left = np.setdiff1d(np.arange(n), kept)
+        groups = np.empty(len(new_geoms), dtype=np.int64)
+        fresh = int(self.groups.max()) + 1 if n else 0
+        for k, g in enumerate(new_geoms):
+            near = self.tree.query(g, predicate="intersects")
+            if len(near):
+                shared = shapely.area(shapely.intersection(self.geoms[near], g))
+                groups[k] = self.groups[near[int(np.argmax(shared))]]
+            else:
+                groups[k] = fresh
+                fresh += 1
+
+        def spliced(old, new):
+            out = np.empty(len(plan.order), dtype=object)
+            out[:] = plan.items(list(old), list(new))
+            return out
+
+        ids = np.asarray(ids)
+        entering = np.full(len(new_geoms), "", dtype=object)
+        placed = np.flatnonzero(plan.order >= n)
+        entering[plan.order[placed] - n] = ids[placed]
+        geoms = spliced(self.geoms, new_geoms)
+        layer = TileLayer(
+            self.name,
+            geoms,
+            self.columns,
+            plan.items(self.properties, _properties(added, entering, self.columns)),
+            np.asarray(codes, dtype=object),
+            np.asarray(plan.items(self.groups, groups), dtype=np.int64),
+            shapely.STRtree(geoms),
+            self.polygonal,
+            {b: spliced(g, new_geoms) for b, g in self.bands.items()},
+            self.dirty | set(np.unique(self.groups[left]).tolist()) | set(groups.tolist()),
+        )
+        changed = np.concatenate([self.geoms[left], new_geoms])
+        return layer, shapely.bounds(changed).reshape(-1, 4)
+
+    def regeneralised(self) -> np.ndarray:
+        """Generalise again the groups a save changed (:attr:`dirty`); the boxes (Web
+        Mercator metres) of the features whose generalised geometry moved: a neighbour
+        whose shared edge was simplified anew is drawn anew."""
+        dirty, self.dirty = self.dirty, set()
+        if not dirty or not self.bands:
+            return np.empty((0, 4))
+        before = {b: g.copy() for b, g in self.bands.items()}
+        self.generalised(only=dirty)
+        moved = np.zeros(len(self.geoms), dtype=bool)
+        for b, g in before.items():
+            moved |= ~shapely.equals_exact(g, self.bands[b], 0.0)
+        return shapely.bounds(self.geoms[moved]).reshape(-1, 4)

@@ -1,0 +1,282 @@
+"""Vector tiles (OGC API – Tiles, Mapbox Vector Tiles): what they hold at every zoom, that
+generalised neighbours keep their shared edges, and that a save rebuilds only the tiles
+it touched. Tiles are decoded with ``mapbox-vector-tile`` and read by GDAL's OGC API
+driver (pyogrio's GDAL), not by our own code."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+
+import geopandas as gpd
+import mapbox_vector_tile
+import numpy as np
+import pytest
+import shapely
+
+from geo.tiles import BANDS, BUFFER, EXTENT, TMS, TileLayer, pixel_m, tile_bounds
+from tests.conftest import SAMPLE, serve_in_thread
+from tests.tilings import add_noise, hierarchy
+from web import create_app
+from web.auth import add_user
+
+URL = "/collections/{layer}/tiles/WebMercatorQuad/{z}/{y}/{x}"
+
+
+def _decode(data: bytes) -> dict:
+    return mapbox_vector_tile.decode(data, default_options={"y_coord_down": True})
+
+
+def _tiles_of(bounds, z):
+    return list(TMS.tiles(*bounds, zooms=[z]))
+
+
+def _from_mercator(polys) -> gpd.GeoDataFrame:
+    """Polygons given in Web Mercator metres, as lon/lat features with codes."""
+    g = gpd.GeoDataFrame(
+        {"code": [f"c{i}" for i in range(len(polys))], "households": np.arange(len(polys))},
+        geometry=list(polys),
+        crs=3857,
+    )
+    return g.to_crs(4326)
+
+
+def _in_mercator(geom, z, x, y):
+    """A decoded geometry (tile units, y down) back in Web Mercator metres."""
+    minx, miny, maxx, maxy = tile_bounds(z, x, y)
+    scale = (maxx - minx) / EXTENT
+    return shapely.transform(
+        geom, lambda xy: np.column_stack([minx + xy[:, 0] * scale, maxy - xy[:, 1] * scale])
+    )
+
+
+# ----------------------------------------------------------------------- known answers
+def test_a_tile_holds_its_features_clipped_to_the_tile_and_its_buffer():
+    z, x, y = 14, 12335, 6775
+    minx, miny, maxx, maxy = tile_bounds(z, x, y)
+    width = maxx - minx
+    whole = shapely.box(minx - width, miny - width, maxx + width, maxy + width)  # covers it
+    left = shapely.box(maxx + width, miny, maxx + 2 * width, maxy)  # the next tile east
+    half = shapely.box(minx, miny, minx + width / 2, maxy)  # its western half
+    layer = _from_mercator([whole, left, half])
+    tl = TileLayer.from_lonlat("grid", layer, layer["code"], layer["code"])
+    got = _decode(tl.tile(z, x, y)[0])["grid"]["features"]
+    by_code = {f["properties"]["code"]: f for f in got}
+    assert set(by_code) == {"c0", "c2"}  # c1 lies a whole tile away, beyond the buffer
+    outer = shapely.geometry.shape(by_code["c0"]["geometry"])
+    assert outer.bounds == (-BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER)
+    assert outer.area == (EXTENT + 2 * BUFFER) ** 2
+    inner = shapely.geometry.shape(by_code["c2"]["geometry"])
+    assert inner.bounds == (0, 0, EXTENT / 2, EXTENT)
+    assert by_code["c2"]["properties"]["households"] == 2
+
+
+def test_every_cell_with_its_attributes_at_every_zoom(client):
+    """The sample's 651 grid cells (two share a code) are all in the tiles at zooms 8 to
+    16, each with the properties the features API gives it."""
+    cat = client.application.extensions["gridmap"]
+    grid = cat.collections["grid"]
+    items = client.get("/collections/grid/items?limit=1000").get_json()["features"]
+    expected = {f["id"]: f["properties"] for f in items}
+    meta = client.get("/collections/grid/tiles/WebMercatorQuad").get_json()
+    assert meta["dataType"] == "vector" and meta["layers"][0]["id"] == "grid"
+    template = next(link["href"] for link in meta["links"] if link["rel"] == "item")
+    assert template.endswith("/grid/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}")
+    limits = {lim["tileMatrix"]: lim for lim in meta["tileMatrixSetLimits"]}
+    for z in (8, 11, 13, 16):
+        seen = {}
+        lim = limits[str(z)]
+        for t in _tiles_of(grid.bounds, z):
+            assert lim["minTileCol"] <= t.x <= lim["maxTileCol"]
+            assert lim["minTileRow"] <= t.y <= lim["maxTileRow"]
+            r = client.get(URL.format(layer="grid", z=z, x=t.x, y=t.y))
+            assert r.status_code == 200 and r.mimetype == "application/vnd.mapbox-vector-tile"
+            for f in _decode(r.data).get("grid", {}).get("features", []):
+                seen[f["properties"]["id"]] = f["properties"]
+        assert set(seen) == set(expected), z
+        for fid, props in seen.items():
+            # what the map paints, hovers and links by; the rest a click asks the feature
+            assert {"code", "name", "households", "density_per_km2"} <= set(props)
+            assert props.pop("id") == fid
+            assert props == {k: expected[fid][k] for k in props}, (z, fid)
+
+
+def test_findings_are_tiled_with_their_rule(client):
+    findings = client.get("/collections/findings_area/items?limit=1000").get_json()["features"]
+    assert findings
+    rules = {f["properties"]["rule"] for f in findings}
+    bounds = shapely.total_bounds(
+        [shapely.geometry.shape(f["geometry"]) for f in findings if f["geometry"]]
+    )
+    seen = set()
+    for t in _tiles_of(bounds, 12):
+        tile = _decode(client.get(URL.format(layer="findings_area", z=12, x=t.x, y=t.y)).data)
+        seen |= {f["properties"]["rule"] for f in tile.get("findings_area", {}).get("features", [])}
+    assert seen == rules
+
+
+def test_bad_tiles_are_refused_and_unchanged_tiles_revalidate(client):
+    assert client.get(URL.format(layer="grid", z=23, x=0, y=0)).status_code == 404
+    assert client.get(URL.format(layer="grid", z=3, x=8, y=0)).status_code == 404
+    assert client.get("/collections/grid/tiles/WorldCRS84Quad").status_code == 404
+    assert client.get(URL.format(layer="nowhere", z=3, x=0, y=0)).status_code == 404
+    t = _tiles_of(client.application.extensions["gridmap"].collections["grid"].bounds, 14)[0]
+    url = URL.format(layer="grid", z=14, x=t.x, y=t.y)
+    first = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert first.headers["Content-Encoding"] == "gzip" and first.headers["ETag"]
+    again = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    assert _decode(client.get(url).data)["grid"]["features"]
+
+
+# ----------------------------------------------------------------------- generalisation
+@pytest.fixture(scope="module")
+def noisy_city():
+    _, _, grids = hierarchy(3000, seed=3)
+    return add_noise(grids, seed=3).to_crs(4326)
+
+
+def test_generalised_cells_keep_their_shared_edges(noisy_city):
+    """Each band of a noisy city (T-junctions, a reprojection round trip): fewer vertices,
+    and the cells still cover exactly what they covered — no overlap, no gap opened."""
+    tl = TileLayer.from_lonlat("grid", noisy_city, noisy_city["code"], noisy_city["code"])
+    tl.generalised()
+    exact = shapely.union_all(tl.geoms)
+    for b in BANDS:
+        g = tl.bands[b]
+        assert (
+            shapely.get_num_coordinates(g).sum() < 0.6 * shapely.get_num_coordinates(tl.geoms).sum()
+        )
+        total = shapely.area(g).sum()
+        union = shapely.union_all(g)
+        assert total - union.area < 1e-6 * exact.area, b  # no overlap
+        assert abs(union.area - exact.area) < 1e-6 * exact.area, b  # no gap, same outline
+        # every cell stays within a screen pixel of where it is
+        assert shapely.hausdorff_distance(g, tl.geoms).max() < pixel_m(b), b
+
+
+def test_neighbouring_tiles_meet_without_gap_or_overlap(noisy_city):
+    """The cells of all tiles of zoom 11 (generalised) and 14 (exact), cut back to each
+    tile and put together, cover the city once: what they overlap or leave open is
+    within the rounding to tile units (16 units a screen pixel)."""
+    tl = TileLayer.from_lonlat("grid", noisy_city, noisy_city["code"], noisy_city["code"])
+    tl.generalised()
+    exact = shapely.union_all(tl.geoms)
+    lonlat = noisy_city.total_bounds
+    for z in (11, 14):
+        pieces = []
+        for t in _tiles_of(lonlat, z):
+            tile = _decode(tl.tile(z, t.x, t.y)[0]).get("grid", {"features": []})
+            for f in tile["features"]:
+                g = _in_mercator(shapely.geometry.shape(f["geometry"]), z, t.x, t.y)
+                pieces.append(shapely.clip_by_rect(g, *tile_bounds(z, t.x, t.y)))
+        unit = (pixel_m(z) * 256 / EXTENT) ** 2  # one tile unit, in square metres
+        union = shapely.union_all(pieces)
+        overlap = shapely.area(pieces).sum() - union.area
+        gap = shapely.difference(exact, union).area
+        perimeter_units = shapely.length(tl.geoms).sum() / np.sqrt(unit)
+        assert overlap < 0.5 * perimeter_units * unit, z
+        assert gap < 0.5 * perimeter_units * unit, z
+        assert abs(union.area - exact.area) < 0.01 * exact.area
+
+
+# ----------------------------------------------------------------------- saves
+def _basic(name, password):
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
+
+
+def test_a_save_rebuilds_exactly_the_tiles_it_touched(tmp_path):
+    path = tmp_path / "city.gpkg"
+    path.write_bytes(SAMPLE.read_bytes())
+    app = create_app({"DATASET": str(path)})
+    cat = app.extensions["gridmap"]
+    add_user(cat.store, "ana", "planner", "long-secret")
+    c = app.test_client()
+    grid = cat.collections["grid"]
+    asked = {(z, t.x, t.y) for z in (13, 14, 15) for t in _tiles_of(grid.bounds, z)}
+    for z, x, y in asked:
+        c.get(URL.format(layer="grid", z=z, x=x, y=y))
+    assert cat.tiles.cached("grid") == asked
+    code = "540102003004003"
+    url = f"/collections/grid/items/{code}"
+    got = c.get(url)
+    cell = shapely.geometry.shape(got.get_json()["geometry"])
+    f = dict(got.get_json(), properties={"households": 7}, reason="survey")
+    saved = c.put(
+        url, json=f, headers={"If-Match": got.headers["ETag"], **_basic("ana", "long-secret")}
+    )
+    assert saved.status_code == 200, saved.get_json()
+    # the tiles the cell reaches (with their buffers) are dropped; all others are kept
+    box = shapely.box(*shapely.bounds(TMS_xy(cell)))
+    reached = set()
+    for z, x, y in asked:
+        minx, miny, maxx, maxy = tile_bounds(z, x, y)
+        pad = (maxx - minx) * BUFFER / EXTENT
+        if shapely.intersects(box, shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)):
+            reached.add((z, x, y))
+    assert reached and reached != asked
+    assert cat.tiles.cached("grid") == asked - reached
+    # the kept tiles are what the new version's tiles are; the rebuilt ones hold the change
+    new = cat.collections["grid"]
+    fresh = TileLayer.from_lonlat(
+        "grid", new.table, new.ids, new.codes, cat._tile_columns("grid", new)
+    )
+    for z, x, y in sorted(asked - reached)[:40]:
+        assert c.get(URL.format(layer="grid", z=z, x=x, y=y)).data == fresh.tile(z, x, y)[0]
+    for z, x, y in reached:
+        data = c.get(URL.format(layer="grid", z=z, x=x, y=y)).data
+        assert data == fresh.tile(z, x, y)[0]
+        props = [p["properties"] for p in _decode(data)["grid"]["features"]]
+        assert any(p["code"] == code and p["households"] == 7 for p in props)
+
+
+def TMS_xy(geom):
+    """A lon/lat geometry in Web Mercator metres."""
+    from geo.tiles import to_web_mercator
+
+    return to_web_mercator(np.array([geom]))[0]
+
+
+# ----------------------------------------------------------------------- a real client
+GDAL_PROBE = """
+import json, sys, urllib.request
+import pyogrio
+url = sys.argv[1]
+meta = json.load(urllib.request.urlopen(url + "/collections/grid/tiles/WebMercatorQuad"))
+(minx, miny), (maxx, maxy) = meta["boundingBox"]["lowerLeft"], meta["boundingBox"]["upperRight"]
+df = pyogrio.read_dataframe(
+    "OGCAPI:" + url + "/collections/grid", layer="Zoom level 14", API="TILES",
+    MINX=minx, MINY=miny, MAXX=maxx, MAXY=maxy,
+)
+row = df.iloc[0]
+print(json.dumps({"ids": sorted(set(df["id"])), "epsg": df.crs.to_epsg(),
+                  "id": row["id"], "households": int(row["households"])}))
+"""
+
+
+def test_gdal_reads_the_tiles_through_ogc_api_tiles(sample_app):
+    """GDAL's OGC API driver (3.12, in pyogrio's wheel; in another process, as GDAL holds
+    Python's lock while it fetches) finds the tiles from the collection's links, reads the
+    tile matrix set and decodes the tiles itself: every cell at zoom 14, with its
+    properties. (GDAL takes the collection's extent in the tile matrix set's units; the
+    tileset's boundingBox gives them: MINX… are the driver's documented options.)"""
+    import pyogrio
+
+    if "OGCAPI" not in pyogrio.list_drivers():
+        pytest.fail("pyogrio's GDAL has no OGC API driver")
+    url, server = serve_in_thread(sample_app)
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", GDAL_PROBE, url], capture_output=True, text=True, timeout=300
+        )
+    finally:
+        server.close()
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    grid = sample_app.extensions["gridmap"].collections["grid"]
+    assert got["ids"] == sorted(map(str, grid.ids))
+    assert got["epsg"] == 3857
+    i = int(np.flatnonzero(grid.ids == got["id"])[0])
+    assert got["households"] == int(grid.table["households"].iloc[i])

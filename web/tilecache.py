@@ -1,0 +1,243 @@
+"""The vector tiles of the served dataset, kept for the version served.
+
+A layer is prepared for tiles (:class:`geo.tiles.TileLayer`) on its first tile request,
+and generalised for low zooms in the background (until then low zooms are drawn exact).
+Each tile is built on first request and kept, raw and gzipped, with its ETag, within a
+memory budget (least recently used dropped first). A save drops only the tiles it
+touched: the catalog hands over the spliced layer (:meth:`TileCache.splice`); any other
+new copy of a layer (a layer written whole, a new check's findings) drops that layer's
+tiles.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from geo.tiles import BUFFER, EXACT_FROM, EXTENT, MAX_ZOOM, TileLayer, tile_bounds
+
+__all__ = ["Tile", "TileCache", "BUDGET"]
+
+BUDGET = 256 * 2**20  # bytes of tiles kept (raw and gzipped)
+log = logging.getLogger("gridmap")
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One built tile: MVT bytes, the same gzipped, its ETag (unquoted) and how many
+    features."""
+
+    data: bytes
+    gzipped: bytes
+    etag: str
+    features: int
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + len(self.gzipped)
+
+
+class _Layer:
+    """A layer's tile state: the collection it was made from, the ones it replaced by
+    splicing (a request that read the collection just before a save is answered from
+    the spliced layer), and its generations (a tile built from an older one is not kept)."""
+
+    def __init__(self, source, layer: TileLayer):
+        self.source = source
+        self.retired: set[int] = set()
+        self.layer = layer
+        self.generation = 0  # bumped by a save
+        self.generalisation = 0  # bumped when low zooms are generalised anew
+
+
+class TileCache:
+    """Tiles of every served layer (see the module's docstring)."""
+
+    def __init__(self, columns=None, budget: int = BUDGET, workers: int = 2):
+        """``columns(name, collection)``: the properties a layer's tiles carry (all by
+        default)."""
+        self.columns = columns or (lambda name, collection: None)
+        self.budget = budget
+        self.workers = workers
+        self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}
+        self._layers: dict[str, _Layer] = {}
+        self._tiles: OrderedDict[tuple, Tile] = OrderedDict()
+        self._bytes = 0
+        self._generalising: set[str] = set()
+
+    # ------------------------------------------------------------------ reading
+    def tile(self, name: str, collection, z: int, x: int, y: int) -> Tile:
+        """Tile ``z/x/y`` of layer ``name`` as served now (``collection``: the catalog's
+        :class:`~web.catalog.Collection` of it)."""
+        key = (name, z, x, y)
+        state = self._state(name, collection)
+        with self._lock:
+            hit = self._tiles.get(key)
+            if hit is not None and self._layers.get(name) is state:
+                self._tiles.move_to_end(key)
+                return hit
+            layer, generation = state.layer, self._generation(state, z)
+        data, count = layer.tile(z, x, y)
+        gz = gzip.compress(data, compresslevel=1) if data else b""
+        tile = Tile(data, gz, f"{name}-{z}-{x}-{y}-{zlib.crc32(data):08x}", count)
+        with self._lock:
+            if self._layers.get(name) is state and self._generation(state, z) == generation:
+                self._put(key, tile)
+        return tile
+
+    @staticmethod
+    def _generation(state: _Layer, z: int) -> tuple[int, int]:
+        return (state.generation, state.generalisation if z < EXACT_FROM else 0)
+
+    def cached(self, name: str) -> set[tuple[int, int, int]]:
+        """The ``(z, x, y)`` of the tiles of ``name`` kept now."""
+        with self._lock:
+            return {k[1:] for k in self._tiles if k[0] == name}
+
+    def settled(self, timeout: float = 60.0) -> bool:
+        """Wait until no layer is being generalised (True), or ``timeout`` seconds."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._generalising:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def layer(self, name: str, collection) -> TileLayer:
+        """The tile layer of ``name`` as served now."""
+        return self._state(name, collection).layer
+
+    def _state(self, name: str, collection) -> _Layer:
+        with self._lock:
+            state = self._layers.get(name)
+            if state is not None and (
+                state.source is collection or id(collection) in state.retired
+            ):
+                return state
+            building = self._building.setdefault(name, threading.Lock())
+        with building:  # one build of a layer at a time; the others wait for it
+            with self._lock:
+                state = self._layers.get(name)
+                if state is not None and state.source is collection:
+                    return state
+            made = TileLayer.from_lonlat(
+                name,
+                collection.table,
+                collection.ids,
+                collection.codes,
+                self.columns(name, collection),
+            )
+            with self._lock:
+                self._drop(lambda key: key[0] == name)
+                state = self._layers[name] = _Layer(collection, made)
+        self._generalise_later(name)
+        return state
+
+    # ------------------------------------------------------------------ changes
+    def splice(self, name: str, old, new, plan, added) -> None:
+        """Layer ``name`` changed from collection ``old`` to ``new`` by a save (``plan``,
+        ``added``: see :meth:`geo.tiles.TileLayer.spliced`): splice its tile layer and drop
+        the tiles the save touched. Nothing to do if no tile of it was asked for yet."""
+        with self._lock:
+            state = self._layers.get(name)
+        if state is None or state.source is not old:
+            self.forget(name)
+            return
+        layer, boxes = state.layer.spliced(plan, added, new.ids, new.codes)
+        with self._lock:
+            if self._layers.get(name) is not state:
+                return
+            state.retired.add(id(old))
+            state.source, state.layer = new, layer
+            state.generation += 1
+            self._drop_touching(name, boxes, zooms=range(0, MAX_ZOOM + 1))
+        if layer.dirty:
+            self._generalise_later(name)
+
+    def forget(self, name: str | None = None) -> None:
+        """Drop layer ``name``'s tiles and tile layer (every layer's when None)."""
+        with self._lock:
+            self._drop(lambda key: name is None or key[0] == name)
+            for n in [name] if name is not None else list(self._layers):
+                self._layers.pop(n, None)
+
+    # ------------------------------------------------------------------ background
+    def _generalise_later(self, name: str) -> None:
+        """Generalise layer ``name`` (or the groups a save changed) in the background, and
+        then drop the low-zoom tiles that were drawn before it or that it changes."""
+        with self._lock:
+            if name in self._generalising:
+                return
+            self._generalising.add(name)
+        threading.Thread(
+            target=self._generalise, args=(name,), name="gridmap-generalise", daemon=True
+        ).start()
+
+    def _generalise(self, name: str) -> None:
+        try:
+            while True:
+                with self._lock:
+                    state = self._layers.get(name)
+                    if state is None or not state.layer.generalises:
+                        return
+                    layer = state.layer
+                    if layer.bands and not layer.dirty:
+                        return
+                if not layer.bands:
+                    layer.generalised(self.workers)
+                    with self._lock:
+                        if self._layers.get(name) is state and state.layer is layer:
+                            state.generalisation += 1
+                            self._drop(lambda key: key[0] == name and key[1] < EXACT_FROM)
+                else:
+                    boxes = layer.regeneralised()
+                    with self._lock:
+                        if self._layers.get(name) is state:
+                            state.generalisation += 1
+                            self._drop_touching(name, boxes, zooms=range(0, EXACT_FROM))
+        except Exception:  # noqa: BLE001 - logged; low zooms stay drawn exact
+            log.exception("could not generalise layer %s for tiles", name)
+        finally:
+            with self._lock:
+                self._generalising.discard(name)
+
+    # ------------------------------------------------------------------ the store
+    def _put(self, key, tile: Tile) -> None:
+        old = self._tiles.pop(key, None)
+        if old is not None:
+            self._bytes -= old.size
+        self._tiles[key] = tile
+        self._bytes += tile.size
+        while self._bytes > self.budget and len(self._tiles) > 1:
+            _, dropped = self._tiles.popitem(last=False)
+            self._bytes -= dropped.size
+
+    def _drop(self, which) -> None:
+        for key in [k for k in self._tiles if which(k)]:
+            self._bytes -= self._tiles.pop(key).size
+
+    def _drop_touching(self, name: str, boxes: np.ndarray, zooms) -> None:
+        """Drop the tiles of ``name`` at ``zooms`` that ``boxes`` reach (with buffers)."""
+        if not len(boxes):
+            return
+        wanted = set(zooms)
+        tree = shapely.STRtree(shapely.box(*np.asarray(boxes, dtype=float).T))
+        self._drop(lambda k: k[0] == name and k[1] in wanted and _reached(tree, *k[1:]))
+
+
+def _reached(tree: shapely.STRtree, z: int, x: int, y: int) -> bool:
+    """Whether any box in ``tree`` reaches tile ``z/x/y`` grown by its buffer."""
+    minx, miny, maxx, maxy = tile_bounds(z, x, y)
+    pad = (maxx - minx) * BUFFER / EXTENT
+    return len(tree.query(shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad))) > 0
