@@ -191,9 +191,7 @@ class TileLayer:
     dirty: set[int] = field(default_factory=set)
 
     @classmethod
-    def from_lonlat(
-        cls, name: str, table: gpd.GeoDataFrame, ids, codes, columns=None
-    ) -> TileLayer:
+    def from_lonlat(cls, name: str, table: gpd.GeoDataFrame, ids, codes, columns=None) -> TileLayer:
         """``table`` in WGS 84 lon/lat; ``ids`` and ``codes`` per feature; ``columns``: the
         properties the tiles carry (every column by default: each costs encoding time)."""
         if columns is None:
