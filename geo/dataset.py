@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator, Mapping
 
 import geopandas as gpd
+import numpy as np
 from pyproj import CRS
 
 from geo.crs import metric_crs as _choose_metric_crs
@@ -114,6 +115,40 @@ class Dataset(Mapping):
     def metric(self, layer: str) -> gpd.GeoDataFrame:
         """``layer`` in :attr:`metric_crs` (metres); made once and kept. Do not modify it."""
         return self._copy_in(layer, self.metric_crs, "metric")
+
+    def carry_metric(self, layer: str, before: Dataset) -> gpd.GeoDataFrame:
+        """``layer`` in :attr:`metric_crs`, made from dataset ``before`` (the same CRSs)
+        where it can be: a feature whose geometry is the very object ``before`` held keeps
+        its metric geometry, the others are projected. After a change of a few features
+        this costs the change, not the layer."""
+        new = self._layers[layer]
+        if (
+            layer not in before
+            or not before.has_metric(layer)
+            or before.metric_crs != self.metric_crs
+        ):
+            return self.metric(layer)
+        old, old_metric = before[layer], before.metric(layer)
+        if new is old:
+            found = old_metric
+        else:
+            old_geoms = np.asarray(old.geometry.values, dtype=object)
+            known = dict(zip(map(id, old_geoms), np.asarray(old_metric.geometry.values)))
+            geoms = np.asarray(new.geometry.values, dtype=object)
+            moved = np.array([id(g) not in known for g in geoms], dtype=bool)
+            out = np.array([known.get(id(g)) for g in geoms], dtype=object)
+            if moved.any():
+                out[moved] = to_crs(
+                    new.iloc[np.flatnonzero(moved)], self.metric_crs
+                ).geometry.values
+            found = new.set_geometry(gpd.array.from_shapely(out, crs=self.metric_crs))
+        with self._lock:
+            return self._projected.setdefault((layer, "metric"), found)
+
+    def has_metric(self, layer: str) -> bool:
+        """Whether ``layer``'s metric copy is made already."""
+        with self._lock:
+            return (layer, "metric") in self._projected
 
     def lonlat(self, layer: str) -> gpd.GeoDataFrame:
         """``layer`` in WGS 84 longitude/latitude (EPSG:4326, for GeoJSON and the map)."""

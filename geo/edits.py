@@ -249,9 +249,15 @@ class PreviewBase:
             raise NotFound("this dataset has no grid layer", zh="该数据集没有网格图层")
         self.layers = ds
         self.crs = ds.metric_crs
-        self.metric = {n: ds.metric(n) for n in ("grid", "community") if n in ds}
+        if keep is not None and keep.crs == self.crs:
+
+            def metric(n):  # carried over from the version before: costs the change
+                return ds.carry_metric(n, keep.layers)
+        else:
+            metric = ds.metric
+        self.metric = {n: metric(n) for n in ("grid", "community") if n in ds}
         finest = ds.population()
-        self.population = ds.metric(finest) if finest else None
+        self.population = metric(finest) if finest else None
         self._checks: dict = {}
         if keep is not None:
             gone = set(map(str, changed))
@@ -481,16 +487,27 @@ def _summaries(cells, changed) -> list[dict]:
 
 
 def _new_grid(grid, changed_stored):
-    """The stored grid layer with the changed cells replaced, added or removed."""
-    codes = grid["code"].astype(str)
-    keep = grid[~codes.isin(changed_stored["code"])]
+    """The stored grid layer with the changed cells replaced, added or removed: existing
+    cells keep their place, a changed cell takes its code's first place, a new one comes
+    last (at the cost of the change, and one sort)."""
+    codes = grid["code"].astype(str).to_numpy()
+    changed = changed_stored["code"].astype(str).to_numpy()
+    gone = np.isin(codes, changed)
     live = changed_stored[~changed_stored.geometry.is_empty]
     cols = [c for c in grid.columns if c in live.columns or c == "geometry"]
-    merged = pd.concat([keep, live[cols]], ignore_index=True)
-    order = {c: i for i, c in enumerate(codes)}  # existing cells keep their place
-    rank = merged["code"].astype(str).map(order).fillna(len(order) + merged.index.to_series())
+    first: dict[str, int] = {}
+    for i in np.flatnonzero(gone):
+        first.setdefault(codes[i], int(i))
+    live_codes = live["code"].astype(str).to_numpy()
+    rank = np.concatenate(
+        [
+            np.flatnonzero(~gone),
+            [first.get(c, len(codes) + k) for k, c in enumerate(live_codes)],
+        ]
+    )
+    merged = pd.concat([grid[~gone], live[cols]], ignore_index=True)
     return gpd.GeoDataFrame(
-        merged.iloc[np.argsort(rank.to_numpy(), kind="stable")], geometry="geometry", crs=grid.crs
+        merged.iloc[np.argsort(rank, kind="stable")], geometry="geometry", crs=grid.crs
     ).reset_index(drop=True)
 
 

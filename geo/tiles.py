@@ -305,9 +305,7 @@ class TileLayer:
                 fresh += 1
 
         def spliced(old, new):
-            out = np.empty(len(plan.order), dtype=object)
-            out[:] = plan.items(list(old), list(new))
-            return out
+            return plan.array(np.asarray(old, dtype=object), np.asarray(new, dtype=object))
 
         ids = np.asarray(ids)
         entering = np.full(len(new_geoms), "", dtype=object)
@@ -318,9 +316,9 @@ class TileLayer:
             self.name,
             geoms,
             self.columns,
-            plan.items(self.properties, _properties(added, entering, self.columns)),
+            list(spliced(self.properties, _properties(added, entering, self.columns))),
             np.asarray(codes, dtype=object),
-            np.asarray(plan.items(self.groups, groups), dtype=np.int64),
+            plan.array(self.groups, groups),
             shapely.STRtree(geoms),
             self.polygonal,
             {b: spliced(g, new_geoms) for b, g in self.bands.items()},

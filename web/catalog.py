@@ -306,6 +306,8 @@ class Catalog:
         self._planning = threading.Lock()  # edits planned and previewed one at a time
         self._building_access = threading.Lock()
         self.tiles = TileCache(columns=self._tile_columns)
+        self._lock_themes = threading.Lock()
+        self._figures, self._classes = None, {}
         self._load()
 
     def preview_base(self):
@@ -498,7 +500,7 @@ class Catalog:
         self.locator = self.locator.with_area("grid", lonlat)
         figures = grid_figures(added, metric_crs=self.layers.metric_crs)
         self._figures = plan.rows(self._figures, figures)
-        self.themes = self._themes(self._figures)
+        self._classes = None
         collections = dict(self.collections)
         entering = added.join(self._derived("grid", added, figures))
         collections["grid"] = collections["grid"].spliced(plan, entering, revisions)
@@ -680,11 +682,20 @@ class Catalog:
             figures = None
             if name == "grid":
                 figures = self._figures = grid_figures(gdf, metric_crs=self.layers.metric_crs)
-                self.themes = self._themes(figures)
+                self._classes = None
             extras[name] = self._derived(name, gdf, figures)
         if only in (None, "grid") and "grid" not in self.layers:
-            self.themes = {}
+            self._figures, self._classes = None, {}
         return extras
+
+    @property
+    def themes(self) -> dict[str, dict]:
+        """The population themes of the cells served (classes, colours, legend), classified
+        on first use after a change (not by the save: a burst of saves classifies once)."""
+        with self._lock_themes:
+            if self._classes is None:
+                self._classes = self._themes(self._figures)
+            return self._classes
 
     # ------------------------------------------------------------------ findings
     def report(self) -> Report:

@@ -213,8 +213,17 @@ class Splice:
 
     def items(self, stored, added) -> list:
         """The same for plain sequences (``added``: one item per :attr:`added`)."""
-        combined = [*stored, *added]
-        return [combined[i] for i in self.order]
+        return list(self.array(stored, added))
+
+    def array(self, stored, added) -> np.ndarray:
+        """The same as a NumPy array (of objects unless both are arrays of one dtype)."""
+        if isinstance(stored, np.ndarray) and isinstance(added, np.ndarray):
+            if stored.dtype == added.dtype:
+                return np.concatenate([stored, added])[self.order]
+        combined = np.empty(len(stored) + len(added), dtype=object)
+        combined[: len(stored)] = stored if len(stored) else []
+        combined[len(stored) :] = added if len(added) else []
+        return combined[self.order]
 
 
 def splice(stored: gpd.GeoDataFrame, features: gpd.GeoDataFrame, codes) -> gpd.GeoDataFrame:
