@@ -433,6 +433,10 @@ def test_openapi_describes_every_endpoint_with_the_maximum_limit(client, sample_
             continue
         templated = rule.rule.replace("<layer>", "{collectionId}").replace("<fid>", "{featureId}")
         templated = templated.replace("<int:change_id>", "{change_id}").replace("<code>", "{code}")
+        templated = templated.replace("<tms>", "{tileMatrixSetId}").replace(
+            "<int:z>", "{tileMatrix}"
+        )
+        templated = templated.replace("<int:row>", "{tileRow}").replace("<int:col>", "{tileCol}")
         assert templated in paths, rule.rule
     items = doc["paths"]["/collections/grid/items"]["get"]["parameters"]
     limit = next(p for p in items if p["name"] == "limit")

@@ -548,3 +548,60 @@ def test_an_officer_compares_adopts_and_reverts_an_aligned_layout(browser, tmp_p
         page.click("#gm-layout-clear")
         assert page.locator("#gm-compare").count() == 0
         assert external == [] and errors == []
+
+
+def test_a_large_grid_is_drawn_from_vector_tiles_at_city_zoom(browser, tmp_path):
+    """8,000 cells: more than the page draws one by one, so at the city's zoom the grid
+    comes as vector tiles (it used to say "zoom in"): tiles are painted, a hover names the
+    cell and a click opens the whole feature's attributes and who is in charge there."""
+    from tests.tilings import hierarchy
+
+    streets, communities, grids = hierarchy(8000, seed=2)
+    path = tmp_path / "city.gpkg"
+    store = open_store(path)
+    for name, gdf in {"street": streets, "community": communities, "grid": grids}.items():
+        store.write_layer(name, gdf.to_crs(4490))
+    url, server = serve_in_thread(create_app({"DATASET": str(path)}))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    tiles, errors = [], []
+    page.on("response", lambda r: tiles.append(r.status) if "/tiles/" in r.url else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(url + "/")
+        page.wait_for_function(
+            "window.gridmap && window.gridmap.current && (() => {"
+            " const g = window.gridmap.current.layers.grid.getLayers();"
+            " return g.length === 1 && g[0] instanceof L.VectorGrid; })()",
+            timeout=30_000,
+        )
+        page.wait_for_function(
+            "document.querySelectorAll('canvas.leaflet-tile-loaded').length >= 4", timeout=60_000
+        )
+        page.wait_for_timeout(1000)
+        assert tiles and set(tiles) <= {200, 304} and errors == []
+        painted = page.evaluate("""() => {
+            let n = 0;
+            for (const c of document.querySelectorAll('canvas.leaflet-tile-loaded')) {
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+            }
+            return n; }""")
+        assert painted > 100_000  # cells filled across the tiles, not a blank map
+        centre = page.evaluate(
+            "(() => { const m = window.gridmap.current.map;"
+            " const p = m.latLngToContainerPoint(m.getCenter());"
+            " const r = m.getContainer().getBoundingClientRect();"
+            " return [r.left + p.x - 200, r.top + p.y]; })()"
+        )
+        page.mouse.move(*centre)
+        page.wait_for_selector(".leaflet-tooltip", timeout=10_000)
+        assert re.search(r"网格\d+ · 540102\d{9}", page.inner_text(".leaflet-tooltip"))
+        page.mouse.click(*centre)
+        page.wait_for_selector(".leaflet-popup-content table", timeout=10_000)
+        popup = page.inner_text(".leaflet-popup-content")
+        code = re.search(r"540102\d{9}", popup).group(0)
+        assert code in set(grids["code"])
+        page.screenshot(path=str(tmp_path / "tiles.png"))
+    finally:
+        page.close()
+        server.close()

@@ -424,6 +424,7 @@ def items(layer):
         doc = {"numberMatched": len(matched), "numberReturned": len(page), "links": links}
         return answer(doc, f"{layer}: features", table=(["id", *columns], rows))
     geoms = geometries_in(col, page, crs)
+    col.prepare(page)
     feats = (
         col.feature(i) if geoms is None else col.feature(i, geoms[k]) for k, i in enumerate(page)
     )

@@ -23,8 +23,15 @@ bp = Blueprint("openapi", __name__)
 
 # Routes that serve the browser, not the API: files and the browser's favicon request.
 _NOT_API = ("static", "pages.favicon")
-# URL variables by the names OGC API – Features gives them in its own OpenAPI documents
-_PATH_NAMES = {"layer": "collectionId", "fid": "featureId"}
+# URL variables by the names OGC API – Features and Tiles give them in their OpenAPI documents
+_PATH_NAMES = {
+    "layer": "collectionId",
+    "fid": "featureId",
+    "tms": "tileMatrixSetId",
+    "z": "tileMatrix",
+    "row": "tileRow",
+    "col": "tileCol",
+}
 _ERROR = {
     "description": "a problem with the request (4xx) or the service (5xx), said in English "
     "and Chinese",

@@ -116,37 +116,56 @@ export function createAreaLayers(map, cfg, onClick, showNotice) {
     if (info.shown) group.addTo(map);
   });
 
-  function loadLayer(id) {
-    var group = groups[id];
-    if (!map.hasLayer(group)) return Promise.resolve();
+  // How many features of layer `id` the view holds (a small layer's count is in the page).
+  function countInView(id) {
     var info = byId[id];
-    var whole = info.count <= MAX_DRAW;
+    if (info.count <= MAX_DRAW) return Promise.resolve(info.count);
+    var url = cfg.api.items.replace("LAYER", id) + "?bbox=" + bboxParam(map.getBounds().pad(0.2)) + "&limit=0";
+    return getJSON(url).then(function (head) { return head.numberMatched; });
+  }
+
+  function drawTiles(id) {
+    var group = groups[id], vg = tilesOf(id, cfg.layers.indexOf(byId[id]));
+    if (!group.hasLayer(vg)) { group.clearLayers(); group.addLayer(vg); }
+    group._gmWhole = false;
+  }
+
+  function drawFeatures(id, n) {
+    var group = groups[id], whole = byId[id].count <= MAX_DRAW;
     if (whole && group._gmWhole) return Promise.resolve();  // small layer: loaded once
     var gen = ++generation[id];
     var base = cfg.api.items.replace("LAYER", id) + "?";
     var bbox = whole ? "" : "bbox=" + bboxParam(map.getBounds().pad(0.2)) + "&";
-    // A small layer's size is known from the page; a large one is counted in view first.
-    var counted = whole ? Promise.resolve({numberMatched: info.count})
-                        : getJSON(base + bbox + "limit=0");
-    return counted.then(function (head) {
+    var pages = [];
+    for (var off = 0; off < n; off += PAGE) {
+      pages.push(getJSON(base + bbox + "limit=" + PAGE + "&offset=" + off));
+    }
+    return Promise.all(pages).then(function (results) {
       if (gen !== generation[id]) return;
-      if (head.numberMatched > MAX_DRAW) {  // too many to draw one by one: tiles
-        var vg = tilesOf(id, cfg.layers.indexOf(info));
-        if (!group.hasLayer(vg)) { group.clearLayers(); group.addLayer(vg); }
-        group._gmWhole = false;
-        return;
+      group.clearLayers();
+      results.forEach(function (fc) { group.addData(fc); });
+      group._gmWhole = whole;
+      restack();
+    });
+  }
+
+  // Draw the shown layers for the view: one by one where the view holds few enough of a
+  // layer's features, else from tiles — and every layer below a tiled one from tiles too
+  // (tiles lie beneath features on the map: a community drawn as features above tiled
+  // cells would take their hovers and clicks).
+  var round = 0;
+  function refresh() {
+    var ids = cfg.layers.map(function (info) { return info.id; })
+      .filter(function (id) { return map.hasLayer(groups[id]); });
+    var mine = ++round;
+    return Promise.all(ids.map(countInView)).then(function (counts) {
+      if (mine !== round) return;
+      var tiles = false, work = [];
+      for (var k = ids.length - 1; k >= 0; k--) {  // from the top of the stack down
+        tiles = tiles || counts[k] > MAX_DRAW;
+        if (tiles) drawTiles(ids[k]); else work.push(drawFeatures(ids[k], counts[k]));
       }
-      var pages = [];
-      for (var off = 0; off < head.numberMatched; off += PAGE) {
-        pages.push(getJSON(base + bbox + "limit=" + PAGE + "&offset=" + off));
-      }
-      return Promise.all(pages).then(function (results) {
-        if (gen !== generation[id]) return;
-        group.clearLayers();
-        results.forEach(function (fc) { group.addData(fc); });
-        group._gmWhole = whole;
-        restack();
-      });
+      return Promise.all(work);
     }).catch(function (err) { showNotice(err.message); });
   }
 
@@ -165,12 +184,12 @@ export function createAreaLayers(map, cfg, onClick, showNotice) {
   return {
     groups: groups,
     paint: paint,
-    refresh: function () { cfg.layers.forEach(function (info) { loadLayer(info.id); }); },
+    refresh: refresh,
     reloadLayer: function (id) {  // after an edit: fetch the layer again
       if (!groups[id]) return Promise.resolve();
       groups[id]._gmWhole = false;
       if (tiled[id] && groups[id].hasLayer(tiled[id])) tiled[id].redraw();  // revalidated
-      return loadLayer(id);
+      return refresh();
     },
     restyleGrid: function () {
       if (!groups.grid) return;
