@@ -5,7 +5,6 @@ driver (pyogrio's GDAL), not by our own code."""
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import shapely
 
 from geo.tiles import BANDS, BUFFER, EXTENT, TMS, TileLayer, pixel_m, tile_bounds
 from tests.conftest import SAMPLE, serve_in_thread
+from tests.test_editing import _basic
 from tests.tilings import add_noise, hierarchy
 from web import create_app
 from web.auth import add_user
@@ -183,10 +183,6 @@ def test_neighbouring_tiles_meet_without_gap_or_overlap(noisy_city):
 
 
 # ----------------------------------------------------------------------- saves
-def _basic(name, password):
-    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
-
-
 def test_a_save_rebuilds_exactly_the_tiles_it_touched(tmp_path):
     path = tmp_path / "city.gpkg"
     path.write_bytes(SAMPLE.read_bytes())

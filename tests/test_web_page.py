@@ -97,7 +97,7 @@ def _open(browser, url, *, mobile=False):
         timeout=20_000,
     )
     page.wait_for_function(
-        "document.querySelectorAll('#gm-findings li').length > 0", timeout=20_000
+        "document.querySelectorAll('#gm-findings li:not(.gm-muted)').length > 0", timeout=20_000
     )
     return page, events
 

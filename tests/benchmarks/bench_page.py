@@ -63,7 +63,7 @@ def measure_gridmap(browser, url: str, zoom: int | None = None) -> dict:
         """() => { const c = window.gridmap && window.gridmap.current;
         return c && c.layers.street.getLayers().length > 0
                  && c.layers.community.getLayers().length > 0
-                 && document.querySelectorAll('#gm-findings li').length > 0
+                 && document.querySelectorAll('#gm-findings li:not(.gm-muted)').length > 0
                  && (c.layers.grid.getLayers().length > 0
                      || !document.getElementById('gm-notice').hidden); }""",
         timeout=300_000,

@@ -46,9 +46,14 @@ export function createFindings(map, cfg, fitTo, showNotice, onClick) {
     return el("div", {}, [el("div", {"class": "gm-popup-title", text: findingLabel(p)}), table]);
   }
 
+  // a large dataset is checked in the background after the service starts or a save: the
+  // map is usable meanwhile, and the list says so until the findings come
+  var list = document.getElementById("gm-findings");
+  var waiting = el("li", {"class": "gm-muted", text: S.checking});
+  list.appendChild(waiting);
   getJSON(cfg.api.findings).then(function (fc) {
     layer.addData(fc);
-    var list = document.getElementById("gm-findings");
+    waiting.remove();
     document.getElementById("gm-summary").textContent = "(" + fc.features.length + ")";
     if (!fc.features.length) list.appendChild(el("li", {text: S.no_findings}));
     layer.eachLayer(function (lyr) {
@@ -67,7 +72,7 @@ export function createFindings(map, cfg, fitTo, showNotice, onClick) {
       item.addEventListener("keydown", function (e) { if (e.key === "Enter") go(); });
       list.appendChild(item);
     });
-  }).catch(function (err) { showNotice(err.message); });
+  }).catch(function (err) { waiting.remove(); showNotice(err.message); });
 
   return layer;
 }
