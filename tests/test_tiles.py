@@ -276,3 +276,49 @@ def test_gdal_reads_the_tiles_through_ogc_api_tiles(sample_app):
     assert got["epsg"] == 3857
     i = int(np.flatnonzero(grid.ids == got["id"])[0])
     assert got["households"] == int(grid.table["households"].iloc[i])
+
+
+# ----------------------------------------------------------------------- bounded
+def test_a_tile_asked_for_at_once_is_built_once_and_builders_are_bounded(tmp_path, monkeypatch):
+    """30 clients asking for the same cold tile cause one build; when every builder is
+    busy past the wait, the answer is 503 with Retry-After (nothing piles up)."""
+    import threading
+
+    import web.tilecache
+
+    path = tmp_path / "city.gpkg"
+    path.write_bytes(SAMPLE.read_bytes())
+    app = create_app({"DATASET": str(path)})
+    cat = app.extensions["gridmap"]
+    grid = cat.collections["grid"]
+    t = _tiles_of(grid.bounds, 9)[0]
+    cat.tiles.tile("grid", grid, 16, 0, 0)  # the tile layer made (an empty tile)
+    assert cat.tiles.settled()  # and generalised
+    before = cat.tiles.built
+    start = threading.Barrier(30)
+    got = []
+
+    def ask():
+        start.wait()
+        got.append(cat.tiles.tile("grid", grid, 9, t.x, t.y).data)
+
+    threads = [threading.Thread(target=ask) for _ in range(30)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert cat.tiles.built - before == 1
+    assert len(got) == 30 and len(set(got)) == 1 and got[0]
+
+    monkeypatch.setattr(web.tilecache, "BUILD_WAIT", 0.2)
+    for _ in range(cat.tiles.workers):
+        cat.tiles._slots.acquire()  # every builder busy
+    try:
+        r = app.test_client().get(URL.format(layer="grid", z=15, x=t.x * 64, y=t.y * 64))
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
+        assert r.get_json()["error"] == "busy"
+        cached = app.test_client().get(URL.format(layer="grid", z=9, x=t.x, y=t.y))
+        assert cached.status_code == 200  # what is built is still served
+    finally:
+        for _ in range(cat.tiles.workers):
+            cat.tiles._slots.release()

@@ -3,7 +3,11 @@
 A layer is prepared for tiles (:class:`geo.tiles.TileLayer`) on its first tile request,
 and generalised for low zooms in the background (until then low zooms are drawn exact).
 Each tile is built on first request and kept, raw and gzipped, with its ETag, within a
-memory budget (least recently used dropped first). A save drops only the tiles it
+memory budget (least recently used dropped first). A tile asked for by several clients at
+once is built once; at most ``workers`` tiles are built at a time (building holds
+Python's lock), and a request that cannot start building within :data:`BUILD_WAIT`
+seconds is answered 503 :class:`~geo.errors.Busy` with ``Retry-After``: anonymous
+clients asking for many cold tiles cannot stall the service. A save drops only the tiles it
 touched: the catalog hands over the spliced layer (:meth:`TileCache.splice`); any other
 new copy of a layer (a layer written whole, a new check's findings) drops that layer's
 tiles.
@@ -21,11 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from geo.errors import Busy
 from geo.tiles import BUFFER, EXACT_FROM, EXTENT, MAX_ZOOM, TileLayer, tile_bounds
 
 __all__ = ["Tile", "TileCache", "BUDGET"]
 
 BUDGET = 256 * 2**20  # bytes of tiles kept (raw and gzipped)
+BUILD_WAIT = 30.0  # seconds a request waits for its turn to build a tile
 log = logging.getLogger("gridmap")
 
 
@@ -72,6 +78,9 @@ class TileCache:
         self._tiles: OrderedDict[tuple, Tile] = OrderedDict()
         self._bytes = 0
         self._generalising: set[str] = set()
+        self._slots = threading.BoundedSemaphore(max(1, workers))
+        self._inflight: dict[tuple, threading.Event] = {}
+        self.built = 0  # tiles built (not taken from the cache) since start
 
     # ------------------------------------------------------------------ reading
     def tile(self, name: str, collection, z: int, x: int, y: int) -> Tile:
@@ -79,19 +88,50 @@ class TileCache:
         :class:`~web.catalog.Collection` of it)."""
         key = (name, z, x, y)
         state = self._state(name, collection)
-        with self._lock:
-            hit = self._tiles.get(key)
-            if hit is not None and self._layers.get(name) is state:
-                self._tiles.move_to_end(key)
-                return hit
-            layer, generation = state.layer, self._generation(state, z)
-        data, count = layer.tile(z, x, y)
+        while True:
+            with self._lock:
+                hit = self._tiles.get(key)
+                if hit is not None and self._layers.get(name) is state:
+                    self._tiles.move_to_end(key)
+                    return hit
+                building = self._inflight.get(key)
+                if building is None:  # this request builds it; others wait for it
+                    building = self._inflight[key] = threading.Event()
+                    break
+            if not building.wait(BUILD_WAIT):
+                raise self._busy()
+        try:
+            return self._build(key, state)
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+            building.set()
+
+    def _build(self, key, state: _Layer) -> Tile:
+        name, z, x, y = key
+        if not self._slots.acquire(timeout=BUILD_WAIT):
+            raise self._busy()
+        try:
+            with self._lock:
+                layer, generation = state.layer, self._generation(state, z)
+            data, count = layer.tile(z, x, y)
+        finally:
+            self._slots.release()
         gz = gzip.compress(data, compresslevel=1) if data else b""
         tile = Tile(data, gz, f"{name}-{z}-{x}-{y}-{zlib.crc32(data):08x}", count)
         with self._lock:
+            self.built += 1
             if self._layers.get(name) is state and self._generation(state, z) == generation:
                 self._put(key, tile)
         return tile
+
+    @staticmethod
+    def _busy() -> Busy:
+        return Busy(
+            "every tile builder is busy; ask again shortly",
+            zh="瓦片正在生成中，请稍后再试",
+            retry_after=5,
+        )
 
     @staticmethod
     def _generation(state: _Layer, z: int) -> tuple[int, int]:
