@@ -316,7 +316,7 @@ class Catalog:
         self._checking = threading.Lock()  # one check at a time
         self._planning = threading.Lock()  # edits planned and previewed one at a time
         self._building_access = threading.Lock()
-        self.tiles = TileCache(columns=self._tile_columns)
+        self.tiles = TileCache(columns=self._tile_columns, store=self.store)
         self._lock_themes = threading.Lock()
         self._figures, self._classes = None, {}
         self._load()

@@ -66,10 +66,13 @@ class _Layer:
 class TileCache:
     """Tiles of every served layer (see the module's docstring)."""
 
-    def __init__(self, columns=None, budget: int = BUDGET, workers: int = 2):
+    def __init__(self, columns=None, store=None, budget: int = BUDGET, workers: int = 2):
         """``columns(name, collection)``: the properties a layer's tiles carry (all by
-        default)."""
+        default); ``store``: the dataset's storage, which builds the exact tiles of its
+        layers where it can (PostGIS: ``ST_AsMVT``; see
+        :meth:`layers.storage.base.LayerStore.vector_tile`)."""
         self.columns = columns or (lambda name, collection: None)
+        self.store = store
         self.budget = budget
         self.workers = workers
         self._lock = threading.Lock()
@@ -114,7 +117,10 @@ class TileCache:
         try:
             with self._lock:
                 layer, generation = state.layer, self._generation(state, z)
-            data, count = layer.tile(z, x, y)
+            built = None
+            if self.store is not None and z >= EXACT_FROM:
+                built = self.store.vector_tile(name, z, x, y, layer.columns, EXTENT, BUFFER)
+            data, count = built if built is not None else layer.tile(z, x, y)
         finally:
             self._slots.release()
         gz = gzip.compress(data, compresslevel=1) if data else b""

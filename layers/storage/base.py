@@ -77,6 +77,14 @@ class LayerStore(ABC):
         gdf = self.read_layer(layer)
         return gdf.iloc[gdf.sindex.query(shapely.box(*bounds))].sort_index()
 
+    def vector_tile(self, layer: str, z: int, x: int, y: int, columns, extent: int, buffer: int):
+        """Tile ``z/x/y`` (WebMercatorQuad) of ``layer`` as a Mapbox Vector Tile built by
+        the storage itself, with the stored ``columns`` it has and ``id`` (the feature id
+        the service gives: its code, ``code.1``… where codes repeat), and the number of
+        features in it; None when the storage builds no tiles (the service then encodes
+        them: :mod:`geo.tiles`)."""
+        return None
+
     def read_codes(self, layer: str) -> pd.Series:
         """The ``code`` of every feature of ``layer`` (no geometry), in storage order."""
         return self.read_layer(layer)["code"]

@@ -146,6 +146,58 @@ class PostGISStore(LayerStore):
             )
         return gdf.drop(columns="_row")
 
+    def vector_tile(self, layer, z, x, y, columns, extent, buffer):
+        """PostGIS builds the tile: ``ST_AsMVTGeom`` clips each feature met by the tile
+        (grown by ``buffer`` units; found by the table's GiST index) to it and moves it to
+        tile units, ``ST_AsMVT`` encodes them, in stored order."""
+        if layer not in self.list_layers():
+            return None
+        table = f'"{self.schema}"."{layer}"'
+        with self.engine.connect() as con:
+            have = set(
+                con.execute(
+                    sa.text(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = :s AND table_name = :t"
+                    ),
+                    {"s": self.schema, "t": layer},
+                ).scalars()
+            )
+            cols = ["code"] + [
+                c for c in columns if c in have and c not in ("geometry", "_row", "id", "code")
+            ]
+            picked = "".join(f', t."{c}"' for c in cols)
+            carried = "".join(f', hit."{c}"' for c in cols)
+            row = con.execute(
+                sa.text(
+                    f"""
+                    WITH tile AS (SELECT ST_TileEnvelope(:z, :x, :y) AS box),
+                    wide AS (
+                        SELECT box, ST_Transform(
+                            ST_Expand(box, (ST_XMax(box) - ST_XMin(box)) * :buffer / :extent),
+                            (SELECT ST_SRID(geometry) FROM {table} LIMIT 1)) AS area
+                        FROM tile),
+                    hit AS (
+                        SELECT t._row, t.geometry{picked}
+                        FROM {table} t, wide WHERE t.geometry && wide.area),
+                    named AS (
+                        SELECT _row, CASE WHEN count(*) OVER (PARTITION BY code) > 1
+                            THEN code || '.' || row_number() OVER (PARTITION BY code ORDER BY _row)
+                            ELSE code END AS id
+                        FROM {table} WHERE code IN (SELECT code FROM hit)),
+                    features AS (
+                        SELECT ST_AsMVTGeom(ST_Transform(hit.geometry, 3857), wide.box,
+                                            :extent, :buffer, true) AS geom,
+                               named.id{carried}
+                        FROM hit JOIN named USING (_row), wide ORDER BY hit._row)
+                    SELECT ST_AsMVT(features.*, :name, :extent, 'geom'), count(*)
+                    FROM features WHERE geom IS NOT NULL
+                    """
+                ),
+                {"z": z, "x": x, "y": y, "buffer": buffer, "extent": extent, "name": layer},
+            ).one()
+        return bytes(row[0] or b""), int(row[1])
+
     def read_codes(self, layer: str):
         if layer not in self.list_layers():
             return super().read_codes(layer)
