@@ -17,6 +17,7 @@ Tolerances are Web Mercator metres: half a screen pixel of the zoom drawn.
 
 from __future__ import annotations
 
+import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -215,6 +216,11 @@ class TileLayer:
 
     def __len__(self) -> int:
         return len(self.geoms)
+
+    @functools.cached_property
+    def unique_codes(self) -> bool:
+        """Whether no code repeats (each feature's id is then its code)."""
+        return len(set(self.codes)) == len(self.codes)
 
     @property
     def generalises(self) -> bool:

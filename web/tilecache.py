@@ -112,17 +112,21 @@ class TileCache:
 
     def _build(self, key, state: _Layer) -> Tile:
         name, z, x, y = key
-        if not self._slots.acquire(timeout=BUILD_WAIT):
-            raise self._busy()
-        try:
-            with self._lock:
-                layer, generation = state.layer, self._generation(state, z)
-            built = None
-            if self.store is not None and z >= EXACT_FROM:
-                built = self.store.vector_tile(name, z, x, y, layer.columns, EXTENT, BUFFER)
-            data, count = built if built is not None else layer.tile(z, x, y)
-        finally:
-            self._slots.release()
+        with self._lock:
+            layer, generation = state.layer, self._generation(state, z)
+        built = None
+        if self.store is not None and z >= EXACT_FROM:  # the database's own (its pool bounds it)
+            built = self.store.vector_tile(
+                name, z, x, y, layer.columns, EXTENT, BUFFER, ids_are_codes=layer.unique_codes
+            )
+        if built is None:
+            if not self._slots.acquire(timeout=BUILD_WAIT):
+                raise self._busy()
+            try:
+                built = layer.tile(z, x, y)
+            finally:
+                self._slots.release()
+        data, count = built
         gz = gzip.compress(data, compresslevel=1) if data else b""
         tile = Tile(data, gz, f"{name}-{z}-{x}-{y}-{zlib.crc32(data):08x}", count)
         with self._lock:

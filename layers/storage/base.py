@@ -77,7 +77,9 @@ class LayerStore(ABC):
         gdf = self.read_layer(layer)
         return gdf.iloc[gdf.sindex.query(shapely.box(*bounds))].sort_index()
 
-    def vector_tile(self, layer: str, z: int, x: int, y: int, columns, extent: int, buffer: int):
+    def vector_tile(
+        self, layer: str, z, x, y, columns, extent: int, buffer: int, ids_are_codes=False
+    ):
         """Tile ``z/x/y`` (WebMercatorQuad) of ``layer`` as a Mapbox Vector Tile built by
         the storage itself, with the stored ``columns`` it has and ``id`` (the feature id
         the service gives: its code, ``code.1``… where codes repeat), and the number of

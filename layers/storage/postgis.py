@@ -146,12 +146,11 @@ class PostGISStore(LayerStore):
             )
         return gdf.drop(columns="_row")
 
-    def vector_tile(self, layer, z, x, y, columns, extent, buffer):
+    def vector_tile(self, layer, z, x, y, columns, extent, buffer, ids_are_codes=False):
         """PostGIS builds the tile: ``ST_AsMVTGeom`` clips each feature met by the tile
         (grown by ``buffer`` units; found by the table's GiST index) to it and moves it to
-        tile units, ``ST_AsMVT`` encodes them, in stored order."""
-        if layer not in self.list_layers():
-            return None
+        tile units, ``ST_AsMVT`` encodes them, in stored order. ``ids_are_codes``: no code
+        repeats in the layer (the ids need no numbering)."""
         table = f'"{self.schema}"."{layer}"'
         with self.engine.connect() as con:
             have = set(
@@ -163,10 +162,19 @@ class PostGISStore(LayerStore):
                     {"s": self.schema, "t": layer},
                 ).scalars()
             )
+            if "geometry" not in have or "code" not in have:
+                return None  # no such layer here (a findings layer: the service's own)
             cols = ["code"] + [
                 c for c in columns if c in have and c not in ("geometry", "_row", "id", "code")
             ]
             picked = "".join(f', t."{c}"' for c in cols)
+            named = (
+                "SELECT _row, code AS id FROM hit"
+                if ids_are_codes
+                else "SELECT _row, CASE WHEN count(*) OVER (PARTITION BY code) > 1 "
+                "THEN code || '.' || row_number() OVER (PARTITION BY code ORDER BY _row) "
+                f"ELSE code END AS id FROM {table} WHERE code IN (SELECT code FROM hit)"
+            )
             carried = "".join(f', hit."{c}"' for c in cols)
             row = con.execute(
                 sa.text(
@@ -180,11 +188,7 @@ class PostGISStore(LayerStore):
                     hit AS (
                         SELECT t._row, t.geometry{picked}
                         FROM {table} t, wide WHERE t.geometry && wide.area),
-                    named AS (
-                        SELECT _row, CASE WHEN count(*) OVER (PARTITION BY code) > 1
-                            THEN code || '.' || row_number() OVER (PARTITION BY code ORDER BY _row)
-                            ELSE code END AS id
-                        FROM {table} WHERE code IN (SELECT code FROM hit)),
+                    named AS ({named}),
                     features AS (
                         SELECT ST_AsMVTGeom(ST_Transform(hit.geometry, 3857), wide.box,
                                             :extent, :buffer, true) AS geom,

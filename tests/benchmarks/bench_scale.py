@@ -143,6 +143,31 @@ def bare(grid_lonlat, tiles, z) -> tuple[float, int]:
     return total, size
 
 
+def bare_st_asmvt(url: str, tiles) -> list[float]:
+    """The bare ST_AsMVT query for each zoom-14 tile (stored columns, no ids), one at a
+    time: the reference for tiles the database builds."""
+    import sqlalchemy as sa
+
+    from layers.storage.postgis import PostGISStore
+
+    store = PostGISStore(url)
+    table = f'"{store.schema}".grid'
+    sql = sa.text(
+        f"""SELECT ST_AsMVT(q.*, 'grid', 4096, 'geom') FROM (
+            SELECT ST_AsMVTGeom(ST_Transform(geometry, 3857), ST_TileEnvelope(14, :x, :y),
+                                4096, 64, true) AS geom, code, name, households, population
+            FROM {table}
+            WHERE geometry && ST_Transform(ST_TileEnvelope(14, :x, :y), 4490)) q"""
+    )
+    times = []
+    with store.engine.connect() as con:
+        for t in tiles:
+            s = time.perf_counter()
+            con.execute(sql, {"x": t.x, "y": t.y}).scalar()
+            times.append(time.perf_counter() - s)
+    return times
+
+
 def pct(values, q) -> float:
     return float(np.percentile(np.array(values) * 1000, q))
 
@@ -186,6 +211,13 @@ def measure(dataset: str, args, procs) -> None:
         print(
             f"tiles at {args.clients} clients, {label}: {len(times)} tiles, "
             f"p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms ({target})"
+        )
+
+    if dataset.startswith("postgres"):
+        bare_times = bare_st_asmvt(dataset, pick)
+        print(
+            f"reference, the bare ST_AsMVT query for the same zoom-14 tiles, one at a time: "
+            f"p50 {pct(bare_times, 50):.0f} ms, p95 {pct(bare_times, 95):.0f} ms"
         )
 
     # saves: one cell's households each, through the API
