@@ -8,7 +8,6 @@ measured in the local metric CRS) and the floating-population share (%) per cell
 from __future__ import annotations
 
 import geopandas as gpd
-import mapclassify
 import numpy as np
 import pandas as pd
 
@@ -71,6 +70,8 @@ def classify(values: pd.Series, k: int = 5) -> tuple[list[str], dict]:
             "colors": [RAMP[-1]],
             "method": "single value",
         }
+    import mapclassify  # imported when first needed: it loads matplotlib and scikit-learn (5 s)
+
     scheme = mapclassify.Quantiles(v[ok], k=k)
     ramp = (
         RAMP if k == len(RAMP) else [RAMP[round(i * (len(RAMP) - 1) / (k - 1))] for i in range(k)]

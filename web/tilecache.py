@@ -6,7 +6,8 @@ Each tile is built on first request and kept, raw and gzipped, with its ETag, wi
 memory budget (least recently used dropped first). A tile asked for by several clients at
 once is built once; at most ``workers`` tiles are built at a time (building holds
 Python's lock), and a request that cannot start building within :data:`BUILD_WAIT`
-seconds is answered 503 :class:`~geo.errors.Busy` with ``Retry-After``: anonymous
+seconds (two minutes: a province's first view queues tiles of seconds each) is
+answered 503 :class:`~geo.errors.Busy` with ``Retry-After``: anonymous
 clients asking for many cold tiles cannot stall the service. A save drops only the tiles it
 touched: the catalog hands over the spliced layer (:meth:`TileCache.splice`); any other
 new copy of a layer (a layer written whole, a new check's findings) drops that layer's
@@ -31,7 +32,7 @@ from geo.tiles import BUFFER, EXACT_FROM, EXTENT, MAX_ZOOM, TileLayer, tile_boun
 __all__ = ["Tile", "TileCache", "BUDGET"]
 
 BUDGET = 256 * 2**20  # bytes of tiles kept (raw and gzipped)
-BUILD_WAIT = 30.0  # seconds a request waits for its turn to build a tile
+BUILD_WAIT = 120.0  # seconds a request waits for its turn to build a tile
 log = logging.getLogger("gridmap")
 
 
