@@ -190,6 +190,8 @@ class TileLayer:
     polygonal: bool
     bands: dict[int, np.ndarray] = field(default_factory=dict)
     dirty: set[int] = field(default_factory=set)
+    # spliced from a layer still being generalised: (that layer, the splice, what entered)
+    origin: tuple | None = None
 
     @classmethod
     def from_lonlat(cls, name: str, table: gpd.GeoDataFrame, ids, codes, columns=None) -> TileLayer:
@@ -329,9 +331,28 @@ class TileLayer:
             self.polygonal,
             {b: spliced(g, new_geoms) for b, g in self.bands.items()},
             self.dirty | set(np.unique(self.groups[left]).tolist()) | set(groups.tolist()),
+            None if self.bands else (self, plan, new_geoms),
         )
         changed = np.concatenate([self.geoms[left], new_geoms])
         return layer, shapely.bounds(changed).reshape(-1, 4)
+
+    def inherit_bands(self) -> bool:
+        """Take the bands of the layer this one was spliced from (by saves made while that
+        one was being generalised) once it has them, spliced the same way; the groups the
+        saves changed stay :attr:`dirty`. True when it took them."""
+        chain, layer = [], self
+        while not layer.bands and layer.origin is not None:
+            chain.append(layer)
+            layer = layer.origin[0]
+        if layer is self or not layer.bands:
+            return False
+        bands = layer.bands
+        for step in reversed(chain):
+            _, plan, entered = step.origin
+            entering = np.asarray(entered, dtype=object)
+            bands = {b: plan.array(np.asarray(g, dtype=object), entering) for b, g in bands.items()}
+        self.bands, self.origin = bands, None
+        return True
 
     def regeneralised(self) -> np.ndarray:
         """Generalise again the groups a save changed (:attr:`dirty`); the boxes (Web

@@ -364,3 +364,26 @@ def test_postgis_builds_the_exact_tiles_with_st_asmvt(pg_schema):
     assert compared > 50
     # ST_AsMVT carries the stored properties, not what the service derives
     assert "density_per_km2" not in next(iter(db.values()))["properties"]
+
+
+def test_a_save_during_generalisation_takes_its_bands_when_they_come(noisy_city):
+    """A save spliced into a layer still being generalised (the first minute of a
+    province's service) takes the bands once they come, and generalises again only the
+    group it changed: the same bands as generalising the saved layer whole."""
+    from layers.storage.edits import Splice
+
+    before = TileLayer.from_lonlat("grid", noisy_city, noisy_city["code"], noisy_city["code"])
+    code = str(noisy_city["code"].iloc[100])
+    changed = noisy_city[noisy_city["code"] == code].assign(households=1)
+    plan = Splice.of(noisy_city["code"].to_numpy(), changed, [code])
+    after, boxes = before.spliced(plan, changed, noisy_city["code"], noisy_city["code"])
+    assert len(boxes) == 2 and not after.bands and not after.inherit_bands()
+    before.generalised()  # the generalisation that was running ends
+    assert after.inherit_bands()
+    assert after.dirty == {int(before.groups[100])}
+    after.regeneralised()
+    whole = TileLayer.from_lonlat("grid", noisy_city, noisy_city["code"], noisy_city["code"])
+    whole.generalised()
+    for b in BANDS:
+        assert shapely.equals_exact(after.bands[b], whole.bands[b], 0.0).all()
+    assert after.properties[100]["households"] == 1

@@ -246,7 +246,10 @@ class TileCache:
                     if layer.bands and not layer.dirty:
                         return
                 if not layer.bands:
-                    layer.generalised(self.workers)
+                    # saves made while an older copy was being generalised: take its bands
+                    # (the groups they changed are generalised again next round)
+                    if not layer.inherit_bands():
+                        layer.generalised(self.workers)
                     with self._lock:
                         if self._layers.get(name) is state and state.layer is layer:
                             state.generalisation += 1
