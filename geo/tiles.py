@@ -42,6 +42,7 @@ __all__ = [
     "generalise",
     "pixel_m",
     "tile_bounds",
+    "tile_window",
 ]
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -73,6 +74,14 @@ def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     """``(minx, miny, maxx, maxy)`` of tile ``z/x/y`` in Web Mercator metres."""
     b = TMS.xy_bounds(morecantile.Tile(x, y, z))
     return (b.left, b.bottom, b.right, b.top)
+
+
+def tile_window(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """The bounds of tile ``z/x/y`` grown by its :data:`BUFFER`: what the tile draws
+    (Web Mercator metres)."""
+    minx, miny, maxx, maxy = tile_bounds(z, x, y)
+    pad = (maxx - minx) * BUFFER / EXTENT
+    return (minx - pad, miny - pad, maxx + pad, maxy + pad)
 
 
 def to_web_mercator(geoms: np.ndarray) -> np.ndarray:
@@ -262,8 +271,7 @@ class TileLayer:
         with positive area as MVT asks (clockwise on screen), nothing empty."""
         minx, miny, maxx, maxy = tile_bounds(z, x, y)
         scale = EXTENT / (maxx - minx)
-        pad = BUFFER / scale
-        window = (minx - pad, miny - pad, maxx + pad, maxy + pad)
+        window = tile_window(z, x, y)
         hit = np.sort(self.tree.query(shapely.box(*window)))
         if not len(hit):
             return hit, np.array([], dtype=object)

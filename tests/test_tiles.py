@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import shapely
 
-from geo.tiles import BANDS, BUFFER, EXTENT, TMS, TileLayer, pixel_m, tile_bounds
+from geo.tiles import BANDS, BUFFER, EXTENT, TMS, TileLayer, pixel_m, tile_bounds, tile_window
 from tests.conftest import SAMPLE, serve_in_thread
 from tests.test_editing import _basic
 from tests.tilings import add_noise, hierarchy
@@ -208,9 +208,7 @@ def test_a_save_rebuilds_exactly_the_tiles_it_touched(tmp_path):
     box = shapely.box(*shapely.bounds(TMS_xy(cell)))
     reached = set()
     for z, x, y in asked:
-        minx, miny, maxx, maxy = tile_bounds(z, x, y)
-        pad = (maxx - minx) * BUFFER / EXTENT
-        if shapely.intersects(box, shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)):
+        if shapely.intersects(box, shapely.box(*tile_window(z, x, y))):
             reached.add((z, x, y))
     assert reached and reached != asked
     assert cat.tiles.cached("grid") == asked - reached

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import logging
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 import shapely
 
 from geo.errors import Busy
-from geo.tiles import BUFFER, EXACT_FROM, EXTENT, MAX_ZOOM, TileLayer, tile_bounds
+from geo.tiles import BUFFER, EXACT_FROM, EXTENT, MAX_ZOOM, TileLayer, tile_window
 
 __all__ = ["Tile", "TileCache", "BUDGET"]
 
@@ -155,8 +156,6 @@ class TileCache:
 
     def settled(self, timeout: float = 60.0) -> bool:
         """Wait until no layer is being generalised (True), or ``timeout`` seconds."""
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
@@ -292,6 +291,4 @@ class TileCache:
 
 def _reached(tree: shapely.STRtree, z: int, x: int, y: int) -> bool:
     """Whether any box in ``tree`` reaches tile ``z/x/y`` grown by its buffer."""
-    minx, miny, maxx, maxy = tile_bounds(z, x, y)
-    pad = (maxx - minx) * BUFFER / EXTENT
-    return len(tree.query(shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad))) > 0
+    return len(tree.query(shapely.box(*tile_window(z, x, y)))) > 0
