@@ -120,6 +120,11 @@ class LayerKind:
         return self.zh
 
     @property
+    def has_codes(self) -> bool:
+        """Whether features are told apart by a ``code`` (and so can have a history)."""
+        return any(f.name == "code" for f in self.fields)
+
+    @property
     def required(self) -> list[str]:
         return [f.name for f in self.fields if f.required]
 

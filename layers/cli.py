@@ -12,6 +12,7 @@ import sys
 import unicodedata
 
 from geo import strict_json
+from geo.layerdiff import MODES
 from layers.dataset import import_file, summarise
 from layers.errors import GridmapError
 from layers.export import export_layer
@@ -64,17 +65,26 @@ def _summary(args) -> int:
 
 def _import(args) -> int:
     store = open_store(args.dataset)
-    report = import_file(
+    report, done = import_file(
         store,
         args.file,
         args.layer,
+        mode=args.mode,
+        reason=args.reason,
         source_layer=args.source_layer,
         encoding=args.encoding,
         crs=args.crs,
         field_map=parse_field_options(args.field),
     )
     print("\n".join(report.lines()))
-    print(f"stored in {store.location}")
+    print(
+        f"{done['mode']}: {done['added']} added, {done['changed']} changed, "
+        f"{done['removed']} removed, {done['unchanged']} unchanged"
+    )
+    if done["revertible"]:
+        print(f"stored in {store.location} as change {done['change_id']} (revertible)")
+    else:
+        print(f"stored in {store.location} (a layer without codes: rewritten whole, no history)")
     return 0
 
 
@@ -105,9 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("import", help="import a file as one layer of a dataset")
     i.add_argument("dataset", help="a .gpkg file (created if missing) or a postgresql:// URL")
-    i.add_argument("file", help=".gpkg, .geojson, .shp, .zip (shapefile inside) or .csv")
+    i.add_argument("file", help=".gpkg, .geojson, .shp, .zip (shapefile inside), .csv or .xlsx")
     i.add_argument("--layer", required=True, choices=list(LAYERS))
-    i.add_argument("--source-layer", help="layer or member to read from a multi-layer file")
+    i.add_argument(
+        "--mode",
+        choices=list(MODES),
+        help="what the file does to a layer that already holds features: "
+        + "; ".join(f"{m}: {en}" for m, (en, _) in MODES.items())
+        + " (required then; a new layer is created)",
+    )
+    i.add_argument("--reason", help="why, recorded with the change (default: the file's name)")
+    i.add_argument(
+        "--source-layer",
+        help="layer, archive member or spreadsheet sheet to read (default: the only one)",
+    )
     i.add_argument(
         "--encoding", help="text encoding, e.g. gbk, gb18030, utf-8 (detected if omitted)"
     )

@@ -43,7 +43,7 @@ from shapely.geometry import shape
 
 from geo.edits import EDIT_LAYERS, EDITABLE, PreviewBase, feature_json, plan
 from geo.errors import EditRejected, InputError, NotFound, StaleEdit
-from geo.kinds import KINDS, jurisdictions
+from geo.kinds import KINDS
 from geo.realign import aligned_layout, units_for
 from layers.storage.edits import Version, now
 
@@ -438,9 +438,10 @@ def revert_change(
     return {"change_id": change, "revisions": out}
 
 
-#: The layers whose changes can be listed and reverted: grid cells (edited cell by cell)
-#: and the jurisdictions (changed whole by an adopted layout).
-REVERTIBLE = ("grid", *jurisdictions())
+#: The layers whose changes can be listed and reverted: every kind with codes — grid
+#: cells (edited cell by cell), the jurisdictions (changed by an adopted layout) and any
+#: layer changed by an upload (:mod:`layers.importing`).
+REVERTIBLE = tuple(name for name, k in KINDS.items() if k.has_codes)
 
 
 def adopt_layout(

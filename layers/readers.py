@@ -1,5 +1,6 @@
 """Reading users' files into a conforming layer: GeoPackage, GeoJSON, Shapefile (plain or
-zipped) and CSV with coordinates or WKT.
+zipped), and tables with coordinates or WKT: CSV and Excel workbooks (.xlsx, read with
+openpyxl; its XML through defusedxml, so entity expansion is refused).
 
 :func:`read_layer_file` is what both the command line and the web upload call. It finds the
 data, fixes the text encoding, maps fields, settles the CRS (refusing a missing or
@@ -38,9 +39,9 @@ from layers.schema import conform, is_nested, nonfinite_rows, spec
 from layers.tempdirs import import_folder
 from layers.unreadable import wkb_problem, wkt_problem
 
-__all__ = ["ImportReport", "read_layer_file", "parse_crs", "SUPPORTED_SUFFIXES"]
+__all__ = ["ImportLimits", "ImportReport", "read_layer_file", "parse_crs", "SUPPORTED_SUFFIXES"]
 
-SUPPORTED_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip", ".csv", ".txt")
+SUPPORTED_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip", ".csv", ".txt", ".xlsx")
 
 # Pseudo-CRS names for China's web-map datums: the points are lon/lat, offset.
 _DATUMS = {
@@ -58,6 +59,17 @@ _LAT = ["lat", "latitude", "y", "纬度", "北纬"]
 _WKT = ["wkt", "geometry", "geom", "the_geom", "shape"]
 
 
+@dataclass(frozen=True)
+class ImportLimits:
+    """What one import may bring, the same from the command line and the browser: the
+    file's size in bytes (an upload's body; a zip's unpacked members are bounded by
+    ``zip``), its features, and the archive limits (members, bytes, compression ratio)."""
+
+    max_bytes: int = 1024**3
+    max_features: int = 2_000_000
+    zip: ZipLimits = ZipLimits()
+
+
 @dataclass
 class ImportReport:
     """What an import did: source, feature count, CRS, encoding, field mapping, notes."""
@@ -70,6 +82,16 @@ class ImportReport:
     field_map: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the file's own columns, as read (before they were mapped to fields)
+    columns: list[str] = field(default_factory=list)
+    #: the sheets of a workbook, the layers of a GeoPackage: what else could be read
+    sheets: list[str] = field(default_factory=list)
+
+    def given(self) -> list[str]:
+        """The layer's fields the file has: columns named as a field, or mapped to one."""
+        fields = [f.name for f in spec(self.layer).fields]
+        mapped = set(self.field_map.values())
+        return [f for f in fields if f in mapped or f in self.columns]
 
     def lines(self) -> list[str]:
         out = [f"{self.layer}: {self.features} features from {self.source}", f"  CRS: {self.crs}"]
@@ -129,6 +151,7 @@ _EXPECTED = {
     ".shp": ("a shapefile's .shp", "Shapefile", "Shapefile"),
     ".geojson": ("JSON", "GeoJSON", "GeoJSON"),
     ".json": ("JSON", "GeoJSON", "GeoJSON"),
+    ".xlsx": ("a zip archive", "an Excel workbook (.xlsx)", "Excel 工作簿（.xlsx）"),
 }
 
 
@@ -194,7 +217,6 @@ def _read_frame(path: Path, **kwargs) -> tuple[gpd.GeoDataFrame, dict[int, tuple
 
 
 def _read_csv(path: Path, encoding: str | None, report: ImportReport) -> gpd.GeoDataFrame:
-    unreadable: dict[int, tuple[str, str]] = {}
     raw = path.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -206,10 +228,61 @@ def _read_csv(path: Path, encoding: str | None, report: ImportReport) -> gpd.Geo
     except UnicodeDecodeError as err:
         raise InputError(
             f"{path.name} is not valid {encoding} text at byte {err.start}; "
-            "say the right encoding with --encoding"
+            "say the right encoding with --encoding",
+            zh=f"{path.name} 在第 {err.start} 字节处不是有效的 {encoding} 文本；请用 --encoding "
+            "指定正确的编码",
         ) from None
     report.encoding = encoding
     df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    return _table_geometry(df, path.name)
+
+
+def _read_xlsx(
+    path: Path, sheet: str | None, report: ImportReport, folder: Path, limits: ZipLimits
+) -> gpd.GeoDataFrame:
+    """A sheet of an Excel workbook (the first unless ``sheet`` names one) as a table with
+    coordinates or WKT, every cell read as text (codes keep their digits). The workbook
+    is a zip of XML: it is unpacked under ``limits`` first, so a zip bomb is refused
+    before openpyxl reads it."""
+    unpacked = folder / "workbook"
+    unpacked.mkdir()
+    safe_extract(path, unpacked, limits)
+    try:
+        book = pd.ExcelFile(path, engine="openpyxl")
+    except Exception:  # noqa: BLE001 - openpyxl's own text would not help the user
+        raise InputError(
+            f"{path.name} cannot be read as an Excel workbook (.xlsx): it is damaged or was "
+            "saved in another format; nothing was imported. Fix: save it again as .xlsx or CSV",
+            zh=f"{path.name} 无法作为 Excel 工作簿（.xlsx）读取：文件损坏或为其他格式；未导入。"
+            "修正：重新另存为 .xlsx 或 CSV",
+        ) from None
+    with book:
+        sheets = [str(n) for n in book.sheet_names]
+        if sheet is not None and sheet not in sheets:
+            raise InputError(
+                f"{path.name} has no sheet '{sheet}'; it has {', '.join(sheets)}",
+                zh=f"{path.name} 中没有工作表“{sheet}”；已有：{'、'.join(sheets)}",
+            )
+        chosen = sheet or sheets[0]
+        df = pd.read_excel(book, sheet_name=chosen, dtype=str, keep_default_na=False,
+                           na_values=[""])  # fmt: skip
+    df.columns = [str(c).strip() for c in df.columns]
+    df = df.dropna(how="all")  # rows Excel keeps only because they were once formatted
+    report.source += f" (sheet {chosen})"
+    report.sheets = sheets
+    if len(sheets) > 1 and sheet is None:
+        report.notes.append(
+            f"read the first sheet, '{chosen}', of {len(sheets)} ({', '.join(sheets)}); "
+            "choose another with --source-layer"
+        )
+    return _table_geometry(df, f"{path.name} (sheet {chosen})")
+
+
+def _table_geometry(df: pd.DataFrame, name: str) -> tuple[gpd.GeoDataFrame, dict]:
+    """A table of text with coordinate columns (lon/lat, 经度/纬度, x/y) or a WKT column
+    as a GeoDataFrame without CRS, and ``{row: (English, Chinese) reason}`` for the rows
+    whose geometry cannot be read."""
+    unreadable: dict[int, tuple[str, str]] = {}
     wkt = _pick(df.columns, _WKT)
     lon, lat = _pick(df.columns, _LON), _pick(df.columns, _LAT)
     if wkt is not None:
@@ -228,19 +301,23 @@ def _read_csv(path: Path, encoding: str | None, report: ImportReport) -> gpd.Geo
         y = pd.to_numeric(df[lat], errors="coerce")
         bad = np.flatnonzero((x.isna() & df[lon].notna()) | (y.isna() & df[lat].notna()))
         if len(bad):
+            lines = ", ".join(str(i + 1) for i in bad[:10])
             raise InputError(
-                f"{path.name}: '{lon}'/'{lat}' are not numbers on data line(s) "
-                f"{', '.join(str(i + 1) for i in bad[:10])}"
+                f"{name}: '{lon}'/'{lat}' are not numbers on data line(s) {lines}",
+                zh=f"{name}：第 {lines} 条数据的“{lon}”/“{lat}”不是数字",
             )
         geom = shapely.points(x.to_numpy(), y.to_numpy())
         geom[x.isna().to_numpy() | y.isna().to_numpy()] = None
         df = df.drop(columns=[lon, lat])
     else:
+        columns = ", ".join(map(str, df.columns))
         raise InputError(
-            f"{path.name} has no coordinates: give columns lon/lat (or 经度/纬度, x/y) or a "
-            f"WKT column named wkt; its columns are {', '.join(map(str, df.columns))}"
+            f"{name} has no coordinates: give columns lon/lat (or 经度/纬度, x/y) or a "
+            f"WKT column named wkt; its columns are {columns}",
+            zh=f"{name} 没有坐标：须有经度/纬度（lon/lat、x/y）列或名为 wkt 的 WKT 列；"
+            f"现有列：{columns}",
         )
-    return gpd.GeoDataFrame(df, geometry=geom, crs=None), unreadable
+    return gpd.GeoDataFrame(df.reset_index(drop=True), geometry=geom, crs=None), unreadable
 
 
 def _sidecar(path: Path, suffix: str) -> Path | None:
@@ -367,6 +444,7 @@ def _read_ogr(
             f"{path.name} has no layer '{source_layer}'; it has {', '.join(available)}"
         )
     report.source += f" (layer {source_layer})" if len(available) > 1 else ""
+    report.sheets = available
     kwargs = {"encoding": encoding} if encoding else {}
     return _read_frame(path, layer=source_layer, **kwargs)
 
@@ -512,7 +590,10 @@ def _find_data_file(files: list[Path], source_layer: str | None) -> Path:
     if len(data) == 1:
         return data[0]
     if not data:
-        raise InputError("the archive holds no .shp, .gpkg, .geojson or .csv file")
+        raise InputError(
+            "the archive holds no .shp, .gpkg, .geojson, .csv or .xlsx file",
+            zh="压缩包中没有 .shp、.gpkg、.geojson、.csv 或 .xlsx 文件",
+        )
     raise InputError(
         "the archive holds several data files ("
         + ", ".join(f.name for f in data)
@@ -540,22 +621,28 @@ def read_layer_file(
     encoding: str | None = None,
     crs: str | None = None,
     field_map: dict[str, str] | None = None,
-    zip_limits: ZipLimits = ZipLimits(),
+    limits: ImportLimits = ImportLimits(),
+    report: ImportReport | None = None,
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
     """Read a user's file as gridmap layer ``layer``.
 
     Parameters
     ----------
     path : a .gpkg, .geojson/.json, .shp (with its sidecars), .zip (holding one of these)
-        or .csv/.txt (lon/lat, 经度/纬度, x/y or WKT columns).
+        or a table: .csv/.txt or .xlsx (lon/lat, 经度/纬度, x/y or WKT columns).
     layer : the layer kind to import as (street, community, grid, …).
-    source_layer : which layer or member of a multi-layer file or archive.
+    source_layer : which layer or member of a multi-layer file or archive, or which
+        sheet of a workbook (the first by default).
     encoding : text encoding of a shapefile or CSV (gbk, gb18030, utf-8…); detected if
         omitted.
     crs : the CRS the coordinates are in, overriding the file's; required when the file
         has none (CSV, shapefile without .prj). ``GCJ-02`` or ``BD-09`` converts the
         coordinates to WGS 84.
     field_map : ``{your_column: field}`` applied before the built-in aliases.
+    limits : what the file may hold (:class:`ImportLimits`); refused beyond them.
+    report : the :class:`ImportReport` to fill (a new one by default); when the file is
+        refused, it says what was found before (columns, sheets, encoding), for a user
+        to map the columns and read again.
 
     Returns
     -------
@@ -565,14 +652,21 @@ def read_layer_file(
     spec(layer)
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path} does not exist")
-    report = ImportReport(layer=layer, source=path.name)
+        raise InputError(f"{path} does not exist", zh=f"{path} 不存在")
+    if path.stat().st_size > limits.max_bytes:
+        raise InputError(
+            f"{path.name} is {path.stat().st_size:,} bytes, more than the {limits.max_bytes:,} "
+            "one import may bring; nothing was imported",
+            zh=f"{path.name} 大小为 {path.stat().st_size:,} 字节，超过单次导入上限 "
+            f"{limits.max_bytes:,} 字节；未导入",
+        )
+    report = report or ImportReport(layer=layer, source=path.name)
     if encoding:
         encoding = normalise_encoding(encoding)
     with import_folder() as tmp:
         data_path = path
         if path.suffix.lower() == ".zip":
-            data_path = _find_data_file(safe_extract(path, tmp, zip_limits), source_layer)
+            data_path = _find_data_file(safe_extract(path, tmp, limits.zip), source_layer)
             report.source = f"{path.name}!{data_path.name}"
             source_layer = None if data_path.suffix.lower() != ".gpkg" else source_layer
         suffix = data_path.suffix.lower()
@@ -584,12 +678,21 @@ def read_layer_file(
         _check_content(data_path, report.source)
         if suffix in (".csv", ".txt"):
             gdf, unreadable = _read_csv(data_path, encoding, report)
+        elif suffix == ".xlsx":
+            gdf, unreadable = _read_xlsx(data_path, source_layer, report, tmp, limits.zip)
         elif suffix == ".shp":
             gdf, unreadable = _read_shapefile(data_path, encoding, report, tmp)
         else:
             gdf, unreadable = _read_ogr(data_path, source_layer, layer, report, encoding)
             if suffix in (".geojson", ".json"):
                 gdf = _objects_from_json_text(gdf)
+    if len(gdf) > limits.max_features:
+        raise InputError(
+            f"{report.source} holds {len(gdf):,} features, more than the {limits.max_features:,} "
+            "one import may bring; nothing was imported. Fix: split the file (by street, say)",
+            zh=f"{report.source} 含 {len(gdf):,} 个要素，超过单次导入上限 {limits.max_features:,}；"
+            "未导入。修正：拆分文件（例如按街道）",
+        )
     gdf = _flat(gdf, report)
 
     columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
@@ -602,6 +705,7 @@ def read_layer_file(
             "(or gb18030, utf-8); nothing was imported"
         )
 
+    report.columns = columns
     gdf, applied = map_fields(gdf, layer, field_map)
     report.field_map = applied
     _refuse_unusable_geometry(gdf, unreadable, report.source)

@@ -4,12 +4,13 @@
 (``DATASET``, ``DATABASE_URL``, ``GRIDMAP_BASEMAP``, ``TIANDITU_KEY``,
 ``GRIDMAP_PROXY_HOPS``, ``GRIDMAP_CORS_ORIGINS``, and the security settings
 ``GRIDMAP_COOKIE_SECURE``, ``GRIDMAP_SESSION_HOURS``, ``GRIDMAP_LOGIN_*``,
-``GRIDMAP_MAX_CONTENT_LENGTH``, ``GRIDMAP_MAX_JSON_BODY``, and the bounds of expensive
+``GRIDMAP_MAX_CONTENT_LENGTH``, ``GRIDMAP_MAX_JSON_BODY``, the upload limits
+``GRIDMAP_MAX_UPLOAD`` and ``GRIDMAP_MAX_UPLOAD_FEATURES``, and the bounds of expensive
 analyses ``GRIDMAP_HEAVY_SLOTS``, ``GRIDMAP_HEAVY_QUEUE``, ``GRIDMAP_HEAVY_WAIT``), then
 ``test_config``; one
 :class:`web.catalog.Catalog` per app; a blueprint per area — map pages, the features API
 and its OpenAPI document, analysis (findings, lookup, search, proposals), service sites,
-editing, printing and downloads, sign-in — the query-parameter check of
+editing, uploads, printing and downloads, sign-in — the query-parameter check of
 :func:`web.params.refuse_unknown` and one error handler (:mod:`web.errors`).
 """
 
@@ -22,6 +23,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
+
+from layers.readers import ImportLimits
 
 _COMPRESSIBLE = (
     "application/json",
@@ -86,6 +89,8 @@ def refuse_large_body():
     """Before any view: 413 for a body whose declared size is over the service's limit,
     before a byte of it is parsed (bodies of unknown size are cut off while read)."""
     limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.endpoint == "upload.create":
+        limit = current_app.config["MAX_UPLOAD"]
     if limit and (request.content_length or 0) > limit:
         from web.errors import too_large
 
@@ -142,6 +147,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         # request bodies (bytes): any request, and a JSON body (edits, what-if sites)
         MAX_CONTENT_LENGTH=int(os.environ.get("GRIDMAP_MAX_CONTENT_LENGTH", str(8 << 20))),
         MAX_JSON_BODY=int(os.environ.get("GRIDMAP_MAX_JSON_BODY", str(2 << 20))),
+        # an uploaded layer (bytes, features): the command line's limits unless set
+        MAX_UPLOAD=int(os.environ.get("GRIDMAP_MAX_UPLOAD", str(ImportLimits().max_bytes))),
+        MAX_UPLOAD_FEATURES=int(
+            os.environ.get("GRIDMAP_MAX_UPLOAD_FEATURES", str(ImportLimits().max_features))
+        ),
     )
     app.json.ensure_ascii = False  # Chinese names as text, not \u escapes
     if test_config:
@@ -163,7 +173,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         printing,
         sites,
         tiles,
+        uploads,
     )
+    from layers.uploads import UploadArea
     from web.catalog import Catalog
     from web.heavy import HeavyJobs
     from web.params import refuse_unknown
@@ -173,8 +185,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["gridmap.heavy"] = HeavyJobs(
         share(app.config, "HEAVY_SLOTS"), share(app.config, "HEAVY_QUEUE"), app.config["HEAVY_WAIT"]
     )
+    app.extensions["gridmap.uploads"] = UploadArea()
+    app.extensions["gridmap.import_limits"] = ImportLimits(
+        max_bytes=app.config["MAX_UPLOAD"], max_features=app.config["MAX_UPLOAD_FEATURES"]
+    )
     # one blueprint per area of the service
-    for area in (pages, features, tiles, openapi, analysis, sites, editing, printing, account):
+    areas = (pages, features, tiles, openapi, analysis, sites, editing, uploads, printing, account)
+    for area in areas:
         app.register_blueprint(area.bp)
     auth.init_app(app)
     app.before_request(refuse_large_body)

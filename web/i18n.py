@@ -352,6 +352,86 @@ STRINGS["en"].update(
     }
 )
 
+# Uploading a layer from the browser (planners).
+STRINGS["zh"].update(
+    {
+        "upload": "上传图层",
+        "upload_hint": "支持 GeoPackage、压缩的 Shapefile（.zip，或同时选择 .shp/.dbf/.shx/.prj）、GeoJSON、CSV 和 Excel（.xlsx）。先读取预览，确认后才写入，并可撤销。",
+        "upload_layer": "作为图层",
+        "upload_file": "文件",
+        "upload_crs": "坐标系",
+        "crs_from_file": "按文件所述",
+        "upload_encoding": "文字编码",
+        "encoding_auto": "自动识别",
+        "upload_sheet": "工作表/图层",
+        "upload_read": "读取并预览",
+        "upload_reread": "按此重新读取",
+        "upload_reading": "正在读取并检查…",
+        "upload_read_n": "读取到 {n} 个要素",
+        "upload_columns": "文件列 → 字段",
+        "not_used": "（不使用）",
+        "required": "必填",
+        "upload_mode": "导入方式",
+        "mode_replace": "替换：图层变为此文件",
+        "mode_append": "追加：添加文件中的要素",
+        "mode_update": "按编码更新：匹配的要素更新，新编码添加",
+        "unchanged": "不变",
+        "not_revertible": "此图层没有编码：将整体重写，无法撤销（请保留原文件）",
+        "upload_findings": "导入后检查将新增的问题",
+        "no_new_findings": "不会新增问题",
+        "datum_warning": "这些坐标更像是 {datum}：与{against}的距离中位数为 {best} 米，按 WGS 84 则为 {plain} 米。",
+        "datum_convert": "按 {datum} 转换为 WGS 84",
+        "against_roads": "道路",
+        "against_stored features": "图层中同编码要素",
+        "upload_commit": "提交导入",
+        "upload_done": "已导入为第 {id} 号修改",
+        "upload_done_whole": "已导入（整体重写，无修改记录）",
+        "upload_discard": "放弃",
+        "reload_page": "刷新页面以显示",
+        "preview_truncated": "预览只显示前 {n} 个要素",
+        "choose_mode": "请选择导入方式",
+    }
+)
+STRINGS["en"].update(
+    {
+        "upload": "Upload a layer",
+        "upload_hint": "GeoPackage, zipped Shapefile (.zip, or choose .shp/.dbf/.shx/.prj together), GeoJSON, CSV and Excel (.xlsx). It is read and previewed first; nothing is written until you commit, and a commit can be reverted.",
+        "upload_layer": "As layer",
+        "upload_file": "File",
+        "upload_crs": "Coordinates",
+        "crs_from_file": "as the file says",
+        "upload_encoding": "Text encoding",
+        "encoding_auto": "detect",
+        "upload_sheet": "Sheet / layer",
+        "upload_read": "Read and preview",
+        "upload_reread": "Read again with these",
+        "upload_reading": "Reading and checking…",
+        "upload_read_n": "{n} features read",
+        "upload_columns": "File column → field",
+        "not_used": "(not used)",
+        "required": "required",
+        "upload_mode": "What the file does",
+        "mode_replace": "Replace: the layer becomes the file",
+        "mode_append": "Append: add the file's features",
+        "mode_update": "Update by code: matched features updated, new codes added",
+        "unchanged": "unchanged",
+        "not_revertible": "This layer has no codes: it is rewritten whole and cannot be reverted (keep the file)",
+        "upload_findings": "Findings the check would add",
+        "no_new_findings": "No new findings",
+        "datum_warning": "These coordinates look like {datum}: median distance to the {against} {best} m, against {plain} m as WGS 84.",
+        "datum_convert": "Convert from {datum} to WGS 84",
+        "against_roads": "roads",
+        "against_stored features": "stored features with the same codes",
+        "upload_commit": "Commit the upload",
+        "upload_done": "Imported as change #{id}",
+        "upload_done_whole": "Imported (rewritten whole, no history)",
+        "upload_discard": "Discard",
+        "reload_page": "Reload the page to see it",
+        "preview_truncated": "The preview shows the first {n} features",
+        "choose_mode": "Choose what the file does",
+    }
+)
+
 
 def _from_tables(lang: str) -> dict:
     """Names of layer kinds, facility kinds and rules in ``lang``, from their tables."""

@@ -164,6 +164,11 @@ def render_map(
             "diff": url_for("edit.diff"),
             "proposal": url_for("analysis.proposal"),
             "print": url_for("printing.community", code="CODE"),
+            # uploads: the layer kinds a file may be brought in as, and where to send it
+            "uploads": url_for("upload.create"),
+            "uploadKinds": list(KINDS),
+            "layerChanges": url_for("edit.change_list", layer="LAYER"),
+            "layerRevert": url_for("edit.revert", layer="LAYER", change_id=0),
         },
     }
     payload = script_json(config)

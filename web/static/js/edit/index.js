@@ -1,6 +1,6 @@
 /* gridmap editor, the entry of its modules: redraw grid cells on the map (tools.js),
  * preview and save a change (preview.js), propose a re-partition (proposal.js), see and
- * revert revisions (history.js). Drawing and snapping are Leaflet-Geoman's (static/vendor).
+ * revert revisions (history.js), upload a layer (upload.js). Drawing and snapping are Leaflet-Geoman's (static/vendor).
  *
  * Every operation goes to the server twice: first to /changes/preview, which computes the
  * new cells, their households and population and the findings the change would add; then,
@@ -16,6 +16,7 @@ import {createTools} from "./tools.js";
 import {createChanges} from "./preview.js";
 import {createProposal} from "./proposal.js";
 import {createHistory} from "./history.js";
+import {createUpload} from "./upload.js";
 
 export function installEditor(api, cfg) {
   var S = cfg.strings, map = api.map;
@@ -55,6 +56,7 @@ export function installEditor(api, cfg) {
   ed.changes = createChanges(ed);
   ed.proposal = createProposal(ed);
   ed.tools = createTools(ed);
+  ed.upload = createUpload(ed);
 
   ed.tools.setButtons(false);
   ed.history.load();

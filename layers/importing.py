@@ -1,0 +1,222 @@
+"""Bringing a file's layer into a dataset as one change: replace, append or update by code.
+
+What a mode does is :func:`geo.layerdiff.diff_layer`; this module saves it. For a layer
+kind with codes (streets … grid cells, jurisdictions, facilities) only the features the
+mode adds, removes or changes are written, in one store transaction, each with a revision
+(who, when, why, before and after) sharing one ``change_id``: the upload is listed and
+reverted like any edit (:func:`layers.editing.revert_change`). A layer new to the dataset
+is first created empty, then filled by the same change, so that reverting it empties it.
+
+A kind without codes (household points, buildings, roads) has no feature to compare or
+revert: replace and append rewrite the layer whole, and the answer says it cannot be
+reverted (keep the file).
+
+An import is refused, with nothing written, when the reason is missing, the mode is not
+said for a layer that already holds features, a code repeats, append meets a code already
+held, the file changes nothing, or (``basis`` given) the layer changed since the preview
+the user saw (:class:`~geo.errors.StaleEdit`).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from geo.edits import feature_json
+from geo.errors import InputError, StaleEdit
+from geo.kinds import KINDS
+from geo.layerdiff import MODES, LayerDiff, diff_layer
+from layers.editing import Saved, _reason
+from layers.storage.edits import Version, now
+
+__all__ = ["planned_import", "import_layer", "cannot_update"]
+
+
+def has_codes(layer: str) -> bool:
+    return KINDS[layer].has_codes
+
+
+def _fields(layer: str) -> list[str]:
+    return [f.name for f in KINDS[layer].fields]
+
+
+def _refuse_unsaid_mode(layer: str, mode: str | None, held: int) -> str:
+    if mode is None and held:
+        raise InputError(
+            f"the layer {layer} already holds {held} feature(s): say what the file does to "
+            "it with --mode replace (the layer becomes the file), append (add its features) "
+            "or update (match by code); nothing was stored",
+            zh=f"图层 {layer} 已有 {held} 个要素：请用 --mode 说明文件如何处理它：replace（以文件"
+            "替换图层）、append（追加）或 update（按编码更新）；未保存任何内容",
+        )
+    mode = mode or "replace"
+    if mode not in MODES:
+        raise InputError(
+            f"mode must be one of {', '.join(MODES)}, not '{mode}'",
+            zh=f"导入方式须为 {', '.join(MODES)} 之一，而不是“{mode}”",
+        )
+    if mode == "update" and not has_codes(layer):
+        raise cannot_update(layer)
+    return mode
+
+
+def cannot_update(layer: str) -> InputError:
+    """The refusal of ``update`` for a kind without codes."""
+    return InputError(
+        f"{KINDS[layer].en_plural.lower()} have no codes, so they cannot be updated by "
+        "code: choose replace or append",
+        zh=f"{KINDS[layer].zh}没有编码，无法按编码更新：请选择替换或追加",
+    )
+
+
+def planned_import(current: gpd.GeoDataFrame | None, gdf: gpd.GeoDataFrame, layer: str,
+                   mode: str, given: list[str] | None = None) -> LayerDiff | None:
+    """What ``mode`` would do to the layer as ``current`` holds it (None: not in the
+    dataset): a :class:`~geo.layerdiff.LayerDiff`, or None for a kind without codes
+    (which is rewritten whole)."""  # fmt: skip
+    if not has_codes(layer):
+        return None
+    if current is not None and not gdf.crs.equals(current.crs):
+        gdf = gdf.to_crs(current.crs)
+    return diff_layer(current, gdf, mode, fields=_fields(layer), given=given)
+
+
+def _whole(store, layer: str, gdf: gpd.GeoDataFrame, mode: str, held: int) -> dict:
+    """A kind without codes: the layer rewritten whole (not revertible)."""
+    if mode == "append" and held:
+        current = store.read_layer(layer)
+        gdf = pd.concat([current, gdf.to_crs(current.crs)], ignore_index=True)
+        gdf = gpd.GeoDataFrame(gdf, geometry=current.geometry.name, crs=current.crs)
+    store.write_layer(layer, gdf)
+    return {
+        "layer": layer,
+        "mode": mode,
+        "change_id": None,
+        "revertible": False,
+        "added": len(gdf) - (held if mode == "append" else 0),
+        "removed": held if mode == "replace" else 0,
+        "changed": 0,
+        "unchanged": 0,
+        "revisions": [],
+    }
+
+
+def import_layer(
+    store,
+    layer: str,
+    gdf: gpd.GeoDataFrame,
+    *,
+    mode: str | None,
+    author: str,
+    reason: str,
+    basis: Version | None = None,
+    served=None,
+    given: list[str] | None = None,
+) -> dict:
+    """Save ``gdf`` (a conformed layer, as :func:`layers.readers.read_layer_file` returns
+    it) into ``store`` as ``layer`` by ``mode`` (None: only for a layer not yet holding
+    features). ``basis``: the dataset version the user previewed the upload at; the import
+    is refused if the layer changed since. ``served``: the service's in-memory copy
+    (:class:`layers.editing.Served`), shown the change once committed. ``given``: the
+    fields the file has (:meth:`layers.readers.ImportReport.given`); in update, the
+    others keep their stored values.
+
+    Returns ``{"layer", "mode", "change_id", "revertible", "added", "removed", "changed",
+    "unchanged", "revisions"}`` (counts of features; ``revisions``: ``[{code,
+    revision}]``)."""
+    reason = _reason(reason)
+    present = layer in store.list_layers()
+    if not present:
+        held = 0
+    elif has_codes(layer):
+        held = len(store.read_codes(layer))  # without reading the geometry
+    else:
+        held = len(store.read_layer(layer))
+    mode = _refuse_unsaid_mode(layer, mode, held)
+    target = store.read_layer(store.list_layers()[0]).crs if store.list_layers() else None
+    if target is not None and not gdf.crs.equals(target):
+        gdf = gdf.to_crs(target)
+    if not has_codes(layer):
+        with served.committing() if served is not None else nullcontext():
+            result = _whole(store, layer, gdf, mode, held)
+            if served is not None:
+                # a whole-layer write: the copy, which cannot follow it from revisions
+                # (none were written), reads the dataset again on being shown a change
+                # that starts from a version it has not seen
+                after = store.version()
+                served.apply(Saved(layer, gdf.iloc[:0], [], {}, after, after))
+        return result
+    if not present:
+        store.write_layer(layer, gdf.iloc[:0])  # created empty; filled by the change below
+    with served.committing() if served is not None else nullcontext():
+        with store.edit() as e:
+            version = e.version()
+            if basis is not None and present:
+                since = e.revisions_after(layer, basis.revision)
+                if version.layers != basis.layers or since:
+                    raise StaleEdit(
+                        since[-1]["id"] if since else version.revision,
+                        since[-1] if since else None,
+                        f"the layer {layer} changed since the upload was previewed; "
+                        "preview it again",
+                        zh=f"预览上传后图层 {layer} 已被修改，请重新预览",
+                    )
+            current = e.read_layer(layer)
+            diff = diff_layer(current, gdf, mode, fields=_fields(layer), given=given)
+            if not diff.codes:
+                raise InputError(
+                    f"the file changes nothing: its {diff.unchanged} feature(s) are already "
+                    f"in the layer {layer} as they are",
+                    zh=f"文件没有带来任何修改：其中 {diff.unchanged} 个要素与图层 {layer} 中的完全相同",
+                )
+            removed = current[current["code"].astype(str).isin(diff.removed)]
+            removed = removed.set_geometry(  # an empty geometry: the feature is removed
+                gpd.GeoSeries([shapely.Polygon()] * len(removed), index=removed.index),
+                crs=current.crs,
+            )
+            written = pd.concat([diff.rows.reindex(columns=current.columns), removed],
+                                ignore_index=True)  # fmt: skip
+            written = gpd.GeoDataFrame(written, geometry=current.geometry.name, crs=current.crs)
+            e.write_features(layer, written, diff.codes)
+            before = {c: i for i, c in enumerate(current["code"].astype(str))}
+            after = {c: i for i, c in enumerate(diff.rows["code"].astype(str))}
+            change_id, out = None, []
+            label = {"replace": "replaced", "append": "appended", "update": "updated"}[mode]
+            for code in diff.codes:
+                rev = e.add_revision(
+                    {
+                        "layer": layer,
+                        "code": code,
+                        "author": author,
+                        "at": now(),
+                        "reason": f"upload ({label}): {reason}",
+                        "before": feature_json(current, before[code]) if code in before else None,
+                        "after": feature_json(diff.rows, after[code]) if code in after else None,
+                        "change_id": change_id,
+                        "accepted": None,
+                    }
+                )
+                change_id = change_id or rev
+                out.append({"code": code, "revision": rev})
+        if served is not None:
+            served.apply(
+                Saved(
+                    layer,
+                    written,
+                    diff.codes,
+                    {o["code"]: o["revision"] for o in out},
+                    version,
+                    Version(version.layers, out[-1]["revision"]),
+                )
+            )
+    return {
+        "layer": layer,
+        "mode": mode,
+        "change_id": change_id,
+        "revertible": True,
+        **diff.counts(),
+        "revisions": out,
+    }
