@@ -605,3 +605,62 @@ def test_a_large_grid_is_drawn_from_vector_tiles_at_city_zoom(browser, tmp_path)
     finally:
         page.close()
         server.close()
+
+
+def test_planner_uploads_an_excel_sheet_maps_it_commits_and_reverts(browser, tmp_path):
+    """The upload loop as a planner does it, offline: choose an .xlsx with Chinese
+    headers, read it, choose update by code, read the diff and the findings it would add,
+    give a reason, commit; the map shows the new post; revert it with its own reason."""
+    import pandas as pd
+
+    from tests.test_upload import _facilities
+
+    with _planner_on_the_map(browser, tmp_path) as (app, page, external, errors):
+        stored = app.extensions["gridmap"].stored["facility"]
+        held = len(stored)
+        book = tmp_path / "设施.xlsx"
+        new = _facilities(["NEWPOST"], x0=91.125, crs=4326)
+        pd.DataFrame(
+            {"编码": [*stored["code"][:5], "NEWPOST"], "名称": [*stored["name"][:5], "新警务站"],
+             "类型": [*stored["kind"][:5], "便民警务站"],
+             "经度": [*stored.geometry.x[:5], new.geometry.x[0]],
+             "纬度": [*stored.geometry.y[:5], new.geometry.y[0]]}
+        ).to_excel(book, index=False)  # fmt: skip
+        page.select_option("#gm-upload-layer", "facility")
+        page.set_input_files("#gm-upload-file", str(book))
+        page.select_option("#gm-upload-crs", "EPSG:4490")
+        page.click("#gm-upload-read")
+        page.wait_for_selector("#gm-upload-modes")
+        mapping = page.inner_text("#gm-upload-mapping")
+        assert "编码" in mapping and "经度" not in mapping  # coordinates are not fields
+        assert page.eval_on_selector("select[data-column='类型']", "s => s.value") == "kind"
+        assert "刷新" not in page.inner_text("#gm-upload")
+        page.check("input[name=gm-upload-mode][value=update]")
+        page.wait_for_selector("#gm-upload-findings")
+        modes = page.inner_text("#gm-upload-modes")
+        assert "新增 1" in modes and "修改 0" in modes and "不变 5" in modes, modes
+        assert page.evaluate("window.gridmap.editor.upload.getLayers().length") == 6  # previewed
+        page.screenshot(path=str(tmp_path / "upload-preview.png"))
+        page.click("#gm-upload-commit")  # no reason yet: asked for one
+        assert "修改原因" in page.inner_text("#gm-upload-status")
+        page.fill("#gm-upload-reason", "新设警务站")
+        page.click("#gm-upload-commit")
+        page.wait_for_function(
+            "document.getElementById('gm-upload-status').textContent.includes('已导入为第')"
+            " || document.getElementById('gm-upload-status').className.includes('gm-error')"
+        )
+        assert "已导入为第" in page.inner_text("#gm-upload-status"), page.inner_text(
+            "#gm-upload-status"
+        )
+        assert len(app.extensions["gridmap"].stored["facility"]) == held + 1
+        page.wait_for_function(  # the map's facilities drawn again, the new post among them
+            f"window.gridmap.current.facilities.getLayers().length === {held + 1}"
+        )
+        page.screenshot(path=str(tmp_path / "upload-done.png"))
+        page.fill("#gm-upload-revert input", "位置未定")
+        page.click("#gm-upload-revert button")
+        page.wait_for_function(
+            "document.getElementById('gm-upload-status').textContent.includes('已保存')"
+        )
+        assert len(app.extensions["gridmap"].stored["facility"]) == held
+        assert not external and not errors, (external, errors)

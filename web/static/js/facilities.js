@@ -14,7 +14,11 @@ export function createFacilities(map, cfg) {
   var kinds = cfg.facilityKinds;
   var layer = L.markerClusterGroup({disableClusteringAtZoom: 17, maxClusterRadius: 50});
   layer.addTo(map);
-  getJSON(cfg.api.items.replace("LAYER", "facility") + "?limit=10000").then(function (fc) {
+  layer.reload = function () {  // after an upload: the facilities as they are now
+    return getJSON(cfg.api.items.replace("LAYER", "facility") + "?limit=10000").then(draw);
+  };
+  function draw(fc) {
+    layer.clearLayers();
     fc.features.forEach(function (f) {
       var c = f.geometry.coordinates, p = f.properties;
       var holder = el("div", {"class": "gm-fac"}, [svgSymbol(kinds[p.kind])]);
@@ -26,7 +30,8 @@ export function createFacilities(map, cfg) {
       });
       layer.addLayer(marker);
     });
-  });
+  }
+  layer.reload();
   var legend = document.getElementById("gm-kinds");
   Object.keys(kinds).forEach(function (k) {
     legend.appendChild(el("div", {"class": "gm-legend-row"}, [svgSymbol(kinds[k]), el("span", {text: kindLabel(cfg, k)})]));

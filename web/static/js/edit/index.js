@@ -61,5 +61,6 @@ export function installEditor(api, cfg) {
   ed.tools.setButtons(false);
   ed.history.load();
   window.gridmap.editor = {select: ed.tools.select, preview: ed.changes.preview,
-                           layers: {preview: layers.preview, diff: layers.diff, proposal: layers.proposal}};
+                           layers: {preview: layers.preview, diff: layers.diff, proposal: layers.proposal},
+                           upload: ed.upload && ed.upload.preview};
 }

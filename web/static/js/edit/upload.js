@@ -18,9 +18,14 @@ export function createUpload(ed) {
   var form = $("gm-upload-form");
   if (!form) return null;
   var status = $("gm-upload-status"), result = $("gm-upload-result");
+  if (!ed.map.getPane("gm-upload")) ed.map.createPane("gm-upload").style.zIndex = 650;  // above the markers
   var preview = L.geoJSON(null, {
-    style: function () { return PREVIEW_STYLE; },
-    pointToLayer: function (f, latlng) { return L.circleMarker(latlng, {radius: 5, color: "#d95f0e", weight: 2, fillOpacity: 0.6}); }
+    pane: "gm-upload",
+    style: function (f) { return f.geometry.type.indexOf("Point") >= 0 ? {} : PREVIEW_STYLE; },
+    pointToLayer: function (f, latlng) {  // above the facility symbols, unmistakably new
+      return L.circleMarker(latlng, {pane: "gm-upload", radius: 9, color: "#d95f0e", weight: 3,
+                                     fillColor: "#ffffff", fillOpacity: 0.9});
+    }
   }).addTo(ed.map);
   var current = null;  // {reading, etag, choices}
 
@@ -40,8 +45,15 @@ export function createUpload(ed) {
             encoding: $("gm-upload-encoding").value || null};
   }
 
-  function answer(r) {
+  function answer(r) {  // the body, its status and the ETag of a reading
     return r.json().then(function (b) { b._status = r.status; b._etag = r.headers.get("ETag"); return b; });
+  }
+
+  function postJSON(url, body, etag) {
+    var headers = {"Content-Type": "application/json", "X-CSRF-Token": E.csrf};
+    if (etag) headers["If-Match"] = etag;
+    return fetch(url, {method: "POST", credentials: "same-origin", headers: headers,
+                       body: JSON.stringify(body)}).then(answer);
   }
 
   form.addEventListener("submit", function (e) {
@@ -62,7 +74,8 @@ export function createUpload(ed) {
     if (!current) return;
     var c = Object.assign({}, current.choices, extra || {});
     say(S.upload_reading);
-    ed.send("POST", E.uploads + "/" + current.id + "/read", c).then(function (b) { shown(b, c); });
+    postJSON(E.uploads + "/" + current.id + "/read", c).then(function (b) { shown(b, c); })
+      .catch(function (err) { say(err.message, true); });
   }
 
   // the answer to a reading: what was read, the mapping, the modes, the preview
@@ -192,9 +205,8 @@ export function createUpload(ed) {
     go.addEventListener("click", function () {
       if (!why.value.trim()) { say(S.reason + "?", true); why.focus(); return; }
       var body = Object.assign({}, current.choices, {reason: why.value});
-      fetch(E.uploads + "/" + current.id + "/commit", {method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "X-CSRF-Token": E.csrf, "If-Match": current.etag},
-        body: JSON.stringify(body)}).then(answer).then(function (r) {
+      say(S.upload_committing);
+      postJSON(E.uploads + "/" + current.id + "/commit", body, current.etag).then(function (r) {
           if (r._status !== 200) { say(errorText(r), true); return; }
           done(r);
         });
@@ -213,9 +225,16 @@ export function createUpload(ed) {
     current = null;
     var text = r.revertible ? S.upload_done.replace("{id}", r.change_id) : S.upload_done_whole;
     say(text + " · " + S.added + " " + r.added + " · " + S.removed + " " + r.removed + " · " + S.changed + " " + r.changed);
-    if (api.layers[r.layer]) api.reloadLayer(r.layer);
-    else result.appendChild(el("a", {href: window.location.href, text: S.reload_page}));
+    shownAgain(r.layer, true);
     if (r.revertible) result.appendChild(revertBox(r));
+    $("gm-upload").scrollIntoView({block: "start"});
+  }
+
+  // the layer as it is now on the map; one the page does not draw yet: a link to reload
+  function shownAgain(layer, offerReload) {
+    if (api.layers[layer]) api.reloadLayer(layer);
+    else if (layer === "facility" && api.facilities) api.facilities.reload();
+    else if (offerReload) result.appendChild(el("a", {href: window.location.href, text: S.reload_page}));
   }
 
   function revertBox(r) {
@@ -228,7 +247,7 @@ export function createUpload(ed) {
         if (b._status !== 200) { say(errorText(b), true); return; }
         say(S.saved + " #" + b.change_id);
         result.textContent = "";
-        if (api.layers[r.layer]) api.reloadLayer(r.layer);
+        shownAgain(r.layer, false);
       });
     });
     return el("div", {"class": "gm-band", id: "gm-upload-revert"}, [why, go]);
