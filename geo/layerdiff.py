@@ -109,9 +109,9 @@ def _same_values(a: pd.Series, b: pd.Series) -> np.ndarray:
     """Row by row: equal, or both missing (numbers compared as numbers)."""
     missing_a, missing_b = a.isna().to_numpy(), b.isna().to_numpy()
     try:
-        equal = (a.astype(float).to_numpy() == b.astype(float).to_numpy())
+        equal = a.astype(float).to_numpy() == b.astype(float).to_numpy()
     except (TypeError, ValueError):
-        equal = (a.astype(str).to_numpy() == b.astype(str).to_numpy())
+        equal = a.astype(str).to_numpy() == b.astype(str).to_numpy()
     return (missing_a & missing_b) | (~missing_a & ~missing_b & equal)
 
 
@@ -196,8 +196,6 @@ def diff_layer(
         same[np.flatnonzero(matched)] = equal
     added = new_codes[~matched].tolist()
     changed = new_codes[matched & ~same].tolist()
-    removed = (
-        [c for c in old_codes if c not in set(new_codes)] if mode == "replace" else []
-    )
+    removed = [c for c in old_codes if c not in set(new_codes)] if mode == "replace" else []
     rows = incoming.iloc[np.flatnonzero(~same)]
     return LayerDiff(mode, added, removed, changed, int(same.sum()), rows)

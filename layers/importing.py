@@ -4,12 +4,14 @@ What a mode does is :func:`geo.layerdiff.diff_layer`; this module saves it. For 
 kind with codes (streets … grid cells, jurisdictions, facilities) only the features the
 mode adds, removes or changes are written, in one store transaction, each with a revision
 (who, when, why, before and after) sharing one ``change_id``: the upload is listed and
-reverted like any edit (:func:`layers.editing.revert_change`). A layer new to the dataset
-is first created empty, then filled by the same change, so that reverting it empties it.
+reverted like any edit (:func:`layers.editing.revert_change`). The layer is instead written whole, without history, and the answer says it cannot be
+reverted (:func:`written_whole` says when and why):
 
-A kind without codes (household points, buildings, roads) has no feature to compare or
-revert: replace and append rewrite the layer whole, and the answer says it cannot be
-reverted (keep the file).
+- a layer new to the dataset (or empty): there is no earlier state to go back to, and
+  its first features are written at the speed of a file copy, not feature by feature;
+- a kind without codes (household points, buildings, roads): no feature to compare;
+- a replace by a file, or of a layer, whose codes repeat: features cannot be told apart
+  (the check then reports the repeated codes as duplicate_code).
 
 An import is refused, with nothing written, when the reason is missing, the mode is not
 said for a layer that already holds features, a code repeats, append meets a code already
@@ -28,11 +30,18 @@ import shapely
 from geo.edits import feature_json
 from geo.errors import InputError, StaleEdit
 from geo.kinds import KINDS
-from geo.layerdiff import MODES, LayerDiff, diff_layer
+from geo.layerdiff import MODES, LayerDiff, diff_layer, repeated_codes
 from layers.editing import Saved, _reason
 from layers.storage.edits import Version, now
 
-__all__ = ["planned_import", "import_layer", "cannot_update"]
+__all__ = [
+    "written_whole",
+    "held_codes",
+    "whole_layer",
+    "planned_import",
+    "import_layer",
+    "cannot_update",
+]
 
 
 def has_codes(layer: str) -> bool:
@@ -72,24 +81,68 @@ def cannot_update(layer: str) -> InputError:
     )
 
 
-def planned_import(current: gpd.GeoDataFrame | None, gdf: gpd.GeoDataFrame, layer: str,
-                   mode: str, given: list[str] | None = None) -> LayerDiff | None:
-    """What ``mode`` would do to the layer as ``current`` holds it (None: not in the
-    dataset): a :class:`~geo.layerdiff.LayerDiff`, or None for a kind without codes
-    (which is rewritten whole)."""  # fmt: skip
+def written_whole(
+    layer: str, mode: str, gdf: gpd.GeoDataFrame, held_codes: pd.Series | None
+) -> tuple[str, str] | None:
+    """Why bringing ``gdf`` into ``layer`` by ``mode`` rewrites it whole, without history
+    (English, Chinese); None when it is a change feature by feature (see the module
+    docstring). ``held_codes``: the codes the layer holds, one per feature (None for a
+    kind without codes; see :func:`held_codes`), or None when there is no such layer."""  # fmt: skip
+    if held_codes is None or not len(held_codes):
+        return ("a new layer: written whole; to change it later, upload again",
+                "新图层：整体写入；以后可再次上传以修改")  # fmt: skip
     if not has_codes(layer):
+        return ("this layer has no codes: it is rewritten whole and cannot be reverted "
+                "(keep the file)", "此图层没有编码：将整体重写，无法撤销（请保留原文件）")  # fmt: skip
+    if mode == "replace":
+        twice = repeated_codes(gdf["code"]) or repeated_codes(held_codes)
+        if twice:
+            shown = ", ".join(twice[:5]) + (" …" if len(twice) > 5 else "")
+            return (f"codes repeat ({shown}): the layer is rewritten whole and cannot be "
+                    "reverted; the check reports them as duplicate codes",
+                    f"编码重复（{shown}）：图层将整体重写，无法撤销；检查会将其列为编码重复")  # fmt: skip
+    return None
+
+
+def held_codes(current: gpd.GeoDataFrame | None, layer: str) -> pd.Series | None:
+    """What :func:`written_whole` needs of a layer as ``current`` holds it."""
+    if current is None:
+        return None
+    return current["code"] if has_codes(layer) else pd.Series([None] * len(current))
+
+
+def planned_import(
+    current: gpd.GeoDataFrame | None,
+    gdf: gpd.GeoDataFrame,
+    layer: str,
+    mode: str,
+    given: list[str] | None = None,
+) -> LayerDiff | None:
+    """What ``mode`` would do to the layer as ``current`` holds it (None: not in the
+    dataset): a :class:`~geo.layerdiff.LayerDiff`, or None when the layer is rewritten
+    whole (:func:`written_whole`)."""  # fmt: skip
+    if mode == "update" and not has_codes(layer):
+        raise cannot_update(layer)
+    if written_whole(layer, mode, gdf, held_codes(current, layer)):
         return None
     if current is not None and not gdf.crs.equals(current.crs):
         gdf = gdf.to_crs(current.crs)
     return diff_layer(current, gdf, mode, fields=_fields(layer), given=given)
 
 
-def _whole(store, layer: str, gdf: gpd.GeoDataFrame, mode: str, held: int) -> dict:
-    """A kind without codes: the layer rewritten whole (not revertible)."""
-    if mode == "append" and held:
-        current = store.read_layer(layer)
-        gdf = pd.concat([current, gdf.to_crs(current.crs)], ignore_index=True)
-        gdf = gpd.GeoDataFrame(gdf, geometry=current.geometry.name, crs=current.crs)
+def whole_layer(current: gpd.GeoDataFrame | None, gdf: gpd.GeoDataFrame, mode: str):
+    """The layer as a whole-layer write leaves it: the file, or (append) the layer and the
+    file's features after it. In ``current``'s CRS."""
+    if current is None or mode != "append":
+        return gdf
+    merged = pd.concat([current, gdf.to_crs(current.crs)], ignore_index=True)
+    return gpd.GeoDataFrame(merged, geometry=current.geometry.name, crs=current.crs)
+
+
+def _whole(store, layer: str, gdf: gpd.GeoDataFrame, mode: str, held: int, why) -> dict:
+    """The layer rewritten whole (not revertible: ``why``)."""
+    current = store.read_layer(layer) if held and mode == "append" else None
+    gdf = whole_layer(current, gdf, mode)
     store.write_layer(layer, gdf)
     return {
         "layer": layer,
@@ -101,6 +154,7 @@ def _whole(store, layer: str, gdf: gpd.GeoDataFrame, mode: str, held: int) -> di
         "changed": 0,
         "unchanged": 0,
         "revisions": [],
+        "whole": {"en": why[0], "zh": why[1]},
     }
 
 
@@ -130,18 +184,20 @@ def import_layer(
     reason = _reason(reason)
     present = layer in store.list_layers()
     if not present:
-        held = 0
+        codes = None
     elif has_codes(layer):
-        held = len(store.read_codes(layer))  # without reading the geometry
+        codes = store.read_codes(layer)  # without reading the geometry
     else:
-        held = len(store.read_layer(layer))
+        codes = pd.Series([None] * len(store.read_layer(layer)))
+    held = 0 if codes is None else len(codes)
     mode = _refuse_unsaid_mode(layer, mode, held)
     target = store.read_layer(store.list_layers()[0]).crs if store.list_layers() else None
     if target is not None and not gdf.crs.equals(target):
         gdf = gdf.to_crs(target)
-    if not has_codes(layer):
+    why = written_whole(layer, mode, gdf, codes)
+    if why:
         with served.committing() if served is not None else nullcontext():
-            result = _whole(store, layer, gdf, mode, held)
+            result = _whole(store, layer, gdf, mode, held, why)
             if served is not None:
                 # a whole-layer write: the copy, which cannot follow it from revisions
                 # (none were written), reads the dataset again on being shown a change
@@ -149,8 +205,6 @@ def import_layer(
                 after = store.version()
                 served.apply(Saved(layer, gdf.iloc[:0], [], {}, after, after))
         return result
-    if not present:
-        store.write_layer(layer, gdf.iloc[:0])  # created empty; filled by the change below
     with served.committing() if served is not None else nullcontext():
         with store.edit() as e:
             version = e.version()

@@ -313,7 +313,8 @@ def test_full_disk_says_disk_full_and_keeps_the_dataset(
         monkeypatch.setattr(diskspace, "free_bytes", lambda path: 4096)
     else:
         monkeypatch.setattr(geopackage.pyogrio, "write_dataframe", _enospc)
-    assert cli.main(["import", str(dataset), str(src), "--layer", "grid"]) == 2
+    # a new layer (another department's grid drawn like the base grid) is written whole
+    assert cli.main(["import", str(dataset), str(src), "--layer", "grid_urban"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: disk full") and "unchanged" in err and str(dataset) in err
     assert "OVERWRITE" not in err and "already exists" not in err
@@ -344,8 +345,8 @@ def _can_mount_tmpfs():
 
 @pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs unshare to mount a small tmpfs")
 def test_really_full_disk(tmp_path, grid_layer):
-    """On a real 700 KB file system: the second import of a 651-cell grid does not fit
-    beside the copy, GDAL fails with its misleading 'already exists', the user reads 'disk
+    """On a real 700 KB file system: the second import of a 651-cell grid (a replace,
+    written whole: the sample repeats codes) does not fit beside the copy, GDAL fails with its misleading 'already exists', the user reads 'disk
     full' and the stored file is unchanged."""
     sample = pyogrio.read_dataframe(ROOT / "data" / "lhasa.gpkg", layer="grid")
     src = tmp_path / "grid.geojson"
@@ -356,7 +357,7 @@ def test_really_full_disk(tmp_path, grid_layer):
         mount -t tmpfs -o size=700k tmpfs {mnt} || exit 99
         {sys.executable} -m layers import {mnt}/c.gpkg {src} --layer grid > /dev/null || exit 98
         sha256sum {mnt}/c.gpkg
-        {sys.executable} -m layers import {mnt}/c.gpkg {src} --layer grid
+        {sys.executable} -m layers import {mnt}/c.gpkg {src} --layer grid --mode replace
         echo "rc=$?"
         sha256sum {mnt}/c.gpkg
         ls -a {mnt}

@@ -437,6 +437,7 @@ def test_openapi_describes_every_endpoint_with_the_maximum_limit(client, sample_
             "<int:z>", "{tileMatrix}"
         )
         templated = templated.replace("<int:row>", "{tileRow}").replace("<int:col>", "{tileCol}")
+        templated = templated.replace("<uid>", "{uploadId}")
         assert templated in paths, rule.rule
     items = doc["paths"]["/collections/grid/items"]["get"]["parameters"]
     limit = next(p for p in items if p["name"] == "limit")
@@ -444,6 +445,9 @@ def test_openapi_describes_every_endpoint_with_the_maximum_limit(client, sample_
     assert {"households", "parent_code", "filter", "crs", "bbox-crs"} <= {p["name"] for p in items}
     put = doc["paths"]["/collections/{collectionId}/items/{featureId}"]["put"]
     assert put["security"] == [{"session": []}]
+    upload = doc["paths"]["/uploads"]["post"]
+    assert list(upload["requestBody"]["content"]) == ["multipart/form-data"]
+    assert upload["security"] == [{"session": []}] and "503" in upload["responses"]
 
 
 def test_alignment_table_is_strict_json(client):

@@ -48,7 +48,10 @@ def test_each_mode_says_what_it_adds_removes_and_changes():
     new.loc[1, "name"] = "renamed"
     replace = diff_layer(old, new, "replace", fields=FIELDS)
     assert (replace.added, replace.removed, replace.changed, replace.unchanged) == (
-        ["d"], ["a"], ["c"], 1
+        ["d"],
+        ["a"],
+        ["c"],
+        1,
     )
     assert list(replace.rows["code"]) == ["c", "d"]  # only what changes is written
     update = diff_layer(old, new, "update", fields=FIELDS)
@@ -121,20 +124,30 @@ def test_each_mode_is_one_revertible_change_on_each_backend(store):
                      author="ana", reason="again")  # fmt: skip
 
 
-def test_a_new_layer_reverted_is_empty_and_a_stale_preview_is_refused(store):
-    import_layer(store, "street", _street(["s1"]), mode=None, author="ana", reason="start")
+def test_a_new_layer_is_written_whole_and_a_stale_preview_is_refused(store):
     first = import_layer(store, "facility", _facilities(["a", "b"]), mode=None, author="ana",
                          reason="new layer")  # fmt: skip
-    assert first["revertible"] and first["added"] == 2
+    assert not first["revertible"] and first["added"] == 2 and not store.revisions("facility")
+    assert first["whole"]["en"].startswith("a new layer")
     basis = store.version()
-    import_layer(store, "facility", _facilities(["c"], x0=91.2), mode="append", author="bo",
-                 reason="meanwhile")  # fmt: skip
+    later = import_layer(store, "facility", _facilities(["c"], x0=91.2), mode="append",
+                         author="bo", reason="meanwhile")  # fmt: skip
     with pytest.raises(StaleEdit, match="changed since the upload was previewed"):
         import_layer(store, "facility", _facilities(["d"], x0=91.3), mode="append",
                      author="ana", reason="late", basis=basis)  # fmt: skip
     assert sorted(store.read_layer("facility")["code"]) == ["a", "b", "c"]
-    revert_change(store, first["change_id"], author="ana", reason="undo", layer="facility")
-    assert list(store.read_layer("facility")["code"]) == ["c"]
+    revert_change(store, later["change_id"], author="ana", reason="undo", layer="facility")
+    assert sorted(store.read_layer("facility")["code"]) == ["a", "b"]
+
+
+def test_a_replace_whose_codes_repeat_is_written_whole_for_the_check_to_report(store):
+    import_layer(store, "facility", _facilities(["a", "b"]), mode=None, author="ana", reason="1")
+    twice = _facilities(["a", "a", "c"])
+    with pytest.raises(InputError, match=r"codes repeat in the file \(a\)"):
+        import_layer(store, "facility", twice, mode="update", author="ana", reason="2")
+    done = import_layer(store, "facility", twice, mode="replace", author="ana", reason="2")
+    assert not done["revertible"] and "codes repeat (a)" in done["whole"]["en"]
+    assert sorted(store.read_layer("facility")["code"]) == ["a", "a", "c"]
 
 
 def _street(codes):

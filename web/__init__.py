@@ -161,6 +161,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         app.config["SECRET_KEY"] = secret_key(Path(app.instance_path))
 
+    from layers.uploads import UploadArea
     from web import (
         account,
         analysis,
@@ -175,7 +176,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         tiles,
         uploads,
     )
-    from layers.uploads import UploadArea
     from web.catalog import Catalog
     from web.heavy import HeavyJobs
     from web.params import refuse_unknown

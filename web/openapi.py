@@ -31,6 +31,7 @@ _PATH_NAMES = {
     "z": "tileMatrix",
     "row": "tileRow",
     "col": "tileCol",
+    "uid": "uploadId",
 }
 _ERROR = {
     "description": "a problem with the request (4xx) or the service (5xx), said in English "
@@ -170,10 +171,9 @@ def document() -> dict:
                     "default": _ERROR,
                 },
             }
-            if m in _BODY:
-                op["requestBody"] = {
-                    "content": {t: {"schema": {"type": "object"}} for t in _BODY[m]}
-                }
+            if m in _BODY:  # a view may name its own body types (an upload: a form)
+                types = getattr(view, "body_types", None) or _BODY[m]
+                op["requestBody"] = {"content": {t: {"schema": {"type": "object"}} for t in types}}
             if getattr(view, "planner_only", False):
                 op["security"] = [{"session": []}]
             if getattr(view, "heavy", False):  # web.heavy: bounded, may be refused

@@ -31,7 +31,6 @@ import json
 import time
 
 import geopandas as gpd
-import pandas as pd
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 import geo
@@ -40,7 +39,13 @@ from geo.errors import GridmapError, InputError, PreconditionRequired
 from geo.findings import new_since
 from geo.kinds import KINDS, kind
 from geo.layerdiff import MODES
-from layers.importing import cannot_update, import_layer, planned_import
+from layers.importing import (
+    held_codes,
+    import_layer,
+    planned_import,
+    whole_layer,
+    written_whole,
+)
 from layers.readers import ImportLimits, ImportReport, parse_crs, read_layer_file
 from layers.storage.edits import Version, splice
 from web.auth import planner_required
@@ -145,14 +150,11 @@ def _basis(version: Version) -> str:
     return f'"upload:{version.layers}.{version.revision}"'
 
 
-def _after(current, gdf, layer: str, mode: str, diff) -> gpd.GeoDataFrame:
+def _after(current, gdf, mode: str, diff) -> gpd.GeoDataFrame:
     """The layer as it would be after the upload, in the stored CRS."""
-    if current is None or mode == "replace":
-        return gdf
     if diff is not None:
         return splice(current, diff.rows, diff.codes)
-    merged = pd.concat([current, gdf.to_crs(current.crs)], ignore_index=True)
-    return gpd.GeoDataFrame(merged, geometry=current.geometry.name, crs=current.crs)
+    return whole_layer(current, gdf, mode)
 
 
 def _reading(upload, choices: dict) -> Response:
@@ -170,17 +172,16 @@ def _reading(upload, choices: dict) -> Response:
         except InputError as err:
             modes[mode] = {"refused": err.to_dict()}
             continue
-        if diff is None:  # a kind without codes: rewritten whole
+        if diff is None:  # rewritten whole
             held = len(current) if current is not None else 0
-            if mode == "update":
-                modes[mode] = {"refused": cannot_update(layer).to_dict()}
-                continue
+            why = written_whole(layer, mode, gdf, held_codes(current, layer))
             modes[mode] = {
                 "added": len(gdf),
                 "removed": held if mode == "replace" else 0,
                 "changed": 0,
                 "unchanged": 0,
                 "revertible": False,
+                "whole": {"en": why[0], "zh": why[1]},
             }
             continue
         modes[mode] = {
@@ -216,7 +217,7 @@ def _reading(upload, choices: dict) -> Response:
     chosen = answer["mode"]
     if chosen and "refused" not in modes[chosen]:
         diff = planned_import(current, gdf, layer, chosen, given=report.given())
-        after = _after(current, gdf, layer, chosen, diff).to_crs("EPSG:4326")
+        after = _after(current, gdf, chosen, diff).to_crs("EPSG:4326")
         started = time.monotonic()
         checked = geo.check(cat.layers.subset(**{layer: after}))
         added = new_since(cat.report().findings, checked.findings)
@@ -250,6 +251,9 @@ def create():
     response.status_code = 201
     response.headers["Location"] = url_for("upload.read", uid=upload.id, _external=True)
     return response
+
+
+create.body_types = ("multipart/form-data",)  # the OpenAPI document says so
 
 
 @bp.post("/uploads/<uid>/read")

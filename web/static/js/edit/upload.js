@@ -171,7 +171,7 @@ export function createUpload(ed) {
       var row = el("label", {"class": "gm-mode"}, [radio, el("span", {text: " " + S["mode_" + m]}),
         el("div", {"class": info.refused ? "gm-muted gm-error" : "gm-muted", text: detail})]);
       if (info.codes && b.mode === m) row.appendChild(codes(info.codes));
-      if (info.revertible === false && !info.refused) row.appendChild(el("div", {"class": "gm-error", text: S.not_revertible}));
+      if (info.whole && b.held) row.appendChild(el("div", {"class": "gm-error", text: info.whole[ed.cfg.lang === "en" ? "en" : "zh"]}));
       box.appendChild(row);
     });
     if (!b.mode) box.appendChild(el("div", {"class": "gm-hint", text: S.choose_mode}));
