@@ -1,5 +1,5 @@
 """Reading users' files into a conforming layer: GeoPackage, GeoJSON, Shapefile (plain or
-zipped), and tables with coordinates or WKT: CSV and Excel workbooks (.xlsx, read with
+zipped), KML (plain or KMZ; never with a DTD), and tables with coordinates or WKT: CSV and Excel workbooks (.xlsx, read with
 openpyxl; its XML through defusedxml, so entity expansion is refused).
 
 :func:`read_layer_file` is what both the command line and the web upload call. It finds the
@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import threading
 import warnings
@@ -41,7 +42,11 @@ from layers.unreadable import wkb_problem, wkt_problem
 
 __all__ = ["ImportLimits", "ImportReport", "read_layer_file", "parse_crs", "SUPPORTED_SUFFIXES"]
 
-SUPPORTED_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip", ".csv", ".txt", ".xlsx")
+SUPPORTED_SUFFIXES = (
+    ".gpkg", ".geojson", ".json", ".shp", ".zip", ".csv", ".txt", ".xlsx", ".kml", ".kmz"
+)  # fmt: skip
+# archives unpacked before reading (a .kmz is a zipped KML)
+_ARCHIVES = (".zip", ".kmz")
 
 # Pseudo-CRS names for China's web-map datums: the points are lon/lat, offset.
 _DATUMS = {
@@ -152,7 +157,26 @@ _EXPECTED = {
     ".geojson": ("JSON", "GeoJSON", "GeoJSON"),
     ".json": ("JSON", "GeoJSON", "GeoJSON"),
     ".xlsx": ("a zip archive", "an Excel workbook (.xlsx)", "Excel 工作簿（.xlsx）"),
+    ".kml": ("XML (GML, KML or another XML format)", "KML", "KML"),
 }
+# KML is XML: read only without a DTD (where entities are declared, and a "billion laughs"
+# file expands to gigabytes); KML itself never needs one
+_XML_DECLARATIONS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+# what GDAL's LIBKML driver adds to every KML layer, kept only where it holds something
+_KML_STYLE_COLUMNS = (
+    "id",
+    "description",
+    "timestamp",
+    "begin",
+    "end",
+    "altitudeMode",
+    "tessellate",
+    "extrude",
+    "visibility",
+    "drawOrder",
+    "icon",
+    "snippet",
+)
 
 
 def _check_content(path: Path, shown: str) -> None:
@@ -160,7 +184,9 @@ def _check_content(path: Path, shown: str) -> None:
 
     GDAL picks a driver by content, so a GML file named ``.geojson`` would be parsed as
     XML, entities and all (a "billion laughs" file expands to gigabytes). gridmap reads
-    only the formats it names, each recognised by its first bytes; XML is never parsed.
+    only the formats it names, each recognised by its first bytes. The only XML it reads
+    is KML (a ``.kml`` that says ``<kml``), and only without a DTD: a file declaring a
+    DOCTYPE or an ENTITY anywhere is refused before any parser sees it.
     """
     with open(path, "rb") as f:
         head = f.read(64)
@@ -171,6 +197,8 @@ def _check_content(path: Path, shown: str) -> None:
     start = head.removeprefix(b"\xef\xbb\xbf").lstrip() if head[:1] != b"\x00" else head
     found = next(((en, zh) for sig, en, zh in _SIGNATURES if start.startswith(sig)), None)
     suffix = path.suffix.lower()
+    if suffix == ".kml":
+        _check_kml(path, shown)
     if suffix in _EXPECTED:
         want, fmt, fmt_zh = _EXPECTED[suffix]
         if found is not None and found[0] == want:
@@ -179,11 +207,11 @@ def _check_content(path: Path, shown: str) -> None:
         raise InputError(
             f"{shown} is named '{suffix}' but its content is {what}, not {fmt}; nothing was "
             f"read. Fix: export the layer again as {fmt} (gridmap reads GeoPackage, GeoJSON, "
-            "Shapefile and CSV, recognised by their content, and never parses XML such as "
-            "GML or KML)",
+            "Shapefile, KML, CSV and Excel, recognised by their content, and parses no other "
+            "XML such as GML)",
             zh=f"{shown} 的扩展名是 '{suffix}'，但内容是{what_zh}，不是 {fmt_zh}；未读取。修正："
-            f"重新导出为 {fmt_zh}（gridmap 按内容识别 GeoPackage、GeoJSON、Shapefile 和 CSV，"
-            "不解析 GML、KML 等 XML 文件）",
+            f"重新导出为 {fmt_zh}（gridmap 按内容识别 GeoPackage、GeoJSON、Shapefile、KML、CSV "
+            "和 Excel，不解析 GML 等其他 XML 文件）",
         )
     if suffix in (".csv", ".txt") and found is not None and found[0] != "JSON":
         raise InputError(
@@ -192,6 +220,36 @@ def _check_content(path: Path, shown: str) -> None:
             zh=f"{shown} 的扩展名是 '{suffix}'，但内容是{found[1]}，不是文本表格；未读取。"
             "修正：将表格导出为 CSV",
         )
+
+
+def _check_kml(path: Path, shown: str) -> None:
+    """Refuse a .kml that is not KML or that declares a DTD or entities (anywhere)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+        if b"<kml" not in head:
+            raise InputError(
+                f"{shown} is named '.kml' but holds no <kml> element; nothing was read",
+                zh=f"{shown} 的扩展名是 '.kml'，但其中没有 <kml> 元素；未读取",
+            )
+        tail = b""
+        f.seek(0)
+        while chunk := f.read(1 << 20):
+            if _XML_DECLARATIONS.search(tail + chunk):
+                raise InputError(
+                    f"{shown} declares a DTD or entities (<!DOCTYPE or <!ENTITY), which KML "
+                    "never needs and which can make a small file expand without bound; "
+                    "nothing was read. Fix: export the KML again from your GIS",
+                    zh=f"{shown} 声明了 DTD 或实体（<!DOCTYPE 或 <!ENTITY）：KML 不需要它们，"
+                    "且它们可使小文件无限膨胀；未读取。修正：从 GIS 软件重新导出 KML",
+                )
+            tail = chunk[-16:]
+
+
+def _without_kml_styling(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A KML layer without the display columns GDAL adds to every placemark, where they
+    hold nothing (they would only crowd the column mapping)."""
+    empty = [c for c in _KML_STYLE_COLUMNS if c in gdf.columns and gdf[c].isna().all()]
+    return gdf.drop(columns=empty)
 
 
 # SHAPE_RESTORE_SHX is a process-wide GDAL setting: one reader at a time sets it.
@@ -580,7 +638,7 @@ def _find_data_file(files: list[Path], source_layer: str | None) -> Path:
         f
         for f in files
         if f.suffix.lower() in SUPPORTED_SUFFIXES
-        and f.suffix != ".zip"
+        and f.suffix.lower() not in _ARCHIVES
         and not f.name.startswith(("._", "."))
     ]
     if source_layer:
@@ -591,8 +649,8 @@ def _find_data_file(files: list[Path], source_layer: str | None) -> Path:
         return data[0]
     if not data:
         raise InputError(
-            "the archive holds no .shp, .gpkg, .geojson, .csv or .xlsx file",
-            zh="压缩包中没有 .shp、.gpkg、.geojson、.csv 或 .xlsx 文件",
+            "the archive holds no .shp, .gpkg, .geojson, .kml, .csv or .xlsx file",
+            zh="压缩包中没有 .shp、.gpkg、.geojson、.kml、.csv 或 .xlsx 文件",
         )
     raise InputError(
         "the archive holds several data files ("
@@ -628,7 +686,8 @@ def read_layer_file(
 
     Parameters
     ----------
-    path : a .gpkg, .geojson/.json, .shp (with its sidecars), .zip (holding one of these)
+    path : a .gpkg, .geojson/.json, .shp (with its sidecars), .kml, .zip or .kmz (holding
+        one of these)
         or a table: .csv/.txt or .xlsx (lon/lat, 经度/纬度, x/y or WKT columns).
     layer : the layer kind to import as (street, community, grid, …).
     source_layer : which layer or member of a multi-layer file or archive, or which
@@ -665,7 +724,7 @@ def read_layer_file(
         encoding = normalise_encoding(encoding)
     with import_folder() as tmp:
         data_path = path
-        if path.suffix.lower() == ".zip":
+        if path.suffix.lower() in _ARCHIVES:
             data_path = _find_data_file(safe_extract(path, tmp, limits.zip), source_layer)
             report.source = f"{path.name}!{data_path.name}"
             source_layer = None if data_path.suffix.lower() != ".gpkg" else source_layer
@@ -686,6 +745,8 @@ def read_layer_file(
             gdf, unreadable = _read_ogr(data_path, source_layer, layer, report, encoding)
             if suffix in (".geojson", ".json"):
                 gdf = _objects_from_json_text(gdf)
+            if suffix == ".kml":
+                gdf = _without_kml_styling(gdf)
     if len(gdf) > limits.max_features:
         raise InputError(
             f"{report.source} holds {len(gdf):,} features, more than the {limits.max_features:,} "

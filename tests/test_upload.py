@@ -208,6 +208,45 @@ def test_xlsx_with_chinese_headers_and_a_chosen_sheet(tmp_path):
     assert shapely.equals_exact(gdf.geometry.values, fac.geometry.values, 1e-12).all()
 
 
+KML = """<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2"><Document>
+<Schema name="posts" id="posts"><SimpleField name="编码" type="string"/>
+<SimpleField name="类型" type="string"/></Schema>
+<Placemark><name>一号站</name><ExtendedData><SchemaData schemaUrl="#posts">
+<SimpleData name="编码">K1</SimpleData><SimpleData name="类型">便民警务站</SimpleData>
+</SchemaData></ExtendedData><Point><coordinates>91.12,29.65</coordinates></Point></Placemark>
+<Placemark><name>二号站</name><ExtendedData><SchemaData schemaUrl="#posts">
+<SimpleData name="编码">K2</SimpleData><SimpleData name="类型">学校</SimpleData>
+</SchemaData></ExtendedData><Point><coordinates>91.13,29.66</coordinates></Point></Placemark>
+</Document></kml>"""
+
+
+def test_kml_and_kmz_are_read_and_a_kml_with_a_dtd_is_refused_unparsed(tmp_path):
+    kml = tmp_path / "站点.kml"
+    kml.write_text(KML, encoding="utf-8")
+    gdf, report = read_layer_file(kml, "facility")
+    assert list(gdf["code"]) == ["K1", "K2"] and list(gdf["name"]) == ["一号站", "二号站"]
+    assert list(gdf["kind"]) == ["police_post", "school"] and gdf.crs.to_epsg() == 4326
+    assert "altitudeMode" not in report.columns  # GDAL's display columns, all empty
+    kmz = tmp_path / "站点.kmz"
+    with zipfile.ZipFile(kmz, "w") as z:
+        z.writestr("doc.kml", KML)
+    assert list(read_layer_file(kmz, "facility")[0]["code"]) == ["K1", "K2"]
+    laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    bomb = tmp_path / "bomb.kml"
+    bomb.write_text(
+        f'<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY l0 "ha">{laughs}]>'
+        '<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Placemark><name>&l9;</name>'
+        "<Point><coordinates>91.1,29.6</coordinates></Point></Placemark></Document></kml>"
+    )
+    with pytest.raises(InputError, match="declares a DTD or entities"):
+        read_layer_file(bomb, "facility")
+    gml = tmp_path / "a.kml"
+    gml.write_text('<?xml version="1.0"?><gml:FeatureCollection xmlns:gml="x"/>')
+    with pytest.raises(InputError, match="no <kml> element"):
+        read_layer_file(gml, "facility")
+
+
 def test_limits_are_the_same_for_the_command_line(tmp_path):
     path = tmp_path / "f.geojson"
     _facilities(["a", "b", "c"]).to_file(path)
@@ -421,3 +460,55 @@ def test_a_new_layer_from_an_upload_is_served_at_once(planner_app):
     items = c.get("/collections/household_unit/items").get_json()
     assert [f["properties"]["code"] for f in items["features"]] == ["U1"]
     assert json.loads(json.dumps(items))  # strict JSON
+
+
+def _as_files(fmt: str, gdf: gpd.GeoDataFrame, tmp_path) -> list[tuple[str, bytes]]:
+    """``gdf`` (lon/lat facilities) as a user's file(s) of format ``fmt``."""
+    plain = pd.DataFrame({"编码": gdf["code"], "名称": gdf["name"], "类型": gdf["kind"],
+                          "经度": gdf.geometry.x, "纬度": gdf.geometry.y})  # fmt: skip
+    if fmt == "csv":
+        return [("posts.csv", plain.to_csv(index=False).encode("gbk"))]
+    if fmt == "xlsx":
+        out = io.BytesIO()
+        plain.to_excel(out, index=False)
+        return [("posts.xlsx", out.getvalue())]
+    if fmt == "geojson":
+        return [("posts.geojson", gdf.to_json().encode())]
+    if fmt == "kml":
+        path = tmp_path / "posts.kml"
+        gdf.to_file(path, driver="KML")
+        return [(path.name, path.read_bytes())]
+    folder = tmp_path / fmt
+    folder.mkdir()
+    if fmt == "gpkg":
+        gdf.to_file(folder / "posts.gpkg", layer="posts")
+        return [("posts.gpkg", (folder / "posts.gpkg").read_bytes())]
+    gdf.to_file(folder / "posts.shp", encoding="gbk")
+    (folder / "posts.cpg").unlink(missing_ok=True)
+    parts = [(p.name, p.read_bytes()) for p in sorted(folder.iterdir())]
+    if fmt == "shp parts":  # chosen together in the browser
+        return parts
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, body in parts:
+            z.writestr(name, body)
+    return [("posts.zip", out.getvalue())]
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "zip", "shp parts", "geojson", "kml", "csv", "xlsx"])
+def test_every_format_reads_alike_through_the_api(fmt, tmp_path):
+    path = tmp_path / "city.gpkg"
+    path.write_bytes(SAMPLE.read_bytes())
+    app = create_app({"DATASET": str(path)})
+    add_user(app.extensions["gridmap"].store, "ana", "planner", "long-secret")
+    posts = _facilities(["W1", "W2"], x0=91.12, crs=4326)
+    posts["name"] = ["西一站", "西二站"]
+    crs = {"crs": "EPSG:4326"} if fmt in ("csv", "xlsx") else {}
+    r = _upload(app.test_client(), _as_files(fmt, posts, tmp_path), layer="facility", **crs)
+    b = r.get_json()
+    assert r.status_code == 201, b
+    assert b["features"] == 2 and b["modes"]["append"]["added"] == 2
+    names = [f["properties"]["name"] for f in b["preview"]["features"]]
+    assert names == ["西一站", "西二站"]  # Chinese intact, whatever the encoding
+    got = np.array([f["geometry"]["coordinates"] for f in b["preview"]["features"]])
+    assert np.allclose(got, shapely.get_coordinates(posts.geometry.values), atol=1e-9)

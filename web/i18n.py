@@ -356,7 +356,7 @@ STRINGS["en"].update(
 STRINGS["zh"].update(
     {
         "upload": "上传图层",
-        "upload_hint": "支持 GeoPackage、压缩的 Shapefile（.zip，或同时选择 .shp/.dbf/.shx/.prj）、GeoJSON、CSV 和 Excel（.xlsx）。先读取预览，确认后才写入，并可撤销。",
+        "upload_hint": "支持 GeoPackage、压缩的 Shapefile（.zip，或同时选择 .shp/.dbf/.shx/.prj）、GeoJSON、KML/KMZ、CSV 和 Excel（.xlsx）。先读取预览，确认后才写入，并可撤销。",
         "upload_layer": "作为图层",
         "upload_file": "文件",
         "upload_crs": "坐标系",
@@ -395,7 +395,7 @@ STRINGS["zh"].update(
 STRINGS["en"].update(
     {
         "upload": "Upload a layer",
-        "upload_hint": "GeoPackage, zipped Shapefile (.zip, or choose .shp/.dbf/.shx/.prj together), GeoJSON, CSV and Excel (.xlsx). It is read and previewed first; nothing is written until you commit, and a commit can be reverted.",
+        "upload_hint": "GeoPackage, zipped Shapefile (.zip, or choose .shp/.dbf/.shx/.prj together), GeoJSON, KML/KMZ, CSV and Excel (.xlsx). It is read and previewed first; nothing is written until you commit, and a commit can be reverted.",
         "upload_layer": "As layer",
         "upload_file": "File",
         "upload_crs": "Coordinates",
