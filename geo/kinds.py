@@ -22,7 +22,7 @@ the lookup, the check and the aligned layout treat them as they treat police are
 >>> kind("grids")
 Traceback (most recent call last):
 ...
-geo.errors.UnknownLayer: 'grids' is not a layer kind gridmap knows (did you mean 'grid'?); must be one of street, community, grid, household_unit, police_area, police_beat, grid_governance, grid_urban, grid_party, grid_police, facility, household, building, road
+geo.errors.UnknownLayer: 'grids' is not a layer kind gridmap knows (did you mean 'grid'?); must be one of street, community, grid, household_unit, police_area, police_beat, grid_governance, grid_urban, grid_party, grid_police, facility, address, household, building, road
 """
 
 from __future__ import annotations
@@ -209,8 +209,18 @@ KINDS: dict[str, LayerKind] = {k.name: k for k in [
                                    aliases=("kind", "type", "类型", "类别", "设施类型")),
                Field("station", "text", "所属派出所", "police station", required=False,
                      aliases=("station", "所属派出所", "派出所编码", "所属辖区"))),),
-    # Household points (standard addresses, 标准地址) or their counts per building entrance:
-    # the finest population data, used to re-count redrawn grid cells.
+    # Standard addresses (一标三实: 标准地址): the address text people search by, each a
+    # point with its code; search answers with who is responsible there (geo.addresses).
+    LayerKind("address", "标准地址", "standard address", "Standard addresses", "point",
+              (_CODE,
+               Field("address", "text", "地址", "address",
+                     aliases=("address", "addr", "地址", "标准地址", "详细地址", "地址名称")),
+               Field("door", "text", "门牌号", "door number", required=False,
+                     aliases=("door", "门牌", "门牌号", "门牌号码", "楼号")),
+               _optional(_HOUSEHOLDS), _optional(_POPULATION)),
+              optional=True, aliases=("标准地址", "地址")),
+    # Household points or their counts per building entrance: the finest population data,
+    # used to re-count redrawn grid cells.
     LayerKind("household", "住户", "household point", "Household points", "point",
               (_HOUSEHOLDS, _optional(_POPULATION)), optional=True),
     # Building footprints (楼栋) with their households: used when there are no household

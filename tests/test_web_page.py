@@ -263,6 +263,30 @@ def test_a_click_inside_a_finding_says_who_is_in_charge_there(browser, live_samp
     page.close()
 
 
+def test_an_address_typed_in_the_search_box_says_who_is_in_charge_there(browser, live_sample):
+    """Issue 15.2: part of a standard address in the search box; its answer clicked, the
+    map goes there and the lookup names the grid cell, the police beat and the nearest
+    posts; an area found by name is outlined."""
+    page, events = _open(browser, live_sample + "/")
+    page.fill("#gm-search", "林廓北路12号")
+    page.wait_for_selector("#gm-results li")
+    assert "拉萨市城关区林廓北路12号" in page.inner_text("#gm-results")
+    page.click("#gm-results li:has-text('林廓北路12号')")
+    page.wait_for_function("document.querySelector('#gm-lookup table') !== null")
+    lookup = page.inner_text("#gm-lookup")
+    assert "540102001005005" in lookup and "哲蚌社区警务区" in lookup, lookup
+    page.fill("#gm-search", "八廓社区")
+    page.wait_for_selector("#gm-results li:has-text('八廓社区')")
+    page.click("#gm-results li:has-text('八廓社区')")
+    page.wait_for_function(  # the community's outline drawn
+        "Object.values(window.gridmap.current.map._layers).some("
+        "l => l.feature && l.options.color === '#ffd400' && l.feature.properties.code === "
+        "'540102006003')"
+    )
+    assert events["errors"] == [] and events["dialogs"] == []
+    page.close()
+
+
 def test_the_alignment_panel_sorts_and_shows_a_stations_mismatch(browser, live_sample):
     """Issue 14.2: the officers' table of police areas, sorted by the area outside their
     street (largest first); a row zooms to the station and outlines its findings."""

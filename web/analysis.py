@@ -2,7 +2,9 @@
 
 GET /findings?rule=&layer=          the check report as GeoJSON
 GET /lookup?lon=&lat=               features holding a point, nearest facility per kind
-GET /search?q=                      features by name or code
+GET /search?q=                      features by name or code, and standard addresses
+GET /addresses?q=&limit=            standard addresses by part of their text, each with
+                                    who is responsible there and the nearest facilities
 GET /alignment?layer=               how police areas and beats line up with streets and
                                     communities (the check's alignment tables)
 GET /alignment/proposal?layer=&min=&max=   an aligned layout of police areas (beats): whole
@@ -84,6 +86,21 @@ def search():
     if len(q) > 100:
         raise InputError("q must be at most 100 characters", zh="搜索文字最多 100 个字符")
     return jsonify({"q": q, "results": catalog().search(q)})
+
+
+@bp.get("/addresses")
+@accepts("q", "limit")
+def addresses():
+    """Standard addresses holding every word of the text, each with who is responsible
+    there and the nearest facilities."""
+    q = request.args.get("q", "")
+    if not q.strip() or len(q) > 100:
+        raise InputError(
+            "q must be 1 to 100 characters of an address or its code",
+            zh="q 须为 1 到 100 个字符的地址或地址编码",
+        )
+    limit = int_arg("limit", 10, 1, 50)
+    return jsonify({"q": q, "results": catalog().find_addresses(q, limit)})
 
 
 @bp.get("/alignment")

@@ -319,6 +319,8 @@ class Catalog:
         self.tiles = TileCache(columns=self._tile_columns, store=self.store)
         self._lock_themes = threading.Lock()
         self._figures, self._classes = None, {}
+        self._lock_addresses = threading.Lock()
+        self._addresses = None  # (the address layer indexed, its AddressIndex)
         self._load()
 
     def preview_base(self):
@@ -821,13 +823,67 @@ class Catalog:
             return access
 
     # ------------------------------------------------------------------ search
+    def _address_index(self):
+        """The served address layer (lon/lat) and its :class:`geo.addresses.AddressIndex`,
+        built on first use after the layer changed; (None, None) without addresses."""
+        from geo.addresses import AddressIndex
+
+        gdf = self.layers.get("address")
+        if gdf is None:
+            return None, None
+        with self._lock_addresses:
+            if self._addresses is None or self._addresses[0] is not gdf:
+                self._addresses = (gdf, AddressIndex(gdf))
+            return self._addresses
+
+    def find_addresses(self, text: str, limit: int = 10) -> list[dict]:
+        """Standard addresses matching ``text`` (every word, any order; best first), each
+        with who is responsible there (:meth:`geo.locator.Locator.locate`: the feature of
+        every area layer holding it) and the nearest facility of each kind (straight-line
+        metres)."""
+        gdf, index = self._address_index()
+        if index is None:
+            return []
+        out = []
+        for i in index.search(text, limit):
+            row = gdf.iloc[i]
+            lon, lat = float(row.geometry.x), float(row.geometry.y)
+            out.append(
+                {
+                    "code": str(row["code"]),
+                    "address": str(row["address"]),
+                    "door": None if pd.isna(row.get("door")) else str(row.get("door")),
+                    "households": None
+                    if pd.isna(row.get("households"))
+                    else int(row.get("households")),
+                    "lon": round(lon, 7),
+                    "lat": round(lat, 7),
+                    "areas": self.locator.locate(lon, lat),
+                    "nearest": self.locator.nearest(lon, lat),
+                }
+            )
+        return out
+
     def search(self, text: str, limit: int = 20) -> list[dict]:
         """Features whose name or code contains ``text`` (case-insensitive), exact code
-        matches first, across the area layers and facilities."""
+        matches first, across the area layers and facilities; then standard addresses
+        holding every word of it."""
         text = text.strip().lower()
         if not text:
             return []
-        hits = []
+        hits, places = [], []
+        gdf, addresses = self._address_index()
+        for i in addresses.search(text, 5) if addresses is not None else []:
+            x, y = float(gdf.geometry.values[i].x), float(gdf.geometry.values[i].y)
+            places.append(
+                {
+                    "layer": "address",
+                    "code": str(gdf["code"].iloc[i]),
+                    "name": str(gdf["address"].iloc[i]),
+                    "bbox": [round(x, 7), round(y, 7), round(x, 7), round(y, 7)],
+                    "exact": False,
+                }
+            )
         for name in (*partitions(), "facility"):
             col = self.collections.get(name)
             if col is None:
@@ -850,4 +906,4 @@ class Catalog:
                     }
                 )
         hits.sort(key=lambda h: (not h["exact"], len(h["name"])))
-        return hits[:limit]
+        return hits[: limit - len(places)] + places

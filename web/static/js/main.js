@@ -39,7 +39,7 @@ function build(map, cfg, panel) {
     lookup(latlng.lat, latlng.lng);  // inside a finding: who is (or is not) in charge there
   });
   installThemes(map, cfg, areas);
-  installSearch(map, cfg, fitTo, showNotice);
+  installSearch(map, cfg, fitTo, showNotice, function (lat, lon) { lookup(lat, lon); });
   var lookup = createLookup(map, cfg, panel);
   var coverage = installCoverage(map, cfg, areas, showNotice);
   var alignment = installAlignment(map, cfg, findings, fitTo, showNotice);
