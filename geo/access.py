@@ -10,10 +10,10 @@ cell is represented by its representative point plus a regular lattice of points
 households and population. A point is covered when a facility of the kind lies within the
 kind's service radius (:func:`load_profiles`).
 
-Siting uses PySAL spopt's maximal covering (MCLP) and set covering (LSCP) models solved by
-CBC through PuLP. Distances are only computed within the service radius (sparse); spopt
-takes a cost matrix, which is built for the still-uncovered demand only, with ``inf`` for
-pairs beyond the radius.
+Siting uses the maximal covering (MCLP) and set covering (LSCP) models of
+:mod:`geo.location_models`, built sparse and solved by HiGHS. Distances are only computed
+within the service radius, and the models only for the still-uncovered demand: which
+candidate reaches which demand point is a sparse matrix, from which each model is built.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pulp
 import scipy.sparse as sp
 import shapely
 from pyproj import Transformer
@@ -34,10 +34,11 @@ from shapely.ops import substring
 
 from geo.crs import transformer
 from geo.dataset import Dataset
+from geo.location_models import max_coverage, set_cover
 from geo.network import RoadNetwork
 from geo.strict_json import coordinates
 
-__all__ = ["load_profiles", "demand_points", "Access"]
+__all__ = ["load_profiles", "demand_points", "Access", "SitingProblem"]
 
 PROFILES = Path(__file__).with_name("service_profiles.json")
 SEARCH_LIMIT_M = 50_000.0  # beyond this a facility counts as unreachable
@@ -102,6 +103,22 @@ def demand_points(
             for j, p in enumerate(pts)
         ]
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=grid.crs)
+
+
+@dataclass(frozen=True)
+class SitingProblem:
+    """A siting problem (:meth:`Access.siting_problem`): ``covering``, demand points ×
+    useful candidates, true where the candidate reaches the point within ``radius``
+    metres; ``weights``, the households of each demand point; ``sites``, the useful
+    candidates (points, metric CRS); ``candidates``, how many were tried in all;
+    ``open_households``, households no existing facility covers (reachable or not)."""
+
+    covering: sp.csc_matrix
+    weights: np.ndarray
+    sites: np.ndarray
+    candidates: int
+    radius: float
+    open_households: float
 
 
 class Access:
@@ -490,6 +507,32 @@ class Access:
         pts = shapely.points(np.column_stack([xs.ravel(), ys.ravel()]))
         return pts[shapely.contains(area, pts)]
 
+    def siting_problem(self, kind: str, candidates=None) -> SitingProblem:
+        """What siting new ``kind`` facilities must solve: which candidate sites
+        (``candidates``: "intersections", "lattice" at half the service radius, or points in
+        the metric CRS) reach which demand points that no existing facility covers."""
+        radius = self.radius(kind)
+        idx = self._of_kind(kind)
+        existing = np.diff(self._facility_demand(idx, radius).tocsc().indptr) > 0
+        if candidates is None or isinstance(candidates, str):
+            cand = self.candidates(candidates or "intersections", spacing=radius / 2)
+        else:
+            cand = self.candidates(points=candidates)
+        reach = self._demand_to(cand, radius).tocsc()  # candidates × demand
+        open_ = np.flatnonzero(~existing)
+        coverable = open_[np.diff(reach.indptr)[open_] > 0]
+        weights = self.demand["households"].to_numpy()
+        sub = reach[:, coverable].T.tocsr()  # demand × candidates, sparse
+        useful = np.flatnonzero(np.diff(sub.tocsc().indptr) > 0)
+        return SitingProblem(
+            covering=(sub[:, useful] > 0).tocsc(),
+            weights=weights[coverable].astype(np.float64),
+            sites=np.asarray(cand)[useful],
+            candidates=int(len(cand)),
+            radius=radius,
+            open_households=float(weights[open_].sum()),
+        )
+
     def site(
         self,
         kind: str,
@@ -505,59 +548,41 @@ class Access:
         ``model='lscp'``: the fewest sites covering every household a candidate can reach.
         Returns suggestions (lon, lat, households newly covered by each, in order), the
         households left uncovered, and the solver's honest status: ``proven_optimal`` is
-        True only when CBC proved optimality (not when it stopped at ``time_limit``).
+        True only when HiGHS proved optimality (not when it stopped at ``time_limit``);
+        the models are :mod:`geo.location_models`, built sparse.
         """
-        from spopt.locate import LSCP, MCLP
-
-        radius = self.radius(kind)
-        idx = self._of_kind(kind)
-        existing = np.diff(self._facility_demand(idx, radius).tocsc().indptr) > 0
-        if candidates is None or isinstance(candidates, str):
-            cand = self.candidates(candidates or "intersections", spacing=self.radius(kind) / 2)
-        else:
-            cand = self.candidates(points=candidates)
-        reach = self._demand_to(cand, radius).tocsc()  # candidates × demand
-        open_ = np.flatnonzero(~existing)
-        coverable = open_[np.diff(reach.indptr)[open_] > 0]
-        weights = self.demand["households"].to_numpy()
+        problem = self.siting_problem(kind, candidates)
+        covering, weights = problem.covering, problem.weights
         t0 = time.perf_counter()
-        if len(coverable) == 0:
+        if not problem.weights.size:
             return {
                 "kind": kind,
                 "model": model,
                 "suggestions": [],
                 "status": "nothing to cover",
                 "proven_optimal": True,
-                "uncovered_households": round(float(weights[open_].sum()), 1),
+                "uncovered_households": round(problem.open_households, 1),
             }
-        sub = reach[:, coverable].T.tocsr()  # demand × candidates, sparse
-        useful = np.flatnonzero(np.diff(sub.tocsc().indptr) > 0)
-        cost = np.full((len(coverable), len(useful)), np.inf)
-        dense = sub[:, useful].tocoo()
-        cost[dense.row, dense.col] = dense.data
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
         if model == "mclp":
             if not p or p < 1:
                 raise ValueError("p, the number of new sites, must be at least 1")
-            m = MCLP.from_cost_matrix(cost, weights[coverable], radius, min(p, len(useful)))
+            solution = max_coverage(covering, weights, p, time_limit=time_limit)
         elif model == "lscp":
-            m = LSCP.from_cost_matrix(cost, radius)
+            solution = set_cover(covering, time_limit=time_limit)
         else:
             raise ValueError(f"model '{model}' must be mclp or lscp")
-        m.solve(solver)
-        chosen = [j for j, var in enumerate(m.fac_vars) if var.varValue and var.varValue > 0.5]
         # households newly covered by each suggestion, greedily in decreasing order
-        left = np.ones(len(coverable), dtype=bool)
-        covers = {j: np.isfinite(cost[:, j]) for j in chosen}
+        left = np.ones(len(weights), dtype=bool)
+        covers = {int(j): covering[:, j].toarray().ravel() for j in solution.chosen}
         order = []
         while covers:
-            j = max(covers, key=lambda c: weights[coverable][covers[c] & left].sum())
-            gain = float(weights[coverable][covers[j] & left].sum())
+            j = max(covers, key=lambda c: weights[covers[c] & left].sum())
+            gain = float(weights[covers[j] & left].sum())
             left &= ~covers.pop(j)
             order.append((j, gain))
         suggestions = []
         for rank, (j, gain) in enumerate(order, start=1):
-            pt = cand[useful[j]]
+            pt = problem.sites[j]
             lon, lat = self._to_lonlat.transform(pt.x, pt.y)
             suggestions.append(
                 {
@@ -567,28 +592,27 @@ class Access:
                     "newly_covered_households": round(gain, 1),
                 }
             )
-        status = pulp.LpStatus[m.problem.status]
-        proven = m.problem.status == 1 and m.problem.sol_status == pulp.LpSolutionOptimal
-        if m.problem.status == 1 and not proven:
+        proven = solution.proven_optimal
+        status = "Optimal" if proven else solution.status
+        if not proven and len(solution.chosen):
             status = (
-                f"{status} as reported, but CBC stopped at the {time_limit:g} s limit: "
-                "best found, not proven optimal"
+                f"best found when HiGHS stopped at the {time_limit:g} s limit, within "
+                f"{solution.gap:.1%} of the optimum: not proven optimal"
             )
-        uncovered = float(weights[open_].sum() - sum(g for _, g in order))
+        uncovered = problem.open_households - sum(g for _, g in order)
         return {
             "kind": kind,
             "model": model,
-            "radius_m": radius,
+            "radius_m": problem.radius,
             "method": self.method,
             "p": p,
-            "candidates": int(len(cand)),
+            "candidates": problem.candidates,
             "suggestions": suggestions,
             "newly_covered_households": round(sum(g for _, g in order), 1),
             "uncovered_households": round(uncovered, 1),
-            "unreachable_households": round(
-                float(weights[open_].sum() - weights[coverable].sum()), 1
-            ),
+            "unreachable_households": round(problem.open_households - float(weights.sum()), 1),
             "status": status,
+            "solver": "HiGHS",
             "proven_optimal": bool(proven),
             "solve_s": round(time.perf_counter() - t0, 2),
         }

@@ -688,3 +688,29 @@ def test_planner_uploads_an_excel_sheet_maps_it_commits_and_reverts(browser, tmp
         )
         assert len(app.extensions["gridmap"].stored["facility"]) == held
         assert not external and not errors, (external, errors)
+
+
+def test_placeholders_come_from_the_served_dataset(tmp_path):
+    """Issue 15.6: another city's data, another city's example code and coordinates."""
+    import geopandas as gpd
+
+    store = open_store(tmp_path / "hangzhou.gpkg")
+    square = shapely.box(120.14, 30.27, 120.16, 30.29)
+    store.write_layer(
+        "street",
+        gpd.GeoDataFrame(
+            {"code": ["330106001"], "name": ["北山街道"]}, geometry=[square], crs=4490
+        ),
+    )
+    store.write_layer("community", gpd.GeoDataFrame(
+        {"code": ["330106001001"], "name": ["保俶社区"], "parent_code": ["330106001"]},
+        geometry=[square], crs=4490))  # fmt: skip
+    html = (
+        create_app({"DATASET": str(tmp_path / "hangzhou.gpkg")})
+        .test_client()
+        .get("/", headers=BROWSER)
+        .get_data(as_text=True)
+    )
+    assert 'placeholder="330106001001"' in html
+    assert 'placeholder="120.1500"' in html and 'placeholder="30.2800"' in html
+    assert "540102" not in html and "91.11" not in html

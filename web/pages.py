@@ -112,6 +112,7 @@ def render_map(
                 user=user,
                 csrf=csrf_token(),
                 band=band,
+                example=_examples(catalog, (x0, y0, x1, y1)),
             )
         )
     )
@@ -197,6 +198,15 @@ def script_json(value) -> str:
     '{"user": "\\\\u003c!--\\\\u003cscript\\\\u003e"}'
     """
     return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_UNSAFE)
+
+
+def _examples(catalog, extent) -> dict:
+    """Placeholders from the served dataset, not from any one city: a community's code,
+    and the middle of its extent as longitude and latitude."""
+    x0, y0, x1, y1 = extent
+    com = catalog.collections.get("community")
+    code = str(com.codes[0]) if com is not None and len(com) else ""
+    return {"community": code, "lon": f"{(x0 + x1) / 2:.4f}", "lat": f"{(y0 + y1) / 2:.4f}"}
 
 
 def _layer_config(name: str, strings: dict, count: int) -> dict:
