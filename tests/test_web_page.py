@@ -3,6 +3,7 @@
 import contextlib
 import json
 import re
+import time
 import urllib.request
 from html import unescape
 from urllib.parse import urljoin, urlparse
@@ -714,3 +715,24 @@ def test_placeholders_come_from_the_served_dataset(tmp_path):
     assert 'placeholder="330106001001"' in html
     assert 'placeholder="120.1500"' in html and 'placeholder="30.2800"' in html
     assert "540102" not in html and "91.11" not in html
+
+
+def test_siting_in_the_browser_answers_in_seconds_and_says_it_is_optimal(browser, live_sample):
+    """Issue 15.5: p new police posts suggested within seconds (it took 50–93 s with only
+    "…" on screen), the seconds counted while it runs, and the answer says proven optimal."""
+    page, events = _open(browser, live_sample + "/")
+    page.select_option("#gm-cov-kind", "police_post")
+    page.fill("#gm-site-p", "3")
+    started = time.perf_counter()
+    page.click("#gm-site")
+    assert "正在求解" in page.inner_text("#gm-site-result") or page.inner_text(
+        "#gm-site-result"
+    ).startswith("新增覆盖")
+    page.wait_for_function(
+        "document.getElementById('gm-site-result').textContent.includes('已证明最优')",
+        timeout=15_000,
+    )
+    assert time.perf_counter() - started < 10
+    assert page.evaluate("window.gridmap.current.sites.getLayers().length") == 3
+    assert events["errors"] == [] and events["dialogs"] == []
+    page.close()

@@ -68,10 +68,22 @@ export function installCoverage(map, cfg, areas, showNotice) {
     });
   });
 
-  document.getElementById("gm-site").addEventListener("click", function () {
+  // while the model is solved: the seconds so far, and the button held
+  function progress(button) {
+    var started = Date.now();
+    button.disabled = true;
+    var tick = function () { siteBox.textContent = S.solving + " … " + Math.round((Date.now() - started) / 1000) + " s"; };
+    tick();
+    var timer = setInterval(tick, 500);
+    return function () { clearInterval(timer); button.disabled = false; };
+  }
+
+  document.getElementById("gm-site").addEventListener("click", function (e) {
     if (!covKind) return;
-    siteBox.textContent = S.loading;
-    getJSON(cfg.api.siting + "?p=5&kind=" + encodeURIComponent(covKind)).then(function (r) {
+    var p = Math.max(1, Math.min(10, parseInt(document.getElementById("gm-site-p").value, 10) || 5));
+    var done = progress(e.currentTarget);
+    getJSON(cfg.api.siting + "?p=" + p + "&kind=" + encodeURIComponent(covKind)).then(function (r) {
+      done();
       sitesLayer.clearLayers();
       r.suggestions.forEach(function (sg) {
         var holder = el("div", {"class": "gm-rank", text: String(sg.rank)});
@@ -81,7 +93,7 @@ export function installCoverage(map, cfg, areas, showNotice) {
       });
       siteBox.textContent = S.newly + " " + fmt(r.newly_covered_households, 0) + " " + S.households_unit +
         " · " + (r.proven_optimal ? S.optimal : S.not_optimal) + " (" + r.status + ", " + r.solve_s + " s)";
-    }).catch(function (err) { siteBox.textContent = err.message; });
+    }).catch(function (err) { done(); siteBox.textContent = err.message; });
   });
 
   return {areas: areasLayer, sites: sitesLayer, whatif: whatifLayer, placeSite: placeSite};
