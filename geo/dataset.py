@@ -12,7 +12,7 @@ policy for the metric CRS every measurement of it uses.
 >>> Dataset({"grids": cell})
 Traceback (most recent call last):
 ...
-geo.errors.UnknownLayer: 'grids' is not a layer kind gridmap knows (did you mean 'grid'?); must be one of street, community, grid, household_unit, police_area, police_beat, grid_governance, grid_urban, grid_party, grid_police, facility, household, building, road
+geo.errors.UnknownLayer: 'grids' is not a layer kind gridmap knows (did you mean 'grid'?); must be one of street, community, grid, household_unit, police_area, police_beat, grid_governance, grid_urban, grid_party, grid_police, facility, address, household, building, road
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ def test_every_layer_kind_of_the_design_is_known():
         "police_area",
         "police_beat",
         "facility",
+        "address",  # standard addresses (一标三实), issue 15.2
         "road",
         "household",
         "building",

@@ -24,6 +24,7 @@ def test_collections_list_every_layer_with_extent(client):
         "police_area",
         "police_beat",
         "facility",
+        "address",
         "road",
         "findings_area",
         "findings_point",

@@ -6,7 +6,8 @@
 ``GRIDMAP_COOKIE_SECURE``, ``GRIDMAP_SESSION_HOURS``, ``GRIDMAP_LOGIN_*``,
 ``GRIDMAP_MAX_CONTENT_LENGTH``, ``GRIDMAP_MAX_JSON_BODY``, the upload limits
 ``GRIDMAP_MAX_UPLOAD`` and ``GRIDMAP_MAX_UPLOAD_FEATURES``, and the bounds of expensive
-analyses ``GRIDMAP_HEAVY_SLOTS``, ``GRIDMAP_HEAVY_QUEUE``, ``GRIDMAP_HEAVY_WAIT``), then
+analyses ``GRIDMAP_HEAVY_SLOTS``, ``GRIDMAP_HEAVY_QUEUE``, ``GRIDMAP_HEAVY_WAIT``,
+``GRIDMAP_PROPOSAL_SECONDS``), then
 ``test_config``; one
 :class:`web.catalog.Catalog` per app; a blueprint per area — map pages, the features API
 and its OpenAPI document, analysis (findings, lookup, search, proposals), service sites,
@@ -136,6 +137,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         HEAVY_SLOTS=int(os.environ.get("GRIDMAP_HEAVY_SLOTS", "2")),
         HEAVY_QUEUE=int(os.environ.get("GRIDMAP_HEAVY_QUEUE", "4")),
         HEAVY_WAIT=float(os.environ.get("GRIDMAP_HEAVY_WAIT", "30")),
+        # seconds a proposal (cells for a street, an aligned layout) may take in all
+        PROPOSAL_SECONDS=float(os.environ.get("GRIDMAP_PROPOSAL_SECONDS", "120")),
         # failed sign-ins: this many for one account (or from one address) within the
         # window (seconds) lock it for the lockout (seconds)
         LOGIN_MAX_FAILURES=int(os.environ.get("GRIDMAP_LOGIN_MAX_FAILURES", "5")),

@@ -33,9 +33,6 @@ from web.negotiation import MEDIA_TYPES
 from web.params import accepts, catalog, float_arg, int_arg
 from web.sites import nearest_json
 
-# Seconds a proposal may take (a whole street is proposed in about a second).
-PROPOSAL_SECONDS = 120
-
 bp = Blueprint("analysis", __name__)
 
 
@@ -163,7 +160,8 @@ def alignment_proposal():
     cat = catalog()
     version = cat.version  # before the layers: a save between the two reads makes it stale
     layers = cat.layers
-    limit = int_arg("time_limit", 30, 1, PROPOSAL_SECONDS - 10)
+    cap = int(current_app.config["PROPOSAL_SECONDS"])  # the whole job, its solver a little less
+    limit = int_arg("time_limit", min(30, max(1, cap - 10)), 1, max(1, cap - 10))
     result = run_isolated(
         _realign,
         dict(layers.items()),
@@ -172,7 +170,7 @@ def alignment_proposal():
         unit=unit,
         band=band,
         time_limit=limit,
-        timeout=PROPOSAL_SECONDS,
+        timeout=cap,
     )
     f = request.args.get("f")
     if f in ("csv", "xlsx"):
@@ -231,7 +229,7 @@ def proposal():
         community=community or None,
         street=street or None,
         band=(lo, hi),
-        timeout=PROPOSAL_SECONDS,
+        timeout=current_app.config["PROPOSAL_SECONDS"],
     )
     return jsonify(result)
 
