@@ -119,11 +119,13 @@ def test_sample_map_draws_its_layers_offline(browser, live_sample):
     assert counts["road"] == 1269 and counts["findings"] == 11 and counts["facilities"] == 269
     assert events == {"failed": [], "external": [], "dialogs": [], "errors": []}
     # a theme colours the grid with the server's colours and shows a legend
+    _tab(page, "check")
     page.select_option("#gm-theme", "households")
     assert page.locator("#gm-legend .gm-legend-row").count() == 5
     fill = page.evaluate("window.gridmap.current.layers.grid.getLayers()[0].options.fillColor")
     assert fill.startswith("#") and fill != "#999999"
     # click on the map: who is responsible here
+    _tab(page, "query")
     page.fill("#gm-lon", "91.1172")
     page.fill("#gm-lat", "29.6558")
     page.click("#gm-coord button")
@@ -209,6 +211,12 @@ def _screen(page, lonlat):
     return p[0], p[1]
 
 
+def _tab(page, name: str) -> None:
+    """Open the panel's tab for one job: query, check, align, service or edit."""
+    page.click(f".gm-tabs [data-tab={name}]")
+    page.wait_for_selector(f"#gm-tab-{name}:not([hidden])")
+
+
 @contextlib.contextmanager
 def _planner_on_the_map(browser, tmp_path):
     """A copy of the sample served, planner "ana" signed in on its map page with every
@@ -233,6 +241,7 @@ def _planner_on_the_map(browser, tmp_path):
             "window.gridmap && window.gridmap.current && "
             "window.gridmap.current.layers.grid.getLayers().length > 600"
         )
+        _tab(page, "edit")
         yield app, page, external, errors
     finally:
         page.close()
@@ -292,6 +301,7 @@ def test_the_alignment_panel_sorts_and_shows_a_stations_mismatch(browser, live_s
     """Issue 14.2: the officers' table of police areas, sorted by the area outside their
     street (largest first); a row zooms to the station and outlines its findings."""
     page, events = _open(browser, live_sample + "/")
+    _tab(page, "align")
     page.wait_for_selector("#gm-align-table tbody tr")
     rows = page.locator("#gm-align-table tbody tr")
     with urllib.request.urlopen(live_sample + "/collections/police_area") as r:
@@ -535,6 +545,7 @@ def test_an_officer_compares_adopts_and_reverts_an_aligned_layout(browser, tmp_p
     names the strip 公德林派出所 gives back; a planner adopts it with a reason (the police
     layer then is whole streets) and reverts it (the outlines come back)."""
     with _planner_on_the_map(browser, tmp_path) as (app, page, external, errors):
+        _tab(page, "align")
         before = app.extensions["gridmap"].store.read_layer("police_area").set_index("code")
         page.click("#gm-layout-propose")
         page.wait_for_selector("#gm-layout-status", timeout=60_000)
@@ -721,6 +732,7 @@ def test_siting_in_the_browser_answers_in_seconds_and_says_it_is_optimal(browser
     """Issue 15.5: p new police posts suggested within seconds (it took 50–93 s with only
     "…" on screen), the seconds counted while it runs, and the answer says proven optimal."""
     page, events = _open(browser, live_sample + "/")
+    _tab(page, "service")
     page.select_option("#gm-cov-kind", "police_post")
     page.fill("#gm-site-p", "3")
     started = time.perf_counter()

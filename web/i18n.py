@@ -356,9 +356,14 @@ STRINGS["en"].update(
     }
 )
 
-# Uploading a layer from the browser (planners).
+# Uploading a layer from the browser (planners); the panel's tabs, one per job.
 STRINGS["zh"].update(
     {
+        "tab_query": "查询",
+        "tab_check": "检查",
+        "tab_align": "对齐",
+        "tab_service": "服务",
+        "tab_edit": "编辑",
         "upload": "上传图层",
         "upload_hint": "支持 GeoPackage、压缩的 Shapefile（.zip，或同时选择 .shp/.dbf/.shx/.prj）、GeoJSON、KML/KMZ、CSV 和 Excel（.xlsx）。先读取预览，确认后才写入，并可撤销。",
         "upload_layer": "作为图层",
@@ -398,6 +403,11 @@ STRINGS["zh"].update(
 )
 STRINGS["en"].update(
     {
+        "tab_query": "Look up",
+        "tab_check": "Check",
+        "tab_align": "Align",
+        "tab_service": "Services",
+        "tab_edit": "Edit",
         "upload": "Upload a layer",
         "upload_hint": "GeoPackage, zipped Shapefile (.zip, or choose .shp/.dbf/.shx/.prj together), GeoJSON, KML/KMZ, CSV and Excel (.xlsx). It is read and previewed first; nothing is written until you commit, and a commit can be reverted.",
         "upload_layer": "As layer",

@@ -8,9 +8,10 @@
  */
 import {el, fmt, getJSON} from "./dom.js";
 import {kindLabel} from "./facilities.js";
+import {currentTab, showTab} from "./view.js";
 
 // lookup(lat, lon): ask and show the answer, marking the place on the map
-export function createLookup(map, cfg, panelNode) {
+export function createLookup(map, cfg) {
   var S = cfg.strings;
   var box = document.getElementById("gm-lookup");
   var marker = null;
@@ -59,7 +60,10 @@ export function createLookup(map, cfg, panelNode) {
       });
       if (marker) map.removeLayer(marker);
       marker = L.circleMarker([lat, lon], {radius: 6, color: "#000000", weight: 2, fillColor: "#ffff00", fillOpacity: 1}).addTo(map);
-      panelNode.classList.add("gm-open");
+      // the answer to a click, at the top of its tab (a planner editing cells stays in
+      // the edit tab: there the click selects the cell)
+      if (currentTab() !== "edit") showTab("query");
+      box.scrollIntoView({block: "nearest"});
     }).catch(function (err) { box.textContent = err.message; });
   }
 

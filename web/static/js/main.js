@@ -8,7 +8,7 @@
  * never as HTML. Colours of themes, coverage and findings come computed from the server.
  */
 import {el, fmt, getJSON} from "./dom.js";
-import {installPanel, fitter, notifier} from "./view.js";
+import {installPanel, fitter, notifier, showTab} from "./view.js";
 import {createAreaLayers} from "./layers.js";
 import {attributeTable} from "./attributes.js";
 import {createFacilities} from "./facilities.js";
@@ -40,7 +40,7 @@ function build(map, cfg, panel) {
   });
   installThemes(map, cfg, areas);
   installSearch(map, cfg, fitTo, showNotice, function (lat, lon) { lookup(lat, lon); });
-  var lookup = createLookup(map, cfg, panel);
+  var lookup = createLookup(map, cfg);
   var coverage = installCoverage(map, cfg, areas, showNotice);
   var alignment = installAlignment(map, cfg, findings, fitTo, showNotice);
   installRealign(map, cfg, fitTo, areas.reloadLayer, alignment.reload);
@@ -69,7 +69,8 @@ function build(map, cfg, panel) {
   return {map: map, layers: areas.groups, findings: findings, facilities: facilities,
           alignment: alignment.outline,
           areas: coverage.areas, sites: coverage.sites, whatif: coverage.whatif, clickHooks: clickHooks,
-          reloadLayer: areas.reloadLayer, fitTo: fitTo, el: el, fmt: fmt, getJSON: getJSON, showNotice: showNotice};
+          reloadLayer: areas.reloadLayer, fitTo: fitTo, el: el, fmt: fmt, getJSON: getJSON, showNotice: showNotice,
+          showTab: showTab};
 }
 
 window.gridmap = {

@@ -1,5 +1,6 @@
-/* The page around the map: the server-rendered panel as a Leaflet control, zooming to
- * bounds beside the panel, and the notice line over the map (#gm-notice).
+/* The page around the map: the server-rendered panel as a Leaflet control with a tab per
+ * job (查询 look up, 检查 check, 对齐 align, 服务 services, 编辑 edit), zooming to bounds
+ * beside the panel, and the notice line over the map (#gm-notice).
  */
 
 // The server-rendered panel becomes a Leaflet control: it scrolls and takes clicks without
@@ -11,6 +12,10 @@ export function installPanel(map) {
     onAdd: function () {
       L.DomEvent.disableClickPropagation(panel);
       L.DomEvent.disableScrollPropagation(panel);
+      // Leaflet tells a click in a control from one on the map by walking up from its
+      // target; a target the click itself removed (a table sorted again) has no way up,
+      // and the map took it as a click on the map (a lookup there). Clicks stop here.
+      panel.addEventListener("click", function (e) { e.stopPropagation(); });
       return panel;
     }
   });
@@ -19,7 +24,29 @@ export function installPanel(map) {
     panel.classList.toggle("gm-open");
   });
   if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) panel.classList.remove("gm-open");
+  panel.querySelectorAll(".gm-tabs [data-tab]").forEach(function (button) {
+    button.addEventListener("click", function () { showTab(button.getAttribute("data-tab")); });
+  });
   return panel;
+}
+
+// currentTab(): the name of the tab shown
+export function currentTab() {
+  var shown = document.querySelector("#gm-panel .gm-tab:not([hidden])");
+  return shown ? shown.getAttribute("data-tab") : null;
+}
+
+// showTab(name): the panel's tab for one job, the others folded away; the panel opens.
+export function showTab(name) {
+  var panel = document.getElementById("gm-panel");
+  if (!panel || !panel.querySelector('.gm-tab[data-tab="' + name + '"]')) return;
+  panel.querySelectorAll(".gm-tab").forEach(function (tab) {
+    tab.hidden = tab.getAttribute("data-tab") !== name;
+  });
+  panel.querySelectorAll(".gm-tabs [data-tab]").forEach(function (button) {
+    button.setAttribute("aria-selected", button.getAttribute("data-tab") === name ? "true" : "false");
+  });
+  panel.classList.add("gm-open");
 }
 
 // fitTo(bounds, maxZoom): zoom to bounds without putting them under the panel (open, beside
