@@ -232,8 +232,9 @@ KINDS: dict[str, LayerKind] = {k.name: k for k in [
                Field("class", "text", "等级", "class", required=False,
                      aliases=("class", "highway", "fclass", "道路等级", "等级"))),
               draw_order=0, shown=True,
-              style={"color": "#666666", "weight": 1.5,
-                     "classWeight": {"primary": 3.5, "secondary": 2, "residential": 1}}),
+              # roads in a warm tan, apart from the grey, blue and black boundaries
+              style={"color": "#c9975b", "weight": 1.5, "opacity": 0.9,
+                     "classWeight": {"primary": 4, "secondary": 2.5, "residential": 1.2}}),
 ]}
 
 # Finest household data first: what re-counts redrawn cells (see geo.redraw.estimate).

@@ -118,6 +118,13 @@ def test_sample_map_draws_its_layers_offline(browser, live_sample):
     assert counts["street"] == 10 and counts["community"] == 50 and counts["grid"] == 651
     assert counts["road"] == 1269 and counts["findings"] == 11 and counts["facilities"] == 269
     assert events == {"failed": [], "external": [], "dialogs": [], "errors": []}
+    # the map's legend: every layer shown, roads by class, the findings by rule
+    page.wait_for_function(
+        "document.getElementById('gm-maplegend').textContent.includes('检查结果 · ')"
+    )
+    legend = page.inner_text("#gm-maplegend")
+    for shown in ("街道", "社区", "网格", "道路 · 主干路", "便民警务站", "检查结果 · 重叠"):
+        assert shown in legend, (shown, legend)
     # a theme colours the grid with the server's colours and shows a legend
     _tab(page, "check")
     page.select_option("#gm-theme", "households")
@@ -744,6 +751,8 @@ def test_siting_in_the_browser_answers_in_seconds_and_says_it_is_optimal(browser
         "document.getElementById('gm-site-result').textContent.includes('已证明最优')",
         timeout=15_000,
     )
+    legend = page.inner_text("#gm-cov-legend")  # the coverage shading explained
+    assert "未覆盖人口" in legend and "设施可达道路" in legend, legend
     assert time.perf_counter() - started < 10
     assert page.evaluate("window.gridmap.current.sites.getLayers().length") == 3
     assert events["errors"] == [] and events["dialogs"] == []

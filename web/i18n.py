@@ -359,6 +359,10 @@ STRINGS["en"].update(
 # Uploading a layer from the browser (planners); the panel's tabs, one per job.
 STRINGS["zh"].update(
     {
+        "legend": "图例",
+        "road_classes": {"primary": "主干路", "secondary": "次干路", "residential": "支路"},
+        "uncovered_population": "未覆盖人口",
+        "reachable_roads": "设施可达道路",
         "tab_query": "查询",
         "tab_check": "检查",
         "tab_align": "对齐",
@@ -403,6 +407,14 @@ STRINGS["zh"].update(
 )
 STRINGS["en"].update(
     {
+        "legend": "Legend",
+        "road_classes": {
+            "primary": "main road",
+            "secondary": "secondary road",
+            "residential": "lane",
+        },
+        "uncovered_population": "population not covered",
+        "reachable_roads": "roads within reach of a facility",
         "tab_query": "Look up",
         "tab_check": "Check",
         "tab_align": "Align",

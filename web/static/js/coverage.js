@@ -49,10 +49,28 @@ export function installCoverage(map, cfg, areas, showNotice) {
     siteBox.textContent = S.click_to_add;
   });
 
+  // what the shading and the green lines mean
+  var legendBox = document.getElementById("gm-cov-legend");
+  function showLegend(legend) {
+    legendBox.textContent = "";
+    var lower = null;
+    (legend.bins || []).forEach(function (upper, i) {
+      var sw = el("span", {"class": "gm-swatch"});
+      sw.style.background = legend.colors[i];
+      var range = (lower === null ? "≤ " : fmt(lower, 0) + " – ") + fmt(upper, 0);
+      legendBox.appendChild(el("div", {"class": "gm-legend-row"}, [sw, el("span", {text: S.uncovered_population + " " + range})]));
+      lower = upper;
+    });
+    var line = el("span", {"class": "gm-swatch"});
+    line.style.background = "#1a9850";
+    line.style.height = "3px";
+    legendBox.appendChild(el("div", {"class": "gm-legend-row"}, [line, el("span", {text: S.reachable_roads})]));
+  }
+
   document.getElementById("gm-cov-kind").addEventListener("change", function (e) {
     covKind = e.target.value;
     areasLayer.clearLayers(); sitesLayer.clearLayers(); whatifLayer.clearLayers();
-    totalsBox.textContent = ""; siteBox.textContent = "";
+    totalsBox.textContent = ""; siteBox.textContent = ""; legendBox.textContent = "";
     if (!covKind) { areas.paint.cover = null; areas.restyleGrid(); return; }
     totalsBox.textContent = S.loading;
     getJSON(cfg.api.coverage + "?kind=" + encodeURIComponent(covKind)).then(function (body) {
@@ -62,6 +80,7 @@ export function installCoverage(map, cfg, areas, showNotice) {
       areas.showGrid();
       areas.restyleGrid();
       showTotals(body.totals);
+      showLegend(body.legend);
     }).catch(function (err) { totalsBox.textContent = err.message; });
     getJSON(cfg.api.areas + "?kind=" + encodeURIComponent(covKind)).then(function (fc) {
       areasLayer.addData(fc);

@@ -20,6 +20,7 @@ import {installCoverage} from "./coverage.js";
 import {installAlignment} from "./alignment.js";
 import {installRealign} from "./realign.js";
 import {installEditor} from "./edit/index.js";
+import {installLegend} from "./legend.js";
 
 function build(map, cfg, panel) {
   var S = cfg.strings;
@@ -66,6 +67,7 @@ function build(map, cfg, panel) {
   map.on("moveend", areas.refresh);
   map.on("overlayadd", areas.refresh);
   areas.refresh();
+  installLegend(map, cfg, {layers: areas.groups, facilities: facilities, findings: findings});
   return {map: map, layers: areas.groups, findings: findings, facilities: facilities,
           alignment: alignment.outline,
           areas: coverage.areas, sites: coverage.sites, whatif: coverage.whatif, clickHooks: clickHooks,
