@@ -125,6 +125,21 @@ def test_sample_map_draws_its_layers_offline(browser, live_sample):
     legend = page.inner_text("#gm-maplegend")
     for shown in ("街道", "社区", "网格", "道路 · 主干路", "便民警务站", "检查结果 · 重叠"):
         assert shown in legend, (shown, legend)
+    # names by zoom: communities at 15, none overlapping another or under the panel
+    page.evaluate("window.gridmap.current.map.setView([29.652, 91.132], 15) && null")
+    page.wait_for_timeout(1500)
+    boxes = page.evaluate(
+        "[...document.querySelectorAll('.gm-label')].map(n => {"
+        "const r = n.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom, "
+        "n.className, n.textContent]; })"
+    )
+    assert len([b for b in boxes if "gm-label-community" in b[4]]) >= 10, boxes
+    assert any(b[5] == "八廓社区" for b in boxes)
+    panel = page.locator("#gm-panel").bounding_box()
+    for i, a in enumerate(boxes):
+        assert not (a[2] > panel["x"] and a[1] < panel["y"] + panel["height"]), a
+        for b in boxes[i + 1 :]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
     # a theme colours the grid with the server's colours and shows a legend
     _tab(page, "check")
     page.select_option("#gm-theme", "households")

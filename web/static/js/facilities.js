@@ -12,7 +12,14 @@ export function kindLabel(cfg, kind) {
 export function createFacilities(map, cfg) {
   if (!cfg.facilities) return null;
   var kinds = cfg.facilityKinds;
-  var layer = L.markerClusterGroup({disableClusteringAtZoom: 17, maxClusterRadius: 50});
+  // clusters small and quiet: a count in a grey disc, not a coloured bubble over the grid
+  var layer = L.markerClusterGroup({
+    disableClusteringAtZoom: 16, maxClusterRadius: 40, showCoverageOnHover: false,
+    iconCreateFunction: function (cluster) {
+      return L.divIcon({html: el("span", {text: String(cluster.getChildCount())}),
+                        className: "gm-cluster", iconSize: [20, 20]});
+    }
+  });
   layer.addTo(map);
   layer.reload = function () {  // after an upload: the facilities as they are now
     return getJSON(cfg.api.items.replace("LAYER", "facility") + "?limit=10000").then(draw);

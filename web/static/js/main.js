@@ -21,6 +21,7 @@ import {installAlignment} from "./alignment.js";
 import {installRealign} from "./realign.js";
 import {installEditor} from "./edit/index.js";
 import {installLegend} from "./legend.js";
+import {installLabels} from "./labels.js";
 
 function build(map, cfg, panel) {
   var S = cfg.strings;
@@ -68,11 +69,12 @@ function build(map, cfg, panel) {
   map.on("overlayadd", areas.refresh);
   areas.refresh();
   installLegend(map, cfg, {layers: areas.groups, facilities: facilities, findings: findings});
+  var labels = installLabels(map, areas.groups);
   return {map: map, layers: areas.groups, findings: findings, facilities: facilities,
           alignment: alignment.outline,
           areas: coverage.areas, sites: coverage.sites, whatif: coverage.whatif, clickHooks: clickHooks,
           reloadLayer: areas.reloadLayer, fitTo: fitTo, el: el, fmt: fmt, getJSON: getJSON, showNotice: showNotice,
-          showTab: showTab};
+          showTab: showTab, labels: labels.layer};
 }
 
 window.gridmap = {
