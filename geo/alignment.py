@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.findings import Tolerances, make_findings, significant
+from geo.findings import Tolerances, detail, make_findings, significant
 from geo.layer_rules import gap_findings, uncovered_by
 
 __all__ = ["misaligned", "alignment_table", "uncovered", "population_in", "posts_outside"]
@@ -67,8 +67,7 @@ def misaligned(
                     "kind": k,
                     "parent_layer": unit_layer,
                     "parent": ucode[u],
-                    "detail": f"{jcode[j]} reaches into {unit_layer} {ucode[u]}, "
-                    f"which {main} mainly covers",
+                    **detail("misaligned", j=jcode[j], unit=unit_layer, u=ucode[u], main=main),
                     "geometry": p,
                 }
             )
@@ -209,5 +208,5 @@ def uncovered(
     """Gaps (三不管): parts of ``extent`` (the area the hierarchy covers) in no jurisdiction."""
     return gap_findings(
         [uncovered_by(extent, jurisdictions.geometry.values)], jurisdictions, layer, tolerances,
-        parent_layer=extent_layer, detail=f"inside the {extent_layer} layer but in no {layer}",
+        parent_layer=extent_layer, **detail("jurisdiction_gap", parent=extent_layer, layer=layer),
     )  # fmt: skip

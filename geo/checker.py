@@ -69,6 +69,7 @@ class Report:
                 "width_m": _num(row.width_m, 3),
                 "kind": _text(row.kind),
                 "detail": _text(row.detail),
+                "detail_zh": _text(row.detail_zh),
                 "geometry": feat["geometry"],
             }
             if _text(row.parent_layer):

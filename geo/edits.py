@@ -102,6 +102,7 @@ def _new_findings(before, after) -> list[dict]:
             "area_m2": None if r.area_m2 != r.area_m2 else r.area_m2,
             "width_m": None if r.width_m != r.width_m else r.width_m,
             "detail": r.detail,
+            "detail_zh": r.detail_zh,
         }
         for r in added.itertuples(index=False)
     ]

@@ -90,8 +90,65 @@ COLUMNS = [
     "parent_layer",
     "parent",
     "detail",
+    "detail_zh",
     "geometry",
 ]
+
+#: What a finding's detail says, in English and Chinese: one entry per kind of detail,
+#: filled by :func:`detail` (``{layer}`` and ``{parent}`` are layer kinds, named in each
+#: language from :data:`geo.kinds.KINDS`).
+DETAILS = {
+    "invalid": ("{reason}", "几何无效：{reason_zh}"),
+    "duplicate_code": ("{n} features carry code {code}", "{n} 个要素使用同一编码 {code}"),
+    "overlap": ("{a} and {b} both cover this area", "{a} 与 {b} 都覆盖此处"),
+    "hole": ("hole inside the {layer} layer", "{layer}图层内部的空洞"),
+    "outside_every": ("lies outside every {parent}", "不在任何{parent}之内"),
+    "reaches_outside": ("reaches outside {parent} {code}", "超出{parent} {code}"),
+    "reaches_into": ("reaches outside {parent} {code} into {into}",
+                     "超出{parent} {code}，伸入 {into}"),
+    "parent_gap": ("part of {parent} {code} covered by no {layer}",
+                   "{parent} {code} 有一部分不属于任何{layer}"),
+    "unknown_parent": ("parent_code says {said}, which is not a {parent}",
+                       "上级编码为 {said}，但它不是{parent}"),
+    "wrong_parent": ("parent_code says {said}; it lies in {actual}",
+                     "上级编码为 {said}，实际位于 {actual}"),
+    "misaligned": ("{j} reaches into {unit} {u}, which {main} mainly covers",
+                   "{j} 伸入{unit} {u}，该{unit}主要由 {main} 管辖"),
+    "jurisdiction_gap": ("inside the {parent} layer but in no {layer}",
+                         "位于{parent}范围内，但不属于任何{layer}"),
+}  # fmt: skip
+
+# GEOS's reasons for an invalid geometry (shapely.is_valid_reason), in Chinese
+_INVALID_ZH = {
+    "Self-intersection": "自相交",
+    "Ring Self-intersection": "环自相交",
+    "Too few points in geometry component": "组成部分的点数过少",
+    "Hole lies outside shell": "内环位于外环之外",
+    "Holes are nested": "内环相互嵌套",
+    "Interior is disconnected": "内部不连通",
+    "Nested shells": "外环相互嵌套",
+    "Duplicate Rings": "环重复",
+    "Invalid Coordinate": "坐标无效",
+    "Ring is not closed": "环未闭合",
+}
+
+
+def detail(key: str, **params) -> dict[str, str]:
+    """A finding's ``detail`` and ``detail_zh`` from :data:`DETAILS` ``key``; parameters
+    ``layer`` and ``parent`` are layer kinds (named in each language), ``unit`` too.
+
+    >>> detail("parent_gap", parent="community", code="540102001001", layer="grid")["detail_zh"]
+    '社区 540102001001 有一部分不属于任何网格'
+    """
+    from geo.kinds import KINDS
+
+    en, zh = DETAILS[key]
+    named = {
+        k: KINDS[v].zh for k, v in params.items() if k in ("layer", "parent", "unit") and v in KINDS
+    }
+    if "reason" in params:
+        named["reason_zh"] = _INVALID_ZH.get(params["reason"], params["reason"])
+    return {"detail": en.format(**params), "detail_zh": zh.format(**{**params, **named})}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,14 @@ import pandas as pd
 import shapely
 
 from geo._parallel import threaded
-from geo.findings import Tolerances, make_findings, polygon_parts, significant, upper_width
+from geo.findings import (
+    Tolerances,
+    detail,
+    make_findings,
+    polygon_parts,
+    significant,
+    upper_width,
+)
 
 __all__ = [
     "invalid_geometry",
@@ -50,7 +57,7 @@ def invalid_geometry(gdf: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
                 "rule": "invalid_geometry",
                 "layer": layer,
                 "features": [str(gdf["code"].iloc[i])],
-                "detail": reason,
+                **detail("invalid", reason=reason),
                 "geometry": where,
             }
         )
@@ -96,7 +103,7 @@ def duplicate_code(
                 "rule": "duplicate_code",
                 "layer": layer,
                 "features": [str(code)],
-                "detail": f"{n} features carry code {code}",
+                **detail("duplicate_code", n=n, code=code),
                 "geometry": shapely.union_all(where.representative_point().values),
             }
         )
@@ -166,7 +173,7 @@ def overlap(
                     "area_m2": float(p.area),
                     "width_m": float(w),
                     "kind": k,
-                    "detail": f"{i} and {j} both cover this area",
+                    **detail("overlap", a=i, b=j),
                     "geometry": p,
                 }
             )
@@ -245,4 +252,4 @@ def gap_in_outline(
     holes = [h for h in holes if upper_width(h) >= tolerances.noise_width]
     tree = shapely.STRtree(geoms)
     holes = [uncovered_by(h, geoms[tree.query(h, predicate="intersects")]) for h in holes]
-    return gap_findings(holes, gdf, layer, tolerances, detail=f"hole inside the {layer} layer")
+    return gap_findings(holes, gdf, layer, tolerances, **detail("hole", layer=layer))

@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from geo.findings import Tolerances, make_findings, significant
+from geo.findings import Tolerances, detail, make_findings, significant
 from geo.layer_rules import neighbour_codes, uncovered_by
 
 __all__ = ["spatial_parent", "nesting"]
@@ -140,7 +140,7 @@ def nesting(
                     "kind": k,
                     "parent_layer": parent_layer,
                     "parent": None,
-                    "detail": f"lies outside every {parent_layer}",
+                    **detail("outside_every", parent=parent_layer),
                     "geometry": p,
                 }
             )
@@ -170,8 +170,16 @@ def nesting(
                         "kind": k,
                         "parent_layer": parent_layer,
                         "parent": pcode[p],
-                        "detail": f"reaches outside {parent_layer} {pcode[p]}"
-                        + (f" into {', '.join(into)}" if into else ""),
+                        **(
+                            detail(
+                                "reaches_into",
+                                parent=parent_layer,
+                                code=pcode[p],
+                                into=", ".join(into),
+                            )
+                            if into
+                            else detail("reaches_outside", parent=parent_layer, code=pcode[p])
+                        ),
                         "geometry": piece,
                     }
                 )
@@ -190,7 +198,7 @@ def nesting(
                     "kind": k,
                     "parent_layer": parent_layer,
                     "parent": pcode[p],
-                    "detail": f"part of {parent_layer} {pcode[p]} covered by no {layer}",
+                    **detail("parent_gap", parent=parent_layer, code=pcode[p], layer=layer),
                     "geometry": piece,
                 }
             )
@@ -202,10 +210,10 @@ def nesting(
         if actual[i] is None:
             continue  # outside every parent: reported as not_nested
         d = declared[i]
-        detail = (
-            f"parent_code says {d}, which is not a {parent_layer}"
+        said = (
+            detail("unknown_parent", said=d, parent=parent_layer)
             if d not in known
-            else f"parent_code says {d}; it lies in {actual[i]}"
+            else detail("wrong_parent", said=d, actual=actual[i])
         )
         rows.append(
             {
@@ -214,7 +222,7 @@ def nesting(
                 "features": [ccode[i]],
                 "parent_layer": parent_layer,
                 "parent": actual[i],
-                "detail": detail,
+                **said,
                 "geometry": shapely.point_on_surface(cg[i]),
             }
         )

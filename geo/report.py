@@ -62,6 +62,8 @@ def _finding_line(row) -> str:
             line += f", {row.width_m:,.2f} m wide"
     if row.detail:
         line += f"\n      {row.detail}"
+    if isinstance(row.detail_zh, str) and row.detail_zh and row.detail_zh != row.detail:
+        line += f"\n      {row.detail_zh}"
     return line
 
 

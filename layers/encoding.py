@@ -37,7 +37,8 @@ def normalise_encoding(name: str) -> str:
         return codecs.lookup(raw).name
     except LookupError:
         raise InputError(
-            f"'{name}' is not a text encoding Python knows; use e.g. utf-8, gbk or gb18030"
+            f"'{name}' is not a text encoding Python knows; use e.g. utf-8, gbk or gb18030",
+            zh=f"“{name}”不是可识别的文字编码；请用 utf-8、gbk 或 gb18030 等",
         ) from None
 
 
@@ -74,7 +75,9 @@ def detect_encoding(samples: Iterable[bytes]) -> tuple[str, str]:
         return best.encoding, f"guessed by charset-normalizer ({best.encoding}); check the names"
     raise InputError(
         "the text in this file is neither UTF-8 nor GBK/GB18030 and no encoding could be "
-        "detected. Fix: say the encoding with --encoding (e.g. big5, latin-1)"
+        "detected. Fix: say the encoding with --encoding (e.g. big5, latin-1)",
+        zh="文件中的文字既不是 UTF-8 也不是 GBK/GB18030，且无法识别编码。修正：用 --encoding "
+        "指定编码（如 big5、latin-1）",
     )
 
 

@@ -65,7 +65,11 @@ def map_fields(
                 f"{layer} layer; must be one of {', '.join(sorted(known))}"
             )
     if problems:
-        raise LayerError(f"Field mapping for layer '{layer}' does not fit the file:", problems)
+        raise LayerError(
+            f"Field mapping for layer '{layer}' does not fit the file:",
+            problems,
+            zh=f"图层 {layer} 的字段对应与文件不符：",
+        )
 
     applied: dict[str, str] = dict(field_map)
     taken = set(field_map.values())
@@ -83,7 +87,9 @@ def map_fields(
     if clashes:
         raise LayerError(
             f"Layer '{layer}': the file already has a column '{clashes[0]}' and another column "
-            f"maps to it too; rename one of them or drop the --field option"
+            f"maps to it too; rename one of them or drop the --field option",
+            zh=f"图层 {layer}：文件已有“{clashes[0]}”列，又有另一列对应到它；请改名其中一列，或"
+            "取消这一对应",
         )
     return df.rename(columns=applied), applied
 

@@ -451,7 +451,9 @@ def _read_shapefile(
         except UnicodeDecodeError:
             raise InputError(
                 f"{path.name}: {where} is not valid {encoding} text; say the right "
-                "encoding with --encoding (e.g. gbk, gb18030, utf-8)"
+                "encoding with --encoding (e.g. gbk, gb18030, utf-8)",
+                zh=f"{path.name}：{where} 不是有效的 {encoding} 文本；请用 --encoding 指定正确"
+                "的编码（如 gbk、gb18030、utf-8）",
             ) from None
 
     def decode_name(c):
@@ -487,6 +489,7 @@ def _read_ogr(
             zh=f"{path.name} 无法作为 GIS 文件读取：文件损坏、不完整或与扩展名所示格式不符；"
             "未导入。修正：重新导出该文件",
         ) from None
+    report.sheets = available  # what the user may choose from, refused or not
     if source_layer is None:
         if len(available) == 1:
             source_layer = available[0]
@@ -495,14 +498,16 @@ def _read_ogr(
         else:
             raise InputError(
                 f"{path.name} holds several layers ({', '.join(available)}); "
-                "say which with --source-layer NAME"
+                "say which with --source-layer NAME",
+                zh=f"{path.name} 含多个图层（{'、'.join(available)}）；请选择其中一个"
+                "（命令行：--source-layer 图层名）",
             )
     elif source_layer not in available:
         raise InputError(
-            f"{path.name} has no layer '{source_layer}'; it has {', '.join(available)}"
+            f"{path.name} has no layer '{source_layer}'; it has {', '.join(available)}",
+            zh=f"{path.name} 中没有图层“{source_layer}”；已有：{'、'.join(available)}",
         )
     report.source += f" (layer {source_layer})" if len(available) > 1 else ""
-    report.sheets = available
     kwargs = {"encoding": encoding} if encoding else {}
     return _read_frame(path, layer=source_layer, **kwargs)
 
@@ -655,7 +660,9 @@ def _find_data_file(files: list[Path], source_layer: str | None) -> Path:
     raise InputError(
         "the archive holds several data files ("
         + ", ".join(f.name for f in data)
-        + "); say which with --source-layer NAME"
+        + "); say which with --source-layer NAME",
+        zh="压缩包含多个数据文件（" + "、".join(f.name for f in data) + "）；请指定其中一个"
+        "（命令行：--source-layer 名称）",
     )
 
 
@@ -732,7 +739,9 @@ def read_layer_file(
         if suffix not in SUPPORTED_SUFFIXES:
             raise InputError(
                 f"{path.name}: files ending in '{suffix}' are not supported; use "
-                + ", ".join(SUPPORTED_SUFFIXES)
+                + ", ".join(SUPPORTED_SUFFIXES),
+                zh=f"{path.name}：不支持扩展名为“{suffix}”的文件；可用："
+                + "、".join(SUPPORTED_SUFFIXES),
             )
         _check_content(data_path, report.source)
         if suffix in (".csv", ".txt"):
@@ -763,7 +772,9 @@ def read_layer_file(
         raise InputError(
             f"{report.source}: text looks garbled ({', '.join(repr(g) for g in garbled)}): "
             "Chinese read in the wrong encoding. Fix: say the encoding with --encoding gbk "
-            "(or gb18030, utf-8); nothing was imported"
+            "(or gb18030, utf-8); nothing was imported",
+            zh=f"{report.source}：文字似为乱码（{', '.join(repr(g) for g in garbled)}），中文按错误"
+            "编码读取。修正：指定文字编码 gbk（或 gb18030、utf-8）；未导入",
         )
 
     report.columns = columns
@@ -783,7 +794,10 @@ def read_layer_file(
             f"{report.source} has no coordinate reference system, so its coordinates cannot "
             "be placed. Fix: state it, e.g. --crs EPSG:4490 (CGCS2000 lon/lat), EPSG:4326 "
             "(WGS 84 / GPS), EPSG:4539 (CGCS2000 Gauss-Kruger CM 90E, metres), or GCJ-02 / "
-            "BD-09 for points copied from AMap, Tencent or Baidu maps"
+            "BD-09 for points copied from AMap, Tencent or Baidu maps",
+            zh=f"{report.source} 没有坐标系，无法确定坐标位置。修正：指定坐标系，如 EPSG:4490"
+            "（CGCS2000 经纬度）、EPSG:4326（WGS 84 / GPS）、EPSG:4539（CGCS2000 高斯-克吕格 "
+            "90°E，米），或从高德、腾讯、百度地图复制的点用 GCJ-02 / BD-09",
         )
     present = gdf.geometry[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
     if len(present):

@@ -779,6 +779,7 @@ class Catalog:
                     "width_m": row.width_m,
                     "kind": row.kind,
                     "detail": row.detail,
+                    "detail_zh": row.detail_zh,
                     "parent_layer": row.parent_layer,
                     "parent": row.parent,
                 }

@@ -223,7 +223,13 @@ def _reading(upload, choices: dict) -> Response:
         added = new_since(cat.report().findings, checked.findings)
         answer["findings"] = {
             "added": [
-                {"rule": r.rule, "layer": r.layer, "features": list(r.features), "detail": r.detail}
+                {
+                    "rule": r.rule,
+                    "layer": r.layer,
+                    "features": list(r.features),
+                    "detail": r.detail,
+                    "detail_zh": r.detail_zh,
+                }
                 for r in added.itertuples(index=False)
             ][:200],
             "count": len(added),

@@ -40,7 +40,8 @@ export function createFindings(map, cfg, fitTo, showNotice, onClick) {
     var rows = [[S.rule, findingLabel(p)], [S.layer || S.layers, S[p.layer] || p.layer],
                 [S.features, p.features.join(", ")]];
     if (p.area_m2 !== null) rows.push([S.area, fmt(p.area_m2, 1) + " m²"], [S.width, fmt(p.width_m, 2) + " m"]);
-    if (p.detail) rows.push(["", p.detail]);
+    var said = cfg.lang === "en" ? p.detail : (p.detail_zh || p.detail);  // the page's language
+    if (said) rows.push(["", said]);
     var table = el("table", {"class": "gm-attrs"});
     rows.forEach(function (r) { table.appendChild(el("tr", {}, [el("th", {text: r[0]}), el("td", {text: r[1]})])); });
     return el("div", {}, [el("div", {"class": "gm-popup-title", text: findingLabel(p)}), table]);

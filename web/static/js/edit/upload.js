@@ -84,8 +84,9 @@ export function createUpload(ed) {
     preview.clearLayers();
     if (b._status !== 200 && b._status !== 201) {
       say(errorText(b), true);
+      if (b.upload) current = {id: b.upload, choices: c, etag: null};
+      if (b.upload && b.sheets && b.sheets.length > 1) result.appendChild(sheets(b.sheets, ""));  // choose one
       if (b.upload && b.columns && b.columns.length) {  // the file was opened: let the user map it
-        current = {id: b.upload, choices: c, etag: null};
         result.appendChild(mapping(b.columns, b.fields, c.fields || {}));
       }
       return;
@@ -192,7 +193,8 @@ export function createUpload(ed) {
     var list = el("ul", {"class": "gm-list"});
     f.added.slice(0, 20).forEach(function (r) {
       var rule = (ed.cfg.rules[r.rule] || {}).label || r.rule;
-      list.appendChild(el("li", {text: rule + " · " + (S[r.layer] || r.layer) + " · " + r.features.join(", ")}));
+      var said = ed.cfg.lang === "en" ? r.detail : (r.detail_zh || r.detail);
+      list.appendChild(el("li", {text: rule + " · " + (S[r.layer] || r.layer) + " · " + (said || r.features.join(", "))}));
     });
     box.appendChild(list);
     return box;

@@ -1,0 +1,85 @@
+"""Chinese everywhere on the Chinese page: every string of the page in both languages,
+every finding's detail, and the messages of refused actions."""
+
+import base64
+import io
+import re
+
+import pytest
+
+from tests.conftest import SAMPLE
+from web import create_app
+from web.auth import add_user
+from web.i18n import STRINGS
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _keys(table, prefix=""):
+    out = set()
+    for k, v in table.items():
+        out |= _keys(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k}
+    return out
+
+
+def test_every_page_string_exists_in_both_languages():
+    assert _keys(STRINGS["zh"]) == _keys(STRINGS["en"])
+    assert all(v for v in STRINGS["zh"].values())
+
+
+def test_every_finding_of_the_sample_is_said_in_chinese(client):
+    findings = client.get("/findings").get_json()["features"]
+    assert len(findings) == 11
+    for f in findings:
+        p = f["properties"]
+        assert p["detail"] and CJK.search(p["detail_zh"]), p
+        assert p["detail_zh"] != p["detail"]
+
+
+@pytest.fixture
+def planner(tmp_path):
+    path = tmp_path / "city.gpkg"
+    path.write_bytes(SAMPLE.read_bytes())
+    app = create_app({"DATASET": str(path)})
+    add_user(app.extensions["gridmap"].store, "ana", "planner", "long-secret")
+    auth = {"Authorization": "Basic " + base64.b64encode(b"ana:long-secret").decode()}
+    return app.test_client(), auth
+
+
+def test_refused_actions_answer_in_chinese(planner):
+    c, auth = planner
+    cell = "/collections/grid/items/540102003004003"
+    etag = c.get(cell).headers["ETag"]
+    feature = c.get(cell).get_json()
+    upload = c.post(
+        "/uploads",
+        data={"layer": "facility", "file": (io.BytesIO(b"a,b\n1,2\n"), "x.csv")},
+        headers=auth,
+        content_type="multipart/form-data",
+    )
+    refusals = {
+        "edit without a reason": c.put(cell, json=feature, headers={**auth, "If-Match": etag}),
+        "edit without If-Match": c.put(cell, json={**feature, "reason": "x"}, headers=auth),
+        "revert without a reason": c.post(
+            "/collections/grid/changes/1/revert", json={}, headers=auth
+        ),
+        "unknown layer": c.get("/collections/grids/items"),
+        "bad query": c.get("/lookup?lon=200&lat=29"),
+        "address search without text": c.get("/addresses?q="),
+        "upload without coordinates": upload,
+        "upload of another kind": c.post(
+            "/uploads",
+            data={"layer": "grids", "file": (io.BytesIO(b"x"), "x.csv")},
+            headers=auth,
+            content_type="multipart/form-data",
+        ),
+        "upload without a file": c.post(
+            "/uploads", data={"layer": "facility"}, headers=auth, content_type="multipart/form-data"
+        ),
+        "not signed in": c.post("/uploads", data={"layer": "facility"}),
+    }
+    for what, r in refusals.items():
+        body = r.get_json()
+        assert r.status_code >= 400, (what, r.status_code)
+        zh = body["message"]["zh"]
+        assert CJK.search(zh), (what, zh)
