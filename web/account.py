@@ -58,7 +58,7 @@ def login():
     if request.method == "POST":
         request.max_content_length = FORM_LIMIT
         if not csrf_ok(request.form.get("csrf")):
-            raise Forbidden("the sign-in form expired; reload it", zh="登录表单已过期；请刷新页面")
+            raise Forbidden("the sign-in form expired; reload it / 登录表单已过期，请刷新页面")
         store = current_app.extensions["gridmap"].store
         name = request.form.get("name", "")
         try:
@@ -85,8 +85,6 @@ def logout():
     """Sign out (every session of the account begun before now ends)."""
     request.max_content_length = FORM_LIMIT
     if not csrf_ok(request.form.get("csrf") or request.headers.get("X-CSRF-Token")):
-        raise Forbidden(
-            "sign-out must come from gridmap's own page", zh="退出登录须来自 gridmap 自己的页面"
-        )
+        raise Forbidden("sign-out must come from gridmap's own page / 退出须来自 gridmap 的页面")
     end_session(current_app.extensions["gridmap"].store)
     return redirect(url_for("pages.index"))
