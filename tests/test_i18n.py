@@ -83,3 +83,15 @@ def test_refused_actions_answer_in_chinese(planner):
         assert r.status_code >= 400, (what, r.status_code)
         zh = body["message"]["zh"]
         assert CJK.search(zh), (what, zh)
+
+
+def test_the_page_follows_the_browsers_language_unless_asked(client):
+    from tests.conftest import BROWSER
+
+    english = client.get("/", headers={**BROWSER, "Accept-Language": "en-GB,en;q=0.9,zh;q=0.5"})
+    assert 'lang": "en"' in english.get_data(as_text=True)
+    chinese = client.get("/", headers={**BROWSER, "Accept-Language": "zh-CN,zh;q=0.9"})
+    assert 'lang": "zh"' in chinese.get_data(as_text=True)
+    asked = client.get("/?lang=zh", headers={**BROWSER, "Accept-Language": "en"})
+    assert 'lang": "zh"' in asked.get_data(as_text=True)
+    assert 'lang": "zh"' in client.get("/", headers=BROWSER).get_data(as_text=True)

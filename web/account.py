@@ -52,7 +52,7 @@ def _back() -> str:
 @accepts("lang", "next", formats=("html",))
 def login():
     """The sign-in page and form."""
-    lang = pick_lang(request.args.get("lang"))
+    lang = pick_lang(request.args.get("lang"), request.accept_languages)
     s = STRINGS[lang]
     error, status, retry = None, 200, None
     if request.method == "POST":

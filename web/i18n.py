@@ -203,9 +203,22 @@ STRINGS = {
 }
 
 
-def pick_lang(value: str | None) -> str:
-    """'en' if asked for, else Chinese."""
-    return value if value in LANGS else "zh"
+def pick_lang(value: str | None, accept=None) -> str:
+    """The page's language: ``value`` (``?lang=``) when it names one, else the browser's
+    choice (``accept``: werkzeug's ``request.accept_languages``) between Chinese and
+    English, else Chinese.
+
+    >>> from werkzeug.datastructures import LanguageAccept
+    >>> pick_lang(None, LanguageAccept([("en-GB", 1), ("zh-CN", 0.8)])), pick_lang("zh")
+    ('en', 'zh')
+    """
+    if value in LANGS:
+        return value
+    for tag, _quality in accept or []:  # best first; "en-GB" counts as English
+        primary = tag.split("-")[0].lower()
+        if primary in LANGS:
+            return primary
+    return "zh"
 
 
 # Sign-in, editing, proposals and revisions.

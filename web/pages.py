@@ -249,7 +249,7 @@ def index():
         from web.features import landing
 
         return landing()
-    lang = pick_lang(request.args.get("lang"))
+    lang = pick_lang(request.args.get("lang"), request.accept_languages)
     from web.auth import session_user
 
     catalog = current_app.extensions["gridmap"]
@@ -261,4 +261,6 @@ def index():
         user=session_user(catalog.store),
         band=current_app.config["HOUSEHOLD_BAND"],
     )
-    return Response(html, mimetype="text/html")
+    response = Response(html, mimetype="text/html")
+    response.vary.add("Accept-Language")  # the language follows the browser's unless asked
+    return response

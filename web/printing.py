@@ -83,7 +83,7 @@ def export(layer):
 def community(code):
     """A community's printable grid sheet (or the list of communities)."""
     cat = _catalog()
-    lang = pick_lang(request.args.get("lang"))
+    lang = pick_lang(request.args.get("lang"), request.accept_languages)
     if not code:  # the list of communities to print
         rows = community_index(cat.layers)
         return render_template("print_index.html", s=STRINGS[lang], lang=lang, rows=rows)
