@@ -50,7 +50,10 @@ def import_file(
     target = dataset_crs(store)
     if target is not None and not gdf.crs.equals(target):
         gdf = gdf.to_crs(target)
-        report.notes.append(f"converted to the dataset's CRS {target.to_string()}")
+        report.note(
+            f"converted to the dataset's CRS {target.to_string()}",
+            f"已转换为数据集的坐标系 {target.to_string()}",
+        )
         report.crs = target.to_string()
     done = import_layer(
         store,

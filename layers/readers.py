@@ -87,10 +87,23 @@ class ImportReport:
     field_map: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: ``notes`` and ``warnings`` in Chinese, one for each (:meth:`note`, :meth:`warn`)
+    notes_zh: list[str] = field(default_factory=list)
+    warnings_zh: list[str] = field(default_factory=list)
     #: the file's own columns, as read (before they were mapped to fields)
     columns: list[str] = field(default_factory=list)
     #: the sheets of a workbook, the layers of a GeoPackage: what else could be read
     sheets: list[str] = field(default_factory=list)
+
+    def note(self, en: str, zh: str) -> None:
+        """Record what the import decided, in English and Chinese."""
+        self.notes.append(en)
+        self.notes_zh.append(zh)
+
+    def warn(self, en: str, zh: str) -> None:
+        """Record what the user should check, in English and Chinese."""
+        self.warnings.append(en)
+        self.warnings_zh.append(zh)
 
     def given(self) -> list[str]:
         """The layer's fields the file has: columns named as a field, or mapped to one."""
@@ -280,7 +293,7 @@ def _read_csv(path: Path, encoding: str | None, report: ImportReport) -> gpd.Geo
         raw = raw[3:]
     if encoding is None:
         encoding, how = detect_encoding(raw.splitlines())
-        report.notes.append(f"text encoding {encoding}: {how}")
+        report.note(f"text encoding {encoding}: {how}", f"文字编码 {encoding}（自动识别）")
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as err:
@@ -329,9 +342,10 @@ def _read_xlsx(
     report.source += f" (sheet {chosen})"
     report.sheets = sheets
     if len(sheets) > 1 and sheet is None:
-        report.notes.append(
+        report.note(
             f"read the first sheet, '{chosen}', of {len(sheets)} ({', '.join(sheets)}); "
-            "choose another with --source-layer"
+            "choose another with --source-layer",
+            f"读取了 {len(sheets)} 张工作表（{'、'.join(sheets)}）中的第一张“{chosen}”；可另选",
         )
     return _table_geometry(df, f"{path.name} (sheet {chosen})")
 
@@ -413,10 +427,12 @@ def _restore_shx(path: Path, folder: Path, report: ImportReport) -> Path:
             ) from None
         finally:
             pyogrio.set_gdal_config_options({"SHAPE_RESTORE_SHX": before})
-    report.warnings.append(
+    report.warn(
         f"{path.stem}.shx (the index of {path.name}) was missing; it was rebuilt from the "
         ".shp. Check that the feature count is what you expect, and keep the .shx with the "
-        "file next time"
+        "file next time",
+        f"缺少 {path.stem}.shx（{path.name} 的索引），已从 .shp 重建。请核对要素数量，下次请"
+        "连同 .shx 一起提供",
     )
     return path
 
@@ -428,7 +444,9 @@ def _read_shapefile(
     cpg = _sidecar(path, ".cpg")
     if encoding is None and cpg is not None:
         encoding = normalise_encoding(cpg.read_text(errors="replace").strip())
-        report.notes.append(f"text encoding {encoding} from {cpg.name}")
+        report.note(
+            f"text encoding {encoding} from {cpg.name}", f"文字编码 {encoding}（据 {cpg.name}）"
+        )
     if _sidecar(path, ".shx") is None:
         path = _restore_shx(path, folder, report)
     # Latin-1 maps bytes to code points one to one, so the raw bytes can be recovered.
@@ -439,9 +457,11 @@ def _read_shapefile(
     if encoding is None:
         encoding, how = detect_encoding(raw_names + raw_values)
         note = f"text encoding {encoding}: {how}"
+        note_zh = f"文字编码 {encoding}（自动识别）"
         if encoding != "utf-8":
             note += " (the file has no .cpg; add one to say so)"
-        report.notes.append(note)
+            note_zh += "；文件没有 .cpg，可添加以注明编码"
+        report.note(note, note_zh)
 
     def decode(v, where):
         if not isinstance(v, str):
@@ -531,8 +551,9 @@ def _flat(gdf: gpd.GeoDataFrame, report: ImportReport) -> gpd.GeoDataFrame:
         w for w, has in (("heights (Z)", shapely.has_z(geoms).any()),
                          ("measures (M)", shapely.has_m(geoms).any())) if has
     )  # fmt: skip
-    report.notes.append(
-        f"dropped the {what} of {int(extra.sum())} feature(s): gridmap keeps x/y coordinates"
+    report.note(
+        f"dropped the {what} of {int(extra.sum())} feature(s): gridmap keeps x/y coordinates",
+        f"去掉了 {int(extra.sum())} 个要素的高程（Z）或量测值（M）：gridmap 只保留平面坐标",
     )
     gdf = gdf.copy()
     gdf.geometry = shapely.force_2d(geoms)
@@ -599,8 +620,9 @@ def _nested_as_json(gdf: gpd.GeoDataFrame, layer: str, report: ImportReport) -> 
         if nested.any():
             where = ", ".join(_feature(gdf, i)[0] for i in np.flatnonzero(nested)[:5])
             more = f" and {int(nested.sum()) - 5} more" if nested.sum() > 5 else ""
-            report.notes.append(
-                f"column '{c}' holds objects or lists ({where}{more}); kept as JSON text"
+            report.note(
+                f"column '{c}' holds objects or lists ({where}{more}); kept as JSON text",
+                f"“{c}”列含对象或列表；以 JSON 文本保存",
             )
             gdf[c] = [strict_json.dumps(v) if n else v for v, n in zip(gdf[c], nested)]
     return gdf
@@ -631,10 +653,12 @@ def _judge_polygons(gdf: gpd.GeoDataFrame, layer: str, report: ImportReport) -> 
             f"{_feature(gdf, i)[0]}: {shapely.is_valid_reason(geoms[i]).split('[')[0]}"
             for i in invalid[:3]
         )
-        report.warnings.append(
+        report.warn(
             f"{len(invalid)} feature(s) are not valid polygons ({examples}"
             f"{' …' if len(invalid) > 3 else ''}); stored as drawn: `python -m geo check` "
-            "reports them as invalid_geometry and checks a repaired copy"
+            "reports them as invalid_geometry and checks a repaired copy",
+            f"{len(invalid)} 个要素不是有效的面（{examples}{' …' if len(invalid) > 3 else ''}）；"
+            "按原样保存：检查会将其列为几何无效，并检查修复后的副本",
         )
 
 
@@ -787,7 +811,10 @@ def read_layer_file(
     if crs:
         stated, datum = parse_crs(crs)
         if gdf.crs is not None and not gdf.crs.equals(stated):
-            report.notes.append(f"the file says {gdf.crs.to_string()}; using {crs} as stated")
+            report.note(
+                f"the file says {gdf.crs.to_string()}; using {crs} as stated",
+                f"文件所述坐标系为 {gdf.crs.to_string()}；按指定的 {crs} 使用",
+            )
         gdf = gdf.set_crs(stated, allow_override=True)
     elif gdf.crs is None:
         raise LayerError(
@@ -810,11 +837,17 @@ def read_layer_file(
             )
     if datum:
         gdf = _to_wgs84_from(datum, gdf)
-        report.notes.append(f"converted {datum.upper()} coordinates to WGS 84")
+        report.note(
+            f"converted {datum.upper()} coordinates to WGS 84",
+            f"已将 {datum.upper()} 坐标转换为 WGS 84",
+        )
     if gdf.crs.is_projected:
         base = gdf.crs.geodetic_crs
         gdf = gdf.to_crs(base)
-        report.notes.append(f"reprojected to {base.name} ({base.to_string()}) for storage")
+        report.note(
+            f"reprojected to {base.name} ({base.to_string()}) for storage",
+            f"已转换为 {base.name}（{base.to_string()}）保存",
+        )
 
     gdf = conform(gdf, layer, renamed=applied)
     _judge_polygons(gdf, layer, report)

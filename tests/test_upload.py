@@ -355,6 +355,8 @@ def test_gcj02_points_are_detected_and_converted(planner_app):
                    json={"layer": "facility", "crs": "GCJ-02", "mode": "append"},
                    headers=_basic("ana")).get_json()  # fmt: skip
     assert again["datum"] is None and "converted GCJ02 coordinates to WGS 84" in again["notes"]
+    assert "已将 GCJ02 坐标转换为 WGS 84" in again["notes_zh"]  # said in the page's language
+    assert len(again["notes_zh"]) == len(again["notes"])
     got = np.array([f["geometry"]["coordinates"] for f in again["preview"]["features"]])
     metres = np.hypot((got[:, 0] - x) * 96_800, (got[:, 1] - y) * 111_000)
     assert metres.max() < 0.5  # back on the roads

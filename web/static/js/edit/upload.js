@@ -94,9 +94,9 @@ export function createUpload(ed) {
     current = {id: b.id, etag: b._etag, choices: Object.assign({}, c, {mode: b.mode})};
     say(S.upload_read_n.replace("{n}", fmt(b.features, 0)) + " · " + b.source + " · " + b.crs +
         (b.encoding ? " · " + b.encoding : ""));
-    (b.notes || []).concat(b.warnings || []).forEach(function (n) {
-      result.appendChild(el("div", {"class": "gm-muted", text: n}));
-    });
+    var zh = ed.cfg.lang !== "en";  // what the reader decided, in the page's language
+    (zh ? b.notes_zh : b.notes).forEach(function (n) { result.appendChild(el("div", {"class": "gm-muted", text: n})); });
+    (zh ? b.warnings_zh : b.warnings).forEach(function (n) { result.appendChild(el("div", {"class": "gm-error", text: n})); });
     if (b.datum && b.datum.suggested) result.appendChild(datumWarning(b.datum));
     if (b.sheets && b.sheets.length > 1) result.appendChild(sheets(b.sheets, b.source));
     result.appendChild(mapping(b.columns, b.fields, b.field_map));
