@@ -196,6 +196,20 @@ def live_sample(sample_app):
     server.close()
 
 
+class _ChineseFirst:
+    """The browser as our users' are set: Chinese first (the page follows Accept-Language;
+    headless Chromium alone says en-US). Pages may still ask for another ``locale``."""
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def new_page(self, **options):
+        return self._browser.new_page(**{"locale": "zh-CN", **options})
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
 @_pytest.fixture(scope="session")
 def browser():
     """Headless Debian Chromium through Playwright; skipped without it, except under CI."""
@@ -213,7 +227,7 @@ def browser():
                     executable_path=exe,
                     args=CHROMIUM_ARGS,
                 )
-                yield b
+                yield _ChineseFirst(b)
                 b.close()
             return
         reason = "Debian's chromium is not installed"
