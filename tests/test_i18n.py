@@ -95,3 +95,13 @@ def test_the_page_follows_the_browsers_language_unless_asked(client):
     asked = client.get("/?lang=zh", headers={**BROWSER, "Accept-Language": "en"})
     assert 'lang": "zh"' in asked.get_data(as_text=True)
     assert 'lang": "zh"' in client.get("/", headers=BROWSER).get_data(as_text=True)
+
+
+def test_findings_name_their_features_before_their_codes(client):
+    findings = client.get("/findings").get_json()["features"]
+    overlap = next(f["properties"] for f in findings if f["properties"]["rule"] == "overlap"
+                   and f["properties"]["layer"] == "grid")  # fmt: skip
+    assert overlap["names"] == ["拉萨河社区第1网格", "拉萨河社区第4网格"], overlap
+    misaligned = next(f["properties"] for f in findings if f["properties"]["rule"] == "misaligned")
+    # a station, then the street it reaches into: each named from its own layer
+    assert misaligned["names"][0].endswith("派出所") and misaligned["names"][1].endswith("街道")

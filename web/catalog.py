@@ -731,7 +731,7 @@ class Catalog:
             report = geo.check(layers)
             checked = Checked(
                 report,
-                self._serialise_findings(report),
+                self._serialise_findings(report, layers),
                 {
                     name: Collection.from_frame(name, gdf)
                     for name, gdf in findings_layers(report.findings).items()
@@ -765,8 +765,23 @@ class Catalog:
         return col.queryables if col is not None else {}
 
     @staticmethod
-    def _serialise_findings(report: Report) -> list[str]:
+    def _serialise_findings(report: Report, layers) -> list[str]:
+        """The findings as GeoJSON features (lon/lat), each with the ``names`` of the
+        features it concerns beside their codes (looked up in the finding's layer, then
+        its parent layer, then any layer: a misaligned station names its street)."""
         lonlat = report.findings_lonlat()
+        names = {
+            n: dict(zip(g["code"].astype(str), g["name"].astype(str)))
+            for n, g in layers.items()
+            if "code" in g.columns and "name" in g.columns
+        }
+
+        def name_of(code, *prefer):
+            for n in [*prefer, *names]:
+                if n in names and code in names[n]:
+                    return names[n][code]
+            return None
+
         out = []
         for i, row in enumerate(lonlat.itertuples(index=False)):
             props = plain(
@@ -775,6 +790,7 @@ class Catalog:
                     "rule": row.rule,
                     "layer": row.layer,
                     "features": list(row.features),
+                    "names": [name_of(c, row.layer, row.parent_layer) for c in row.features],
                     "area_m2": row.area_m2,
                     "width_m": row.width_m,
                     "kind": row.kind,

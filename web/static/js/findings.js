@@ -36,9 +36,17 @@ export function createFindings(map, cfg, fitTo, showNotice, onClick) {
     return ruleLabel(cfg, p.rule) + (p.kind === "sliver" ? " (" + S.rules.sliver + ")" : "");
   }
 
+  // the features a finding concerns, names before codes
+  function named(p) {
+    return p.features.map(function (code, i) {
+      var name = p.names && p.names[i];
+      return name ? name + " " + code : code;
+    }).join(", ");
+  }
+
   function findingCard(p) {
     var rows = [[S.rule, findingLabel(p)], [S.layer || S.layers, S[p.layer] || p.layer],
-                [S.features, p.features.join(", ")]];
+                [S.features, named(p)]];
     if (p.area_m2 !== null) rows.push([S.area, fmt(p.area_m2, 1) + " m²"], [S.width, fmt(p.width_m, 2) + " m"]);
     var said = cfg.lang === "en" ? p.detail : (p.detail_zh || p.detail);  // the page's language
     if (said) rows.push(["", said]);
@@ -61,7 +69,7 @@ export function createFindings(map, cfg, fitTo, showNotice, onClick) {
       var p = lyr.feature.properties;
       var swatch = el("span", {"class": "gm-swatch"});
       swatch.style.background = findingColor(cfg, p);
-      var text = findingLabel(p) + " · " + p.features.join(", ") +
+      var text = findingLabel(p) + " · " + named(p) +
         (p.area_m2 !== null ? " · " + fmt(p.area_m2, 0) + " m²" : "");
       var item = el("li", {"class": "gm-link", tabindex: "0"}, [swatch, el("span", {text: text})]);
       var go = function () {
