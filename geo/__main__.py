@@ -337,7 +337,10 @@ def main(argv=None) -> int:
             return _fix(args, tolerances)
         store = open_source(args.dataset)
         if not store.list_layers():
-            raise GridmapError(f"{store.location} holds no gridmap layers (or does not exist)")
+            raise GridmapError(
+                f"{store.location} holds no gridmap layers (or does not exist)",
+                zh=f"{store.location} 中没有 gridmap 图层（或不存在）",
+            )
         say = _progress()
         if args.parts or args.workers > 1 or os.environ.get("GRIDMAP_DASK") or spans_zones(store):
             report = check_partitioned(

@@ -54,7 +54,10 @@ def _summary(args) -> int:
     store = open_store(args.dataset)
     layers = store.load()
     if not layers:
-        raise GridmapError(f"{store.location} holds no gridmap layers (or does not exist)")
+        raise GridmapError(
+            f"{store.location} holds no gridmap layers (or does not exist)",
+            zh=f"{store.location} 中没有 gridmap 图层（或不存在）",
+        )
     info = summarise(layers)
     if args.format == "json":
         print(strict_json.dumps({"dataset": store.location, **info}, indent=2))
@@ -76,7 +79,17 @@ def _import(args) -> int:
         crs=args.crs,
         field_map=parse_field_options(args.field),
     )
-    print("\n".join(report.lines()))
+    print("\n".join(report.lines(args.lang)))
+    if args.lang == "zh":
+        print(
+            f"{done['mode']}：新增 {done['added']}，修改 {done['changed']}，删除 "
+            f"{done['removed']}，不变 {done['unchanged']}"
+        )
+        if done["revertible"]:
+            print(f"已保存到 {store.location}，为第 {done['change_id']} 号修改（可撤销）")
+        else:
+            print(f"已保存到 {store.location}（{done['whole']['zh']}）")
+        return 0
     print(
         f"{done['mode']}: {done['added']} added, {done['changed']} changed, "
         f"{done['removed']} removed, {done['unchanged']} unchanged"
@@ -84,7 +97,7 @@ def _import(args) -> int:
     if done["revertible"]:
         print(f"stored in {store.location} as change {done['change_id']} (revertible)")
     else:
-        print(f"stored in {store.location} (a layer without codes: rewritten whole, no history)")
+        print(f"stored in {store.location} ({done['whole']['en']})")
     return 0
 
 
@@ -97,7 +110,10 @@ def _export(args) -> int:
         print(f"{', '.join(written)} → {args.geoparquet} (spatially partitioned GeoParquet)")
         return 0
     if not args.layer or not args.output:
-        raise GridmapError("say which layer to write where (LAYER OUTPUT), or --geoparquet DIR")
+        raise GridmapError(
+            "say which layer to write where (LAYER OUTPUT), or --geoparquet DIR",
+            zh="请说明把哪个图层写到哪里（图层 输出文件），或用 --geoparquet 文件夹",
+        )
     out = export_layer(
         store.read_layer(args.layer), args.output, layer=args.layer, encoding=args.encoding
     )
@@ -125,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         + " (required then; a new layer is created)",
     )
     i.add_argument("--reason", help="why, recorded with the change (default: the file's name)")
+    i.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the report")
     i.add_argument(
         "--source-layer",
         help="layer, archive member or spreadsheet sheet to read (default: the only one)",

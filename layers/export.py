@@ -115,7 +115,10 @@ def export_layer(
     path = Path(path)
     driver = _DRIVERS.get(path.suffix.lower())
     if driver is None:
-        raise InputError(f"cannot export to '{path.suffix}'; use one of {', '.join(_DRIVERS)}")
+        raise InputError(
+            f"cannot export to '{path.suffix}'; use one of {', '.join(_DRIVERS)}",
+            zh=f"不能导出为“{path.suffix}”；可用：{'、'.join(_DRIVERS)}",
+        )
     options = {}
     if driver == "GeoJSON":
         gdf = gdf.to_crs("EPSG:4326")
@@ -140,7 +143,10 @@ def export_findings(findings: gpd.GeoDataFrame, path: str | os.PathLike) -> Path
     path = Path(path)
     driver = _DRIVERS.get(path.suffix.lower())
     if driver not in ("GPKG", "GeoJSON"):
-        raise InputError(f"findings can be exported as .gpkg or .geojson, not '{path.suffix}'")
+        raise InputError(
+            f"findings can be exported as .gpkg or .geojson, not '{path.suffix}'",
+            zh=f"检查结果可导出为 .gpkg 或 .geojson，不能为“{path.suffix}”",
+        )
     parts = findings_layers(findings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)

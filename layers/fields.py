@@ -101,7 +101,8 @@ def parse_field_options(options: list[str] | None) -> dict[str, str]:
         source, sep, target = opt.partition("=")
         if not sep or not source or not target:
             raise LayerError(
-                f"--field '{opt}' must look like YOUR_COLUMN=field, e.g. 户数=households"
+                f"--field '{opt}' must look like YOUR_COLUMN=field, e.g. 户数=households",
+                zh=f"--field “{opt}”应写作 文件列名=字段，如 户数=households",
             )
         out[source.strip()] = target.strip()
     return out

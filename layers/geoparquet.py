@@ -40,7 +40,10 @@ def export_geoparquet(store, directory, *, rows_per_file: int = ROWS_PER_FILE) -
 
     out = Path(directory)
     if out.exists() and not is_geoparquet(out) and any(out.iterdir()):
-        raise StorageError(f"{out} exists and is not a gridmap GeoParquet folder; not replaced")
+        raise StorageError(
+            f"{out} exists and is not a gridmap GeoParquet folder; not replaced",
+            zh=f"{out} 已存在，且不是 gridmap 的 GeoParquet 文件夹；未覆盖",
+        )
     tmp = out.with_name(f".{out.name}.writing")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -73,7 +76,10 @@ class GeoParquetDataset:
     def __init__(self, directory):
         self.path = Path(directory)
         if not is_geoparquet(self.path):
-            raise StorageError(f"{self.path} is not a GeoParquet folder written by gridmap")
+            raise StorageError(
+                f"{self.path} is not a GeoParquet folder written by gridmap",
+                zh=f"{self.path} 不是 gridmap 写出的 GeoParquet 文件夹",
+            )
         self.location = str(self.path)
         meta = json.loads((self.path / "gridmap.json").read_text(encoding="utf-8"))
         self._layers = [n for n in LAYERS if n in meta["layers"]]
@@ -91,7 +97,10 @@ class GeoParquetDataset:
     def _files(self, layer: str) -> list[Path]:
         if layer not in self._layers:
             present = ", ".join(self._layers) or "no layers"
-            raise StorageError(f"{self.location} has no layer '{layer}'; it has {present}")
+            raise StorageError(
+                f"{self.location} has no layer '{layer}'; it has {present}",
+                zh=f"{self.location} 中没有图层“{layer}”；已有：{present}",
+            )
         return sorted((self.path / layer).glob("*.parquet"))
 
     def _file_boxes(self, layer: str) -> list[tuple[Path, tuple]]:

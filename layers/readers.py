@@ -111,7 +111,18 @@ class ImportReport:
         mapped = set(self.field_map.values())
         return [f for f in fields if f in mapped or f in self.columns]
 
-    def lines(self) -> list[str]:
+    def lines(self, lang: str = "en") -> list[str]:
+        """The report as lines of text, in ``lang`` ("en" or "zh")."""
+        if lang == "zh":
+            out = [f"{self.layer}：从 {self.source} 读取 {self.features} 个要素",
+                   f"  坐标系：{self.crs}"]  # fmt: skip
+            if self.encoding:
+                out.append(f"  文字编码：{self.encoding}")
+            if self.field_map:
+                out.append("  字段：" + "，".join(f"{k} → {v}" for k, v in self.field_map.items()))
+            out += [f"  说明：{n}" for n in self.notes_zh]
+            out += [f"  注意：{w}" for w in self.warnings_zh]
+            return out
         out = [f"{self.layer}: {self.features} features from {self.source}", f"  CRS: {self.crs}"]
         if self.encoding:
             out.append(f"  text encoding: {self.encoding}")
@@ -136,7 +147,9 @@ def parse_crs(text: str) -> tuple[CRS, str | None]:
     except CRSError:
         raise InputError(
             f"'{text}' is not a CRS; give e.g. EPSG:4490 (CGCS2000), "
-            "EPSG:4326 (WGS 84), EPSG:4539, GCJ-02 or BD-09"
+            "EPSG:4326 (WGS 84), EPSG:4539, GCJ-02 or BD-09",
+            zh=f"“{text}”不是坐标系；请给出如 EPSG:4490（CGCS2000）、EPSG:4326（WGS 84）、"
+            "EPSG:4539、GCJ-02 或 BD-09",
         ) from None
 
 

@@ -105,3 +105,34 @@ def test_findings_name_their_features_before_their_codes(client):
     misaligned = next(f["properties"] for f in findings if f["properties"]["rule"] == "misaligned")
     # a station, then the street it reaches into: each named from its own layer
     assert misaligned["names"][0].endswith("派出所") and misaligned["names"][1].endswith("街道")
+
+
+def test_every_error_gridmap_raises_says_it_in_chinese_too():
+    """Each raise of an error of gridmap's tree in geo/, layers/ and web/ gives its
+    Chinese message (``zh=``); the errors that build their own (StaleEdit, EditRejected)
+    and werkzeug's are not of this form."""
+    import ast
+    from pathlib import Path
+
+    import geo.errors
+
+    ours = set(geo.errors.__all__) - {"StaleEdit", "EditRejected", "ClientGone", "GridmapError"}
+    root = Path(__file__).resolve().parents[1]
+    missing = []
+    for path in [*root.glob("geo/*.py"), *root.glob("layers/**/*.py"), *root.glob("web/*.py")]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        werkzeug = {  # werkzeug's own exceptions of the same names carry one message
+            a.asname or a.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("werkzeug")
+            for a in node.names
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                f = node.exc.func
+                name = f.id if isinstance(f, ast.Name) else getattr(f, "attr", "")
+                if (name in ours - werkzeug or name == "GridmapError") and not any(
+                    k.arg == "zh" for k in node.exc.keywords
+                ):
+                    missing.append(f"{path.relative_to(root)}:{node.lineno} {name}")
+    assert not missing, missing

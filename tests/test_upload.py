@@ -273,7 +273,14 @@ def test_the_command_line_says_the_mode(tmp_path, capsys):
     assert len(open_store(dataset).read_layer("facility")) == held + 2
     assert cli.main(["import", str(dataset), str(src), "--layer", "facility", "--mode",
                      "append"]) == 2  # fmt: skip
-    assert "already holds" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already holds" in err and "错误：" in err and "已有" in err  # both languages
+    other = tmp_path / "more.geojson"
+    _facilities(["N3"], x0=91.2).to_file(other)
+    assert cli.main(["import", str(dataset), str(other), "--layer", "facility", "--mode",
+                     "append", "--lang", "zh"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "读取 1 个要素" in out and "append：新增 1" in out and "可撤销" in out, out
 
 
 # --------------------------------------------------------------------- the web API

@@ -67,7 +67,10 @@ class LayerStore(ABC):
         """One layer as a GeoDataFrame; StorageError naming the layers present if absent."""
         if layer not in self.list_layers():
             present = ", ".join(self.list_layers()) or "no layers"
-            raise StorageError(f"{self.location} has no layer '{layer}'; it has {present}")
+            raise StorageError(
+                f"{self.location} has no layer '{layer}'; it has {present}",
+                zh=f"{self.location} 中没有图层“{layer}”；已有：{present}",
+            )
         return self._read(layer)
 
     def read_region(self, layer: str, bounds) -> gpd.GeoDataFrame:
@@ -98,14 +101,19 @@ class LayerStore(ABC):
         """
         if layer not in LAYERS:
             raise StorageError(
-                f"'{layer}' is not a gridmap layer; must be one of {', '.join(LAYERS)}"
+                f"'{layer}' is not a gridmap layer; must be one of {', '.join(LAYERS)}",
+                zh=f"“{layer}”不是 gridmap 的图层；可用：{', '.join(LAYERS)}",
             )
         if gdf.crs is None:
-            raise StorageError(f"layer '{layer}' has no CRS; set one before storing it")
+            raise StorageError(
+                f"layer '{layer}' has no CRS; set one before storing it",
+                zh=f"图层 {layer} 没有坐标系；保存前请设定",
+            )
         if not gdf.crs.is_geographic:
             raise StorageError(
                 f"layer '{layer}' is in projected {gdf.crs.to_string()}; store "
-                "geographic coordinates: gdf.to_crs(gdf.crs.geodetic_crs)"
+                "geographic coordinates: gdf.to_crs(gdf.crs.geodetic_crs)",
+                zh=f"图层 {layer} 为投影坐标系 {gdf.crs.to_string()}；请以经纬度保存",
             )
         self._write(layer, conform(gdf, layer))
 

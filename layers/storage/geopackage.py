@@ -59,7 +59,8 @@ class GeoPackageStore(LayerStore):
         self.location = str(self.path)
         if self.path.suffix.lower() != ".gpkg":
             raise StorageError(
-                f"{self.path}: a dataset file must end in .gpkg (or give a postgresql:// URL)"
+                f"{self.path}: a dataset file must end in .gpkg (or give a postgresql:// URL)",
+                zh=f"{self.path}：数据集文件须以 .gpkg 结尾（或给出 postgresql:// 地址）",
             )
 
     def list_layers(self) -> list[str]:
@@ -68,7 +69,10 @@ class GeoPackageStore(LayerStore):
         try:
             names = pyogrio.list_layers(self.path)[:, 0]
         except Exception as err:  # noqa: BLE001
-            raise StorageError(f"{self.path} is not a readable GeoPackage: {err}") from None
+            raise StorageError(
+                f"{self.path} is not a readable GeoPackage: {err}",
+                zh=f"{self.path} 不是可读取的 GeoPackage：{err}",
+            ) from None
         return self._ordered(names)
 
     def _read(self, layer: str, **filters) -> gpd.GeoDataFrame:
@@ -324,7 +328,10 @@ class _GeoPackageEdit(Edit):
 
     def read_layer(self, layer):
         if layer in self._written:
-            raise StorageError(f"read '{layer}' before writing it in the same edit")
+            raise StorageError(
+                f"read '{layer}' before writing it in the same edit",
+                zh=f"同一次编辑中须先读取图层 {layer} 再写入",
+            )
         gdf = pyogrio.read_dataframe(self.path, layer=layer)
         return gdf.rename_geometry("geometry") if gdf.geometry.name != "geometry" else gdf
 
@@ -335,7 +342,10 @@ class _GeoPackageEdit(Edit):
             (layer,),
         ).fetchone()
         if row is None:
-            raise StorageError(f"{self.path} has no layer '{layer}' to write features into")
+            raise StorageError(
+                f"{self.path} has no layer '{layer}' to write features into",
+                zh=f"{self.path} 中没有可写入要素的图层“{layer}”",
+            )
         return row[0], row[1], int(row[2])
 
     def write_features(self, layer, features, codes):

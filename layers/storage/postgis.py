@@ -59,7 +59,10 @@ class PostGISStore(LayerStore):
         schema = schema or parsed.query.get("schema") or "public"
         url = parsed.difference_update_query(["schema"]).render_as_string(hide_password=False)
         if not _IDENT.match(schema):
-            raise StorageError(f"schema name '{schema}' must be lower-case letters, digits, _")
+            raise StorageError(
+                f"schema name '{schema}' must be lower-case letters, digits, _",
+                zh=f"模式名“{schema}”只能由小写字母、数字和下划线组成",
+            )
         self.schema = schema
         # connections enough for a threaded service's requests at once (waitress: 16)
         self.engine = sa.create_engine(
@@ -104,7 +107,9 @@ class PostGISStore(LayerStore):
         except sa.exc.SQLAlchemyError as err:
             raise StorageError(
                 f"cannot open PostGIS dataset {self.location}: "
-                f"{err.orig if hasattr(err, 'orig') else err}"
+                f"{err.orig if hasattr(err, 'orig') else err}",
+                zh=f"无法打开 PostGIS 数据集 {self.location}："
+                f"{err.orig if hasattr(err, 'orig') else err}",
             ) from None
 
     def list_layers(self) -> list[str]:
@@ -321,7 +326,10 @@ class _PostGISEdit(Edit):
             {"s": self.s, "t": layer},
         ).first()
         if kind is None:
-            raise StorageError(f"{self.store.location} has no layer '{layer}' to write into")
+            raise StorageError(
+                f"{self.store.location} has no layer '{layer}' to write into",
+                zh=f"{self.store.location} 中没有可写入的图层“{layer}”",
+            )
         type_name, srid = kind
         features = _live(features, layer)
         table = {
