@@ -315,6 +315,7 @@ def test_a_gbk_shapefile_updates_by_code_and_is_reverted_in_the_browser_api(plan
     assert b["mode"] is None  # the layer holds features: the planner must choose
     assert b["modes"]["update"]["changed"] == 1
     assert b["modes"]["update"]["codes"]["changed"] == [target]
+    assert b["modes"]["update"]["names"]["changed"] == ["八廓新社区"]  # the file's name first
     assert b["modes"]["update"]["unchanged"] == len(com) - 1
     assert "refused" in b["modes"]["append"]
     assert b["preview"]["features"][0]["properties"]["name"]  # lon/lat GeoJSON to draw

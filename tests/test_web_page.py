@@ -697,6 +697,7 @@ def test_planner_uploads_an_excel_sheet_maps_it_commits_and_reverts(browser, tmp
         page.wait_for_selector("#gm-upload-findings")
         modes = page.inner_text("#gm-upload-modes")
         assert "新增 1" in modes and "修改 0" in modes and "不变 5" in modes, modes
+        assert "新警务站 NEWPOST" in modes, modes  # names before codes
         assert page.evaluate("window.gridmap.editor.upload.getLayers().length") == 6  # previewed
         page.screenshot(path=str(tmp_path / "upload-preview.png"))
         page.click("#gm-upload-commit")  # no reason yet: asked for one

@@ -165,6 +165,10 @@ def _reading(upload, choices: dict) -> Response:
     current = stored.get(layer)
     if current is not None and not gdf.crs.equals(current.crs):
         gdf = gdf.to_crs(current.crs)
+    names = {}  # each code's name, the file's first (names before codes in the diff)
+    for frame in (current, gdf):
+        if frame is not None and "code" in frame.columns and "name" in frame.columns:
+            names.update(zip(frame["code"].astype(str), frame["name"].astype(str)))
     modes = {}
     for mode in MODES:
         try:
@@ -188,6 +192,10 @@ def _reading(upload, choices: dict) -> Response:
             **diff.counts(),
             "revertible": True,
             "codes": {k: getattr(diff, k)[:LISTED_CODES] for k in ("added", "removed", "changed")},
+            "names": {
+                k: [names.get(c) for c in getattr(diff, k)[:LISTED_CODES]]
+                for k in ("added", "removed", "changed")
+            },
         }
     answer = {
         "id": upload.id,

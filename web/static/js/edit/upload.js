@@ -171,7 +171,7 @@ export function createUpload(ed) {
       radio.addEventListener("change", function () { readAgain({mode: m}); });
       var row = el("label", {"class": "gm-mode"}, [radio, el("span", {text: " " + S["mode_" + m]}),
         el("div", {"class": info.refused ? "gm-muted gm-error" : "gm-muted", text: detail})]);
-      if (info.codes && b.mode === m) row.appendChild(codes(info.codes));
+      if (info.codes && b.mode === m) row.appendChild(codes(info.codes, info.names));
       if (info.whole && b.held) row.appendChild(el("div", {"class": "gm-error", text: info.whole[ed.cfg.lang === "en" ? "en" : "zh"]}));
       box.appendChild(row);
     });
@@ -179,10 +179,16 @@ export function createUpload(ed) {
     return box;
   }
 
-  function codes(c) {
+  // the features a mode adds, removes and changes: names before codes
+  function codes(c, names) {
     var out = el("div", {"class": "gm-muted"});
     ["added", "removed", "changed"].forEach(function (k) {
-      if (c[k].length) out.appendChild(el("div", {text: S[k] + ": " + c[k].join(", ") + (c[k].length >= 50 ? " …" : "")}));
+      if (!c[k].length) return;
+      var listed = c[k].map(function (code, i) {
+        var name = names && names[k] && names[k][i];
+        return name ? name + " " + code : code;
+      });
+      out.appendChild(el("div", {text: S[k] + ": " + listed.join(", ") + (c[k].length >= 50 ? " …" : "")}));
     });
     return out;
   }
