@@ -9,17 +9,11 @@ import geopandas as gpd
 
 from geo.crs import metric_crs
 from geo.summary import summarise_layer
-from layers.importing import import_layer
+from layers.importing import dataset_crs, import_layer
 from layers.readers import ImportReport, read_layer_file
 from layers.storage import LayerStore
 
 __all__ = ["import_file", "dataset_crs", "summarise"]
-
-
-def dataset_crs(store: LayerStore):
-    """The CRS of the dataset's first layer, or None for an empty dataset."""
-    layers = store.list_layers()
-    return store.read_layer(layers[0]).crs if layers else None
 
 
 def _who() -> str:

@@ -35,6 +35,7 @@ from layers.editing import Saved, _reason
 from layers.storage.edits import Version, now
 
 __all__ = [
+    "dataset_crs",
     "written_whole",
     "held_codes",
     "whole_layer",
@@ -42,6 +43,13 @@ __all__ = [
     "import_layer",
     "cannot_update",
 ]
+
+
+def dataset_crs(store):
+    """The CRS of the dataset's first layer, or None for an empty dataset (a dataset
+    keeps one CRS: what comes in is brought to it)."""
+    layers = store.list_layers()
+    return store.read_layer(layers[0]).crs if layers else None
 
 
 def has_codes(layer: str) -> bool:
@@ -182,8 +190,7 @@ def import_layer(
     "unchanged", "revisions"}`` (counts of features; ``revisions``: ``[{code,
     revision}]``)."""
     reason = _reason(reason)
-    present = layer in store.list_layers()
-    if not present:
+    if layer not in store.list_layers():
         codes = None
     elif has_codes(layer):
         codes = store.read_codes(layer)  # without reading the geometry
@@ -191,7 +198,7 @@ def import_layer(
         codes = pd.Series([None] * len(store.read_layer(layer)))
     held = 0 if codes is None else len(codes)
     mode = _refuse_unsaid_mode(layer, mode, held)
-    target = store.read_layer(store.list_layers()[0]).crs if store.list_layers() else None
+    target = dataset_crs(store)
     if target is not None and not gdf.crs.equals(target):
         gdf = gdf.to_crs(target)
     why = written_whole(layer, mode, gdf, codes)
@@ -208,7 +215,7 @@ def import_layer(
     with served.committing() if served is not None else nullcontext():
         with store.edit() as e:
             version = e.version()
-            if basis is not None and present:
+            if basis is not None:
                 since = e.revisions_after(layer, basis.revision)
                 if version.layers != basis.layers or since:
                     raise StaleEdit(

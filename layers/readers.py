@@ -64,6 +64,17 @@ _LAT = ["lat", "latitude", "y", "纬度", "北纬"]
 _WKT = ["wkt", "geometry", "geom", "the_geom", "shape"]
 
 
+# The import report's lines in each language (ImportReport.lines)
+_REPORT_LINES = {
+    "en": {"read": "{r.layer}: {r.features} features from {r.source}", "crs": "  CRS: ",
+           "encoding": "  text encoding: ", "fields": "  fields: ", "sep": ", ",
+           "note": "  note: ", "warning": "  warning: "},
+    "zh": {"read": "{r.layer}：从 {r.source} 读取 {r.features} 个要素", "crs": "  坐标系：",
+           "encoding": "  文字编码：", "fields": "  字段：", "sep": "，",
+           "note": "  说明：", "warning": "  注意："},
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ImportLimits:
     """What one import may bring, the same from the command line and the browser: the
@@ -113,23 +124,17 @@ class ImportReport:
 
     def lines(self, lang: str = "en") -> list[str]:
         """The report as lines of text, in ``lang`` ("en" or "zh")."""
-        if lang == "zh":
-            out = [f"{self.layer}：从 {self.source} 读取 {self.features} 个要素",
-                   f"  坐标系：{self.crs}"]  # fmt: skip
-            if self.encoding:
-                out.append(f"  文字编码：{self.encoding}")
-            if self.field_map:
-                out.append("  字段：" + "，".join(f"{k} → {v}" for k, v in self.field_map.items()))
-            out += [f"  说明：{n}" for n in self.notes_zh]
-            out += [f"  注意：{w}" for w in self.warnings_zh]
-            return out
-        out = [f"{self.layer}: {self.features} features from {self.source}", f"  CRS: {self.crs}"]
+        say = _REPORT_LINES[lang]
+        out = [say["read"].format(r=self), say["crs"] + str(self.crs)]
         if self.encoding:
-            out.append(f"  text encoding: {self.encoding}")
+            out.append(say["encoding"] + self.encoding)
         if self.field_map:
-            out.append("  fields: " + ", ".join(f"{k} → {v}" for k, v in self.field_map.items()))
-        out += [f"  note: {n}" for n in self.notes]
-        out += [f"  warning: {w}" for w in self.warnings]
+            out.append(
+                say["fields"] + say["sep"].join(f"{k} → {v}" for k, v in self.field_map.items())
+            )
+        zh = lang == "zh"
+        out += [say["note"] + n for n in (self.notes_zh if zh else self.notes)]
+        out += [say["warning"] + w for w in (self.warnings_zh if zh else self.warnings)]
         return out
 
 

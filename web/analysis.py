@@ -30,7 +30,7 @@ from web.catalog import json_text
 from web.features import geojson, json_answer
 from web.heavy import heavy, run_isolated
 from web.negotiation import MEDIA_TYPES
-from web.params import accepts, catalog, float_arg, int_arg
+from web.params import accepts, catalog, float_arg, int_arg, version_etag
 from web.sites import nearest_json
 
 bp = Blueprint("analysis", __name__)
@@ -176,13 +176,8 @@ def alignment_proposal():
     if f in ("csv", "xlsx"):
         return _download(result["transfer_list"], f, f"{layer}_transfers", "transfers")
     response = jsonify({**result["proposal"], "basis": list(version)})
-    response.headers["ETag"] = layout_etag(layer, version)
+    response.headers["ETag"] = version_etag(version, layer, "layout")  # adopting sends it back
     return response
-
-
-def layout_etag(layer: str, version) -> str:
-    """The ETag of a layout proposed at dataset ``version`` (what adopting it sends back)."""
-    return f'"{layer}:layout:{version.layers}.{version.revision}"'
 
 
 def _realign(layers, metric_crs, *, layer, unit, band, time_limit) -> dict:

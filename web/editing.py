@@ -49,11 +49,10 @@ from layers.editing import (
     update_feature,
 )
 from layers.export import csv_writer
-from layers.storage.edits import Version
 from web.auth import planner_required
 from web.catalog import plain
 from web.features import collection_of, feature_position, geojson, no_content
-from web.params import accepts, catalog, json_body
+from web.params import accepts, catalog, if_match_version, json_body
 
 bp = Blueprint("edit", __name__)
 
@@ -450,17 +449,13 @@ def adopt():
     proposal was made of other units than the layer's own, ``"unit"``."""
     body = json_body()
     layer = body.get("layer")
-    tag = request.headers.get("If-Match", "").strip('"').split(":")
-    try:
-        if len(tag) != 3 or tag[0] != layer or tag[1] != "layout":
-            raise ValueError
-        basis = Version(*(int(v) for v in tag[2].split(".")))
-    except (TypeError, ValueError):
+    basis = if_match_version(str(layer), "layout")
+    if basis is None:
         raise PreconditionRequired(
             "send If-Match with the ETag of the layout proposal you adopt (GET "
             "/alignment/proposal?layer=…)",
             zh="请在 If-Match 中发送所采用调整方案的 ETag（GET /alignment/proposal?layer=…）",
-        ) from None
+        )
     result = adopt_layout(
         catalog().store,
         layer,

@@ -26,6 +26,8 @@ __all__ = [
     "int_arg",
     "float_arg",
     "json_body",
+    "version_etag",
+    "if_match_version",
 ]
 
 
@@ -212,3 +214,25 @@ def json_body(what: str = "a JSON object") -> dict:
     if not isinstance(body, dict):
         raise InputError(f"send {what}", zh="请求体须为 JSON 对象")
     return body
+
+
+def version_etag(version, *scope: str) -> str:
+    """The ETag of an answer made at dataset ``version`` (a layout proposal, an upload's
+    reading), naming what it is of: ``version_etag(v, "police_area", "layout")`` →
+    ``'"police_area:layout:3.17"'``. Sent back in If-Match, it says what the client saw
+    (:func:`if_match_version`)."""
+    return '"' + ":".join([*scope, f"{version.layers}.{version.revision}"]) + '"'
+
+
+def if_match_version(*scope: str):
+    """The dataset version the request's If-Match names, when it is an ETag of
+    :func:`version_etag` with this ``scope``; None when it is absent or another's."""
+    from layers.storage.edits import Version
+
+    tag = request.headers.get("If-Match", "").strip('"').split(":")
+    if tag[:-1] != list(scope):
+        return None
+    try:
+        return Version(*(int(v) for v in tag[-1].split(".", 1)))
+    except (TypeError, ValueError):
+        return None

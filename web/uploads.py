@@ -47,12 +47,12 @@ from layers.importing import (
     written_whole,
 )
 from layers.readers import ImportLimits, ImportReport, parse_crs, read_layer_file
-from layers.storage.edits import Version, splice
+from layers.storage.edits import splice
 from web.auth import planner_required
 from web.catalog import plain
 from web.features import no_content
 from web.heavy import heavy
-from web.params import accepts, catalog, json_body
+from web.params import accepts, catalog, if_match_version, json_body, version_etag
 
 bp = Blueprint("upload", __name__)
 
@@ -81,18 +81,13 @@ def _choices(raw) -> dict:
             zh="请选择文件对应的图层（layer：street、community、grid、facility 等）",
         )
     kind(out["layer"])
-    fields = out["fields"]
-    if isinstance(fields, str):
+    fields = out["fields"] or {}
+    if isinstance(fields, str):  # a form field holds the mapping as JSON text
         try:
             fields = json.loads(fields)
         except ValueError:
             fields = None
-        if fields is None:
-            raise InputError(
-                'fields must be a JSON object {"your column": "field"}',
-                zh='fields 须为 JSON 对象 {"文件列名": "字段"}',
-            )
-    if fields is not None and not (
+    if not (
         isinstance(fields, dict)
         and all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
     ):
@@ -100,7 +95,7 @@ def _choices(raw) -> dict:
             'fields must be a JSON object {"your column": "field"}',
             zh='fields 须为 JSON 对象 {"文件列名": "字段"}',
         )
-    out["fields"] = {k: v for k, v in (fields or {}).items() if v}
+    out["fields"] = {k: v for k, v in fields.items() if v}
     if out["mode"] is not None and out["mode"] not in MODES:
         raise InputError(
             f"mode must be one of {', '.join(MODES)}", zh=f"导入方式须为 {', '.join(MODES)} 之一"
@@ -146,10 +141,6 @@ def _fields(layer: str) -> list[dict]:
     ]
 
 
-def _basis(version: Version) -> str:
-    return f'"upload:{version.layers}.{version.revision}"'
-
-
 def _after(current, gdf, mode: str, diff) -> gpd.GeoDataFrame:
     """The layer as it would be after the upload, in the stored CRS."""
     if diff is not None:
@@ -169,10 +160,10 @@ def _reading(upload, choices: dict) -> Response:
     for frame in (current, gdf):
         if frame is not None and "code" in frame.columns and "name" in frame.columns:
             names.update(zip(frame["code"].astype(str), frame["name"].astype(str)))
-    modes = {}
+    modes, diffs = {}, {}
     for mode in MODES:
         try:
-            diff = planned_import(current, gdf, layer, mode, given=report.given())
+            diff = diffs[mode] = planned_import(current, gdf, layer, mode, given=report.given())
         except InputError as err:
             modes[mode] = {"refused": err.to_dict()}
             continue
@@ -226,8 +217,7 @@ def _reading(upload, choices: dict) -> Response:
         answer["datum"] = fit.to_dict()
     chosen = answer["mode"]
     if chosen and "refused" not in modes[chosen]:
-        diff = planned_import(current, gdf, layer, chosen, given=report.given())
-        after = _after(current, gdf, chosen, diff).to_crs("EPSG:4326")
+        after = _after(current, gdf, chosen, diffs[chosen]).to_crs("EPSG:4326")
         started = time.monotonic()
         checked = geo.check(cat.layers.subset(**{layer: after}))
         added = new_since(cat.report().findings, checked.findings)
@@ -249,7 +239,7 @@ def _reading(upload, choices: dict) -> Response:
     answer["preview"] = json.loads(shown.to_json(drop_id=True, na="null", ensure_ascii=False))
     answer["preview_truncated"] = len(gdf) > PREVIEW_FEATURES
     response = jsonify(plain(answer))
-    response.headers["ETag"] = _basis(version)
+    response.headers["ETag"] = version_etag(version, "upload")  # the commit sends it back
     return response
 
 
@@ -291,17 +281,13 @@ def commit(uid):
     upload = uploads().get(g.user["name"], uid)
     body = json_body()
     choices = _choices(body)
-    tag = request.headers.get("If-Match", "").strip('"').split(":")
-    try:
-        if len(tag) != 2 or tag[0] != "upload":
-            raise ValueError
-        basis = Version(*(int(v) for v in tag[1].split(".")))
-    except (TypeError, ValueError):
+    basis = if_match_version("upload")
+    if basis is None:
         raise PreconditionRequired(
             "send If-Match with the ETag of the reading you looked at (POST /uploads or "
             "/uploads/{id}/read)",
             zh="请在 If-Match 中发送所查看预览的 ETag（POST /uploads 或 /uploads/{id}/read）",
-        ) from None
+        )
     gdf, report = _read(upload, choices)
     result = import_layer(
         catalog().store,
