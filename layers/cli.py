@@ -85,19 +85,15 @@ def _import(args) -> int:
             f"{done['mode']}：新增 {done['added']}，修改 {done['changed']}，删除 "
             f"{done['removed']}，不变 {done['unchanged']}"
         )
-        if done["revertible"]:
-            print(f"已保存到 {store.location}，为第 {done['change_id']} 号修改（可撤销）")
-        else:
-            print(f"已保存到 {store.location}（{done['whole']['zh']}）")
+        whole = f"；{done['whole']['zh']}" if done.get("whole") else ""
+        print(f"已保存到 {store.location}，为第 {done['change_id']} 号修改（可撤销{whole}）")
         return 0
     print(
         f"{done['mode']}: {done['added']} added, {done['changed']} changed, "
         f"{done['removed']} removed, {done['unchanged']} unchanged"
     )
-    if done["revertible"]:
-        print(f"stored in {store.location} as change {done['change_id']} (revertible)")
-    else:
-        print(f"stored in {store.location} ({done['whole']['en']})")
+    whole = f"; {done['whole']['en']}" if done.get("whole") else ""
+    print(f"stored in {store.location} as change {done['change_id']} (revertible{whole})")
     return 0
 
 

@@ -32,20 +32,23 @@ commit order.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from shapely.geometry import shape
 
+from geo import strict_json
 from geo.edits import EDIT_LAYERS, EDITABLE, PreviewBase, feature_json, plan
 from geo.errors import EditRejected, InputError, NotFound, StaleEdit
 from geo.kinds import KINDS
 from geo.realign import aligned_layout, units_for
-from layers.storage.edits import Version, now
+from layers.storage.edits import WHOLE_LAYER, Version, now
 
 __all__ = [
     "Saved",
@@ -91,8 +94,8 @@ def replayed(
         commit = list(commit)
         layer = commit[0]["layer"]
         held = stored.get(layer)
-        if held is None or any(r["layer"] != layer for r in commit):
-            return None
+        if held is None or any(r["layer"] != layer or r["code"] == WHOLE_LAYER for r in commit):
+            return None  # another layer, or one written whole: read the dataset again
         codes = [str(r["code"]) for r in commit]
         held_codes = held["code"].astype(str)
         if (held_codes[held_codes.isin(codes)].value_counts() > 1).any():
@@ -395,9 +398,12 @@ def revert_change(
             zh=f"{KINDS[layer].zh if layer in KINDS else layer}没有第 {change_id} 号修改",
         )
     reason = _reason(reason)
+    if revs[0]["code"] == WHOLE_LAYER:
+        return _revert_whole(store, revs[0], author=author, reason=reason, served=served)
     with served.committing() if served is not None else nullcontext():
         with store.edit() as e:
             check_base(e, layer, {r["code"]: r["id"] for r in revs})
+            _still_as_left(e, layer, revs)
             version = e.version()
             crs = e.read_layer(layer).crs
             codes = [r["code"] for r in revs]
@@ -438,10 +444,81 @@ def revert_change(
     return {"change_id": change, "revisions": out}
 
 
-#: The layers whose changes can be listed and reverted: every kind with codes — grid
-#: cells (edited cell by cell), the jurisdictions (changed by an adopted layout) and any
-#: layer changed by an upload (:mod:`layers.importing`).
-REVERTIBLE = tuple(name for name, k in KINDS.items() if k.has_codes)
+def _still_as_left(edit, layer: str, revs: list[dict]) -> None:
+    """Refuse to revert the change ``revs`` when the layer was written whole after it
+    and its features are no longer as the change left them (a whole-layer write has no
+    revision per feature for :func:`check_base` to see; one reverted since left them as
+    they were)."""
+    whole = [r for r in edit.revisions(layer, WHOLE_LAYER) if r["id"] > revs[0]["id"]]
+    if not whole:
+        return
+    current = edit.read_layer(layer)
+    codes = current["code"].astype(str).to_numpy()
+    for r in revs:
+        rows = np.flatnonzero(codes == str(r["code"]))
+        if r["after"] is None:
+            same = not len(rows)
+        else:
+            same = len(rows) == 1 and _same_feature(feature_json(current, rows[0]), r["after"])
+        if not same:
+            raise _rewritten(layer, whole[-1])
+
+
+def _same_feature(a: dict, b: dict) -> bool:
+    """Two GeoJSON features in one CRS alike: properties equal, geometry within 1e-9."""
+    if json.loads(strict_json.dumps(a["properties"])) != b["properties"]:
+        return False
+    if a["geometry"] is None or b["geometry"] is None:
+        return a["geometry"] is b["geometry"]
+    return shape(a["geometry"]).equals_exact(shape(b["geometry"]), 1e-9)
+
+
+def _rewritten(layer: str, latest: dict) -> StaleEdit:
+    return StaleEdit(
+        latest["id"],
+        latest,
+        f"the layer {layer} was written whole since (change {latest['id']} by "
+        f"{latest['author']}: {latest['reason']}); revert that change first",
+        zh=f"此后图层 {layer} 已被整体重写（第 {latest['id']} 号修改，{latest['author']}："
+        f"{latest['reason']}）；请先撤销那次修改",
+    )
+
+
+def _revert_whole(store, rev: dict, *, author: str, reason: str, served: Served | None) -> dict:
+    """Put a layer written whole (revision ``rev``, :data:`WHOLE_LAYER`) back as it was
+    before (removed, if there was none), itself a whole-layer write. Refused (StaleEdit)
+    if the layer has changed since."""
+    layer, change_id = rev["layer"], rev["id"]
+    before = store.layer_before(change_id)
+    record = {"author": author, "at": now(), "reason": f"revert change {change_id}: {reason}",
+              "accepted": RESTORING}  # fmt: skip
+    with served.committing() if served is not None else nullcontext():
+        try:
+            if before is None:
+                new = store.delete_layer(layer, record=record, unchanged_since=change_id)
+            else:
+                new = store.write_layer(layer, before, record=record, unchanged_since=change_id)
+        except StaleEdit as err:
+            raise StaleEdit(
+                err.current,
+                err.latest,
+                f"the layer {layer} changed since change {change_id} (revision {err.current}"
+                f" by {err.latest['author']}: {err.latest['reason']}); revert that first",
+                zh=f"第 {change_id} 号修改之后图层 {layer} 又被修改（第 {err.current} 版，"
+                f"{err.latest['author']}：{err.latest['reason']}）；请先撤销那次修改",
+            ) from None
+        if served is not None:  # the copy reads the dataset again (no feature to follow)
+            after = store.version()
+            served.apply(
+                Saved(layer, gpd.GeoDataFrame(geometry=[], crs=None), [], {}, after, after)
+            )
+    return {"change_id": new, "revisions": [{"code": WHOLE_LAYER, "revision": new}]}
+
+
+#: The layers whose changes can be listed and reverted: every kind — grid cells (edited
+#: cell by cell), the jurisdictions (changed by an adopted layout) and any layer changed,
+#: or written whole, by an upload (:mod:`layers.importing`).
+REVERTIBLE = tuple(KINDS)
 
 
 def adopt_layout(

@@ -4,11 +4,12 @@ What a mode does is :func:`geo.layerdiff.diff_layer`; this module saves it. For 
 kind with codes (streets … grid cells, jurisdictions, facilities) only the features the
 mode adds, removes or changes are written, in one store transaction, each with a revision
 (who, when, why, before and after) sharing one ``change_id``: the upload is listed and
-reverted like any edit (:func:`layers.editing.revert_change`). The layer is instead written whole, without history, and the answer says it cannot be
-reverted (:func:`written_whole` says when and why):
+reverted like any edit (:func:`layers.editing.revert_change`). The layer is instead
+written whole, as one revision of the layer as a whole that keeps the layer as it was,
+and reverts whole (:func:`written_whole` says when and why):
 
-- a layer new to the dataset (or empty): there is no earlier state to go back to, and
-  its first features are written at the speed of a file copy, not feature by feature;
+- a layer new to the dataset (or empty): its first features are written at the speed of
+  a file copy, not feature by feature; its revert removes the layer;
 - a kind without codes (household points, buildings, roads): no feature to compare;
 - a replace by a file, or of a layer, whose codes repeat: features cannot be told apart
   (the check then reports the repeated codes as duplicate_code).
@@ -32,7 +33,7 @@ from geo.errors import InputError, StaleEdit
 from geo.kinds import KINDS
 from geo.layerdiff import MODES, LayerDiff, diff_layer, repeated_codes
 from layers.editing import Saved, _reason
-from layers.storage.edits import Version, now
+from layers.storage.edits import WHOLE_LAYER, Version, now
 
 __all__ = [
     "dataset_crs",
@@ -92,23 +93,23 @@ def cannot_update(layer: str) -> InputError:
 def written_whole(
     layer: str, mode: str, gdf: gpd.GeoDataFrame, held_codes: pd.Series | None
 ) -> tuple[str, str] | None:
-    """Why bringing ``gdf`` into ``layer`` by ``mode`` rewrites it whole, without history
-    (English, Chinese); None when it is a change feature by feature (see the module
-    docstring). ``held_codes``: the codes the layer holds, one per feature (None for a
+    """Why bringing ``gdf`` into ``layer`` by ``mode`` rewrites it whole, as one revision
+    of the layer as a whole (English, Chinese); None when it is a change feature by
+    feature (see the module docstring). ``held_codes``: the codes the layer holds, one per feature (None for a
     kind without codes; see :func:`held_codes`), or None when there is no such layer."""  # fmt: skip
     if held_codes is None or not len(held_codes):
-        return ("a new layer: written whole; to change it later, upload again",
-                "新图层：整体写入；以后可再次上传以修改")  # fmt: skip
+        return ("a new layer: written whole, as one change; its revert removes the layer",
+                "新图层：整体写入，作为一次修改；撤销即删除此图层")  # fmt: skip
     if not has_codes(layer):
-        return ("this layer has no codes: it is rewritten whole and cannot be reverted "
-                "(keep the file)", "此图层没有编码：将整体重写，无法撤销（请保留原文件）")  # fmt: skip
+        return ("this layer has no codes: it is rewritten whole, as one change that is "
+                "reverted whole", "此图层没有编码：将整体重写，作为一次修改，可整体撤销")  # fmt: skip
     if mode == "replace":
         twice = repeated_codes(gdf["code"]) or repeated_codes(held_codes)
         if twice:
             shown = ", ".join(twice[:5]) + (" …" if len(twice) > 5 else "")
-            return (f"codes repeat ({shown}): the layer is rewritten whole and cannot be "
-                    "reverted; the check reports them as duplicate codes",
-                    f"编码重复（{shown}）：图层将整体重写，无法撤销；检查会将其列为编码重复")  # fmt: skip
+            return (f"codes repeat ({shown}): the layer is rewritten whole, as one change that "
+                    "is reverted whole; the check reports them as duplicate codes",
+                    f"编码重复（{shown}）：图层将整体重写，作为一次修改，可整体撤销；检查会将其列为编码重复")  # fmt: skip
     return None
 
 
@@ -147,23 +148,42 @@ def whole_layer(current: gpd.GeoDataFrame | None, gdf: gpd.GeoDataFrame, mode: s
     return gpd.GeoDataFrame(merged, geometry=current.geometry.name, crs=current.crs)
 
 
-def _whole(store, layer: str, gdf: gpd.GeoDataFrame, mode: str, held: int, why) -> dict:
-    """The layer rewritten whole (not revertible: ``why``)."""
+def _whole(store, layer, gdf, mode, held, why, *, author, reason, basis) -> dict:
+    """The layer rewritten whole (``why``), recorded as one revision of the layer as a
+    whole; refused (StaleEdit) if it changed since ``basis``."""
+    seen = store.version()  # what is read here is written back: refused if it moved on
+    if basis is not None and seen.layers != basis.layers:
+        raise _stale_preview(layer, seen.revision, None)
     current = store.read_layer(layer) if held and mode == "append" else None
     gdf = whole_layer(current, gdf, mode)
-    store.write_layer(layer, gdf)
+    label = {"replace": "replaced", "append": "appended", "update": "updated"}[mode]
+    record = {"author": author, "at": now(), "reason": f"upload ({label}, whole layer): {reason}"}
+    try:
+        rev = store.write_layer(layer, gdf, record=record,
+                                unchanged_since=(basis or seen).revision)  # fmt: skip
+    except StaleEdit as err:
+        raise _stale_preview(layer, err.current, err.latest) from None
     return {
         "layer": layer,
         "mode": mode,
-        "change_id": None,
-        "revertible": False,
+        "change_id": rev,
+        "revertible": True,
         "added": len(gdf) - (held if mode == "append" else 0),
         "removed": held if mode == "replace" else 0,
         "changed": 0,
         "unchanged": 0,
-        "revisions": [],
+        "revisions": [{"code": WHOLE_LAYER, "revision": rev}],
         "whole": {"en": why[0], "zh": why[1]},
     }
+
+
+def _stale_preview(layer: str, current: int, latest: dict | None) -> StaleEdit:
+    return StaleEdit(
+        current,
+        latest,
+        f"the layer {layer} changed since the upload was previewed; preview it again",
+        zh=f"预览上传后图层 {layer} 已被修改，请重新预览",
+    )
 
 
 def import_layer(
@@ -204,7 +224,8 @@ def import_layer(
     why = written_whole(layer, mode, gdf, codes)
     if why:
         with served.committing() if served is not None else nullcontext():
-            result = _whole(store, layer, gdf, mode, held, why)
+            result = _whole(store, layer, gdf, mode, held, why, author=author, reason=reason,
+                            basis=basis)  # fmt: skip
             if served is not None:
                 # a whole-layer write: the copy, which cannot follow it from revisions
                 # (none were written), reads the dataset again on being shown a change
@@ -218,13 +239,8 @@ def import_layer(
             if basis is not None:
                 since = e.revisions_after(layer, basis.revision)
                 if version.layers != basis.layers or since:
-                    raise StaleEdit(
-                        since[-1]["id"] if since else version.revision,
-                        since[-1] if since else None,
-                        f"the layer {layer} changed since the upload was previewed; "
-                        "preview it again",
-                        zh=f"预览上传后图层 {layer} 已被修改，请重新预览",
-                    )
+                    raise _stale_preview(layer, since[-1]["id"] if since else version.revision,
+                                         since[-1] if since else None)  # fmt: skip
             current = e.read_layer(layer)
             diff = diff_layer(current, gdf, mode, fields=_fields(layer), given=given)
             if not diff.codes:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from geopandas.testing import assert_geodataframe_equal
 
 from geo.chinacoords import wgs84_to_gcj02
 from geo.errors import InputError, StaleEdit
@@ -22,6 +23,7 @@ from layers.editing import revert_change
 from layers.importing import import_layer
 from layers.readers import ImportLimits, read_layer_file
 from layers.storage import open_store
+from layers.storage.edits import WHOLE_LAYER
 from tests.conftest import SAMPLE
 from web import create_app
 from web.auth import add_user
@@ -124,30 +126,74 @@ def test_each_mode_is_one_revertible_change_on_each_backend(store):
                      author="ana", reason="again")  # fmt: skip
 
 
-def test_a_new_layer_is_written_whole_and_a_stale_preview_is_refused(store):
+def test_a_new_layer_is_one_change_whose_revert_removes_it(store):
+    import_layer(store, "street", _street(["s1"]), mode=None, author="ana", reason="start")
     first = import_layer(store, "facility", _facilities(["a", "b"]), mode=None, author="ana",
                          reason="new layer")  # fmt: skip
-    assert not first["revertible"] and first["added"] == 2 and not store.revisions("facility")
+    assert first["revertible"] and first["added"] == 2
     assert first["whole"]["en"].startswith("a new layer")
+    (rev,) = store.revisions("facility")
+    assert (rev["id"], rev["code"], rev["before"], rev["after"]["features"]) == (
+        first["change_id"],
+        WHOLE_LAYER,
+        None,
+        2,
+    )
+    assert rev["reason"] == "upload (replaced, whole layer): new layer"
+    assert store.layer_before(rev["id"]) is None  # there was no layer before
+
+    undone = revert_change(store, first["change_id"], author="bo", reason="wrong city",
+                           layer="facility")  # fmt: skip
+    assert store.list_layers() == ["street"]  # the layer is gone, the street kept
+    last = store.revisions("facility")[-1]
+    assert (last["id"], last["before"], last["after"]) == (
+        undone["change_id"],
+        {"features": 2},
+        None,
+    )
+    again = revert_change(store, undone["change_id"], author="bo", reason="it was right",
+                          layer="facility")  # fmt: skip
+    assert sorted(store.read_layer("facility")["code"]) == ["a", "b"] and again["change_id"]
+
+
+def test_a_stale_preview_is_refused(store):
+    import_layer(store, "facility", _facilities(["a", "b"]), mode=None, author="ana",
+                 reason="new layer")  # fmt: skip
     basis = store.version()
     later = import_layer(store, "facility", _facilities(["c"], x0=91.2), mode="append",
                          author="bo", reason="meanwhile")  # fmt: skip
     with pytest.raises(StaleEdit, match="changed since the upload was previewed"):
         import_layer(store, "facility", _facilities(["d"], x0=91.3), mode="append",
                      author="ana", reason="late", basis=basis)  # fmt: skip
+    with pytest.raises(StaleEdit, match="changed since the upload was previewed"):
+        import_layer(store, "facility", _facilities(["d", "d"], x0=91.3), mode="replace",
+                     author="ana", reason="late, whole", basis=basis)  # fmt: skip
     assert sorted(store.read_layer("facility")["code"]) == ["a", "b", "c"]
     revert_change(store, later["change_id"], author="ana", reason="undo", layer="facility")
     assert sorted(store.read_layer("facility")["code"]) == ["a", "b"]
 
 
-def test_a_replace_whose_codes_repeat_is_written_whole_for_the_check_to_report(store):
+def test_a_replace_whose_codes_repeat_is_one_change_reverted_whole(store):
+    import_layer(store, "street", _street(["s1"]), mode=None, author="ana", reason="start")
     import_layer(store, "facility", _facilities(["a", "b"]), mode=None, author="ana", reason="1")
+    moved = import_layer(store, "facility", _facilities(["b"], x0=91.3), mode="update",
+                         author="ana", reason="b moved")  # fmt: skip
+    kept = store.read_layer("facility")
     twice = _facilities(["a", "a", "c"])
     with pytest.raises(InputError, match=r"codes repeat in the file \(a\)"):
         import_layer(store, "facility", twice, mode="update", author="ana", reason="2")
     done = import_layer(store, "facility", twice, mode="replace", author="ana", reason="2")
-    assert not done["revertible"] and "codes repeat (a)" in done["whole"]["en"]
+    assert done["revertible"] and "codes repeat (a)" in done["whole"]["en"]
     assert sorted(store.read_layer("facility")["code"]) == ["a", "a", "c"]
+    # the feature change before it cannot be reverted over it: the layer was rewritten
+    with pytest.raises(StaleEdit, match="written whole since"):
+        revert_change(store, moved["change_id"], author="ana", reason="x", layer="facility")
+    revert_change(store, done["change_id"], author="ana", reason="wrong file", layer="facility")
+    back = store.read_layer("facility")
+    assert_geodataframe_equal(back, kept, check_less_precise=True)  # as it was, point for point
+    revert_change(store, moved["change_id"], author="ana", reason="b was right",
+                  layer="facility")  # fmt: skip
+    assert store.read_layer("facility").geometry.x.round(3).tolist() == [91.1, 91.101]
 
 
 def _street(codes):
@@ -158,7 +204,7 @@ def _street(codes):
     )
 
 
-def test_a_layer_without_codes_is_rewritten_whole_and_says_so(store):
+def test_a_layer_without_codes_is_one_change_reverted_whole(store):
     import_layer(store, "street", _street(["s1"]), mode=None, author="ana", reason="start")
     roads = gpd.GeoDataFrame(
         {"name": ["北京路", None]},
@@ -167,9 +213,17 @@ def test_a_layer_without_codes_is_rewritten_whole_and_says_so(store):
         crs=4490,
     )  # fmt: skip
     import_layer(store, "road", roads, mode=None, author="ana", reason="roads")
+    first = store.read_layer("road")
     done = import_layer(store, "road", roads.iloc[:1], mode="append", author="ana", reason="more")
-    assert done == {**done, "revertible": False, "added": 1, "change_id": None}
-    assert len(store.read_layer("road")) == 3
+    assert done == {**done, "revertible": True, "added": 1}
+    assert "no codes" in done["whole"]["en"] and len(store.read_layer("road")) == 3
+    later = import_layer(store, "road", roads, mode="replace", author="bo", reason="resurvey")
+    with pytest.raises(StaleEdit, match="changed since change .* revert that first"):
+        revert_change(store, done["change_id"], author="ana", reason="x", layer="road")
+    assert len(store.read_layer("road")) == 2  # the refusal wrote nothing
+    revert_change(store, later["change_id"], author="ana", reason="undo resurvey", layer="road")
+    revert_change(store, done["change_id"], author="ana", reason="one too many", layer="road")
+    assert_geodataframe_equal(store.read_layer("road"), first)
     with pytest.raises(InputError, match="cannot be updated by code"):
         import_layer(store, "road", roads, mode="update", author="ana", reason="x")
 
@@ -343,6 +397,46 @@ def test_a_gbk_shapefile_updates_by_code_and_is_reverted_in_the_browser_api(plan
     assert served[0]["properties"]["name"] == original
     # the upload is gone once committed
     assert c.post(f"/uploads/{b['id']}/read", json=body, headers=_basic("ana")).status_code == 404
+
+
+def test_a_layer_written_whole_is_listed_and_reverted_in_the_browser_api(planner_app):
+    c = planner_app.test_client()
+    served = planner_app.extensions["gridmap"]
+    before = served.stored["road"].copy()
+    road = {
+        "type": "Feature",
+        "properties": {"name": "新修路", "class": "residential"},
+        "geometry": {"type": "LineString", "coordinates": [[91.11, 29.65], [91.12, 29.65]]},
+    }
+    body = json.dumps({"type": "FeatureCollection", "features": [road]}).encode()
+    b = _upload(c, [("新路.geojson", body)], layer="road").get_json()
+    assert b["modes"]["append"]["revertible"] and "no codes" in b["modes"]["append"]["whole"]["en"]
+    read = c.post(f"/uploads/{b['id']}/read", json={"layer": "road", "mode": "append"},
+                  headers=_basic("ana"))  # fmt: skip
+    done = c.post(f"/uploads/{b['id']}/commit",
+                  json={"layer": "road", "mode": "append", "reason": "新路竣工"},
+                  headers={**_basic("ana"), "If-Match": read.headers["ETag"]}).get_json()  # fmt: skip
+    assert done["change_id"] and done["added"] == 1
+    assert len(served.stored["road"]) == len(before) + 1  # the map shows it at once
+
+    (change,) = c.get("/collections/road/changes").get_json()["changes"]
+    assert change["change_id"] == done["change_id"]
+    assert change["cells"] == [{**change["cells"][0], "code": "*", "status": "layer",
+                                "features_before": len(before),
+                                "features_after": len(before) + 1}]  # fmt: skip
+    drawn = c.get(f"/collections/road/changes/{done['change_id']}",
+                  headers={"Accept-Language": "zh-CN"})  # fmt: skip
+    assert drawn.status_code == 400 and "整体重写了图层 road" in drawn.get_json()["message"]["zh"]
+
+    undo = c.post(f"/collections/road/changes/{done['change_id']}/revert",
+                  json={"reason": "录入有误"}, headers=_basic("bo"))  # fmt: skip
+    assert undo.status_code == 200, undo.get_json()
+    assert len(served.stored["road"]) == len(before)
+    back = open_store(planner_app.config["DATASET"]).read_layer("road")
+    assert back.geometry.geom_equals_exact(before.geometry, 0).all()
+    again = c.post(f"/collections/road/changes/{done['change_id']}/revert",
+                   json={"reason": "twice"}, headers=_basic("bo"))  # fmt: skip
+    assert again.status_code == 412  # the layer is no longer as that change left it
 
 
 def test_gcj02_points_are_detected_and_converted(planner_app):

@@ -49,6 +49,7 @@ from layers.editing import (
     update_feature,
 )
 from layers.export import csv_writer
+from layers.storage.edits import WHOLE_LAYER
 from web.auth import planner_required
 from web.catalog import plain
 from web.features import collection_of, feature_position, geojson, no_content
@@ -327,13 +328,23 @@ def _changes(revisions: list[dict]) -> list[dict]:
             {
                 "code": r["code"],
                 "revision": r["id"],
-                "status": "added"
+                "status": "layer"  # the layer written whole: how many features before, after
+                if r["code"] == WHOLE_LAYER
+                else "added"
                 if not r["before"]
                 else "removed"
                 if not r["after"]
                 else "changed",
                 "households_before": props_b.get("households"),
                 "households_after": props_a.get("households"),
+                **(
+                    {
+                        "features_before": (r["before"] or {}).get("features", 0),
+                        "features_after": (r["after"] or {}).get("features", 0),
+                    }
+                    if r["code"] == WHOLE_LAYER
+                    else {}
+                ),
             }
         )
     return sorted(groups.values(), key=lambda grp: -grp["change_id"])
@@ -416,8 +427,22 @@ def change(layer, change_id):
     ]
     if not revs:
         raise NotFound(f"no change {change_id} of {layer}", zh=f"没有第 {change_id} 号修改")
+    if revs[0]["code"] == WHOLE_LAYER:
+        raise _written_whole(revs[0])
     return _feature_collection(
         [p for r in revs for p in (("before", r["before"]), ("after", r["after"]))], layer
+    )
+
+
+def _written_whole(r: dict) -> InputError:
+    """The refusal to draw a change that wrote its layer whole feature by feature."""
+    n = [(r[side] or {}).get("features", 0) for side in ("before", "after")]
+    return InputError(
+        f"change {r['id']} wrote the layer {r['layer']} whole ({n[0]} features before, "
+        f"{n[1]} after): it is not drawn feature by feature; its revert puts the layer "
+        "back as it was",
+        zh=f"第 {r['id']} 号修改整体重写了图层 {r['layer']}（之前 {n[0]} 个要素，之后 "
+        f"{n[1]} 个）：不逐个要素显示；撤销它可恢复原图层",
     )
 
 
@@ -485,6 +510,8 @@ def diff():
     lo, hi = min(lo, hi), max(lo, hi)
     first, last = {}, {}
     for r in catalog().store.revisions("grid"):  # oldest first
+        if lo < r["change_id"] <= hi and r["code"] == WHOLE_LAYER:
+            raise _written_whole(r)
         if lo < r["change_id"] <= hi:
             first.setdefault(r["code"], r["before"])
             last[r["code"]] = r["after"]

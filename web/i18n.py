@@ -288,6 +288,7 @@ STRINGS["zh"].update(
         "current_cells": "现有网格",
         "no_changes": "暂无修改",
         "all_changes": "全部",
+        "whole_layer": "整层写入：{before} → {after} 个要素",
         "methods": {
             "household points": "住户点位汇总",
             "buildings": "楼栋按面积分配",
@@ -361,6 +362,7 @@ STRINGS["en"].update(
         "current_cells": "Current cells",
         "no_changes": "No changes yet",
         "all_changes": "all",
+        "whole_layer": "layer written whole: {before} → {after} features",
         "methods": {
             "household points": "summed from household points",
             "buildings": "buildings shared by area",
@@ -411,7 +413,6 @@ STRINGS["zh"].update(
         "upload_commit": "提交导入",
         "upload_committing": "正在提交…",
         "upload_done": "已导入为第 {id} 号修改",
-        "upload_done_whole": "已导入（整体重写，无修改记录）",
         "upload_discard": "放弃",
         "reload_page": "刷新页面以显示",
         "preview_truncated": "预览只显示前 {n} 个要素",
@@ -463,7 +464,6 @@ STRINGS["en"].update(
         "upload_commit": "Commit the upload",
         "upload_committing": "Committing…",
         "upload_done": "Imported as change #{id}",
-        "upload_done_whole": "Imported (rewritten whole, no history)",
         "upload_discard": "Discard",
         "reload_page": "Reload the page to see it",
         "preview_truncated": "The preview shows the first {n} features",

@@ -175,7 +175,7 @@ def _reading(upload, choices: dict) -> Response:
                 "removed": held if mode == "replace" else 0,
                 "changed": 0,
                 "unchanged": 0,
-                "revertible": False,
+                "revertible": True,  # as one change of the layer as a whole
                 "whole": {"en": why[0], "zh": why[1]},
             }
             continue

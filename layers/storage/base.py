@@ -34,11 +34,28 @@ class LayerStore(ABC):
     def _read(self, layer: str) -> gpd.GeoDataFrame: ...
 
     @abstractmethod
-    def _write(self, layer: str, gdf: gpd.GeoDataFrame) -> None: ...
+    def _write(
+        self, layer: str, gdf: gpd.GeoDataFrame, record: dict | None, unchanged_since: int | None
+    ) -> int | None:
+        """Replace ``layer`` by ``gdf`` (see :meth:`write_layer`)."""
 
     @abstractmethod
-    def delete_layer(self, layer: str) -> None:
-        """Remove a layer (atomically); missing layers are ignored."""
+    def _delete(self, layer: str, record: dict | None, unchanged_since: int | None) -> int | None:
+        """Remove ``layer`` (see :meth:`delete_layer`)."""
+
+    @abstractmethod
+    def layer_before(self, revision: int) -> gpd.GeoDataFrame | None:
+        """The layer as it was before the whole-layer write recorded as ``revision`` (None:
+        there was no such layer); StorageError if that revision kept none."""
+
+    def delete_layer(
+        self, layer: str, *, record: dict | None = None, unchanged_since: int | None = None
+    ) -> int | None:
+        """Remove a layer (atomically); missing layers are ignored. ``record`` and
+        ``unchanged_since`` as for :meth:`write_layer`."""
+        if layer not in self.list_layers():
+            return None
+        return self._delete(layer, record, unchanged_since)
 
     @abstractmethod
     def edit(self):
@@ -94,10 +111,22 @@ class LayerStore(ABC):
         """The ``code`` of every feature of ``layer`` (no geometry), in storage order."""
         return self.read_layer(layer)["code"]
 
-    def write_layer(self, layer: str, gdf: gpd.GeoDataFrame) -> None:
+    def write_layer(
+        self,
+        layer: str,
+        gdf: gpd.GeoDataFrame,
+        *,
+        record: dict | None = None,
+        unchanged_since: int | None = None,
+    ) -> int | None:
         """Replace ``layer`` with ``gdf`` after checking it against the layer schema.
 
         The layer must be in a geographic CRS (EPSG:4490 or EPSG:4326 by convention).
+        With ``record`` (who, when, why: ``author``, ``at``, ``reason``) the write is
+        recorded in the same transaction as one revision of the layer as a whole, with the
+        layer as it was kept beside it (:func:`layers.storage.edits.whole_revision`,
+        :meth:`layer_before`), and the revision's id is returned; with ``unchanged_since``
+        it is refused (StaleEdit) if the layer has a revision after that one.
         """
         if layer not in LAYERS:
             raise StorageError(
@@ -115,7 +144,7 @@ class LayerStore(ABC):
                 "geographic coordinates: gdf.to_crs(gdf.crs.geodetic_crs)",
                 zh=f"图层 {layer} 为投影坐标系 {gdf.crs.to_string()}；请以经纬度保存",
             )
-        self._write(layer, conform(gdf, layer))
+        return self._write(layer, conform(gdf, layer), record, unchanged_since)
 
     def latest_revisions(self, layer: str) -> dict[str, int]:
         """``{code: id of the last revision that changed it}`` for every edited feature."""

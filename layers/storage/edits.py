@@ -9,11 +9,17 @@ record who, when, why, and the feature before and after (GeoJSON in the stored C
 ``before`` for a feature the change created, no ``after`` for one it removed). One change
 to several features (a split, a merge, an adopted proposal) writes one revision per feature,
 all with the same ``change_id``: the id of the change's first revision.
+A layer written whole (an import of a new layer, of a kind without codes, of codes that
+repeat; the revert of such a write) is recorded, when the writer asks for it, as one
+revision of code :data:`WHOLE_LAYER`, with the layer as it was kept beside it
+(:func:`whole_revision`), so that it can be put back like any change.
 Users of the service (name, role, password hash) live in the dataset too.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 from abc import ABC, abstractmethod
@@ -30,6 +36,11 @@ import shapely
 from layers.schema import conform
 
 __all__ = [
+    "WHOLE_LAYER",
+    "whole_revision",
+    "from_snapshot",
+    "layer_digest",
+    "with_digest",
     "Edit",
     "Version",
     "REVISION_COLUMNS",
@@ -64,6 +75,13 @@ REVISION_COLUMNS = [
     "accepted",
     "change_id",
 ]
+
+
+#: The ``code`` of a revision that wrote its layer whole. Its ``before`` and ``after`` say
+#: only how many features the layer had (``{"features": n}``; None: no such layer); the
+#: layer as it was before is kept whole beside it, as GeoParquet
+#: (:meth:`layers.storage.base.LayerStore.layer_before`).
+WHOLE_LAYER = "*"
 
 
 def now() -> str:
@@ -108,6 +126,90 @@ class Edit(ABC):
     def revisions_after(self, layer: str, revision: int) -> list[dict]:
         """Revisions of ``layer`` newer than ``revision``, oldest first."""
         return [r for r in self.revisions(layer) if r["id"] > revision]
+
+
+def whole_revision(
+    reader,
+    layer: str,
+    before: gpd.GeoDataFrame | None,
+    after: int | None,
+    record: dict,
+    unchanged_since: int | None,
+) -> tuple[dict, bytes | None]:
+    """The revision recording that ``layer`` is written whole (``after`` features; None:
+    deleted) and the layer as it was (``before``; None: there was none) as GeoParquet
+    bytes, to keep beside it. ``record``: who, when and why (``author``, ``at``,
+    ``reason``, optionally ``accepted``). ``reader`` (an :class:`Edit` of the store as
+    last committed, or None for a store not yet made) answers the revisions: with
+    ``unchanged_since`` (a revision id) the write is refused (StaleEdit) if the layer has
+    a revision after it, unless that revision wrote it whole and it is still as that
+    left it (:func:`layer_digest`). Called by a backend under its writer lock; the backend
+    adds the digest of the layer as written to ``after`` (:func:`with_digest`)."""
+    from geo.errors import StaleEdit
+
+    since = (
+        reader.revisions_after(layer, unchanged_since)
+        if reader and unchanged_since is not None
+        else []
+    )
+    if since and not _as_left(reader, layer, unchanged_since, before):
+        raise StaleEdit(
+            since[-1]["id"],
+            since[-1],
+            f"the layer {layer} changed since (revision {since[-1]['id']}, by "
+            f"{since[-1]['author']}: {since[-1]['reason']}); look at it again",
+            zh=f"图层 {layer} 此后已被修改（第 {since[-1]['id']} 版，{since[-1]['author']}："
+            f"{since[-1]['reason']}）；请重新查看",
+        )
+    revision = {
+        "accepted": None,
+        **record,
+        "layer": layer,
+        "code": WHOLE_LAYER,
+        "before": None if before is None else {"features": len(before)},
+        "after": None if after is None else {"features": after},
+        "change_id": None,
+    }
+    if before is None:
+        return revision, None
+    buf = io.BytesIO()
+    before.to_parquet(buf, index=False)
+    return revision, buf.getvalue()
+
+
+def _as_left(reader, layer: str, revision: int, now: gpd.GeoDataFrame | None) -> bool:
+    """Whether the layer (``now``; None: absent) is as the whole-layer write ``revision``
+    left it (by its digest), though revisions came after it (say, a write and its revert)."""
+    rec = next((r for r in reader.revisions(layer, WHOLE_LAYER) if r["id"] == revision), None)
+    if rec is None:
+        return False
+    if rec["after"] is None or now is None:
+        return rec["after"] is None and now is None
+    return rec["after"].get("digest") == layer_digest(now)
+
+
+def layer_digest(gdf: gpd.GeoDataFrame) -> str:
+    """A fingerprint of a layer as a store reads it: its columns, attribute values and
+    geometries (WKB), in order. Two reads from the same store of the same data agree."""
+    h = hashlib.sha256(",".join(map(str, gdf.columns)).encode())
+    attrs = gdf.drop(columns=gdf.geometry.name)
+    if len(attrs.columns):
+        h.update(pd.util.hash_pandas_object(attrs, index=False).to_numpy().tobytes())
+    h.update(b"".join(w or b"" for w in shapely.to_wkb(gdf.geometry.values)))
+    return h.hexdigest()
+
+
+def with_digest(revision: dict, written: gpd.GeoDataFrame | None) -> dict:
+    """``revision`` (:func:`whole_revision`) with the digest of the layer as the store
+    reads it back once written (None: deleted)."""
+    if written is None:
+        return revision
+    return {**revision, "after": {**revision["after"], "digest": layer_digest(written)}}
+
+
+def from_snapshot(data: bytes | None) -> gpd.GeoDataFrame | None:
+    """A layer kept by :func:`whole_revision` (None: there was none)."""
+    return None if data is None else gpd.read_parquet(io.BytesIO(bytes(data)))
 
 
 def encode(value) -> str | None:

@@ -38,8 +38,11 @@ from layers.storage.edits import (
     as_column_type,
     decode,
     encode,
+    from_snapshot,
     replacements,
     sql_value,
+    whole_revision,
+    with_digest,
 )
 from layers.storage.edits import (
     live_features as _live,
@@ -145,17 +148,18 @@ class GeoPackageStore(LayerStore):
             finally:
                 tmp.unlink(missing_ok=True)
 
-    def _write(self, layer: str, gdf: gpd.GeoDataFrame) -> None:
+    def _write(self, layer, gdf, record, unchanged_since):
         # Room for the copy and the new layer; a full disk is said as such (layers.diskspace).
         need = (self.path.stat().st_size if self.path.exists() else 0) + estimated_bytes(gdf)
         with writing(self.path, layer, need), self._locked_copy() as tmp:
+            kept = self._as_was(layer, len(gdf), record, unchanged_since)
             pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG", promote_to_multi=None)
+            return self._record(tmp, kept, layer)
 
-    def delete_layer(self, layer: str) -> None:
-        if layer not in self.list_layers():
-            return
+    def _delete(self, layer, record, unchanged_since):
         keep = [name for name in self.list_layers() if name != layer]
         with self._locked_copy(copy=False) as tmp:
+            kept = self._as_was(layer, None, record, unchanged_since)
             for name in keep:
                 pyogrio.write_dataframe(
                     self._read(name), tmp, layer=name, driver="GPKG", promote_to_multi=None
@@ -163,6 +167,50 @@ class GeoPackageStore(LayerStore):
             if tmp.exists():  # and all that is not a layer: accounts, revisions, version
                 with _connect(tmp) as con:
                     _copy_tables(con, self.path)
+                return self._record(tmp, kept, None)
+            return None  # the last layer gone: no dataset left to hold a revision
+
+    def _as_was(self, layer, after, record, unchanged_since):
+        """Under the writer lock: the revision recording a whole-layer write and the layer
+        as it was (:func:`~layers.storage.edits.whole_revision`); None without ``record``."""
+        if record is None:
+            return None
+        before = self._read(layer) if layer in self.list_layers() else None
+        with self._reading() as r:
+            return whole_revision(r, layer, before, after, record, unchanged_since)
+
+    @staticmethod
+    def _record(tmp: Path, kept, layer: str | None) -> int | None:
+        """Write ``kept`` (:meth:`_as_was`) into the copy about to replace the file, in
+        which ``layer`` was written (None: deleted)."""
+        if kept is None:
+            return None
+        revision, data = kept
+        written = None
+        if layer is not None:
+            written = pyogrio.read_dataframe(tmp, layer=layer)
+            if written.geometry.name != "geometry":
+                written = written.rename_geometry("geometry")
+        revision = with_digest(revision, written)
+        with _connect(tmp) as con:
+            rev = _GeoPackageEdit(tmp, con).add_revision(revision)
+            con.execute("INSERT INTO gridmap_snapshots VALUES (?, ?, ?)",
+                        (rev, revision["layer"], data))  # fmt: skip
+        return rev
+
+    def layer_before(self, revision: int) -> gpd.GeoDataFrame | None:
+        with self._reading() as r:
+            row = None
+            if r is not None and r.has("gridmap_snapshots"):
+                row = r.con.execute(
+                    "SELECT data FROM gridmap_snapshots WHERE revision = ?", (revision,)
+                ).fetchone()
+        if row is None:
+            raise StorageError(
+                f"revision {revision} did not write a layer whole: no layer was kept with it",
+                zh=f"第 {revision} 版不是整层写入，没有保留修改前的图层",
+            )
+        return from_snapshot(row[0])
 
     @contextmanager
     def edit(self):
@@ -246,6 +294,8 @@ CREATE INDEX IF NOT EXISTS gridmap_revisions_feature ON gridmap_revisions (layer
 CREATE TABLE IF NOT EXISTS gridmap_users (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS gridmap_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS gridmap_snapshots (
+    revision INTEGER PRIMARY KEY, layer TEXT NOT NULL, data BLOB);
 """
 
 
@@ -254,7 +304,8 @@ def _columns(con, table: str = "gridmap_revisions") -> list[str]:
 
 
 def _create_tables(con) -> None:
-    """The revision, user and version tables (GDAL ignores them), made on first edit."""
+    """The revision, user, version and kept-layer tables (GDAL ignores them), made on
+    first edit."""
     con.executescript(_TABLES)
     if "change_id" not in _columns(con):  # datasets edited before change sets
         con.execute("ALTER TABLE gridmap_revisions ADD COLUMN change_id INTEGER")
@@ -266,7 +317,7 @@ def _copy_tables(con, source: Path) -> None:
     con.execute("ATTACH DATABASE ? AS source", (str(source),))
     try:
         present = {r[0] for r in con.execute("SELECT name FROM source.sqlite_master")}
-        for table in ("gridmap_revisions", "gridmap_users", "gridmap_meta"):
+        for table in ("gridmap_revisions", "gridmap_users", "gridmap_meta", "gridmap_snapshots"):
             if table in present:  # the columns both have (older files lack change_id)
                 theirs = [r[1] for r in con.execute(f'PRAGMA source.table_info("{table}")')]
                 cols = ", ".join(f'"{c}"' for c in _columns(con, table) if c in theirs)

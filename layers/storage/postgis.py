@@ -29,8 +29,11 @@ from layers.storage.edits import (
     as_column_type,
     decode,
     encode,
+    from_snapshot,
     replacements,
     sql_value,
+    whole_revision,
+    with_digest,
 )
 from layers.storage.edits import (
     live_features as _live,
@@ -102,6 +105,12 @@ class PostGISStore(LayerStore):
                     sa.text(
                         f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_meta ('
                         "key TEXT PRIMARY KEY, value BIGINT NOT NULL)"
+                    )
+                )
+                con.execute(
+                    sa.text(  # layers as they were before a recorded whole-layer write
+                        f'CREATE TABLE IF NOT EXISTS "{schema}".gridmap_snapshots ('
+                        "revision BIGINT PRIMARY KEY, layer TEXT NOT NULL, data BYTEA)"
                     )
                 )
         except sa.exc.SQLAlchemyError as err:
@@ -245,15 +254,56 @@ class PostGISStore(LayerStore):
                 )
             )
 
-    def _write(self, layer: str, gdf: gpd.GeoDataFrame) -> None:
+    def _write(self, layer, gdf, record, unchanged_since):
         with self.engine.begin() as con:
             self._lock(con)
+            kept = self._as_was(con, layer, len(gdf), record, unchanged_since)
             self._swap(con, layer, gdf)
+            return self._record(con, kept, layer)
 
-    def delete_layer(self, layer: str) -> None:
+    def _delete(self, layer, record, unchanged_since):
         with self.engine.begin() as con:
             self._lock(con)
+            kept = self._as_was(con, layer, None, record, unchanged_since)
             self._swap(con, layer, None)
+            return self._record(con, kept, None)
+
+    def _as_was(self, con, layer, after, record, unchanged_since):
+        """Under the writer lock: the revision recording a whole-layer write and the layer
+        as it was (:func:`~layers.storage.edits.whole_revision`); None without ``record``."""
+        if record is None:
+            return None
+        e = _PostGISEdit(self, con)
+        before = e.read_layer(layer) if layer in self.list_layers() else None
+        return whole_revision(e, layer, before, after, record, unchanged_since)
+
+    def _record(self, con, kept, layer: str | None) -> int | None:
+        """Write ``kept`` (:meth:`_as_was`) in the transaction that wrote ``layer``
+        (None: deleted it)."""
+        if kept is None:
+            return None
+        revision, data = kept
+        e = _PostGISEdit(self, con)
+        revision = with_digest(revision, e.read_layer(layer) if layer else None)
+        rev = e.add_revision(revision)
+        con.execute(
+            sa.text(f'INSERT INTO "{self.schema}".gridmap_snapshots VALUES (:r, :l, :d)'),
+            {"r": rev, "l": revision["layer"], "d": data},
+        )
+        return rev
+
+    def layer_before(self, revision: int) -> gpd.GeoDataFrame | None:
+        with self.engine.begin() as con:
+            row = con.execute(
+                sa.text(f'SELECT data FROM "{self.schema}".gridmap_snapshots WHERE revision = :r'),
+                {"r": revision},
+            ).first()
+        if row is None:
+            raise StorageError(
+                f"revision {revision} did not write a layer whole: no layer was kept with it",
+                zh=f"第 {revision} 版不是整层写入，没有保留修改前的图层",
+            )
+        return from_snapshot(row[0])
 
     @contextmanager
     def edit(self):

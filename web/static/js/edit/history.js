@@ -37,14 +37,21 @@ export function createHistory(ed) {
   }
 
   function item(c) {
-    var showDiff = el("button", {type: "button", text: S.show_diff});
-    showDiff.addEventListener("click", function () {
-      api.getJSON(E.change.replace("0", String(c.change_id))).then(ed.showDiff);
-    });
+    // a change that wrote the layer whole (an upload): how many features, no diff to draw
+    var whole = c.cells[0].status === "layer";
+    var what = whole
+      ? S.whole_layer.replace("{before}", c.cells[0].features_before).replace("{after}", c.cells[0].features_after)
+      : listCodes(c.cells.map(function (x) { return x.code; }));
     var li = el("li", {"data-change": String(c.change_id)}, [
       el("div", {text: "#" + c.change_id + " · " + c.author + " · " + when(c.at)}),
-      el("div", {"class": "gm-muted", text: c.reason + " · " + listCodes(c.cells.map(function (x) { return x.code; }))}),
-      showDiff]);
+      el("div", {"class": "gm-muted", text: c.reason + " · " + what})]);
+    if (!whole) {
+      var showDiff = el("button", {type: "button", text: S.show_diff});
+      showDiff.addEventListener("click", function () {
+        api.getJSON(E.change.replace("0", String(c.change_id))).then(ed.showDiff);
+      });
+      li.appendChild(showDiff);
+    }
     if (ed.planner) {
       var undo = el("button", {type: "button", text: S.revert});
       undo.addEventListener("click", function () { askWhy(li, c, undo); });

@@ -172,7 +172,7 @@ export function createUpload(ed) {
       var row = el("label", {"class": "gm-mode"}, [radio, el("span", {text: " " + S["mode_" + m]}),
         el("div", {"class": info.refused ? "gm-muted gm-error" : "gm-muted", text: detail})]);
       if (info.codes && b.mode === m) row.appendChild(codes(info.codes, info.names));
-      if (info.whole && b.held) row.appendChild(el("div", {"class": "gm-error", text: info.whole[ed.cfg.lang === "en" ? "en" : "zh"]}));
+      if (info.whole && b.held) row.appendChild(el("div", {"class": "gm-hint", text: info.whole[ed.cfg.lang === "en" ? "en" : "zh"]}));
       box.appendChild(row);
     });
     if (!b.mode) box.appendChild(el("div", {"class": "gm-hint", text: S.choose_mode}));
@@ -231,10 +231,11 @@ export function createUpload(ed) {
     result.textContent = "";
     preview.clearLayers();
     current = null;
-    var text = r.revertible ? S.upload_done.replace("{id}", r.change_id) : S.upload_done_whole;
+    var text = S.upload_done.replace("{id}", r.change_id);
+    if (r.whole) text += " · " + r.whole[ed.cfg.lang === "en" ? "en" : "zh"];
     say(text + " · " + S.added + " " + r.added + " · " + S.removed + " " + r.removed + " · " + S.changed + " " + r.changed);
     shownAgain(r.layer, true);
-    if (r.revertible) result.appendChild(revertBox(r));
+    if (r.change_id) result.appendChild(revertBox(r));
     $("gm-upload").scrollIntoView({block: "start"});
   }
 
