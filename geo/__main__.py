@@ -287,6 +287,11 @@ def main(argv=None) -> int:
         "(python -m layers export DATASET --geoparquet DIR)",
     )
     c.add_argument("--format", choices=["text", "json"], default="text")
+    c.add_argument(
+        "--lang",
+        choices=["zh", "en"],
+        help="the text report in Chinese or English only (default: both)",
+    )
     c.add_argument("-o", "--output", help="write the report here instead of standard output")
     c.add_argument(
         "--export",
@@ -358,7 +363,7 @@ def main(argv=None) -> int:
     if args.format == "json":
         text = strict_json.dumps(report.to_dict(store.location), indent=1)
     else:
-        text = text_report(report, store.location)
+        text = text_report(report, store.location, lang=args.lang)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text + "\n")

@@ -19,19 +19,30 @@ FINDINGS_LAYERS = {
 }
 
 
-def rule_label(rule: str, layer: str | None = None) -> str:
-    """'重叠 Overlap', or on a jurisdiction layer '交叉管 重叠 Overlap' (both languages)."""
+def _say(lang: str | None, zh: str, en: str) -> str:
+    """``zh`` or ``en`` for a report in that language; both (Chinese first) for None."""
+    return {"zh": zh, "en": en}.get(lang, f"{zh} {en}")
+
+
+def _head(lang: str | None, zh: str, en: str) -> str:
+    """A heading before a list: '汇总：', 'Summary: ' or '汇总 Summary: '."""
+    return {"zh": f"{zh}：", "en": f"{en}: "}.get(lang, f"{zh} {en}: ")
+
+
+def rule_label(rule: str, layer: str | None = None, lang: str | None = None) -> str:
+    """'重叠 Overlap', or on a jurisdiction layer '交叉管 重叠 Overlap' (``lang`` None: both
+    languages; "zh" or "en": that one)."""
     r = RULES[rule]
-    label = f"{r.zh} {r.en}"
+    zh = r.zh
     if layer in jurisdictions() and r.zh_jurisdiction:
-        label = f"{r.zh_jurisdiction} {label}"
-    return label
+        zh = f"{r.zh_jurisdiction} {zh}"
+    return _say(lang, zh, r.en)
 
 
-def layer_label(layer: str) -> str:
-    """'派出所辖区 police area'."""
+def layer_label(layer: str, lang: str | None = None) -> str:
+    """'派出所辖区 police area' (``lang`` as for :func:`rule_label`)."""
     k = KINDS.get(layer)
-    return f"{k.zh} {k.en}" if k else layer
+    return _say(lang, k.zh, k.en) if k else layer
 
 
 def findings_layers(findings: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
@@ -50,60 +61,75 @@ def findings_layers(findings: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
     }
 
 
-def _finding_line(row) -> str:
-    label = rule_label(row.rule, row.layer)
+def _finding_line(row, lang: str | None) -> str:
+    label = rule_label(row.rule, row.layer, lang)
     if row.kind == "sliver":
-        label += f" ({SLIVER['zh']} {SLIVER['en']})"
+        label += f" ({_say(lang, SLIVER['zh'], SLIVER['en'])})"
     codes = ", ".join(row.features)
-    line = f"  - {label}: {codes}"
+    line = f"  - {label}{'：' if lang == 'zh' else ': '}{codes}"
     if pd.notna(row.area_m2):
         line += f" — {row.area_m2:,.1f} m²"
         if pd.notna(row.width_m):
-            line += f", {row.width_m:,.2f} m wide"
-    if row.detail:
-        line += f"\n      {row.detail}"
-    if isinstance(row.detail_zh, str) and row.detail_zh and row.detail_zh != row.detail:
-        line += f"\n      {row.detail_zh}"
-    return line
-
-
-def text_report(report: Report, dataset: str | None = None) -> str:
-    """The report as plain text: layers, summary by rule, each finding, alignment."""
-    lines = [
-        f"gridmap check{f' of {dataset}' if dataset else ''}",
-        f"measured in {report.metric_crs.name} (EPSG:{report.metric_crs.to_epsg()}); "
-        f"noise < {report.tolerances.noise_width} m ignored, slivers < "
-        f"{report.tolerances.sliver_width} m wide",
-    ]
-    lines.append("")
-    lines.append(
-        "图层 Layers: " + ", ".join(f"{n} {v['features']}" for n, v in report.layers.items())
+            line += _say(lang, f"，宽 {row.width_m:,.2f} m", f", {row.width_m:,.2f} m wide")
+    zh = row.detail_zh if isinstance(row.detail_zh, str) and row.detail_zh else None
+    details = {"en": [row.detail], "zh": [zh or row.detail]}.get(
+        lang, [row.detail] + ([zh] if zh and zh != row.detail else [])
     )
+    return line + "".join(f"\n      {d}" for d in details if d)
+
+
+def text_report(report: Report, dataset: str | None = None, lang: str | None = None) -> str:
+    """The report as plain text: layers, summary by rule, each finding, alignment; in
+    ``lang`` ("zh" or "en"), or both (None)."""
+    crs = f"{report.metric_crs.name} (EPSG:{report.metric_crs.to_epsg()})"
+    tol = report.tolerances
+    heading = {  # both languages: Chinese line, then English line
+        "zh": [f"gridmap 检查{f'：{dataset}' if dataset else ''}",
+               f"量测坐标系 {crs}；忽略窄于 {tol.noise_width} m 的噪声，窄于 "
+               f"{tol.sliver_width} m 的为碎片"],
+        "en": [f"gridmap check{f' of {dataset}' if dataset else ''}",
+               f"measured in {crs}; noise < {tol.noise_width} m ignored, slivers < "
+               f"{tol.sliver_width} m wide"],
+    }  # fmt: skip
+    lines = heading.get(lang) or heading["en"]
+    lines = [*lines, ""]
+    layers = ", ".join(f"{n} {v['features']}" for n, v in report.layers.items())
+    lines.append(f"{_head(lang, '图层', 'Layers')}{layers}")
     if report.clean:
-        lines.append("\n未发现问题 No findings.")
+        lines.append("\n" + _say(lang, "未发现问题。", "No findings.").replace("。 ", " "))
         return "\n".join(lines)
-    lines.append(
-        "\n汇总 Summary: " + ", ".join(f"{rule_label(r)} {n}" for r, n in report.summary().items())
-    )
+    summary = ", ".join(f"{rule_label(r, lang=lang)} {n}" for r, n in report.summary().items())
+    lines.append(f"\n{_head(lang, '汇总', 'Summary')}{summary}")
     for layer, group in report.findings.groupby("layer", sort=False):
-        lines.append(f"\n{layer_label(layer)} — {len(group)} finding(s)")
-        lines += [_finding_line(row) for row in group.itertuples(index=False)]
+        n = len(group)
+        count = {"zh": f"{n} 个问题"}.get(lang, f"{n} finding(s)")
+        lines.append(f"\n{layer_label(layer, lang)} — {count}")
+        lines += [_finding_line(row, lang) for row in group.itertuples(index=False)]
     for name, table in report.alignment.items():
-        lines.append(
-            f"\n对齐 Alignment of {layer_label(name)} with {layer_label(table['unit_layer'].iloc[0])}"
-        )
+        unit = table["unit_layer"].iloc[0]
+        lines.append("\n" + {
+            "zh": f"对齐：{layer_label(name, 'zh')}与{layer_label(unit, 'zh')}",
+            "en": f"Alignment of {layer_label(name, 'en')} with {layer_label(unit, 'en')}",
+        }.get(lang, f"对齐 Alignment of {layer_label(name)} with {layer_label(unit)}"))  # fmt: skip
         exact = (
             (table["shared_pct"] >= 100)
             & (table["unmatched_in_units_m2"] <= 0)
-            & (table["boundary_offset_m"].fillna(0) <= report.tolerances.noise_width)
+            & (table["boundary_offset_m"].fillna(0) <= tol.noise_width)
         )
         for row in table[~exact].itertuples(index=False):
-            lines.append(
-                f"  {row.code} {row.name or ''}: matches {', '.join(row.matched) or '—'}; "
-                f"{row.shared_pct:.1f}% inside, {row.mismatched_area_m2:,.0f} m² outside, "
-                f"{row.unmatched_in_units_m2:,.0f} m² of its units not covered, "
-                f"boundary offset {row.boundary_offset_m} m"
+            matched = ", ".join(row.matched) or "—"
+            zh = (
+                f"  {row.code} {row.name or ''}：对应 {matched}；{row.shared_pct:.1f}% 在内，"
+                f"{row.mismatched_area_m2:,.0f} m² 在外，所含单元有 "
+                f"{row.unmatched_in_units_m2:,.0f} m² 未覆盖，边界偏移 {row.boundary_offset_m} m"
             )
+            en = (f"  {row.code} {row.name or ''}: matches {matched}; "
+                  f"{row.shared_pct:.1f}% inside, {row.mismatched_area_m2:,.0f} m² outside, "
+                  f"{row.unmatched_in_units_m2:,.0f} m² of its units not covered, "
+                  f"boundary offset {row.boundary_offset_m} m")  # fmt: skip
+            lines += {"zh": [zh], "en": [en]}.get(lang, [en])
         if exact.any():
-            lines.append(f"  {int(exact.sum())} other(s) match whole units exactly")
+            k = int(exact.sum())
+            lines.append(_say(lang, f"  其余 {k} 个与单元完全吻合",
+                              f"  {k} other(s) match whole units exactly"))  # fmt: skip
     return "\n".join(lines)

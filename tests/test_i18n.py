@@ -136,3 +136,22 @@ def test_every_error_gridmap_raises_says_it_in_chinese_too():
                 ):
                     missing.append(f"{path.relative_to(root)}:{node.lineno} {name}")
     assert not missing, missing
+
+
+def test_the_check_report_is_in_the_language_asked(capsys):
+    from geo.__main__ import main
+
+    assert main(["check", str(SAMPLE), "--lang", "zh"]) == 1  # the sample has findings
+    zh = capsys.readouterr().out
+    assert "汇总：" in zh and "量测坐标系" in zh and "对齐：派出所辖区与街道" in zh
+    assert "网格 — 7 个问题" in zh and "几何无效：自相交" in zh
+    for english in ("Summary", "Overlap", "finding(s)", "Self-intersection", "matches", "wide"):
+        assert english not in zh, english
+    main(["check", str(SAMPLE), "--lang", "en"])
+    en = capsys.readouterr().out
+    assert "Summary: " in en and "grid cell — 7 finding(s)" in en and "Self-intersection" in en
+    for chinese in ("汇总", "重叠", "个问题", "自相交", "对齐", "量测"):
+        assert chinese not in en, chinese
+    main(["check", str(SAMPLE)])  # both, as before
+    both = capsys.readouterr().out
+    assert "汇总 Summary: " in both and "几何无效：自相交" in both and "Self-intersection" in both
