@@ -135,6 +135,10 @@ def test_sample_map_draws_its_layers_offline(browser, live_sample):
     )
     assert len([b for b in boxes if "gm-label-community" in b[4]]) >= 10, boxes
     assert any(b[5] == "八廓社区" for b in boxes)
+    # findings are named on the map too, by rule and first feature, however small
+    assert any(
+        "gm-label-findings" in b[4] and b[5].startswith("重叠 · 拉萨河社区第1网格") for b in boxes
+    ), [b for b in boxes if "findings" in b[4]]
     panel = page.locator("#gm-panel").bounding_box()
     for i, a in enumerate(boxes):
         assert not (a[2] > panel["x"] and a[1] < panel["y"] + panel["height"]), a
@@ -170,6 +174,20 @@ def test_phone_sized_screen(browser, live_sample):
     assert page.is_visible("#gm-search")
     box = page.locator("#gm-panel").bounding_box()
     assert box["width"] <= 390
+    # a sheet along the bottom: the map above it answers a click there, the answer shows
+    # in the sheet without scrolling the page, and the feature's card opens above the sheet
+    assert box["y"] + box["height"] == pytest.approx(844, abs=1) and box["y"] >= 844 * 0.4
+    page.evaluate("window.gridmap.current.map.setView([29.6513, 91.1317], 16) && null")
+    page.wait_for_timeout(800)
+    page.mouse.click(195, 200)
+    page.wait_for_function("document.querySelector('#gm-lookup table') !== null")
+    page.wait_for_timeout(800)  # the card has been panned into view
+    answer = page.locator("#gm-lookup table").first.bounding_box()
+    box = page.locator("#gm-panel").bounding_box()
+    assert box["y"] <= answer["y"] and answer["y"] + 60 < 844, (answer, box)
+    card = page.locator(".leaflet-popup").bounding_box()
+    assert card["y"] >= 0 and card["y"] + card["height"] <= box["y"] + 1, (card, box)
+    assert card["x"] >= 0 and card["x"] + card["width"] <= 390, card
     assert events["errors"] == [] and events["external"] == []
     page.close()
 

@@ -83,5 +83,10 @@ export function createFindings(map, cfg, fitTo, showNotice, onClick) {
     });
   }).catch(function (err) { waiting.remove(); showNotice(err.message); });
 
+  // the map's label of a finding (labels.js): its rule and the first feature it names
+  layer.labelOf = function (p) {
+    var first = (p.names && p.names[0]) || p.features[0];
+    return findingLabel(p) + (first ? " · " + first + (p.features.length > 1 ? " …" : "") : "");
+  };
   return layer;
 }

@@ -12,7 +12,7 @@ import {installPanel, fitter, notifier, showTab} from "./view.js";
 import {createAreaLayers} from "./layers.js";
 import {attributeTable} from "./attributes.js";
 import {createFacilities} from "./facilities.js";
-import {createFindings} from "./findings.js";
+import {createFindings, findingColor} from "./findings.js";
 import {installThemes} from "./themes.js";
 import {installSearch} from "./search.js";
 import {createLookup} from "./lookup.js";
@@ -69,7 +69,9 @@ function build(map, cfg, panel) {
   map.on("overlayadd", areas.refresh);
   areas.refresh();
   installLegend(map, cfg, {layers: areas.groups, facilities: facilities, findings: findings});
-  var labels = installLabels(map, areas.groups);
+  var labels = installLabels(map, Object.assign({findings: findings}, areas.groups), {
+    findings: function (f) { return {text: findings.labelOf(f.properties), color: findingColor(cfg, f.properties)}; }
+  });
   return {map: map, layers: areas.groups, findings: findings, facilities: facilities,
           alignment: alignment.outline,
           areas: coverage.areas, sites: coverage.sites, whatif: coverage.whatif, clickHooks: clickHooks,

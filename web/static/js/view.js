@@ -23,11 +23,35 @@ export function installPanel(map) {
   document.getElementById("gm-toggle").addEventListener("click", function () {
     panel.classList.toggle("gm-open");
   });
-  if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) panel.classList.remove("gm-open");
+  var phone = window.matchMedia && window.matchMedia("(max-width: 700px)");
+  if (phone && phone.matches) panel.classList.remove("gm-open");
+  keepAboveSheet(panel, phone);
   panel.querySelectorAll(".gm-tabs [data-tab]").forEach(function (button) {
     button.addEventListener("click", function () { showTab(button.getAttribute("data-tab")); });
   });
   return panel;
+}
+
+// On a phone the panel is a sheet along the bottom (gridmap.css): the controls at the
+// bottom sit above it (--gm-sheet) and a popup opens, and is panned to, in the map above
+// it, no taller than that room.
+function keepAboveSheet(panel, phone) {
+  if (!phone || !window.ResizeObserver) return;
+  var popup = L.Popup.prototype.options;
+  var wide = {topLeft: popup.autoPanPaddingTopLeft, bottomRight: popup.autoPanPaddingBottomRight,
+              maxHeight: popup.maxHeight, maxWidth: popup.maxWidth};
+  function fit() {
+    var sheet = phone.matches ? panel.getBoundingClientRect().height : 0;
+    document.documentElement.style.setProperty("--gm-sheet", sheet + "px");
+    if (!phone.matches) { Object.assign(popup, wide); return; }
+    popup.autoPanPaddingTopLeft = L.point(50, 10);  // clear of the zoom buttons
+    popup.autoPanPaddingBottomRight = L.point(5, sheet + 10);
+    popup.maxWidth = window.innerWidth - 80;
+    popup.maxHeight = Math.max(120, window.innerHeight - sheet - 90);
+  }
+  new ResizeObserver(fit).observe(panel);
+  if (phone.addEventListener) phone.addEventListener("change", fit);
+  fit();
 }
 
 // currentTab(): the name of the tab shown
