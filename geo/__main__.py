@@ -1,13 +1,14 @@
 """``python -m geo check DATASET [--format json|text] [-o FILE] [--export FINDINGS.gpkg]``
 ``python -m geo fix DATASET --layer grid [--save] [-o PROPOSAL.gpkg]``
 ``python -m geo propose DATASET --community CODE | --street CODE [--band 300-500] [-o F]``
+(each with ``--lang zh|en``: the report's language; check prints both by default)
 ``python -m geo align DATASET --layer police_area|police_beat [--band MIN-MAX] [-o FILE]``
 
 The command-line shell of the checker. It is the one part of ``geo`` that touches files:
 it loads the dataset through ``layers`` and hands GeoDataFrames to :mod:`geo.checker`.
 Exit status of ``check``: 0 clean, 1 findings, 2 unusable input (one-line reason on stderr).
 ``fix`` shows the proposed repair, re-validates it and saves it only with ``--save`` and
-only when the re-validation finds nothing new: 0 saved (or nothing to fix), 1 proposal
+only when the re-validation finds nothing new, as one revertible change of the layer: 0 saved (or nothing to fix), 1 proposal
 shown but not saved, 2 unusable input or an unsafe proposal.
 ``propose`` prints proposed cells per community beside the current ones and writes them
 for review (nothing is stored; adopt on the map or through the API): 0 every cell in the
@@ -20,6 +21,7 @@ import argparse
 import os
 import sys
 import time
+import unicodedata
 
 from geo import strict_json
 from geo.findings import Tolerances, new_since
@@ -42,16 +44,34 @@ def _progress():
     return say
 
 
+def _say(args):
+    """``say(zh, en)``: the text in the language the command was asked for (--lang)."""
+    return lambda zh, en: zh if args.lang == "zh" else en
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded to ``width`` terminal columns (a Chinese character takes two)."""
+    shown = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    fill = " " * max(width - shown, 0)
+    return fill + text if right else text + fill
+
+
 def _fix(args, tolerances) -> int:
+    import getpass
+
     from geo.checker import check_dataset
+    from geo.errors import InputError
     from geo.repair import propose_fixes
     from layers.export import export_layer
     from layers.storage import open_store
+    from layers.storage.edits import now
 
+    t = _say(args)
     store = open_store(args.dataset)
     layers = store.load()
     if args.layer not in layers:
-        raise ValueError(f"{store.location} has no layer '{args.layer}'")
+        raise InputError(f"{store.location} has no layer '{args.layer}'",
+                         zh=f"{store.location} 中没有图层“{args.layer}”")  # fmt: skip
     before = check_dataset(layers, tolerances=tolerances)
     metric = layers[args.layer].to_crs(before.metric_crs)
     proposal = propose_fixes(
@@ -61,96 +81,128 @@ def _fix(args, tolerances) -> int:
         tolerances=tolerances,
         max_overlap_width=args.max_overlap_width,
     )
+    left_alone = t("  未处理：", "  left alone: ")
     if not len(proposal.changes):
-        print(f"nothing to fix automatically in '{args.layer}'")
+        print(
+            t(
+                f"图层 {args.layer} 没有可自动修复的问题",
+                f"nothing to fix automatically in '{args.layer}'",
+            )
+        )
         for s in proposal.skipped:
-            print(f"  left alone: {s}")
+            print(f"{left_alone}{s}")
         return 0
-    print(f"Proposed repair of '{args.layer}' (not saved yet):")
+    print(
+        t(
+            f"图层 {args.layer} 的修复方案（尚未保存）：",
+            f"Proposed repair of '{args.layer}' (not saved yet):",
+        )
+    )
     for c in proposal.changes.itertuples(index=False):
         print(f"  {c.code}: {c.action} ({c.area_m2:+,.2f} m²) — {c.finding}")
     for s in proposal.skipped:
-        print(f"  left alone: {s}")
+        print(f"{left_alone}{s}")
     candidate = dict(layers)
     candidate[args.layer] = proposal.layer.to_crs(layers[args.layer].crs)
     after = check_dataset(candidate, tolerances=tolerances)
     new = list(new_since(before.findings, after.findings).itertuples(index=False))
-    print(f"Re-validated: {len(before.findings)} findings before, {len(after.findings)} after.")
+    print(t(f"重新检查：修复前 {len(before.findings)} 个问题，修复后 {len(after.findings)} 个。",
+            f"Re-validated: {len(before.findings)} findings before, {len(after.findings)} after."))  # fmt: skip
     for r in new:
-        print(f"  NEW {r.rule} in {r.layer}: {', '.join(r.features)} ({r.detail})")
+        detail = r.detail_zh if args.lang == "zh" and isinstance(r.detail_zh, str) else r.detail
+        print(t(f"  新增 {r.rule}（{r.layer}）：{', '.join(r.features)}（{detail}）",
+                f"  NEW {r.rule} in {r.layer}: {', '.join(r.features)} ({detail})"))  # fmt: skip
     if args.output:
         export_layer(candidate[args.layer], args.output, layer=args.layer)
-        print(f"proposal written to {args.output}")
+        print(t(f"方案已写入 {args.output}", f"proposal written to {args.output}"))
     if new:
-        print("The repair would introduce findings; it cannot be saved.", file=sys.stderr)
+        print(t("修复会带来新问题，不能保存。", "The repair would introduce findings; it cannot be saved."),
+              file=sys.stderr)  # fmt: skip
         return 2
     if not args.save:
-        print("Run again with --save to store it.")
+        print(t("加 --save 再运行以保存。", "Run again with --save to store it."))
         return 1
-    store.write_layer(args.layer, candidate[args.layer])
-    print(f"saved '{args.layer}' in {store.location}")
+    n = len(proposal.changes)
+    change = store.write_layer(  # one change of the layer as a whole: listed, revertible
+        args.layer,
+        candidate[args.layer],
+        record={"author": getpass.getuser(), "at": now(),
+                "reason": f"python -m geo fix: {n} repair(s)"},
+    )  # fmt: skip
+    print(t(f"已保存到 {store.location}，为图层 {args.layer} 的第 {change} 号修改（可撤销）",
+            f"saved '{args.layer}' in {store.location} as change {change} (revertible)"))  # fmt: skip
     return 0
 
 
 def _propose(args) -> int:
     from geo.proposals import propose_for
+    from geo.redraw import METHODS_ZH
     from layers.export import csv_safe, export_layer
     from layers.storage import open_store
 
-    try:
-        lo, hi = (float(v) for v in args.band.split("-"))
-    except ValueError:
-        raise ValueError(f"--band must look like 300-500; got '{args.band}'") from None
+    t = _say(args)
+    lo, hi = _band(args.band)
     store = open_store(args.dataset)
     layers = store.load()
     result = propose_for(
         layers, community=args.community, street=args.street, band=(lo, hi), seed=args.seed
     )
     m, cur = result.metrics, result.current
-    print(
+    scope = {"community": "社区", "street": "街道"}.get(result.scope, result.scope)
+    print(t(
+        f"{scope} {result.code} 的网格方案，每格 {lo:.0f}-{hi:.0f} 户（户数来自："
+        f"{METHODS_ZH.get(m['figures_from'], m['figures_from'])}；"
+        f"{m['seconds']} 秒）",
         f"Proposal for {result.scope} {result.code}, {lo:.0f}-{hi:.0f} households per cell "
-        f"(households from: {m['figures_from']}; {m['seconds']} s)"
-    )
+        f"(households from: {m['figures_from']}; {m['seconds']} s)",
+    ))  # fmt: skip
     for code, p in result.communities.items():
         if p.cells is None:
-            print(f"  {code}: no proposal: {p.reason}")
+            print(t(f"  {code}：无方案：{p.reason}", f"  {code}: no proposal: {p.reason}"))
             continue
         pm = p.metrics
-        print(
+        print(t(
+            f"  {code}：{pm['cells']} 格，{pm['min_households']:.0f}-{pm['max_households']:.0f} 户，"
+            f"调整 {pm['households_moved']:.0f} 户",
             f"  {code}: {pm['cells']} cells, {pm['min_households']:.0f}-"
-            f"{pm['max_households']:.0f} households, {pm['households_moved']:.0f} moved"
-            + ("" if p.feasible else f" — {p.reason}")
-        )
-    print(f"  {'':22}{'current':>10}{'proposed':>10}")
-    for label, key in (
-        ("cells", "cells"),
-        ("cells within the band", "cells_in_band"),
-        ("spread (std, households)", "spread_households"),
-        ("mean Polsby-Popper", "mean_polsby_popper"),
+            f"{pm['max_households']:.0f} households, {pm['households_moved']:.0f} moved",
+        ) + ("" if p.feasible else f" — {p.reason}"))  # fmt: skip
+    print(f"  {'':24}{_pad(t('现状', 'current'), 8, right=True)}"
+          f"{_pad(t('方案', 'proposed'), 10, right=True)}")  # fmt: skip
+    for zh, en, key in (
+        ("网格数", "cells", "cells"),
+        ("户数在范围内的网格", "cells within the band", "cells_in_band"),
+        ("户数标准差", "spread (std, households)", "spread_households"),
+        ("平均 Polsby-Popper 紧凑度", "mean Polsby-Popper", "mean_polsby_popper"),
     ):
         print(
-            f"  {label:<24}{cur[key] if cur[key] is not None else '-':>8}"
+            f"  {_pad(t(zh, en), 24)}{cur[key] if cur[key] is not None else '-':>8}"
             f"{m[key] if m[key] is not None else '-':>10}"
         )
-    print(f"  households moved: {m['households_moved']:.0f} in {len(result.moves)} units")
+    print(t(f"  调整户数：{m['households_moved']:.0f}，涉及 {len(result.moves)} 个单元",
+            f"  households moved: {m['households_moved']:.0f} in {len(result.moves)} units"))  # fmt: skip
     if args.output and result.cells is not None:
         out = result.cells.to_crs(layers["grid"].crs)
         path = export_layer(out, args.output, layer="grid")
         moves = path.with_name(path.stem + "_moves.csv")
         csv_safe(result.moves).to_csv(moves, index=False, encoding="utf-8-sig")
-        print(f"proposed cells written to {path}, moves (unit, old cell, new cell) to {moves}")
+        print(t(f"方案网格已写入 {path}，调整清单（单元、原网格、新网格）写入 {moves}",
+                f"proposed cells written to {path}, moves (unit, old cell, new cell) to {moves}"))  # fmt: skip
     return 0 if result.feasible else 1
 
 
 def _band(text: str | None):
     """``MIN-MAX`` as a pair of numbers (None: no band)."""
+    from geo.errors import InputError
+
     if not text:
         return None
     try:
         lo, hi = (int(v) for v in text.split("-"))
     except ValueError:
-        raise ValueError(
-            f"--band must look like 300-500 (whole households); got '{text}'"
+        raise InputError(
+            f"--band must look like 300-500 (whole households); got '{text}'",
+            zh=f"--band 须形如 300-500（整户数），而不是“{text}”",
         ) from None
     return lo, hi
 
@@ -242,6 +294,7 @@ def main(argv=None) -> int:
         help="fix overlaps narrower than this many metres (default: sliver width)",
     )
     fx.add_argument("-o", "--output", help="write the repaired layer to this file for review")
+    fx.add_argument("--lang", choices=["zh", "en"], default="en", help="the report's language")
     for p in (fx,):
         p.add_argument("--noise-width", type=float, default=Tolerances.noise_width)
         p.add_argument("--sliver-width", type=float, default=Tolerances.sliver_width)
@@ -257,6 +310,7 @@ def main(argv=None) -> int:
         "--band", default="300-500", help="households per cell, MIN-MAX (default 300-500)"
     )
     pr.add_argument("--seed", type=int, default=0, help="random seed of max-p (default 0)")
+    pr.add_argument("--lang", choices=["zh", "en"], default="en", help="the report's language")
     pr.add_argument(
         "-o",
         "--output",
@@ -358,7 +412,9 @@ def main(argv=None) -> int:
         if args.export:
             export_findings(report.findings, args.export)
     except (GridmapError, ValueError, OSError) as err:
-        print("error: " + " ".join(line.strip() for line in str(err).splitlines()), file=sys.stderr)
+        said = err.message(args.lang) if isinstance(err, GridmapError) else str(err)
+        label = "错误：" if args.lang == "zh" else "error: "
+        print(label + " ".join(line.strip() for line in said.splitlines()), file=sys.stderr)
         return 2
     if args.format == "json":
         text = strict_json.dumps(report.to_dict(store.location), indent=1)

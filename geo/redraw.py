@@ -438,6 +438,14 @@ def next_codes(codes, parent_code: str, n: int, digits: int = 3) -> list[str]:
 FIGURES = ("households", "population", "floating_population")
 
 
+#: The ``method`` of :func:`estimate`, in Chinese.
+METHODS_ZH = {
+    "household points": "户点位汇总",
+    "buildings": "建筑物面积插值",
+    "area-weighted from the previous cells": "按原网格面积加权",
+}
+
+
 def estimate(
     before: gpd.GeoDataFrame, target: gpd.GeoDataFrame, population: gpd.GeoDataFrame | None = None
 ) -> tuple[pd.DataFrame, str]:

@@ -182,6 +182,14 @@ def test_propose_command_writes_cells_and_moves(tmp_path, capsys):
     )
     assert main(["propose", "data/lhasa.gpkg", "--community", "nope"]) == 2
     assert "no single community with code 'nope'" in capsys.readouterr().err
+    assert main(["propose", "data/lhasa.gpkg", "--community", "540102003004", "--lang", "zh"]) == 0
+    printed = capsys.readouterr().out
+    assert "社区 540102003004 的网格方案" in printed and "调整户数" in printed
+    assert "households" not in printed
+    assert (
+        main(["propose", "data/lhasa.gpkg", "--band", "a-b", "--street", "x", "--lang", "zh"]) == 2
+    )
+    assert "错误：--band 须形如 300-500" in capsys.readouterr().err
 
 
 # --- roads, fewer moves, whole streets, bounded effort -------------------------------

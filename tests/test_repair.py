@@ -8,6 +8,7 @@ import shapely
 
 from geo.checker import check_dataset
 from geo.repair import propose_fixes
+from layers.editing import revert_change
 from layers.storage import open_store
 from tests.conftest import ROOT
 from tests.tilings import ORIGIN, cell, squares
@@ -82,7 +83,15 @@ def test_cli_shows_then_saves_only_when_asked(tmp_path):
     shown = run("fix", str(path), "--layer", "grid")
     assert shown.returncode == 1 and "takes the sliver (+40.00 m²)" in shown.stdout
     assert run("check", str(path)).returncode == 1  # nothing saved
+    assert "图层 grid 的修复方案（尚未保存）" in run("fix", str(path), "--layer", "grid",
+                                                "--lang", "zh").stdout  # fmt: skip
     saved = run("fix", str(path), "--layer", "grid", "--save")
     assert saved.returncode == 0, saved.stdout + saved.stderr
     assert run("check", str(path)).returncode == 0
     assert open_store(path).read_layer("grid").to_crs(4539).area.sum() == pytest.approx(640_000)
+    # the repair is one change of the layer, listed and revertible like an upload
+    (rev,) = open_store(path).revisions("grid")
+    assert rev["code"] == "*" and rev["reason"] == "python -m geo fix: 1 repair(s)"
+    assert f"as change {rev['id']} (revertible)" in saved.stdout
+    revert_change(open_store(path), rev["id"], author="ana", reason="keep the gap", layer="grid")
+    assert run("check", str(path)).returncode == 1  # the sliver is back
