@@ -743,6 +743,45 @@ def test_planner_uploads_an_excel_sheet_maps_it_commits_and_reverts(browser, tmp
         assert not external and not errors, (external, errors)
 
 
+def test_planner_appends_roads_written_whole_and_reverts_them(browser, tmp_path):
+    """A layer without codes is written whole: the page says so before the commit, the
+    commit is a numbered change all the same, and its revert takes the roads back."""
+    import json
+
+    with _planner_on_the_map(browser, tmp_path) as (app, page, external, errors):
+        held = len(app.extensions["gridmap"].stored["road"])
+        road = {"type": "Feature", "properties": {"名称": "新修路", "class": "residential"},
+                "geometry": {"type": "LineString",
+                             "coordinates": [[91.118, 29.652], [91.124, 29.652]]}}  # fmt: skip
+        path = tmp_path / "新路.geojson"
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": [road]}))
+        page.select_option("#gm-upload-layer", "road")
+        page.set_input_files("#gm-upload-file", str(path))
+        page.click("#gm-upload-read")
+        page.wait_for_selector("#gm-upload-modes")
+        page.check("input[name=gm-upload-mode][value=append]")
+        page.wait_for_function(
+            "document.getElementById('gm-upload-modes').textContent.includes('可整体撤销')"
+        )
+        page.fill("#gm-upload-reason", "新路竣工")
+        page.click("#gm-upload-commit")
+        page.wait_for_function(
+            "document.getElementById('gm-upload-status').textContent.includes('已导入为第')"
+            " || document.getElementById('gm-upload-status').className.includes('gm-error')"
+        )
+        status = page.inner_text("#gm-upload-status")
+        assert "已导入为第" in status and "没有编码" in status, status
+        assert len(app.extensions["gridmap"].stored["road"]) == held + 1
+        page.screenshot(path=str(tmp_path / "upload-whole.png"))
+        page.fill("#gm-upload-revert input", "录入有误")
+        page.click("#gm-upload-revert button")
+        page.wait_for_function(
+            "document.getElementById('gm-upload-status').textContent.includes('已保存')"
+        )
+        assert len(app.extensions["gridmap"].stored["road"]) == held
+        assert not external and not errors, (external, errors)
+
+
 def test_placeholders_come_from_the_served_dataset(tmp_path):
     """Issue 15.6: another city's data, another city's example code and coordinates."""
     import geopandas as gpd

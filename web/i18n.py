@@ -256,7 +256,7 @@ STRINGS["zh"].update(
         "after": "新",
         "status": "状态",
         "added": "新增",
-        "removed": "撤销",
+        "removed": "删除",
         "changed": "修改",
         "saved": "已保存",
         "new_findings": "此修改将产生的问题",
