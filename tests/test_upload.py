@@ -20,6 +20,7 @@ from geo.errors import InputError, StaleEdit
 from geo.layerdiff import diff_layer
 from layers import cli
 from layers.editing import revert_change
+from layers.errors import StorageError
 from layers.importing import import_layer
 from layers.readers import ImportLimits, read_layer_file
 from layers.storage import open_store
@@ -185,6 +186,8 @@ def test_a_replace_whose_codes_repeat_is_one_change_reverted_whole(store):
     done = import_layer(store, "facility", twice, mode="replace", author="ana", reason="2")
     assert done["revertible"] and "codes repeat (a)" in done["whole"]["en"]
     assert sorted(store.read_layer("facility")["code"]) == ["a", "a", "c"]
+    with pytest.raises(StorageError, match="did not write a layer whole"):
+        store.layer_before(moved["change_id"])  # a feature's revision keeps no layer
     # the feature change before it cannot be reverted over it: the layer was rewritten
     with pytest.raises(StaleEdit, match="written whole since"):
         revert_change(store, moved["change_id"], author="ana", reason="x", layer="facility")

@@ -207,9 +207,17 @@ def with_digest(revision: dict, written: gpd.GeoDataFrame | None) -> dict:
     return {**revision, "after": {**revision["after"], "digest": layer_digest(written)}}
 
 
-def from_snapshot(data: bytes | None) -> gpd.GeoDataFrame | None:
-    """A layer kept by :func:`whole_revision` (None: there was none)."""
-    return None if data is None else gpd.read_parquet(io.BytesIO(bytes(data)))
+def from_snapshot(revision: int, row) -> gpd.GeoDataFrame | None:
+    """The layer kept with ``revision`` by :func:`whole_revision` (None: there was none),
+    from its stored ``row`` (``(data,)``; None: that revision kept nothing)."""
+    from layers.errors import StorageError
+
+    if row is None:
+        raise StorageError(
+            f"revision {revision} did not write a layer whole: no layer was kept with it",
+            zh=f"第 {revision} 版不是整层写入，没有保留修改前的图层",
+        )
+    return None if row[0] is None else gpd.read_parquet(io.BytesIO(bytes(row[0])))
 
 
 def encode(value) -> str | None:

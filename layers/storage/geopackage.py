@@ -205,12 +205,7 @@ class GeoPackageStore(LayerStore):
                 row = r.con.execute(
                     "SELECT data FROM gridmap_snapshots WHERE revision = ?", (revision,)
                 ).fetchone()
-        if row is None:
-            raise StorageError(
-                f"revision {revision} did not write a layer whole: no layer was kept with it",
-                zh=f"第 {revision} 版不是整层写入，没有保留修改前的图层",
-            )
-        return from_snapshot(row[0])
+        return from_snapshot(revision, row)
 
     @contextmanager
     def edit(self):

@@ -298,12 +298,7 @@ class PostGISStore(LayerStore):
                 sa.text(f'SELECT data FROM "{self.schema}".gridmap_snapshots WHERE revision = :r'),
                 {"r": revision},
             ).first()
-        if row is None:
-            raise StorageError(
-                f"revision {revision} did not write a layer whole: no layer was kept with it",
-                zh=f"第 {revision} 版不是整层写入，没有保留修改前的图层",
-            )
-        return from_snapshot(row[0])
+        return from_snapshot(revision, row)
 
     @contextmanager
     def edit(self):
