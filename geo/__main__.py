@@ -27,13 +27,16 @@ from geo import strict_json
 from geo.findings import Tolerances, new_since
 
 
-def _progress():
-    """Progress lines on stderr when it is a terminal; silent otherwise."""
+def _progress(lang: str | None = None):
+    """Progress lines on stderr when it is a terminal (each step in Chinese with ``lang``
+    "zh"); silent otherwise."""
     if not sys.stderr.isatty():
         return None
     start = time.perf_counter()
 
     def say(message: str) -> None:
+        if lang == "zh":
+            message = getattr(message, "zh", message)
         print(
             f"\r\033[K[{time.perf_counter() - start:6.1f} s] {message}",
             end="",
@@ -400,7 +403,7 @@ def main(argv=None) -> int:
                 f"{store.location} holds no gridmap layers (or does not exist)",
                 zh=f"{store.location} 中没有 gridmap 图层（或不存在）",
             )
-        say = _progress()
+        say = _progress(args.lang)
         if args.parts or args.workers > 1 or os.environ.get("GRIDMAP_DASK") or spans_zones(store):
             report = check_partitioned(
                 store, tolerances=tolerances, workers=max(args.workers, 1), progress=say

@@ -25,9 +25,11 @@ from geo.findings import RULES, Tolerances, empty_findings
 from geo.kinds import KINDS, hierarchy, jurisdictions, partitions
 from geo.layer_rules import duplicate_code, gap_in_outline, invalid_geometry, overlap, repaired
 from geo.nesting import nesting
+from geo.progress import step
 
 __all__ = ["Report", "check_dataset"]
 
+#: Told each step of a check (a :class:`geo.progress.Step`: English text, with ``zh``).
 Progress = Callable[[str], None]
 
 
@@ -160,7 +162,7 @@ def layer_rules(ds: Dataset, names, tolerances: Tolerances, say: Progress, owned
     parts = []
     metric: dict[str, gpd.GeoDataFrame] = {}
     for name in names:
-        say(f"{name}: validity, codes")
+        say(step("validity", layer=name))
         projected = ds.metric(name)
         # Validity is judged on the coordinates as stored: reprojection moves collinear
         # points off their line, so a zero-area polygon would look like a valid sliver.
@@ -169,7 +171,7 @@ def layer_rules(ds: Dataset, names, tolerances: Tolerances, say: Progress, owned
         parts.append(invalid)
         parts.append(duplicate_code(projected, name))
         metric[name] = repaired(stored).to_crs(crs) if len(invalid) else projected
-        say(f"{name}: overlaps ({len(projected):,} features)")
+        say(step("overlaps", layer=name, n=len(projected)))
         mine = None if owned is None else owned.get(name, set())
         parts.append(overlap(metric[name], name, tolerances, owned=mine))
     return metric, parts
@@ -191,7 +193,7 @@ def nesting_rules(
     for name, gdf in metric.items():
         parent = KINDS[name].parent
         if parent in metric:
-            say(f"{name}: nesting in {parent}")
+            say(step("nesting", layer=name, parent=parent))
             parts.append(
                 nesting(
                     gdf,
@@ -207,7 +209,7 @@ def nesting_rules(
                 )
             )
         elif name in levels or not any(u in metric for u in levels):
-            say(f"{name}: gaps")
+            say(step("gaps", layer=name))
             parts.append(gap_in_outline(gdf, name, tolerances))
     return parts
 
@@ -223,7 +225,7 @@ def jurisdiction_rules(ds: Dataset, metric: dict, tolerances: Tolerances, say: P
     for name, unit_layer in jurisdictions().items():
         if name not in metric or top is None:
             continue
-        say(f"{name}: alignment with the hierarchy")
+        say(step("alignment", layer=name))
         extent = metric[top].geometry.union_all()
         parts.append(uncovered(metric[name], name, extent, top, tolerances))
         units = unit_layer if unit_layer in metric else top

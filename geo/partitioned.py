@@ -64,6 +64,7 @@ from geo.errors import InputError
 from geo.findings import Tolerances, classify, empty_findings, width
 from geo.kinds import KINDS, hierarchy, jurisdictions, partitions
 from geo.layer_rules import duplicate_code
+from geo.progress import step
 
 __all__ = [
     "Part",
@@ -452,7 +453,7 @@ def check_partitioned(
     for n in names:
         seen = code_lists[n].astype(str).value_counts()
         duplicates[n] = {str(c): int(k) for c, k in seen[seen > 1].items()}
-    say(f"{len(parts)} parts in {len({p.crs for p in parts})} zone(s)")
+    say(step("parts", n=len(parts), zones=len({p.crs for p in parts})))
     found, costs = [], []
     address = scheduler or os.environ.get("GRIDMAP_DASK")
     if workers > 1 or address:
@@ -474,11 +475,11 @@ def check_partitioned(
                 frame, cost = job.result()
                 found.append(frame)
                 costs.append(cost)
-                say(f"part {i + 1} of {len(parts)}")
+                say(step("part", i=i + 1, n=len(parts), where=""))
     else:
         read = _Frames(ds if store is None else store)
         for p in parts:
-            say(f"part {p.index + 1} of {len(parts)} ({p.crs})")
+            say(step("part", i=p.index + 1, n=len(parts), where=f" ({p.crs})"))
             frame, cost = _run_part(read, p, names, top, part_of, duplicates, tolerances)
             found.append(frame)
             costs.append(cost)
@@ -499,7 +500,7 @@ def check_partitioned(
     tables: dict[str, pd.DataFrame] = {}
     present_juris = [n for n in whole.present(partitions()) if n in juris]
     if present_juris:
-        say("jurisdictions")
+        say(step("jurisdictions"))
         metric, jfound = layer_rules(whole, present_juris, tolerances, say)
         for name in whole.present(levels):
             metric.setdefault(name, whole.metric(name))

@@ -80,7 +80,7 @@ def test_basemap_is_configurable(tmp_path):
 # --------------------------------------------------------------------------- in a browser
 
 
-def _open(browser, url, *, mobile=False):
+def _open(browser, url, *, mobile=False, findings=True):
     page = browser.new_page(
         viewport={"width": 390, "height": 844} if mobile else {"width": 1400, "height": 900}
     )
@@ -97,9 +97,11 @@ def _open(browser, url, *, mobile=False):
         "window.gridmap.current.layers.grid.getLayers().length > 0",
         timeout=20_000,
     )
-    page.wait_for_function(
-        "document.querySelectorAll('#gm-findings li:not(.gm-muted)').length > 0", timeout=20_000
-    )
+    if findings:  # listed once the check is done
+        page.wait_for_function(
+            "document.querySelectorAll('#gm-findings li:not(.gm-muted)').length > 0",
+            timeout=20_000,
+        )
     return page, events
 
 
@@ -830,3 +832,56 @@ def test_siting_in_the_browser_answers_in_seconds_and_says_it_is_optimal(browser
     assert page.evaluate("window.gridmap.current.sites.getLayers().length") == 3
     assert events["errors"] == [] and events["dialogs"] == []
     page.close()
+
+
+def test_the_findings_panel_says_how_far_the_check_is(browser, tmp_path, monkeypatch):
+    """Issue 13.4: while the service checks in the background, the findings panel names
+    the step under way and the seconds so far; GET /check says the same, then done."""
+    import threading
+    import time
+
+    import geo
+    from geo.progress import step
+
+    gate, real = threading.Event(), geo.check
+
+    def held(layers, **options):  # the real check, held at its first step
+        options["progress"](step("overlaps", layer="grid", n=651))
+        gate.wait(30)
+        return real(layers, **options)
+
+    monkeypatch.setattr(geo, "check", held)
+    path = tmp_path / "city.gpkg"
+    path.write_bytes(SAMPLE_PATH.read_bytes())
+    app = create_app({"DATASET": str(path)})
+    client = app.test_client()
+    status = client.get("/check").get_json()
+    for _ in range(50):  # the background check starts with the service
+        if status["state"] == "running":
+            break
+        time.sleep(0.1)
+        status = client.get("/check").get_json()
+    assert status["state"] == "running" and status["steps_done"] == 1 and status["last_s"] is None
+    assert status["step"] == {
+        "en": "grid: overlaps (651 features)",
+        "zh": "网格：重叠（651 个要素）",
+    }
+    url, server = serve_in_thread(app)
+    try:
+        page, events = _open(browser, url + "/", findings=False)
+        _tab(page, "check")
+        page.wait_for_function(
+            "(document.getElementById('gm-check-progress') || {}).textContent"
+            "?.includes('网格：重叠（651 个要素） · 已用')"
+        )
+        page.screenshot(path=str(tmp_path / "check-progress.png"))
+        gate.set()
+        page.wait_for_function("document.querySelectorAll('#gm-findings li.gm-link').length > 0")
+        assert page.locator("#gm-check-progress").count() == 0  # gone with the findings
+        done = client.get("/check").get_json()
+        assert done["state"] == "done" and done["findings"] == 11 and done["seconds"] > 0
+        assert events["errors"] == [] and events["external"] == []
+        page.close()
+    finally:
+        gate.set()
+        server.close()

@@ -1,6 +1,8 @@
 """Analysis answers: findings, who is responsible at a point, search, themes, proposals.
 
 GET /findings?rule=&layer=          the check report as GeoJSON
+GET /check                          where the check of the served data stands (running:
+                                    its step, in both languages, and seconds so far)
 GET /lookup?lon=&lat=               features holding a point, nearest facility per kind
 GET /search?q=                      features by name or code, and standard addresses
 GET /addresses?q=&limit=            standard addresses by part of their text, each with
@@ -58,6 +60,16 @@ def findings():
         f'{{"type":"FeatureCollection","numberReturned":{len(feats)},'
         f'"summary":{json.dumps(summary)},"features":[' + ",".join(feats) + "]}"
     )
+
+
+@bp.get("/check")
+@accepts()
+def check_status():
+    """Where the background check of the served data stands (the findings panel asks
+    while ``/findings`` waits for it): never waits itself."""
+    response = jsonify(catalog().check_status())
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/lookup")

@@ -131,6 +131,23 @@ def rfc7946_geometries(geoms, grid: float = 1e-7) -> np.ndarray:
 
 
 @dataclass
+class CheckRun:
+    """A check under way: when it started, the steps it has begun and the last of them
+    (a :class:`geo.progress.Step`), as its progress callback is told."""
+
+    started: float
+    steps: int = 0
+    step: str | None = None
+
+    def told(self, step: str) -> None:
+        self.step, self.steps = step, self.steps + 1
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+@dataclass
 class Collection:
     """One layer ready to serve: its features (lon/lat) as a table for filters, each
     feature's GeoJSON prepared up to its geometry (``heads``) and its geometry
@@ -314,6 +331,8 @@ class Catalog:
         self._applied = self._shown_upto = 0  # commits queued / shown so far
         self._showing = threading.Condition(self._lock)
         self._checking = threading.Lock()  # one check at a time
+        self._running: CheckRun | None = None  # what the check under way is doing
+        self._last_check_s: float | None = None  # how long the last check took
         self._planning = threading.Lock()  # edits planned and previewed one at a time
         self._building_access = threading.Lock()
         self.tiles = TileCache(columns=self._tile_columns, store=self.store)
@@ -728,7 +747,12 @@ class Catalog:
                 if wanted is not None and self.version != wanted:
                     return None
                 layers, version = self.layers, self.version
-            report = geo.check(layers)
+            run = self._running = CheckRun(time.monotonic())
+            try:
+                report = geo.check(layers, progress=run.told)
+            finally:
+                self._running = None
+            self._last_check_s = time.monotonic() - run.started
             checked = Checked(
                 report,
                 self._serialise_findings(report, layers),
@@ -741,6 +765,26 @@ class Catalog:
                 if self.version == version:
                     self._check = checked
             return checked
+
+    def check_status(self) -> dict:
+        """Where the check of the layers served now stands: ``{"state": "done", "seconds",
+        "findings"}``; ``{"state": "running", "elapsed_s", "steps_done", "step": {"en",
+        "zh"}, "last_s"}`` (``last_s``: how long the last check took, None before one);
+        or ``{"state": "waiting"}`` (after a save, until saves pause)."""
+        checked, run = self._check, self._running
+        if checked is not None:
+            return {"state": "done", "seconds": _rounded(self._last_check_s),
+                    "findings": len(checked.report.findings)}  # fmt: skip
+        if run is None:
+            return {"state": "waiting", "last_s": _rounded(self._last_check_s)}
+        step = run.step
+        return {
+            "state": "running",
+            "elapsed_s": _rounded(time.monotonic() - run.started),
+            "steps_done": run.steps,
+            "step": None if step is None else {"en": str(step), "zh": getattr(step, "zh", step)},
+            "last_s": _rounded(self._last_check_s),
+        }
 
     def extent(self) -> tuple[float, float, float, float]:
         """lon/lat bounds of every layer holding features (the findings lie within)."""

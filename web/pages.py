@@ -142,6 +142,7 @@ def render_map(
             "tiles": url_for("tiles.tileset", layer="LAYER", tms="WebMercatorQuad")
             + "/{z}/{y}/{x}",
             "findings": url_for("analysis.findings"),
+            "check": url_for("analysis.check_status"),
             "lookup": url_for("analysis.lookup"),
             "alignment": url_for("analysis.alignment"),
             "realign": url_for("analysis.alignment_proposal"),

@@ -59,8 +59,12 @@ export function createFindings(map, cfg, fitTo, showNotice, onClick) {
   // map is usable meanwhile, and the list says so until the findings come
   var list = document.getElementById("gm-findings");
   var waiting = el("li", {"class": "gm-muted", text: S.checking});
+  var step = el("div", {"class": "gm-muted", id: "gm-check-progress"});
+  waiting.appendChild(step);
   list.appendChild(waiting);
+  var polling = setInterval(showProgress, 1000);
   getJSON(cfg.api.findings).then(function (fc) {
+    clearInterval(polling);
     layer.addData(fc);
     waiting.remove();
     document.getElementById("gm-summary").textContent = "(" + fc.features.length + ")";
@@ -81,7 +85,18 @@ export function createFindings(map, cfg, fitTo, showNotice, onClick) {
       item.addEventListener("keydown", function (e) { if (e.key === "Enter") go(); });
       list.appendChild(item);
     });
-  }).catch(function (err) { waiting.remove(); showNotice(err.message); });
+  }).catch(function (err) { clearInterval(polling); waiting.remove(); showNotice(err.message); });
+
+  // while the check runs: its step and seconds so far (and how long the last one took)
+  function showProgress() {
+    getJSON(cfg.api.check).then(function (s) {
+      if (s.state !== "running" || !document.body.contains(step)) return;
+      var text = (s.step ? s.step[cfg.lang === "en" ? "en" : "zh"] + " · " : "") +
+        S.check_elapsed.replace("{s}", fmt(s.elapsed_s, 0));
+      if (s.last_s !== null) text += " · " + S.check_last.replace("{s}", fmt(s.last_s, 0));
+      step.textContent = text;
+    }).catch(function () {});
+  }
 
   // the map's label of a finding (labels.js): its rule and the first feature it names
   layer.labelOf = function (p) {
