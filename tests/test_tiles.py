@@ -385,3 +385,29 @@ def test_a_save_during_generalisation_takes_its_bands_when_they_come(noisy_city)
     for b in BANDS:
         assert shapely.equals_exact(after.bands[b], whole.bands[b], 0.0).all()
     assert after.properties[100]["households"] == 1
+
+
+def test_postgis_tiles_read_a_layers_columns_once_and_again_when_they_change(pg_schema):
+    """A PostGIS tile costs one query: the layer's columns are read once, not per tile;
+    when another writer changes the table, the next tile reads them again."""
+    import sqlalchemy as sa
+
+    from layers.storage import open_store
+    from tests.conftest import copy_sample, schema_url
+
+    store = open_store(copy_sample(schema_url(pg_schema)))
+    grid = store.read_layer("grid").to_crs(4326)
+    tiles = _tiles_of(tuple(grid.total_bounds), 14)[:3]
+    asked = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda *a: asked.append("information_schema" in a[2]))  # fmt: skip
+    columns = ["name", "households", "population"]
+    for t in tiles:
+        assert store.vector_tile("grid", 14, t.x, t.y, columns, 4096, 64)[1] > 0
+    assert asked == [True, False, False, False]  # columns once, then one query a tile
+    with store.engine.begin() as con:  # another writer drops a column
+        con.execute(sa.text(f'ALTER TABLE "{pg_schema}".grid DROP COLUMN population'))
+    data, n = store.vector_tile("grid", 14, tiles[0].x, tiles[0].y, columns, 4096, 64)
+    features = _decode(data)["grid"]["features"]
+    assert n == len(features) > 0 and "population" not in features[0]["properties"]
+    assert "households" in features[0]["properties"]

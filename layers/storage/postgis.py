@@ -67,6 +67,7 @@ class PostGISStore(LayerStore):
                 zh=f"模式名“{schema}”只能由小写字母、数字和下划线组成",
             )
         self.schema = schema
+        self._columns: dict[str, set[str]] = {}  # table columns of each layer, for tiles
         # connections enough for a threaded service's requests at once (waitress: 16)
         self.engine = sa.create_engine(
             _engine_url(url), pool_pre_ping=True, pool_size=8, max_overflow=24
@@ -165,17 +166,34 @@ class PostGISStore(LayerStore):
         (grown by ``buffer`` units; found by the table's GiST index) to it and moves it to
         tile units, ``ST_AsMVT`` encodes them, in stored order. ``ids_are_codes``: no code
         repeats in the layer (the ids need no numbering)."""
+        try:
+            return self._vector_tile(layer, z, x, y, columns, extent, buffer, ids_are_codes)
+        except sa.exc.ProgrammingError:  # the layer rewritten elsewhere: its columns again
+            self._columns.pop(layer, None)
+            return self._vector_tile(layer, z, x, y, columns, extent, buffer, ids_are_codes)
+
+    def _table_columns(self, con, layer: str) -> set[str]:
+        """The columns of ``layer``'s table, read once per table (a tile asks for them:
+        one round trip fewer per tile); forgotten when this store rewrites the layer."""
+        if layer in self._columns:
+            return self._columns[layer]
+        have = set(
+            con.execute(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = :s AND table_name = :t"
+                ),
+                {"s": self.schema, "t": layer},
+            ).scalars()
+        )
+        if have:  # a table not there (yet) is asked about again
+            self._columns[layer] = have
+        return have
+
+    def _vector_tile(self, layer, z, x, y, columns, extent, buffer, ids_are_codes):
         table = f'"{self.schema}"."{layer}"'
         with self.engine.connect() as con:
-            have = set(
-                con.execute(
-                    sa.text(
-                        "SELECT column_name FROM information_schema.columns "
-                        "WHERE table_schema = :s AND table_name = :t"
-                    ),
-                    {"s": self.schema, "t": layer},
-                ).scalars()
-            )
+            have = self._table_columns(con, layer)
             if "geometry" not in have or "code" not in have:
                 return None  # no such layer here (a findings layer: the service's own)
             cols = ["code"] + [
@@ -233,6 +251,7 @@ class PostGISStore(LayerStore):
     def _swap(self, con, layer: str, gdf: gpd.GeoDataFrame | None) -> None:
         """Load ``gdf`` into a scratch table and put it in place of ``layer`` (or drop the
         layer when ``gdf`` is None), inside the caller's transaction."""
+        self._columns.pop(layer, None)
         scratch = f"_{layer}_new_{uuid.uuid4().hex[:8]}"
         if gdf is not None:
             gdf = gdf.copy()
