@@ -335,7 +335,8 @@ class Catalog:
         self._last_check_s: float | None = None  # how long the last check took
         self._planning = threading.Lock()  # edits planned and previewed one at a time
         self._building_access = threading.Lock()
-        self.tiles = TileCache(columns=self._tile_columns, store=self.store)
+        self.tiles = TileCache(columns=self._tile_columns, store=self.store,
+                               metric=lambda: self.layers.metric_crs.to_epsg())  # fmt: skip
         self._lock_themes = threading.Lock()
         self._figures, self._classes = None, {}
         self._lock_addresses = threading.Lock()

@@ -68,13 +68,17 @@ class _Layer:
 class TileCache:
     """Tiles of every served layer (see the module's docstring)."""
 
-    def __init__(self, columns=None, store=None, budget: int = BUDGET, workers: int = 2):
+    def __init__(
+        self, columns=None, store=None, budget: int = BUDGET, workers: int = 2, metric=None
+    ):
         """``columns(name, collection)``: the properties a layer's tiles carry (all by
         default); ``store``: the dataset's storage, which builds the exact tiles of its
         layers where it can (PostGIS: ``ST_AsMVT``; see
-        :meth:`layers.storage.base.LayerStore.vector_tile`)."""
+        :meth:`layers.storage.base.LayerStore.vector_tile`); ``metric()``: the EPSG code
+        of the dataset's metric CRS, in which the storage measures the theme figures."""
         self.columns = columns or (lambda name, collection: None)
         self.store = store
+        self.metric = metric or (lambda: None)
         self.budget = budget
         self.workers = workers
         self._lock = threading.Lock()
@@ -119,8 +123,9 @@ class TileCache:
         built = None
         if self.store is not None and z >= EXACT_FROM:  # the database's own (its pool bounds it)
             built = self.store.vector_tile(
-                name, z, x, y, layer.columns, EXTENT, BUFFER, ids_are_codes=layer.unique_codes
-            )
+                name, z, x, y, layer.columns, EXTENT, BUFFER, ids_are_codes=layer.unique_codes,
+                metric_srid=self.metric(),
+            )  # fmt: skip
         if built is None:
             if not self._slots.acquire(timeout=BUILD_WAIT):
                 raise self._busy()

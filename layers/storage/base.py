@@ -98,13 +98,23 @@ class LayerStore(ABC):
         return gdf.iloc[gdf.sindex.query(shapely.box(*bounds))].sort_index()
 
     def vector_tile(
-        self, layer: str, z, x, y, columns, extent: int, buffer: int, ids_are_codes=False
+        self,
+        layer: str,
+        z,
+        x,
+        y,
+        columns,
+        extent: int,
+        buffer: int,
+        ids_are_codes=False,
+        metric_srid: int | None = None,
     ):
         """Tile ``z/x/y`` (WebMercatorQuad) of ``layer`` as a Mapbox Vector Tile built by
-        the storage itself, with the stored ``columns`` it has and ``id`` (the feature id
-        the service gives: its code, ``code.1``… where codes repeat), and the number of
-        features in it; None when the storage builds no tiles (the service then encodes
-        them: :mod:`geo.tiles`)."""
+        the storage itself, with the stored ``columns`` it has (and those of the theme
+        figures it can compute: areas in ``metric_srid``, the dataset's metric CRS) and
+        ``id`` (the feature id the service gives: its code, ``code.1``… where codes
+        repeat), and the number of features in it; None when the storage builds no tiles
+        (the service then encodes them: :mod:`geo.tiles`)."""
         return None
 
     def read_codes(self, layer: str) -> pd.Series:

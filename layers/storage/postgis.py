@@ -39,7 +39,22 @@ from layers.storage.edits import (
     live_features as _live,
 )
 
-__all__ = ["PostGISStore"]
+__all__ = ["PostGISStore", "THEME_FIGURES"]
+
+#: The theme figures the service derives for grid cells (:func:`geo.themes.grid_figures`,
+#: rounded to 0.1) as a PostGIS tile computes them: property → (stored columns needed, SQL
+#: on the table ``t``; ``:metric`` is the dataset's metric CRS). A test holds both equal.
+THEME_FIGURES = {
+    "density_per_km2": (
+        {"population"},
+        "round((t.population / NULLIF(ST_Area(ST_Transform(t.geometry, :metric)) / 1e6, 0))"
+        "::numeric, 1)::float8",
+    ),
+    "floating_share_pct": (
+        {"population", "floating_population"},
+        "round((100.0 * t.floating_population / NULLIF(t.population, 0))::numeric, 1)::float8",
+    ),
+}
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -161,16 +176,20 @@ class PostGISStore(LayerStore):
             )
         return gdf.drop(columns="_row")
 
-    def vector_tile(self, layer, z, x, y, columns, extent, buffer, ids_are_codes=False):
+    def vector_tile(
+        self, layer, z, x, y, columns, extent, buffer, ids_are_codes=False, metric_srid=None
+    ):
         """PostGIS builds the tile: ``ST_AsMVTGeom`` clips each feature met by the tile
         (grown by ``buffer`` units; found by the table's GiST index) to it and moves it to
         tile units, ``ST_AsMVT`` encodes them, in stored order. ``ids_are_codes``: no code
         repeats in the layer (the ids need no numbering)."""
         try:
-            return self._vector_tile(layer, z, x, y, columns, extent, buffer, ids_are_codes)
+            return self._vector_tile(layer, z, x, y, columns, extent, buffer, ids_are_codes,
+                                     metric_srid)  # fmt: skip
         except sa.exc.ProgrammingError:  # the layer rewritten elsewhere: its columns again
             self._columns.pop(layer, None)
-            return self._vector_tile(layer, z, x, y, columns, extent, buffer, ids_are_codes)
+            return self._vector_tile(layer, z, x, y, columns, extent, buffer, ids_are_codes,
+                                     metric_srid)  # fmt: skip
 
     def _table_columns(self, con, layer: str) -> set[str]:
         """The columns of ``layer``'s table, read once per table (a tile asks for them:
@@ -190,7 +209,7 @@ class PostGISStore(LayerStore):
             self._columns[layer] = have
         return have
 
-    def _vector_tile(self, layer, z, x, y, columns, extent, buffer, ids_are_codes):
+    def _vector_tile(self, layer, z, x, y, columns, extent, buffer, ids_are_codes, metric_srid):
         table = f'"{self.schema}"."{layer}"'
         with self.engine.connect() as con:
             have = self._table_columns(con, layer)
@@ -200,6 +219,11 @@ class PostGISStore(LayerStore):
                 c for c in columns if c in have and c not in ("geometry", "_row", "id", "code")
             ]
             picked = "".join(f', t."{c}"' for c in cols)
+            for c, (needs, sql) in THEME_FIGURES.items():  # derived, as the service does
+                if c in columns and c not in have and needs <= have and metric_srid:
+                    cols.append(c)
+                    picked += f', {sql} AS "{c}"'
+            picked = picked.replace(":metric", str(int(metric_srid or 0)))
             named = (
                 "SELECT _row, code AS id FROM hit"
                 if ids_are_codes
