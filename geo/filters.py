@@ -17,9 +17,6 @@ import json
 import numpy as np
 import pandas as pd
 from pygeofilter import ast, values
-from pygeofilter.backends.geopandas.evaluate import to_filter
-from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
-from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
 from geo.errors import InputError
 
@@ -58,6 +55,11 @@ def parse_filter(text: str, lang: str = "cql2-text"):
             f"filter-lang must be one of {', '.join(FILTER_LANGS)}; got '{lang}'",
             zh=f"filter-lang 须为 {', '.join(FILTER_LANGS)} 之一，收到“{lang}”",
         )
+    # the parsers and evaluator are imported on first use: the CQL2 text grammar alone
+    # takes 0.3 s to build, at every start of the service otherwise
+    from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
+    from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
+
     try:
         return parse_cql2_text(text) if lang == "cql2-text" else parse_cql2_json(text)
     except Exception as err:  # noqa: BLE001 - lark and json raise many kinds; all are input
@@ -172,6 +174,8 @@ def select(gdf, root, types: dict[str, str] | None = None, n: int | None = None)
     for; missing values never match. ``gdf`` may also be a mapping of the columns the
     filter names (Series of ``n`` values each; geometry a GeoSeries), with ``types`` the
     :func:`queryables` to check the filter against: the service's fast path."""
+    from pygeofilter.backends.geopandas.evaluate import to_filter
+
     _check(root, types if types is not None else queryables(gdf))
     n = len(gdf) if n is None else n
     try:

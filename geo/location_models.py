@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 __all__ = ["Solution", "max_coverage", "set_cover"]
 
@@ -63,6 +62,8 @@ def max_coverage(
     >>> s.chosen.tolist(), s.objective, s.proven_optimal
     ([0, 1], 11.0, True)
     """
+    from scipy.optimize import Bounds, LinearConstraint, milp  # 0.25 s: where it is solved
+
     reach = sp.csr_matrix(reach, dtype=np.float64)
     n_demand, n_sites = reach.shape
     p = min(int(p), n_sites)
@@ -94,6 +95,8 @@ def set_cover(reach: sp.spmatrix, *, time_limit: float = 60.0) -> Solution:
     >>> s.chosen.tolist(), s.objective, s.proven_optimal
     ([1], 1.0, True)
     """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
     reach = sp.csr_matrix(reach, dtype=np.float64)
     reachable = np.diff(reach.indptr) > 0
     rows = reach[reachable]

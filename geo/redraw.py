@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from shapely.ops import split as split_polygon
-from tobler.area_weighted import area_interpolate  # imported here: it takes seconds once
 
 from geo.errors import InputError
 
@@ -446,6 +445,13 @@ METHODS_ZH = {
 }
 
 
+def warm() -> None:
+    """Import tobler now (about 1.5 s, once per process: it brings statsmodels), so that
+    the first :func:`estimate` does not wait for it; a service calls this in the
+    background once it is up, rather than paying it before it answers."""
+    import tobler.area_weighted  # noqa: F401
+
+
 def estimate(
     before: gpd.GeoDataFrame, target: gpd.GeoDataFrame, population: gpd.GeoDataFrame | None = None
 ) -> tuple[pd.DataFrame, str]:
@@ -460,6 +466,8 @@ def estimate(
     ``"area-weighted from the previous cells"`` (the same, of ``before``). A figure the
     household data lacks comes from ``before`` by area.
     """
+    from tobler.area_weighted import area_interpolate  # 1.5 s the first time: see warm()
+
     target = gpd.GeoDataFrame(geometry=target.geometry.values, crs=target.crs)
     figures = [f for f in FIGURES if f in before.columns and before[f].notna().any()]
 

@@ -103,3 +103,38 @@ def test_kept_transformers_give_geopandas_coordinates_in_any_thread():
         assert np.array_equal(results["thread"][k], expected), t
     back = to_crs(to_crs(pts, "EPSG:4539"), "EPSG:4490")
     assert back.crs.to_epsg() == 4490 and list(back.columns) == list(pts.columns)
+
+
+def test_a_reprojection_that_moves_nothing_is_a_new_label():
+    """CGCS2000 → WGS 84 is PROJ's null transformation: the geometries come back as they
+    are, only labelled (at start, 150,000 cells' lon/lat copy costs nothing); a real
+    reprojection still moves them."""
+    import geopandas as gpd
+    import shapely
+
+    from geo.crs import moves_nothing, to_crs, transformer
+
+    cells = gpd.GeoDataFrame(geometry=[shapely.box(91.1, 29.6, 91.2, 29.7)], crs=4490)
+    assert moves_nothing(transformer(4490, 4326)) and not moves_nothing(transformer(4490, 4539))
+    wgs = to_crs(cells, 4326)
+    assert wgs.crs.to_epsg() == 4326 and wgs.geometry.iloc[0].equals_exact(
+        cells.geometry.iloc[0], 0
+    )
+    metric = to_crs(cells, 4539)
+    assert metric.geometry.iloc[0].area == pytest.approx(1.074e8, rel=0.005)  # 9.68 × 11.09 km
+
+
+def test_the_service_starts_without_the_slow_imports():
+    """What a service start need not pay (issue 13.4, start < 5 s): tobler (1.5 s, for
+    edit previews: imported in the background once the service answers), the CQL2 text
+    grammar (0.3 s, on the first filter) and SciPy's MIP solver (0.25 s, in the siting
+    child)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, web, web.catalog, web.analysis, web.pages, web.editing; "
+        "print(sorted(m for m in ('tobler', 'lark', 'scipy.optimize') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

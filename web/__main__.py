@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -88,6 +89,7 @@ def serve_here(args) -> int:
     few_malloc_arenas()
     from waitress import serve
 
+    from geo.redraw import warm
     from layers.errors import GridmapError
     from web import create_app
     from web.catalog import follow
@@ -99,6 +101,8 @@ def serve_here(args) -> int:
         return 2
     # what others commit (other workers, the CLI) is shown within a few tenths of a second
     follow(app.extensions["gridmap"])
+    # the edit previews' areal interpolation, imported once the service answers
+    threading.Thread(target=warm, name="gridmap-warm", daemon=True).start()
     # what was loaded lives as long as the process: kept out of the garbage collector's
     # full passes, which otherwise stop every request for a third of a second now and then
     gc.collect()
