@@ -17,6 +17,7 @@ geo.errors.UnknownLayer: 'grids' is not a layer kind gridmap knows (did you mean
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Iterator, Mapping
 
@@ -133,10 +134,15 @@ class Dataset(Mapping):
             found = old_metric
         else:
             old_geoms = np.asarray(old.geometry.values, dtype=object)
-            known = dict(zip(map(id, old_geoms), np.asarray(old_metric.geometry.values)))
             geoms = np.asarray(new.geometry.values, dtype=object)
-            moved = np.array([id(g) not in known for g in geoms], dtype=bool)
-            out = np.array([known.get(id(g)) for g in geoms], dtype=object)
+            if len(geoms) == len(old_geoms):  # features changed in place (the usual save)
+                kept = np.fromiter(map(operator.is_, geoms, old_geoms), bool, len(geoms))
+                moved = ~kept
+                out = np.asarray(old_metric.geometry.values, dtype=object).copy()
+            else:  # features added or removed: found by identity wherever they went
+                known = dict(zip(map(id, old_geoms), np.asarray(old_metric.geometry.values)))
+                moved = np.array([id(g) not in known for g in geoms], dtype=bool)
+                out = np.array([known.get(id(g)) for g in geoms], dtype=object)
             if moved.any():
                 out[moved] = to_crs(
                     new.iloc[np.flatnonzero(moved)], self.metric_crs

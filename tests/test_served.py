@@ -314,3 +314,22 @@ def test_a_dataset_restored_from_a_copy_is_read_again(catalog, tmp_path):
     assert catalog.keep_up() is True
     assert catalog.layers["grid"].set_index("code").at[CELL, "households"] == 136
     _same(catalog, Catalog(catalog.location))
+
+
+def test_ids_numbered_again_after_a_change_are_the_ids_of_the_whole_layer():
+    """A save numbers again only the features of the codes it changed (code, code.1, …):
+    over random changes of a layer whose codes repeat, the same ids as numbering the
+    whole layer afresh."""
+    import numpy as np
+
+    from web.catalog import feature_ids, renumbered
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        codes = rng.choice([f"c{i}" for i in range(30)], size=60).astype(object)
+        ids = feature_ids(codes)
+        changed = set(rng.choice(sorted(set(codes)), 3))
+        keep = np.array([not (c in changed and rng.random() < 0.5) for c in codes])
+        new = np.concatenate([codes[keep], rng.choice(sorted(changed), 2).astype(object)])
+        carried = np.concatenate([ids[keep], [None, None]]).astype(object)
+        assert (renumbered(new, carried, changed) == feature_ids(new)).all()
