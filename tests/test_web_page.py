@@ -685,6 +685,15 @@ def test_a_large_grid_is_drawn_from_vector_tiles_at_city_zoom(browser, tmp_path)
         server.close()
 
 
+def _revert_upload(page, reason: str) -> None:
+    """Revert the upload just committed, with ``reason``, and wait until it is saved."""
+    page.fill("#gm-upload-revert input", reason)
+    page.click("#gm-upload-revert button")
+    page.wait_for_function(
+        "document.getElementById('gm-upload-status').textContent.includes('已保存')"
+    )
+
+
 def test_planner_uploads_an_excel_sheet_maps_it_commits_and_reverts(browser, tmp_path):
     """The upload loop as a planner does it, offline: choose an .xlsx with Chinese
     headers, read it, choose update by code, read the diff and the findings it would add,
@@ -736,11 +745,7 @@ def test_planner_uploads_an_excel_sheet_maps_it_commits_and_reverts(browser, tmp
             f"window.gridmap.current.facilities.getLayers().length === {held + 1}"
         )
         page.screenshot(path=str(tmp_path / "upload-done.png"))
-        page.fill("#gm-upload-revert input", "位置未定")
-        page.click("#gm-upload-revert button")
-        page.wait_for_function(
-            "document.getElementById('gm-upload-status').textContent.includes('已保存')"
-        )
+        _revert_upload(page, "位置未定")
         assert len(app.extensions["gridmap"].stored["facility"]) == held
         assert not external and not errors, (external, errors)
 
@@ -775,11 +780,7 @@ def test_planner_appends_roads_written_whole_and_reverts_them(browser, tmp_path)
         assert "已导入为第" in status and "没有编码" in status, status
         assert len(app.extensions["gridmap"].stored["road"]) == held + 1
         page.screenshot(path=str(tmp_path / "upload-whole.png"))
-        page.fill("#gm-upload-revert input", "录入有误")
-        page.click("#gm-upload-revert button")
-        page.wait_for_function(
-            "document.getElementById('gm-upload-status').textContent.includes('已保存')"
-        )
+        _revert_upload(page, "录入有误")
         assert len(app.extensions["gridmap"].stored["road"]) == held
         assert not external and not errors, (external, errors)
 
