@@ -182,7 +182,6 @@ class Collection:
     geometries: list[str]
     ids: np.ndarray
     codes: np.ndarray
-    bounds: tuple[float, float, float, float]
     names: np.ndarray
     derived: tuple[str, ...] = ()
     queryables: dict[str, str] = field(default_factory=dict)
@@ -213,7 +212,6 @@ class Collection:
             [None] * len(gdf),
             feature_ids(codes),
             codes,
-            _bounds(gdf),
             _names(gdf),
             derived,
             queryables(table),
@@ -221,6 +219,11 @@ class Collection:
             if revisions is None
             else np.array([revisions.get(c, 0) for c in codes], dtype=np.int64),
         )
+
+    @functools.cached_property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """The layer's lon/lat bounds (zeros for an empty layer), made on first use."""
+        return _bounds(self.table)
 
     @functools.cached_property
     def tree(self) -> shapely.STRtree:
@@ -272,8 +275,7 @@ class Collection:
             splice.items(self.geometries, list(added_geojson)),
             ids,
             codes,
-            _bounds(table),
-            _names(table),
+            splice.array(self.names, _names(added)),
             self.derived,
             queryables(table),
             revs,
