@@ -785,6 +785,31 @@ def test_planner_appends_roads_written_whole_and_reverts_them(browser, tmp_path)
         assert not external and not errors, (external, errors)
 
 
+def test_the_grid_history_lists_a_layer_written_whole_without_a_diff(browser, tmp_path):
+    """The sample's grid holds a repeated code, so a replace of it is written whole: the
+    edit tab's history names it by its feature counts and offers its revert, not a diff."""
+    from layers.importing import import_layer
+
+    with _planner_on_the_map(browser, tmp_path) as (app, page, external, errors):
+        served = app.extensions["gridmap"]
+        grid = served.stored["grid"].copy()
+        grid.loc[0, "households"] = 1
+        done = import_layer(served.store, "grid", grid, mode="replace", author="ana",
+                            reason="整层替换", served=served)  # fmt: skip
+        assert "codes repeat" in done["whole"]["en"]
+        page.reload()
+        page.wait_for_function("window.gridmap.current.layers.grid.getLayers().length > 600")
+        _tab(page, "edit")
+        item = page.locator(f"#gm-history li[data-change='{done['change_id']}']")
+        item.wait_for()
+        text = item.inner_text()
+        assert f"整层写入：{len(grid)} → {len(grid)} 个要素" in text and "整层替换" in text, text
+        assert item.locator("button", has_text="撤销").count() == 1
+        assert item.locator("button").count() == 1  # no diff to draw
+        page.screenshot(path=str(tmp_path / "history-whole.png"))
+        assert not external and not errors, (external, errors)
+
+
 def test_placeholders_come_from_the_served_dataset(tmp_path):
     """Issue 15.6: another city's data, another city's example code and coordinates."""
     import geopandas as gpd
