@@ -155,3 +155,23 @@ def test_the_check_report_is_in_the_language_asked(capsys):
     main(["check", str(SAMPLE)])  # both, as before
     both = capsys.readouterr().out
     assert "汇总 Summary: " in both and "几何无效：自相交" in both and "Self-intersection" in both
+
+
+def test_the_reasons_gridmap_records_read_in_chinese():
+    """Every prefix gridmap writes before a planner's reason has its Chinese (the
+    change list's reason_zh); the planner's own words are left as written."""
+    from layers.editing import reason_zh
+
+    written = {
+        "upload (replaced): 更名": "上传（替换）：更名",
+        "upload (appended, whole layer): 新路": "上传（追加，整层写入）：新路",
+        "upload (updated): x": "上传（按编码更新）：x",
+        "revert revision 3: 原因": "恢复到第 3 版之前：原因",
+        "revert change 9: revert change 7: aligned layout: 调整": (
+            "撤销第 9 号修改：撤销第 7 号修改：采纳辖区调整方案：调整"
+        ),
+        "python -m geo fix: 2 repair(s)": "自动修复（python -m geo fix）：2 处",
+        "my own words: upload (replaced): x": "my own words: upload (replaced): x",
+    }
+    for stored, shown in written.items():
+        assert reason_zh(stored) == shown

@@ -803,7 +803,8 @@ def test_the_grid_history_lists_a_layer_written_whole_without_a_diff(browser, tm
         item = page.locator(f"#gm-history li[data-change='{done['change_id']}']")
         item.wait_for()
         text = item.inner_text()
-        assert f"整层写入：{len(grid)} → {len(grid)} 个要素" in text and "整层替换" in text, text
+        assert f"整层写入：{len(grid)} → {len(grid)} 个要素" in text, text
+        assert "上传（替换，整层写入）：整层替换" in text and "upload" not in text, text
         assert item.locator("button", has_text="撤销").count() == 1
         assert item.locator("button").count() == 1  # no diff to draw
         page.screenshot(path=str(tmp_path / "history-whole.png"))

@@ -44,7 +44,7 @@ export function createHistory(ed) {
       : listCodes(c.cells.map(function (x) { return x.code; }));
     var li = el("li", {"data-change": String(c.change_id)}, [
       el("div", {text: "#" + c.change_id + " · " + c.author + " · " + when(c.at)}),
-      el("div", {"class": "gm-muted", text: c.reason + " · " + what})]);
+      el("div", {"class": "gm-muted", text: (ed.cfg.lang === "en" ? c.reason : c.reason_zh) + " · " + what})]);
     if (!whole) {
       var showDiff = el("button", {type: "button", text: S.show_diff});
       showDiff.addEventListener("click", function () {
