@@ -140,6 +140,8 @@ class StaleEdit(GridmapError, status=412, code="stale_edit"):
         *,
         zh: str | None = None,
     ):
+        from geo.reasons import reason_zh
+
         rec = latest or {}
         who, when, why = rec.get("author", "?"), rec.get("at", "?"), rec.get("reason", "")
         cell = rec.get("code", "?")
@@ -148,9 +150,9 @@ class StaleEdit(GridmapError, status=412, code="stale_edit"):
             or f"cell {cell} was changed by {who} at {when} ({why}) since you read it "
             f"(now revision {current}); look at its new shape and redo your change",
             zh=zh
-            or f"网格 {cell} 在您读取后已被 {who} 于 {when} 修改（{why}），现为第 {current} "
+            or f"网格 {cell} 在您读取后已被 {who} 于 {when} 修改（{reason_zh(why)}），现为第 {current} "
             "版；请查看其新边界后重新修改",
-            latest=latest,
+            latest=None if latest is None else {**latest, "reason_zh": reason_zh(why)},
         )
         self.current, self.latest = current, latest
 

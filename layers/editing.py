@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from geo.edits import EDIT_LAYERS, EDITABLE, PreviewBase, feature_json, plan
 from geo.errors import EditRejected, InputError, NotFound, StaleEdit
 from geo.kinds import KINDS
 from geo.realign import aligned_layout, units_for
+from geo.reasons import reason_zh
 from layers.storage.edits import WHOLE_LAYER, Version, now
 
 __all__ = [
@@ -147,38 +147,6 @@ class Served(Protocol):
 
 
 RESTORING = "restoring an earlier revision"
-
-#: The prefixes gridmap writes before a planner's reason in a revision (English, as
-#: stored), each with its Chinese: what a Chinese page shows (:func:`reason_zh`).
-REASON_PREFIXES = [
-    (re.compile(r"upload \((replaced|appended|updated)(, whole layer)?\): "),
-     lambda m: "上传（" + {"replaced": "替换", "appended": "追加", "updated": "按编码更新"}[m[1]]
-     + ("，整层写入" if m[2] else "") + "）："),
-    (re.compile(r"revert change (\d+): "), lambda m: f"撤销第 {m[1]} 号修改："),
-    (re.compile(r"revert revision (\d+): "), lambda m: f"恢复到第 {m[1]} 版之前："),
-    (re.compile(r"aligned layout: "), lambda m: "采纳辖区调整方案："),
-    (re.compile(r"python -m geo fix: (\d+) repair\(s\)"),
-     lambda m: f"自动修复（python -m geo fix）：{m[1]} 处"),
-]  # fmt: skip
-
-
-def reason_zh(reason: str) -> str:
-    """A recorded reason with gridmap's own prefixes (:data:`REASON_PREFIXES`, however
-    many, as a revert of a revert has) in Chinese; the planner's words as written.
-
-    >>> reason_zh("revert change 12: upload (appended, whole layer): 新路竣工")
-    '撤销第 12 号修改：上传（追加，整层写入）：新路竣工'
-    """
-    out, rest = [], reason or ""
-    while True:
-        for pattern, said in REASON_PREFIXES:
-            m = pattern.match(rest)
-            if m:
-                out.append(said(m))
-                rest = rest[m.end() :]
-                break
-        else:
-            return "".join(out) + rest
 
 
 def check_base(edit, layer: str, base: Mapping[str, int]) -> None:

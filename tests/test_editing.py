@@ -187,6 +187,7 @@ def test_http_put_with_etags_roles_and_history(tmp_path):
     assert c.get(url).get_json()["properties"]["households"] == 640  # the map sees it
     stale = c.put(url, json=f, headers={"If-Match": etag, **_basic("ana", "long-secret")})
     assert stale.status_code == 412 and stale.get_json()["latest"]["reason"] == "resurvey"
+    assert stale.get_json()["latest"]["reason_zh"] == "resurvey"  # no prefix of ours to say
     moved = dict(f, geometry=mapping(shapely.affinity.translate(shape(f["geometry"]), 0.003, 0)))
     broken = c.put(
         url, json=moved, headers={"If-Match": ok.headers["ETag"], **_basic("ana", "long-secret")}

@@ -81,7 +81,8 @@ export function createChanges(ed) {
         ed.history.show("");
       } else if (r._status === 412) {  // say who changed it, when and why; draw that change
         var l = r.latest || {};
-        say(S.stale + ": " + [l.code, l.author, when(l.at), l.reason].filter(Boolean).join(" · ") +
+        var why = ed.cfg.lang === "en" ? l.reason : (l.reason_zh || l.reason);
+        say(S.stale + ": " + [l.code, l.author, when(l.at), why].filter(Boolean).join(" · ") +
             ". " + S.redo, true);
         ed.showDiff([["before", l.before], ["after", l.after]].filter(function (side) { return side[1]; })
           .map(function (side) { return L.extend({}, side[1], {properties: L.extend({}, side[1].properties, {side: side[0]})}); }));
