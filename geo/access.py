@@ -35,7 +35,6 @@ from shapely.ops import substring
 from geo.crs import transformer
 from geo.dataset import Dataset
 from geo.location_models import max_coverage, set_cover
-from geo.network import RoadNetwork
 from geo.strict_json import coordinates
 
 __all__ = ["load_profiles", "demand_points", "Access", "SitingProblem"]
@@ -171,6 +170,8 @@ class Access:
         roads = layers.get("road")
         self.method = "network" if roads is not None and len(roads) else "straight"
         if self.method == "network":
+            from geo.network import RoadNetwork  # SciPy's graphs: 0.4 s, when roads are met
+
             self.net = RoadNetwork(layers.metric("road").geometry.values)
             self.fac_nodes = self.net.add_sites(self.facilities.geometry.values)
             self.demand_nodes = (

@@ -32,9 +32,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -46,6 +46,9 @@ from geo.errors import InputError, NotFound
 from geo.findings import Tolerances, polygon_parts, upper_width, width
 from geo.kinds import KINDS, hierarchy, jurisdictions
 from geo.strict_json import finite
+
+if TYPE_CHECKING:  # imported where used: 0.2 s of every service start otherwise
+    import networkx as nx
 
 __all__ = [
     "MIN_SHARED_BORDER_M",
@@ -159,6 +162,8 @@ def unit_adjacency(units: gpd.GeoDataFrame, *, min_shared: float = MIN_SHARED_BO
     [(0, 1)]
     """
     geoms = np.asarray(units.geometry.values, dtype=object)
+    import networkx as nx  # on first use: 0.2 s of every service start otherwise
+
     graph = nx.Graph()
     graph.add_nodes_from(range(len(geoms)))
     if len(geoms) < 2:
@@ -426,12 +431,14 @@ def _households_off(piece_fig, ji, ui, current):
 
 
 def _split(assigned, graph: nx.Graph, J: int) -> dict[int, list[list[int]]]:
+    from networkx import connected_components
+
     """Jurisdictions whose units fall apart: ``{j: [units of each part]}``."""
     out = {}
     for j in range(J):
         mine = np.flatnonzero(assigned == j).tolist()
         if len(mine) > 1:
-            parts = [sorted(c) for c in nx.connected_components(graph.subgraph(mine))]
+            parts = [sorted(c) for c in connected_components(graph.subgraph(mine))]
             if len(parts) > 1:
                 out[j] = sorted(parts, key=len, reverse=True)
     return out

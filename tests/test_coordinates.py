@@ -127,14 +127,16 @@ def test_a_reprojection_that_moves_nothing_is_a_new_label():
 def test_the_service_starts_without_the_slow_imports():
     """What a service start need not pay (issue 13.4, start < 5 s): tobler (1.5 s, for
     edit previews: imported in the background once the service answers), the CQL2 text
-    grammar (0.3 s, on the first filter) and SciPy's MIP solver (0.25 s, in the siting
-    child)."""
+    grammar (0.3 s, on the first filter), SciPy's MIP solver (0.25 s, in the siting
+    child), SciPy's graphs (0.4 s, when a lookup first meets the roads) and networkx (0.2 s,
+    in a layout proposal)."""
     import subprocess
     import sys
 
     code = (
         "import sys, web, web.catalog, web.analysis, web.pages, web.editing; "
-        "print(sorted(m for m in ('tobler', 'lark', 'scipy.optimize') if m in sys.modules))"
+        "print(sorted(m for m in ('tobler', 'lark', 'scipy.optimize', 'scipy.sparse.csgraph',"
+        " 'networkx') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

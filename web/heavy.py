@@ -143,7 +143,9 @@ def _child(conn, payload: bytes) -> None:
 
 _CONTEXT = multiprocessing.get_context("forkserver")  # no fork of a threaded server
 # what the children import once, in the fork server, not each (tobler: 1.5 s)
-_CONTEXT.set_forkserver_preload(["geo.access", "geo.proposals", "tobler.area_weighted"])
+_CONTEXT.set_forkserver_preload(
+    ["geo.access", "geo.network", "geo.proposals", "networkx", "tobler.area_weighted"]
+)
 
 
 def run_isolated(fn, *args, timeout: float, **kwargs):
