@@ -161,9 +161,9 @@ def unit_adjacency(units: gpd.GeoDataFrame, *, min_shared: float = MIN_SHARED_BO
     >>> sorted(unit_adjacency(row).edges())
     [(0, 1)]
     """
-    geoms = np.asarray(units.geometry.values, dtype=object)
-    import networkx as nx  # on first use: 0.2 s of every service start otherwise
+    import networkx as nx  # imported where used (see the TYPE_CHECKING import above)
 
+    geoms = np.asarray(units.geometry.values, dtype=object)
     graph = nx.Graph()
     graph.add_nodes_from(range(len(geoms)))
     if len(geoms) < 2:
@@ -431,14 +431,14 @@ def _households_off(piece_fig, ji, ui, current):
 
 
 def _split(assigned, graph: nx.Graph, J: int) -> dict[int, list[list[int]]]:
-    from networkx import connected_components
-
     """Jurisdictions whose units fall apart: ``{j: [units of each part]}``."""
+    import networkx as nx
+
     out = {}
     for j in range(J):
         mine = np.flatnonzero(assigned == j).tolist()
         if len(mine) > 1:
-            parts = [sorted(c) for c in connected_components(graph.subgraph(mine))]
+            parts = [sorted(c) for c in nx.connected_components(graph.subgraph(mine))]
             if len(parts) > 1:
                 out[j] = sorted(parts, key=len, reverse=True)
     return out
