@@ -80,21 +80,21 @@ def _import(args) -> int:
         field_map=parse_field_options(args.field),
     )
     print("\n".join(report.lines(args.lang)))
-    if args.lang == "zh":
-        print(
-            f"{done['mode']}：新增 {done['added']}，修改 {done['changed']}，删除 "
-            f"{done['removed']}，不变 {done['unchanged']}"
-        )
-        whole = f"；{done['whole']['zh']}" if done.get("whole") else ""
-        print(f"已保存到 {store.location}，为第 {done['change_id']} 号修改（可撤销{whole}）")
-        return 0
-    print(
-        f"{done['mode']}: {done['added']} added, {done['changed']} changed, "
-        f"{done['removed']} removed, {done['unchanged']} unchanged"
-    )
-    whole = f"; {done['whole']['en']}" if done.get("whole") else ""
-    print(f"stored in {store.location} as change {done['change_id']} (revertible{whole})")
+    counts, stored, sep = _IMPORTED[args.lang]
+    whole = sep + done["whole"][args.lang] if done.get("whole") else ""
+    print(counts.format(**done))
+    print(stored.format(**done, where=store.location, whole=whole))
     return 0
+
+
+# What an import says it did, in each language: the counts, where it is stored (and, for
+# a layer written whole, why), and the separator before that why.
+_IMPORTED = {
+    "en": ("{mode}: {added} added, {changed} changed, {removed} removed, {unchanged} unchanged",
+           "stored in {where} as change {change_id} (revertible{whole})", "; "),
+    "zh": ("{mode}：新增 {added}，修改 {changed}，删除 {removed}，不变 {unchanged}",
+           "已保存到 {where}，为第 {change_id} 号修改（可撤销{whole}）", "；"),
+}  # fmt: skip
 
 
 def _export(args) -> int:

@@ -46,6 +46,11 @@ __all__ = [
 ]
 
 
+#: What each mode did, as a revision's reason says it ("upload (replaced): …";
+#: geo.reasons says it in Chinese).
+_DONE = {"replace": "replaced", "append": "appended", "update": "updated"}
+
+
 def dataset_crs(store):
     """The CRS of the dataset's first layer, or None for an empty dataset (a dataset
     keeps one CRS: what comes in is brought to it)."""
@@ -95,8 +100,9 @@ def written_whole(
 ) -> tuple[str, str] | None:
     """Why bringing ``gdf`` into ``layer`` by ``mode`` rewrites it whole, as one revision
     of the layer as a whole (English, Chinese); None when it is a change feature by
-    feature (see the module docstring). ``held_codes``: the codes the layer holds, one per feature (None for a
-    kind without codes; see :func:`held_codes`), or None when there is no such layer."""  # fmt: skip
+    feature (see the module docstring). ``held_codes``: the codes the layer holds, one
+    per feature (None for a kind without codes; see :func:`held_codes`), or None when
+    there is no such layer."""
     if held_codes is None or not len(held_codes):
         return ("a new layer: written whole, as one change; its revert removes the layer",
                 "新图层：整体写入，作为一次修改；撤销即删除此图层")  # fmt: skip
@@ -156,8 +162,8 @@ def _whole(store, layer, gdf, mode, held, why, *, author, reason, basis) -> dict
         raise _stale_preview(layer, seen.revision, None)
     current = store.read_layer(layer) if held and mode == "append" else None
     gdf = whole_layer(current, gdf, mode)
-    label = {"replace": "replaced", "append": "appended", "update": "updated"}[mode]
-    record = {"author": author, "at": now(), "reason": f"upload ({label}, whole layer): {reason}"}
+    record = {"author": author, "at": now(),
+              "reason": f"upload ({_DONE[mode]}, whole layer): {reason}"}  # fmt: skip
     try:
         rev = store.write_layer(layer, gdf, record=record,
                                 unchanged_since=(basis or seen).revision)  # fmt: skip
@@ -261,7 +267,6 @@ def import_layer(
             before = {c: i for i, c in enumerate(current["code"].astype(str))}
             after = {c: i for i, c in enumerate(diff.rows["code"].astype(str))}
             change_id, out = None, []
-            label = {"replace": "replaced", "append": "appended", "update": "updated"}[mode]
             for code in diff.codes:
                 rev = e.add_revision(
                     {
@@ -269,7 +274,7 @@ def import_layer(
                         "code": code,
                         "author": author,
                         "at": now(),
-                        "reason": f"upload ({label}): {reason}",
+                        "reason": f"upload ({_DONE[mode]}): {reason}",
                         "before": feature_json(current, before[code]) if code in before else None,
                         "after": feature_json(diff.rows, after[code]) if code in after else None,
                         "change_id": change_id,
