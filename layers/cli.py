@@ -83,7 +83,7 @@ def _import(args) -> int:
     counts, stored, sep = _IMPORTED[args.lang]
     whole = sep + done["whole"][args.lang] if done.get("whole") else ""
     print(counts.format(**done))
-    print(stored.format(**done, where=store.location, whole=whole))
+    print(stored.format(**{**done, "where": store.location, "whole": whole}))
     return 0
 
 

@@ -338,6 +338,16 @@ def test_the_command_line_says_the_mode(tmp_path, capsys):
                      "append", "--lang", "zh"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "读取 1 个要素" in out and "append：新增 1" in out and "可撤销" in out, out
+    roads = tmp_path / "roads.geojson"  # a layer without codes: written whole, says why
+    gpd.GeoDataFrame({"name": ["新路"]}, geometry=[shapely.LineString([(91.1, 29.6), (91.2, 29.6)])],
+                     crs=4490).to_file(roads)  # fmt: skip
+    for lang, why in (
+        ("en", "(revertible; this layer has no codes"),
+        ("zh", "（可撤销；此图层没有编码"),
+    ):
+        assert cli.main(["import", str(dataset), str(roads), "--layer", "road", "--mode",
+                         "append", "--reason", "新路", "--lang", lang]) == 0  # fmt: skip
+        assert why in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------- the web API
