@@ -49,7 +49,9 @@ def _progress(lang: str | None = None):
 
 def _say(args):
     """``say(zh, en)``: the text in the language the command was asked for (--lang)."""
-    return lambda zh, en: zh if args.lang == "zh" else en
+    from geo.report import in_language
+
+    return lambda zh, en: in_language(args.lang, zh, en)
 
 
 def _pad(text: str, width: int, right: bool = False) -> str:

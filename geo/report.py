@@ -9,7 +9,14 @@ from geo.checker import Report
 from geo.findings import RULES, SLIVER
 from geo.kinds import KINDS, jurisdictions
 
-__all__ = ["FINDINGS_LAYERS", "rule_label", "layer_label", "findings_layers", "text_report"]
+__all__ = [
+    "FINDINGS_LAYERS",
+    "in_language",
+    "rule_label",
+    "layer_label",
+    "findings_layers",
+    "text_report",
+]
 
 # The findings as layers a desktop GIS loads (the service's collections, the export's
 # GeoPackage layers): name → (Chinese title, English title).
@@ -19,9 +26,12 @@ FINDINGS_LAYERS = {
 }
 
 
-def _say(lang: str | None, zh: str, en: str) -> str:
-    """``zh`` or ``en`` for a report in that language; both (Chinese first) for None."""
-    return {"zh": zh, "en": en}.get(lang, f"{zh} {en}")
+def in_language(lang: str | None, zh: str, en: str, both: str | None = None) -> str:
+    """``zh`` or ``en`` for a report in that language; for None (both languages) ``both``,
+    or by default the two, Chinese first ('重叠 Overlap'). A sentence that would read
+    twice gives its own ``both`` (the English one, as the report wrote it before it had a
+    language)."""
+    return {"zh": zh, "en": en}.get(lang, f"{zh} {en}" if both is None else both)
 
 
 def _head(lang: str | None, zh: str, en: str) -> str:
@@ -36,13 +46,13 @@ def rule_label(rule: str, layer: str | None = None, lang: str | None = None) -> 
     zh = r.zh
     if layer in jurisdictions() and r.zh_jurisdiction:
         zh = f"{r.zh_jurisdiction} {zh}"
-    return _say(lang, zh, r.en)
+    return in_language(lang, zh, r.en)
 
 
 def layer_label(layer: str, lang: str | None = None) -> str:
     """'派出所辖区 police area' (``lang`` as for :func:`rule_label`)."""
     k = KINDS.get(layer)
-    return _say(lang, k.zh, k.en) if k else layer
+    return in_language(lang, k.zh, k.en) if k else layer
 
 
 def findings_layers(findings: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
@@ -64,13 +74,14 @@ def findings_layers(findings: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
 def _finding_line(row, lang: str | None) -> str:
     label = rule_label(row.rule, row.layer, lang)
     if row.kind == "sliver":
-        label += f" ({_say(lang, SLIVER['zh'], SLIVER['en'])})"
+        label += f" ({in_language(lang, SLIVER['zh'], SLIVER['en'])})"
     codes = ", ".join(row.features)
     line = f"  - {label}{'：' if lang == 'zh' else ': '}{codes}"
     if pd.notna(row.area_m2):
         line += f" — {row.area_m2:,.1f} m²"
         if pd.notna(row.width_m):
-            line += _say(lang, f"，宽 {row.width_m:,.2f} m", f", {row.width_m:,.2f} m wide")
+            wide = f", {row.width_m:,.2f} m wide"
+            line += in_language(lang, f"，宽 {row.width_m:,.2f} m", wide, both=wide)
     zh = row.detail_zh if isinstance(row.detail_zh, str) and row.detail_zh else None
     details = {"en": [row.detail], "zh": [zh or row.detail]}.get(
         lang, [row.detail] + ([zh] if zh and zh != row.detail else [])
@@ -96,21 +107,25 @@ def text_report(report: Report, dataset: str | None = None, lang: str | None = N
     layers = ", ".join(f"{n} {v['features']}" for n, v in report.layers.items())
     lines.append(f"{_head(lang, '图层', 'Layers')}{layers}")
     if report.clean:
-        lines.append("\n" + _say(lang, "未发现问题。", "No findings.").replace("。 ", " "))
+        lines.append(
+            "\n" + in_language(lang, "未发现问题。", "No findings.", "未发现问题 No findings.")
+        )
         return "\n".join(lines)
     summary = ", ".join(f"{rule_label(r, lang=lang)} {n}" for r, n in report.summary().items())
     lines.append(f"\n{_head(lang, '汇总', 'Summary')}{summary}")
     for layer, group in report.findings.groupby("layer", sort=False):
         n = len(group)
-        count = {"zh": f"{n} 个问题"}.get(lang, f"{n} finding(s)")
+        count = in_language(lang, f"{n} 个问题", f"{n} finding(s)", both=f"{n} finding(s)")
         lines.append(f"\n{layer_label(layer, lang)} — {count}")
         lines += [_finding_line(row, lang) for row in group.itertuples(index=False)]
     for name, table in report.alignment.items():
         unit = table["unit_layer"].iloc[0]
-        lines.append("\n" + {
-            "zh": f"对齐：{layer_label(name, 'zh')}与{layer_label(unit, 'zh')}",
-            "en": f"Alignment of {layer_label(name, 'en')} with {layer_label(unit, 'en')}",
-        }.get(lang, f"对齐 Alignment of {layer_label(name)} with {layer_label(unit)}"))  # fmt: skip
+        lines.append("\n" + in_language(
+            lang,
+            f"对齐：{layer_label(name, 'zh')}与{layer_label(unit, 'zh')}",
+            f"Alignment of {layer_label(name, 'en')} with {layer_label(unit, 'en')}",
+            both=f"对齐 Alignment of {layer_label(name)} with {layer_label(unit)}",
+        ))  # fmt: skip
         exact = (
             (table["shared_pct"] >= 100)
             & (table["unmatched_in_units_m2"] <= 0)
@@ -127,9 +142,9 @@ def text_report(report: Report, dataset: str | None = None, lang: str | None = N
                   f"{row.shared_pct:.1f}% inside, {row.mismatched_area_m2:,.0f} m² outside, "
                   f"{row.unmatched_in_units_m2:,.0f} m² of its units not covered, "
                   f"boundary offset {row.boundary_offset_m} m")  # fmt: skip
-            lines += {"zh": [zh], "en": [en]}.get(lang, [en])
+            lines.append(in_language(lang, zh, en, both=en))
         if exact.any():
             k = int(exact.sum())
-            lines.append(_say(lang, f"  其余 {k} 个与单元完全吻合",
-                              f"  {k} other(s) match whole units exactly"))  # fmt: skip
+            en = f"  {k} other(s) match whole units exactly"
+            lines.append(in_language(lang, f"  其余 {k} 个与单元完全吻合", en, both=en))
     return "\n".join(lines)

@@ -155,6 +155,9 @@ def test_the_check_report_is_in_the_language_asked(capsys):
     main(["check", str(SAMPLE)])  # both, as before
     both = capsys.readouterr().out
     assert "汇总 Summary: " in both and "几何无效：自相交" in both and "Self-intersection" in both
+    # a sentence is said once there, as before there were languages, not twice in a row
+    assert "3,957.1 m², 25.00 m wide\n" in both and "，宽" not in both
+    assert "\n  6 other(s) match whole units exactly\n" in both and "吻合" not in both
 
 
 def test_the_reasons_gridmap_records_read_in_chinese():
