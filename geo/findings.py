@@ -95,8 +95,8 @@ COLUMNS = [
 ]
 
 #: What a finding's detail says, in English and Chinese: one entry per kind of detail,
-#: filled by :func:`detail` (``{layer}`` and ``{parent}`` are layer kinds, named in each
-#: language from :data:`geo.kinds.KINDS`).
+#: filled by :func:`detail` (``{layer}``, ``{parent}`` and ``{unit}`` are layer kinds,
+#: named in each language: :func:`geo.kinds.in_both_languages`).
 DETAILS = {
     "invalid": ("{reason}", "几何无效：{reason_zh}"),
     "duplicate_code": ("{n} features carry code {code}", "{n} 个要素使用同一编码 {code}"),
@@ -140,15 +140,12 @@ def detail(key: str, **params) -> dict[str, str]:
     >>> detail("parent_gap", parent="community", code="540102001001", layer="grid")["detail_zh"]
     '社区 540102001001 有一部分不属于任何网格'
     """
-    from geo.kinds import KINDS
+    from geo.kinds import in_both_languages
 
-    en, zh = DETAILS[key]
-    named = {
-        k: KINDS[v].zh for k, v in params.items() if k in ("layer", "parent", "unit") and v in KINDS
-    }
     if "reason" in params:
-        named["reason_zh"] = _INVALID_ZH.get(params["reason"], params["reason"])
-    return {"detail": en.format(**params), "detail_zh": zh.format(**{**params, **named})}
+        params["reason_zh"] = _INVALID_ZH.get(params["reason"], params["reason"])
+    en, zh = in_both_languages(*DETAILS[key], **params)
+    return {"detail": en, "detail_zh": zh}
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ __all__ = [
     "map_layers",
     "population_kinds",
     "facility_kind",
+    "in_both_languages",
 ]
 
 
@@ -348,3 +349,17 @@ def map_layers() -> tuple[str, ...]:
 def population_kinds() -> tuple[str, ...]:
     """Kinds holding households finer than grid cells, finest first."""
     return _POPULATION_KINDS
+
+
+def in_both_languages(en: str, zh: str, **params) -> tuple[str, str]:
+    """Templates ``en`` and ``zh`` filled with ``params``; ``layer``, ``parent`` and
+    ``unit``, where they are layer kinds, are said as the kind's name in English and its
+    Chinese title in Chinese (what a finding's detail and a check's step say).
+
+    >>> in_both_languages("{layer}: gaps", "{layer}：缝隙", layer="grid")
+    ('grid: gaps', '网格：缝隙')
+    """
+    named = {
+        k: KINDS[v].zh for k, v in params.items() if k in ("layer", "parent", "unit") and v in KINDS
+    }
+    return en.format(**params), zh.format(**{**params, **named})

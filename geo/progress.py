@@ -12,18 +12,18 @@ service checks in the background).
 
 from __future__ import annotations
 
-from geo.kinds import KINDS
+from geo.kinds import in_both_languages
 
 __all__ = ["STEPS", "Step", "step"]
 
-#: key → (English, Chinese) templates; ``{layer}``/``{parent}`` are layer names, and
-#: ``{layer_zh}``/``{parent_zh}`` their Chinese titles.
+#: key → (English, Chinese) templates; ``{layer}`` and ``{parent}`` are layer kinds,
+#: named in each language (:func:`geo.kinds.in_both_languages`).
 STEPS = {
-    "validity": ("{layer}: validity, codes", "{layer_zh}：几何有效性、编码"),
-    "overlaps": ("{layer}: overlaps ({n:,} features)", "{layer_zh}：重叠（{n:,} 个要素）"),
-    "nesting": ("{layer}: nesting in {parent}", "{layer_zh}：是否位于{parent_zh}内"),
-    "gaps": ("{layer}: gaps", "{layer_zh}：缝隙"),
-    "alignment": ("{layer}: alignment with the hierarchy", "{layer_zh}：与行政层级对齐"),
+    "validity": ("{layer}: validity, codes", "{layer}：几何有效性、编码"),
+    "overlaps": ("{layer}: overlaps ({n:,} features)", "{layer}：重叠（{n:,} 个要素）"),
+    "nesting": ("{layer}: nesting in {parent}", "{layer}：是否位于{parent}内"),
+    "gaps": ("{layer}: gaps", "{layer}：缝隙"),
+    "alignment": ("{layer}: alignment with the hierarchy", "{layer}：与行政层级对齐"),
     "parts": ("{n} parts in {zones} zone(s)", "分为 {n} 片，{zones} 个投影带"),
     "part": ("part {i} of {n}{where}", "第 {i}/{n} 片"),
     "jurisdictions": ("jurisdictions", "辖区"),
@@ -39,11 +39,7 @@ class Step(str):
 
 def step(key: str, **facts) -> Step:
     """The step ``key`` of :data:`STEPS` with its ``facts`` filled in."""
-    for name in ("layer", "parent"):
-        if name in facts:
-            kind = KINDS.get(facts[name])
-            facts[f"{name}_zh"] = kind.zh if kind else facts[name]
-    en, zh = STEPS[key]
-    out = Step(en.format(**facts))
-    out.key, out.zh = key, zh.format(**facts)
+    en, zh = in_both_languages(*STEPS[key], **facts)
+    out = Step(en)
+    out.key, out.zh = key, zh
     return out
