@@ -6,7 +6,7 @@
  * colours, with a legend, and shows its summary (area, households, population, police
  * stations and posts inside it); the table downloads as CSV and as an Excel workbook.
  */
-import {el, fmt, getJSON} from "./dom.js";
+import {el, fmt, getJSON, namedCodes} from "./dom.js";
 
 // [column, heading key, decimals (numbers) or null (text)]
 var COLUMNS = [
@@ -51,9 +51,7 @@ export function installAlignment(map, cfg, findings, fitTo, showNotice) {
   });
 
   // the units it follows, names before codes
-  function named(row) {
-    return row.matched.map(function (c, i) { return (row.matched_names || [])[i] + " " + c; }).join(", ");
-  }
+  function named(row) { return namedCodes(row.matched, row.matched_names); }
 
   function cell(row, col) {
     var v = row[col[0]];

@@ -16,6 +16,15 @@ export function el(tag, attrs, children) {
   return node;
 }
 
+// Features named before their codes, as everywhere codes are shown: "八廓社区 540102006001,
+// …" (``names``: one per code, or none; a code without a name is shown alone)
+export function namedCodes(codes, names) {
+  return codes.map(function (code, i) {
+    var name = names && names[i];
+    return name ? name + " " + code : code;
+  }).join(", ");
+}
+
 export function fmt(n, digits) {
   if (n === null || n === undefined) return "—";
   return Number(n).toLocaleString(undefined, {maximumFractionDigits: digits === undefined ? 1 : digits});

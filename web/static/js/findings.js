@@ -4,7 +4,7 @@
  * A finding's colour is its rule's (cfg.rules[rule].color; a sliver: cfg.sliverColor).
  * Labels: cfg.rules[rule].label.
  */
-import {el, fmt, getJSON} from "./dom.js";
+import {el, fmt, getJSON, namedCodes} from "./dom.js";
 
 export function ruleLabel(cfg, rule) {
   var r = cfg.rules[rule];
@@ -37,12 +37,7 @@ export function createFindings(map, cfg, fitTo, showNotice, onClick) {
   }
 
   // the features a finding concerns, names before codes
-  function named(p) {
-    return p.features.map(function (code, i) {
-      var name = p.names && p.names[i];
-      return name ? name + " " + code : code;
-    }).join(", ");
-  }
+  function named(p) { return namedCodes(p.features, p.names); }
 
   function findingCard(p) {
     var rows = [[S.rule, findingLabel(p)], [S.layer || S.layers, S[p.layer] || p.layer],

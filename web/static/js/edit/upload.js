@@ -8,7 +8,7 @@
  * ETag goes back with the commit: if the layer changed meanwhile, the commit is refused.
  * Data from the server is put into the page as text only.
  */
-import {el, errorText, fmt} from "../dom.js";
+import {el, errorText, fmt, namedCodes} from "../dom.js";
 
 var MODES = ["replace", "append", "update"];
 var PREVIEW_STYLE = {color: "#d95f0e", weight: 2, fillOpacity: 0.15, dashArray: "4 3"};
@@ -184,11 +184,8 @@ export function createUpload(ed) {
     var out = el("div", {"class": "gm-muted"});
     ["added", "removed", "changed"].forEach(function (k) {
       if (!c[k].length) return;
-      var listed = c[k].map(function (code, i) {
-        var name = names && names[k] && names[k][i];
-        return name ? name + " " + code : code;
-      });
-      out.appendChild(el("div", {text: S[k] + ": " + listed.join(", ") + (c[k].length >= 50 ? " …" : "")}));
+      var listed = namedCodes(c[k], names && names[k]);
+      out.appendChild(el("div", {text: S[k] + ": " + listed + (c[k].length >= 50 ? " …" : "")}));
     });
     return out;
   }
