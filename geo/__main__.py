@@ -8,8 +8,9 @@ The command-line shell of the checker. It is the one part of ``geo`` that touche
 it loads the dataset through ``layers`` and hands GeoDataFrames to :mod:`geo.checker`.
 Exit status of ``check``: 0 clean, 1 findings, 2 unusable input (one-line reason on stderr).
 ``fix`` shows the proposed repair, re-validates it and saves it only with ``--save`` and
-only when the re-validation finds nothing new, as one revertible change of the layer: 0 saved (or nothing to fix), 1 proposal
-shown but not saved, 2 unusable input or an unsafe proposal.
+only when the re-validation finds nothing new, as one revertible change of the layer:
+0 saved (or nothing to fix), 1 proposal shown but not saved, 2 unusable input or an
+unsafe proposal.
 ``propose`` prints proposed cells per community beside the current ones and writes them
 for review (nothing is stored; adopt on the map or through the API): 0 every cell in the
 band, 1 the band not met somewhere (the reason printed), 2 unusable input.
