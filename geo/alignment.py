@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.areal import cell_shares
 from geo.findings import Tolerances, detail, make_findings, significant
 from geo.layer_rules import gap_findings, uncovered_by
 
@@ -21,11 +22,23 @@ __all__ = ["misaligned", "alignment_table", "uncovered", "population_in", "posts
 
 
 def _pieces(jurisdictions, units):
-    """(jurisdiction index, unit index, intersection) for every intersecting pair."""
-    jg, ug = jurisdictions.geometry.values, units.geometry.values
+    """(jurisdiction index, unit index, intersection) for every pair sharing area, in
+    order of unit then jurisdiction. A unit inside a jurisdiction is its own piece and
+    pairs that only touch have none: only the rest are intersected (a 100,000-cell city's
+    416 streets and police areas: 2,781 pairs meet, 413 streets lie inside one area,
+    2,360 pairs touch, 8 are cut; 0.38 s intersecting all, 0.19 s so)."""
+    jg = np.asarray(jurisdictions.geometry.values, dtype=object)
+    ug = np.asarray(units.geometry.values, dtype=object)
     ui, ji = shapely.STRtree(jg).query(ug, predicate="intersects")
-    inter = shapely.intersection(jg[ji], ug[ui])
-    return ji, ui, inter
+    order = np.lexsort((ji, ui))
+    ui, ji = ui[order], ji[order]
+    whole = shapely.covered_by(ug[ui], jg[ji])
+    cut = np.flatnonzero(~whole)
+    cut = cut[~shapely.touches(jg[ji[cut]], ug[ui[cut]])]
+    inter = np.where(whole, ug[ui], None)  # a unit inside its jurisdiction, as it is
+    inter[cut] = shapely.intersection(jg[ji[cut]], ug[ui[cut]])
+    solid = shapely.area(inter) > 0  # only touching, or cut along an edge: no piece
+    return ji[solid], ui[solid], inter[solid]
 
 
 def _matches(ji, ui, areas, n_units):
@@ -169,32 +182,14 @@ def population_in(areas, grid: gpd.GeoDataFrame) -> pd.DataFrame:
     """``households`` and ``population`` inside each of ``areas`` (polygons in the grid's
     metric CRS), each grid cell's figures spread uniformly over the cell: areal
     interpolation, Σ figure × area(cell ∩ area) / area(cell), as tobler's
-    ``area_interpolate(..., allocate_total=False)`` — but a cell wholly inside an area
-    (most of them, for a station's area) counts whole and one touching it from outside
-    counts nothing, neither intersected, where tobler intersects every pair (the table of
-    83 stations over 20,000 cells: 1.13 s with tobler, 0.81 s counting inside cells whole;
-    the pieces, streets and stations of a 100,000-cell city: 7.5 s → 3.7 s leaving out
-    the touching ones too, the same figures)."""
-    areas = np.asarray(areas, dtype=object)
+    ``area_interpolate(..., allocate_total=False)``, but intersecting only the cells an
+    area's outline cuts (:func:`geo.areal.cell_shares`: the pieces, streets and police
+    areas of a 100,000-cell city, 3.8 s intersecting every pair, 0.8 s so, the same
+    figures)."""
     figures = grid[["households", "population"]].fillna(0).to_numpy(dtype=float)
-    cells = np.asarray(grid.geometry.values, dtype=object)  # shapely's own arrays
+    a, c, share = cell_shares(areas, np.asarray(grid.geometry.values, dtype=object))
     out = np.zeros((len(areas), 2))
-    live = np.flatnonzero(~(shapely.is_empty(areas) | shapely.is_missing(areas)))
-    if len(live) and len(cells):
-        tree = shapely.STRtree(cells)
-        mine = areas[live]
-        a, c = tree.query(mine, predicate="intersects")
-        shapely.prepare(mine)
-        # a cell inside counts whole; one that only touches the area from outside (most
-        # cells along its edge: half the pairs the index finds) counts nothing; only the
-        # rest are intersected
-        share = shapely.contains(mine[a], cells[c]).astype(float)
-        cut = np.flatnonzero(share == 0)
-        cut = cut[~shapely.touches(mine[a[cut]], cells[c[cut]])]
-        share[cut] = shapely.area(shapely.intersection(mine[a[cut]], cells[c[cut]])) / (
-            shapely.area(cells[c[cut]])
-        )
-        np.add.at(out, live[a], figures[c] * share[:, None])
+    np.add.at(out, a, figures[c] * share[:, None])
     return pd.DataFrame(out, columns=["households", "population"])
 
 
