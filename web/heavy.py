@@ -142,10 +142,12 @@ def _child(conn, payload: bytes) -> None:
 
 
 _CONTEXT = multiprocessing.get_context("forkserver")  # no fork of a threaded server
-# what the children import once, in the fork server, not each (tobler: 1.5 s)
+# what the children import once, in the fork server, not each (tobler: 1.5 s; SciPy's
+# MIP solver, for siting and the aligned layout: 0.25 s)
 _CONTEXT.set_forkserver_preload(
-    ["geo.access", "geo.network", "geo.proposals", "networkx", "tobler.area_weighted"]
-)
+    ["geo.access", "geo.network", "geo.proposals", "geo.realign", "networkx",
+     "scipy.optimize", "tobler.area_weighted"]
+)  # fmt: skip
 
 
 def run_isolated(fn, *args, timeout: float, **kwargs):

@@ -16,7 +16,7 @@ made of the streets, every other one reaching 60 m into its eastern neighbour):
 
 - gridmap: ``geo.realign.propose_alignment``, the aligned layout (每个派出所 = 整街道):
   households in every piece by areal interpolation, the fewest-moves answer checked for
-  contiguity, the MIP when it is not met; once as the data stands and once with a
+  contiguity, the MIP (HiGHS) when it is not met; once as the data stands and once with a
   households band (0.5–1.8 × the mean station) that makes the solver work;
 - on the sample, ``GET /alignment/proposal?layer=police_area`` through the app (the
   panel's 生成调整方案, in its child process).
@@ -135,6 +135,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=100_000)
     args = ap.parse_args(argv)
+    import scipy.optimize  # noqa: F401  imported before timing, as the service's fork server does
+
     _compare("sample", *_sample())
     from web import create_app
 
