@@ -2,8 +2,7 @@
 
 A tile ``(z, x, y)`` (zoom, column, row; row 0 at the north) covers a square of Web
 Mercator (EPSG:3857) metres; its features are clipped to that square grown by
-:data:`BUFFER`, moved to tile units (:data:`EXTENT` per side, y down) and encoded with
-``mapbox-vector-tile``.
+:data:`BUFFER`, moved to tile units (:data:`EXTENT` per side, y down) and encoded (:mod:`geo.mvt`).
 
 From :data:`EXACT_FROM` up a feature is drawn exactly as stored (rounded to tile units
 only). Below it, polygon layers are drawn generalised *as a coverage*: each edge two
@@ -28,6 +27,8 @@ import morecantile
 import numpy as np
 import shapely
 from pyproj import Transformer
+
+from geo.mvt import encode_tile, uniform
 
 __all__ = [
     "BANDS",
@@ -137,7 +138,11 @@ def _clipped(geoms: np.ndarray, window) -> np.ndarray:
 
 def encode(layers: list[tuple[str, np.ndarray, list[dict]]]) -> bytes:
     """An MVT of ``layers``: ``(name, geometries in tile units, properties)`` each, the
-    geometries already clipped, rounded and oriented (:meth:`TileLayer.tile_geometries`)."""
+    geometries already clipped, rounded and oriented (:meth:`TileLayer.tile_geometries`).
+    Layers of one geometry family each are encoded by :mod:`geo.mvt` (all vertices at
+    once), a tile with a layer mixing families by ``mapbox-vector-tile``."""
+    if all(uniform(geoms) for _, geoms, _ in layers if len(geoms)):
+        return encode_tile(layers, EXTENT)  # the same message, all vertices at once
     spec = [
         {
             "name": name,
