@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 from mapbox_vector_tile.Mapbox import vector_tile_pb2
 
-__all__ = ["encode_layer", "encode_tile", "uniform"]
+__all__ = ["Tags", "encode_layer", "encode_tile", "uniform"]
 
 _MOVE_TO, _LINE_TO, _CLOSE_PATH = 1, 2, 7
 _SCALAR = (str, bool, int, float)  # what a tile's values hold; other properties are left out
@@ -44,6 +44,81 @@ def uniform(geoms) -> bool:
     return len(geoms) > 0 and len(families) == 1 and None not in families
 
 
+class Tags:
+    """A layer's properties as MVT tags, worked out once for all its features: the keys,
+    each feature's value per key (an index into the values, -1 where it has none) and
+    each distinct value written once as wire bytes. A tile then only picks its features'
+    rows. Values are str, int, float and bool, each kept with its type (the library
+    writes 1.0 as the int 1 when it saw 1 first); others are left out, as it does. Tables made by :meth:`added` share the
+    values with the table they came from (the values only ever grow)."""
+
+    def __init__(self, keys: list[str], ids: np.ndarray, values: list[bytes], index: dict):
+        self.keys, self.ids, self.values, self._index = keys, ids, values, index
+
+    @classmethod
+    def of(cls, props: list[dict]) -> Tags:
+        """The table of ``props`` (one dict per feature)."""
+        return cls([], np.full((0, 0), -1, dtype=np.int64), [], {}).added(props)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def added(self, props: list[dict]) -> Tags:
+        """This table with rows for ``props`` after its own."""
+        keys = list(self.keys)
+        for p in props:
+            for k in p:
+                if isinstance(k, str) and k not in keys:
+                    keys.append(k)
+        ids = np.full((len(self) + len(props), len(keys)), -1, dtype=np.int64)
+        ids[: len(self), : len(self.keys)] = self.ids
+        fresh: list[tuple[type, object]] = []
+        for j, k in enumerate(keys):
+            column = np.empty(len(props), dtype=object)
+            column[:] = [v if isinstance(v, _SCALAR) else None for v in (p.get(k) for p in props)]
+            codes, uniques = pd.factorize(column)  # None (and NaN) -> -1: no tag
+            if len({isinstance(v, bool) for v in uniques}) > 1:  # True and 1: one key to a
+                column[:] = [None if v is None else (type(v), v) for v in column]  # hash table
+                codes, uniques = pd.factorize(column)
+                uniques = np.array([v for _, v in uniques] + [None], dtype=object)[:-1]
+            at = np.empty(len(uniques) + 1, dtype=np.int64)
+            at[-1] = -1  # missing
+            for u, v in enumerate(uniques):
+                tag = (type(v), v)  # 1 and 1.0 apart: a value keeps its type
+                found = self._index.get(tag)
+                if found is None:
+                    found = self._index[tag] = len(self._index)
+                    fresh.append(tag)
+                at[u] = found
+            ids[len(self) :, j] = at[codes]
+        self.values.extend(_values(fresh))
+        return Tags(keys, ids, self.values, self._index)
+
+    def taken(self, rows) -> Tags:
+        """The table of the features at ``rows`` (positions in this one), in that order."""
+        return Tags(self.keys, self.ids[np.asarray(rows, dtype=np.int64)], self.values, self._index)
+
+    def for_tile(self, rows) -> tuple[list[str], bytes, np.ndarray, np.ndarray]:
+        """What the features at ``rows`` need in one tile: the keys they use, those values
+        (wire bytes), and their tags (key, value, … renumbered for the tile) with each
+        feature's count."""
+        sub = self.ids[np.asarray(rows, dtype=np.int64)]
+        present = sub >= 0
+        used_keys = present.any(axis=0)
+        key_no = np.cumsum(used_keys) - 1
+        used, first, local = np.unique(sub[present], return_index=True, return_inverse=True)
+        # values in the order the tile's features first use them, as the library writes
+        # them: the same tile whatever else the table holds
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        used, local = used[order], rank[local]
+        pairs = np.stack([np.broadcast_to(key_no, sub.shape)[present], local], axis=1).ravel()
+        keys = [k for k, u in zip(self.keys, used_keys) if u]
+        values = b"".join([self.values[i] for i in used.tolist()])
+        return keys, values, pairs, 2 * present.sum(axis=1)
+
+
 def encode_tile(layers, extent: int = 4096) -> bytes:
     """An MVT of ``layers``: ``(name, geometries, properties)`` each, each as
     :func:`encode_layer` takes them."""
@@ -58,74 +133,41 @@ def encode_tile(layers, extent: int = 4096) -> bytes:
 def encode_layer(name: str, geoms, props, extent: int = 4096) -> bytes:
     """One ``tile.layer`` message: a feature per geometry that keeps any vertex (a ring
     or line left with fewer than two distinct vertices is dropped, a polygon with its
-    outer ring, as the library does), carrying its ``props`` (str, int, float and bool
-    values; others left out). ``geoms``: tile units, y down, integers (rounded), of one
-    family (:func:`uniform`).
+    outer ring, as the library does), with its properties: ``props``, one dict per
+    geometry, or ``(tags, rows)``, a :class:`Tags` table and each geometry's row in it.
+    ``geoms``: tile units, y down, integers (rounded), of one family (:func:`uniform`).
 
-    The layer's name, keys and values are written by the schema's own classes; the
-    features, most of the bytes, are written straight as protobuf wire bytes (packed
-    varints), all at once."""
+    The layer's name and keys are written by the schema's own classes; the values and
+    the features, most of the bytes, straight as protobuf wire bytes, all at once."""
     geoms = np.asarray(geoms, dtype=object)
     kind, stream, starts = _geometry(geoms)
     alive = np.flatnonzero(starts[1:] > starts[:-1])  # features that kept a vertex
+    if isinstance(props, tuple):
+        table, rows = props
+        rows = np.asarray(rows, dtype=np.int64)[alive]
+    else:
+        table, rows = Tags.of([props[i] for i in alive]), np.arange(len(alive))
+    keys, values, tags, tag_counts = table.for_tile(rows)
     head = vector_tile_pb2.tile.layer()
     head.name, head.version, head.extent = name, 2, extent
-    tags, tag_starts, values = _tags(head, [props[i] for i in alive])
+    head.keys.extend(keys)
     g_lengths = np.diff(starts)[alive]  # the others have none in the stream
-    features = _features(kind, tags, np.diff(tag_starts), stream, g_lengths)
+    features = _features(kind, tags, tag_counts, stream, g_lengths)
     return head.SerializeToString() + values + features  # fields may come in any order
 
 
-def _tags(layer, props: list[dict]) -> tuple[np.ndarray, np.ndarray, bytes]:
-    """Each feature's tags (key index, value index, …) as one array and its offsets, and
-    the layer's ``values`` (field 4) as wire bytes: each distinct value once, a bool apart
-    from the number equal to it. The keys are added to ``layer``."""
-    keys: list[str] = []
-    for p in props:
-        for k in p:
-            if k not in keys and isinstance(k, str):
-                keys.append(k)
-    values: dict[tuple[type, object], int] = {}
-    index = np.full((len(props), len(keys)), -1, dtype=np.int64)
-    written = []
-    for k in keys:
-        column = np.empty(len(props), dtype=object)
-        column[:] = [v if isinstance(v, _SCALAR) else None for v in (p.get(k) for p in props)]
-        codes, uniques = pd.factorize(column)  # None (and NaN) -> -1: no tag
-        if not len(uniques):
-            continue  # no value the tile can hold: no key either
-        if len({isinstance(v, bool) for v in uniques}) > 1:  # True and 1: one key to a
-            column[:] = [None if v is None else (type(v), v) for v in column]  # hash table
-            codes, uniques = pd.factorize(column)
-            uniques = np.array([v for _, v in uniques] + [None], dtype=object)[:-1]
-        at = np.empty(len(uniques) + 1, dtype=np.int64)
-        at[-1] = -1  # missing
-        for u, v in enumerate(uniques):
-            tag = (bool if isinstance(v, bool) else str if isinstance(v, str) else float, v)
-            at[u] = values.setdefault(tag, len(values))
-        index[:, len(written)] = at[codes]
-        written.append(k)
-        layer.keys.append(k)
-    index = index[:, : len(written)]
-    present = index >= 0
-    pairs = np.stack([np.broadcast_to(np.arange(len(written)), index.shape), index], axis=2)
-    counts = 2 * present.sum(axis=1)
-    return pairs[present].ravel(), np.concatenate([[0], np.cumsum(counts)]), _values(values)
-
-
-def _values(values: dict) -> bytes:
-    """``layer.values`` as wire bytes, in the order of their indexes: strings (field 1),
+def _values(order: list[tuple[type, object]]) -> list[bytes]:
+    """Each of ``order`` (``(type, value)``) as a ``layer.values`` entry: strings (field 1),
     doubles (field 3) and non-negative integers below 2^35 (field 4, varint) written all
     at once; bools and other integers by the schema's class."""
-    order = list(values)  # insertion order is index order
     pieces = np.empty(len(order), dtype=object)
     strings, doubles, counts, others = [], [], [], []
     for i, (t, v) in enumerate(order):
         if t is str:
             strings.append(i)
-        elif t is float and isinstance(v, float):
+        elif t is float:
             doubles.append(i)
-        elif t is float and 0 <= v < 2**35:
+        elif t is int and 0 <= v < 2**35:
             counts.append(i)
         else:
             others.append(i)
@@ -152,7 +194,7 @@ def _values(values: dict) -> bytes:
         _set_value(value, order[i][1])
         body = value.SerializeToString()
         pieces[i] = _field_header(4, len(body)) + body
-    return b"".join(pieces.tolist())
+    return pieces.tolist()
 
 
 def _messages(data: bytes, lengths) -> list[bytes]:

@@ -82,7 +82,8 @@ class Realignment:
         its households now), ``assigned``, ``households``, ``population``, ``area_m2``.
     transfers : the pieces that change hands (划转清单), metric CRS — ``unit``,
         ``unit_name``, ``from`` (None: covered by no jurisdiction now, 三不管),
-        ``from_name``, ``to``, ``to_name``, ``area_m2``, ``width_m``, ``kind`` ('real' or
+        ``from_name``, ``to``, ``to_name``, ``area_m2``, ``width_m`` (to 1 mm or 1 %
+        of it, whichever is coarser), ``kind`` ('real' or
         'sliver'), ``households``, ``population``, ``posts`` (codes of police posts in the
         piece: they change station), ``post_names``.
     stations : per jurisdiction, before and after — ``units_before``/``units_after``
@@ -723,7 +724,7 @@ def _transfers(ji, ui, inter, piece_fig, assigned, ugeom, unit_fig, posts,
                                 crs=crs)  # fmt: skip
     # the polygons of each piece (an intersection may bring lines and points along)
     geoms = np.array([_polygonal(r[2]) for r in rows], dtype=object)
-    w = width(geoms)
+    w = width(geoms, relative=0.01)  # to 1 % (or 1 mm): a wide piece to 0.1 % took 15 ms
     keep = w >= tolerances.noise_width
     rows = [r for r, k in zip(rows, keep) if k]
     geoms, w = geoms[keep], w[keep]

@@ -28,7 +28,7 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-from geo.mvt import encode_tile, uniform
+from geo.mvt import Tags, encode_tile, uniform
 
 __all__ = [
     "BANDS",
@@ -205,6 +205,15 @@ class TileLayer:
     dirty: set[int] = field(default_factory=set)
     # spliced from a layer still being generalised: (that layer, the splice, what entered)
     origin: tuple | None = None
+    tags: Tags | None = None  # the properties as MVT tags, once a tile asked for them
+
+    def tag_table(self) -> Tags:
+        """The features' properties as MVT tags (:class:`geo.mvt.Tags`), worked out on
+        the first tile and carried through saves (150,000 cells: about 1 s once, where
+        each tile worked out its own: half of a deep tile's time)."""
+        if self.tags is None:
+            self.tags = Tags.of(self.properties)
+        return self.tags
 
     @functools.cached_property
     def tree(self) -> shapely.STRtree:
@@ -247,9 +256,10 @@ class TileLayer:
         """Whether low zooms draw this layer generalised (polygon layers)."""
         return self.polygonal
 
-    def generalised(self, workers: int = 2, only=None) -> None:
+    def generalised(self, workers: int = 2, only=None, initializer=None) -> None:
         """Generalise the layer at every band (the groups numbered in ``only``, all by
-        default), ``workers`` groups at a time (GEOS runs without Python's lock)."""
+        default), ``workers`` groups at a time (GEOS runs without Python's lock), each
+        worker thread first running ``initializer`` if given."""
         if not self.polygonal:
             return
         tolerances = {b: pixel_m(b) / 2 for b in BANDS}
@@ -260,7 +270,7 @@ class TileLayer:
             where = np.flatnonzero(self.groups == g)
             return where, generalise(self.geoms[where], tolerances)
 
-        with ThreadPoolExecutor(max(1, workers)) as pool:
+        with ThreadPoolExecutor(max(1, workers), initializer=initializer) as pool:
             for where, out in pool.map(run, wanted):
                 for b in BANDS:
                     bands[b][where] = out[b]
@@ -300,6 +310,8 @@ class TileLayer:
     def tile(self, z: int, x: int, y: int) -> tuple[bytes, int]:
         """Tile ``z/x/y`` of this layer as MVT bytes, and how many features it holds."""
         hit, geoms = self.tile_geometries(z, x, y)
+        if uniform(geoms):
+            return encode_tile([(self.name, geoms, (self.tag_table(), hit))], EXTENT), len(hit)
         props = [self.properties[i] for i in hit]
         return encode([(self.name, geoms, props)]), len(hit)
 
@@ -338,17 +350,23 @@ class TileLayer:
         placed = np.flatnonzero(plan.order >= n)
         entering[plan.order[placed] - n] = ids[placed]
         geoms = spliced(self.geoms, new_geoms)
+        new_props = _properties(added, entering, self.columns)
+        tags = None
+        if self.tags is not None:
+            rows = plan.array(np.arange(n), n + np.arange(len(new_geoms)))
+            tags = self.tags.added(new_props).taken(rows)
         layer = TileLayer(
             self.name,
             geoms,
             self.columns,
-            list(spliced(self.properties, _properties(added, entering, self.columns))),
+            list(spliced(self.properties, new_props)),
             np.asarray(codes, dtype=object),
             plan.array(self.groups, groups),
             self.polygonal,
             {b: spliced(g, new_geoms) for b, g in self.bands.items()},
             self.dirty | set(np.unique(self.groups[left]).tolist()) | set(groups.tolist()),
             None if self.bands else (self, plan, new_geoms),
+            tags,
         )
         changed = np.concatenate([self.geoms[left], new_geoms])
         return layer, shapely.bounds(changed).reshape(-1, 4)
@@ -371,7 +389,7 @@ class TileLayer:
         self.bands, self.origin = bands, None
         return True
 
-    def regeneralised(self) -> np.ndarray:
+    def regeneralised(self, initializer=None) -> np.ndarray:
         """Generalise again the groups a save changed (:attr:`dirty`); the boxes (Web
         Mercator metres) of the features whose generalised geometry moved: a neighbour
         whose shared edge was simplified anew is drawn anew."""
@@ -379,7 +397,7 @@ class TileLayer:
         if not dirty or not self.bands:
             return np.empty((0, 4))
         before = {b: g.copy() for b, g in self.bands.items()}
-        self.generalised(only=dirty)
+        self.generalised(only=dirty, initializer=initializer)
         moved = np.zeros(len(self.geoms), dtype=bool)
         for b, g in before.items():
             moved |= ~shapely.equals_exact(g, self.bands[b], 0.0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import threading
 import time
 import zlib
@@ -253,13 +254,13 @@ class TileCache:
                     # saves made while an older copy was being generalised: take its bands
                     # (the groups they changed are generalised again next round)
                     if not layer.inherit_bands():
-                        layer.generalised(self.workers)
+                        layer.generalised(self.workers, initializer=_in_background)
                     with self._lock:
                         if self._layers.get(name) is state and state.layer is layer:
                             state.generalisation += 1
                             self._drop(lambda key: key[0] == name and key[1] < EXACT_FROM)
                 else:
-                    boxes = layer.regeneralised()
+                    boxes = layer.regeneralised(initializer=_in_background)
                     with self._lock:
                         if self._layers.get(name) is state:
                             state.generalisation += 1
@@ -292,6 +293,20 @@ class TileCache:
         wanted = set(zooms)
         tree = shapely.STRtree(shapely.box(*np.asarray(boxes, dtype=float).T))
         self._drop(lambda k: k[0] == name and k[1] in wanted and _reached(tree, *k[1:]))
+
+
+def _in_background() -> None:
+    """Lower this thread's priority (Linux: a thread's own nice value): generalising a
+    province's low zooms takes both cores for half a minute after its first tile, and
+    the tiles and pages people wait for go first (cold tiles at 50 clients, p95: 1.25 s
+    with it at full priority, 0.63 s with it done)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _BACKGROUND_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the same, only slower
+        pass
+
+
+_BACKGROUND_NICE = 10
 
 
 def _reached(tree: shapely.STRtree, z: int, x: int, y: int) -> bool:
