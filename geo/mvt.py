@@ -49,54 +49,62 @@ class Tags:
     each feature's value per key (an index into the values, -1 where it has none) and
     each distinct value written once as wire bytes. A tile then only picks its features'
     rows. Values are str, int, float and bool, each kept with its type (the library
-    writes 1.0 as the int 1 when it saw 1 first); others are left out, as it does. Tables made by :meth:`added` share the
-    values with the table they came from (the values only ever grow)."""
+    writes 1.0 as the int 1 when it has seen 1 first); others are left out, as it does.
+    Tables made by :meth:`added` share the values with the table they came from (the
+    values only ever grow)."""
 
-    def __init__(self, keys: list[str], ids: np.ndarray, values: list[bytes], index: dict):
-        self.keys, self.ids, self.values, self._index = keys, ids, values, index
+    def __init__(self, keys, ids: np.ndarray, values: list[bytes], index: dict, python: list):
+        self.keys, self.ids = list(keys), ids
+        self.values, self._index, self._python = values, index, python
 
     @classmethod
     def of(cls, props: list[dict]) -> Tags:
         """The table of ``props`` (one dict per feature)."""
-        return cls([], np.full((0, 0), -1, dtype=np.int64), [], {}).added(props)
+        return cls.from_columns(_columns_of(props), len(props))
+
+    @classmethod
+    def from_columns(cls, columns: dict, n: int) -> Tags:
+        """The table of ``n`` features whose values are ``columns`` ({key: one value per
+        feature, None where it has none})."""
+        empty = cls([], np.full((0, 0), -1, dtype=np.int64), [], {}, [])
+        return empty.added(columns, n)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def added(self, props: list[dict]) -> Tags:
-        """This table with rows for ``props`` after its own."""
-        keys = list(self.keys)
-        for p in props:
-            for k in p:
-                if isinstance(k, str) and k not in keys:
-                    keys.append(k)
-        ids = np.full((len(self) + len(props), len(keys)), -1, dtype=np.int64)
+    def added(self, columns: dict, n: int) -> Tags:
+        """This table with rows for ``n`` more features after its own, their values in
+        ``columns`` ({key: one value per feature})."""
+        keys = self.keys + [k for k in columns if k not in self.keys]
+        ids = np.full((len(self) + n, len(keys)), -1, dtype=np.int64)
         ids[: len(self), : len(self.keys)] = self.ids
         fresh: list[tuple[type, object]] = []
         for j, k in enumerate(keys):
-            column = np.empty(len(props), dtype=object)
-            column[:] = [v if isinstance(v, _SCALAR) else None for v in (p.get(k) for p in props)]
-            codes, uniques = pd.factorize(column)  # None (and NaN) -> -1: no tag
-            if len({isinstance(v, bool) for v in uniques}) > 1:  # True and 1: one key to a
-                column[:] = [None if v is None else (type(v), v) for v in column]  # hash table
-                codes, uniques = pd.factorize(column)
-                uniques = np.array([v for _, v in uniques] + [None], dtype=object)[:-1]
-            at = np.empty(len(uniques) + 1, dtype=np.int64)
-            at[-1] = -1  # missing
-            for u, v in enumerate(uniques):
-                tag = (type(v), v)  # 1 and 1.0 apart: a value keeps its type
-                found = self._index.get(tag)
-                if found is None:
-                    found = self._index[tag] = len(self._index)
-                    fresh.append(tag)
-                at[u] = found
+            if k not in columns:
+                continue
+            codes, uniques = _factorized(columns[k])
+            tags = list(zip(map(type, uniques), uniques))  # 1 and 1.0 apart: types kept
+            found = list(map(self._index.get, tags))
+            for u in [u for u, f in enumerate(found) if f is None]:  # new (the uniques
+                found[u] = self._index[tags[u]] = len(self._index)  # of a column differ)
+                fresh.append(tags[u])
+            at = np.array(found + [-1], dtype=np.int64)  # at[-1]: missing
             ids[len(self) :, j] = at[codes]
         self.values.extend(_values(fresh))
-        return Tags(keys, ids, self.values, self._index)
+        self._python.extend(v for _, v in fresh)
+        return Tags(keys, ids, self.values, self._index, self._python)
+
+    def records(self, rows) -> list[dict]:
+        """The properties of the features at ``rows``, one dict each."""
+        out = []
+        for row in self.ids[np.asarray(rows, dtype=np.int64)].tolist():
+            out.append({k: self._python[i] for k, i in zip(self.keys, row) if i >= 0})
+        return out
 
     def taken(self, rows) -> Tags:
         """The table of the features at ``rows`` (positions in this one), in that order."""
-        return Tags(self.keys, self.ids[np.asarray(rows, dtype=np.int64)], self.values, self._index)
+        rows = np.asarray(rows, dtype=np.int64)
+        return Tags(self.keys, self.ids[rows], self.values, self._index, self._python)
 
     def for_tile(self, rows) -> tuple[list[str], bytes, np.ndarray, np.ndarray]:
         """What the features at ``rows`` need in one tile: the keys they use, those values
@@ -117,6 +125,32 @@ class Tags:
         keys = [k for k, u in zip(self.keys, used_keys) if u]
         values = b"".join([self.values[i] for i in used.tolist()])
         return keys, values, pairs, 2 * present.sum(axis=1)
+
+
+def _columns_of(props: list[dict]) -> dict[str, list]:
+    """Dicts (one per feature) as columns: {key: one value per feature, None where none}."""
+    keys: dict[str, None] = {}
+    for p in props:
+        keys.update(dict.fromkeys(k for k in p if isinstance(k, str)))
+    return {k: [p.get(k) for p in props] for k in keys}
+
+
+def _factorized(values) -> tuple[np.ndarray, list]:
+    """``(codes, uniques)`` of one column: -1 where a value is missing or not one a tile
+    holds (str, int, float, bool; NaN counts as missing), uniques as Python values."""
+    if isinstance(values, pd.Series) and values.dtype.kind in "biuf":  # NaN for none
+        codes, uniques = pd.factorize(values)
+        return codes, uniques.tolist()
+    if isinstance(values, pd.Series):
+        values = values.tolist()
+    column = np.empty(len(values), dtype=object)  # as given: [1, None] stays ints
+    column[:] = [v if isinstance(v, _SCALAR) else None for v in values]
+    codes, uniques = pd.factorize(column)  # None (and NaN) -> -1
+    if len({isinstance(v, bool) for v in uniques}) > 1:  # True and 1: one key to a hash
+        column[:] = [None if v is None else (type(v), v) for v in column]  # table
+        codes, uniques = pd.factorize(column)
+        return codes, [v for _, v in uniques]
+    return codes, list(uniques)
 
 
 def encode_tile(layers, extent: int = 4096) -> bytes:

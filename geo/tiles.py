@@ -25,6 +25,7 @@ import geopandas as gpd
 import mapbox_vector_tile
 import morecantile
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import Transformer
 
@@ -162,30 +163,32 @@ def encode(layers: list[tuple[str, np.ndarray, list[dict]]]) -> bytes:
     return mapbox_vector_tile.encode(spec, default_options=options)
 
 
-def _properties(table: gpd.GeoDataFrame, ids: np.ndarray, columns) -> list[dict]:
-    """Each feature's scalar properties of ``columns`` (no nulls: MVT has none) and its id
-    as ``id``."""
-    columns = [c for c in columns if c in table and table[c].dtype.kind in "biufOUS"]
-    records = table[columns].to_dict("records")
-    out = []
-    for fid, record in zip(ids, records):
-        props = {"id": str(fid)}
-        for k, v in record.items():
-            if v is None or isinstance(v, (list, tuple, dict, np.ndarray)):
-                continue
-            if isinstance(v, (float, np.floating)):
-                if math.isnan(v):
-                    continue
-                v = float(v)
-            elif isinstance(v, (bool, np.bool_)):
-                v = bool(v)
-            elif isinstance(v, (int, np.integer)):
-                v = int(v)
-            elif not isinstance(v, str):
-                v = str(v)
-            props[k] = v
-        out.append(props)
+def _columns(table: gpd.GeoDataFrame, ids: np.ndarray, columns) -> dict:
+    """The tile properties of each feature by column: its id (as text) as ``id``, then
+    the scalar ``columns`` (numbers, bools, text; anything else written as text, and
+    lists, dicts and missing values left out: MVT has no nulls)."""
+    out = {"id": ids.astype(str).tolist()}
+    for c in columns:
+        if c not in table or table[c].dtype.kind not in "biufOUS":
+            continue
+        values = table[c]
+        if values.dtype.kind in "OUS" and pd.api.types.infer_dtype(values) != "string":
+            values = [_scalar(v) for v in values.tolist()]  # not all text: look at each
+        out[c] = values
     return out
+
+
+def _scalar(v):
+    """A property value as a tile holds it, or None."""
+    if v is None or isinstance(v, (list, tuple, dict, np.ndarray)):
+        return None
+    if not isinstance(v, str) and pd.isna(v):  # NaN, NaT, pd.NA
+        return None
+    if isinstance(v, (str, bool, int, float)):
+        return v
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
 
 
 @dataclass
@@ -197,7 +200,7 @@ class TileLayer:
     name: str
     geoms: np.ndarray
     columns: tuple[str, ...]
-    properties: list[dict]
+    tags: Tags  # each feature's tile properties (its id as ``id``, then ``columns``)
     codes: np.ndarray
     groups: np.ndarray
     polygonal: bool
@@ -205,15 +208,6 @@ class TileLayer:
     dirty: set[int] = field(default_factory=set)
     # spliced from a layer still being generalised: (that layer, the splice, what entered)
     origin: tuple | None = None
-    tags: Tags | None = None  # the properties as MVT tags, once a tile asked for them
-
-    def tag_table(self) -> Tags:
-        """The features' properties as MVT tags (:class:`geo.mvt.Tags`), worked out on
-        the first tile and carried through saves (150,000 cells: about 1 s once, where
-        each tile worked out its own: half of a deep tile's time)."""
-        if self.tags is None:
-            self.tags = Tags.of(self.properties)
-        return self.tags
 
     @functools.cached_property
     def tree(self) -> shapely.STRtree:
@@ -237,7 +231,7 @@ class TileLayer:
             name,
             geoms,
             tuple(columns),
-            _properties(table, np.asarray(ids), columns),
+            Tags.from_columns(_columns(table, np.asarray(ids), columns), len(table)),
             np.asarray(codes, dtype=object),
             groups,
             polygonal,
@@ -311,9 +305,8 @@ class TileLayer:
         """Tile ``z/x/y`` of this layer as MVT bytes, and how many features it holds."""
         hit, geoms = self.tile_geometries(z, x, y)
         if uniform(geoms):
-            return encode_tile([(self.name, geoms, (self.tag_table(), hit))], EXTENT), len(hit)
-        props = [self.properties[i] for i in hit]
-        return encode([(self.name, geoms, props)]), len(hit)
+            return encode_tile([(self.name, geoms, (self.tags, hit))], EXTENT), len(hit)
+        return encode([(self.name, geoms, self.tags.records(hit))]), len(hit)
 
     def spliced(self, plan, added: gpd.GeoDataFrame, ids, codes) -> tuple[TileLayer, np.ndarray]:
         """This layer after a save, at the cost of the change: ``plan`` says where each
@@ -350,23 +343,19 @@ class TileLayer:
         placed = np.flatnonzero(plan.order >= n)
         entering[plan.order[placed] - n] = ids[placed]
         geoms = spliced(self.geoms, new_geoms)
-        new_props = _properties(added, entering, self.columns)
-        tags = None
-        if self.tags is not None:
-            rows = plan.array(np.arange(n), n + np.arange(len(new_geoms)))
-            tags = self.tags.added(new_props).taken(rows)
+        rows = plan.array(np.arange(n), n + np.arange(len(new_geoms)))
+        tags = self.tags.added(_columns(added, entering, self.columns), len(added))
         layer = TileLayer(
             self.name,
             geoms,
             self.columns,
-            list(spliced(self.properties, new_props)),
+            tags.taken(rows),
             np.asarray(codes, dtype=object),
             plan.array(self.groups, groups),
             self.polygonal,
             {b: spliced(g, new_geoms) for b, g in self.bands.items()},
             self.dirty | set(np.unique(self.groups[left]).tolist()) | set(groups.tolist()),
             None if self.bands else (self, plan, new_geoms),
-            tags,
         )
         changed = np.concatenate([self.geoms[left], new_geoms])
         return layer, shapely.bounds(changed).reshape(-1, 4)

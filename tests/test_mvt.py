@@ -148,7 +148,7 @@ def test_a_table_carried_through_a_save_writes_the_same_tiles_as_a_fresh_one():
     props = _props(len(geoms))
     changed = [dict(props[3], households=7, share=7.0, 名称="新网格")]
     rows = np.array([0, 1, 2, len(props), *range(4, len(props))])  # feature 3 replaced
-    carried = Tags.of(props).added(changed).taken(rows)
+    carried = Tags.of(props).added({k: [v] for k, v in changed[0].items()}, 1).taken(rows)
     fresh = Tags.of(props[:3] + changed + props[4:])
     everyone = np.arange(len(geoms))
     data = encode_tile([("grid", geoms, (carried, everyone))])

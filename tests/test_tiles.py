@@ -391,7 +391,7 @@ def test_a_save_during_generalisation_takes_its_bands_when_they_come(noisy_city)
     whole.generalised()
     for b in BANDS:
         assert shapely.equals_exact(after.bands[b], whole.bands[b], 0.0).all()
-    assert after.properties[100]["households"] == 1
+    assert after.tags.records([100])[0]["households"] == 1
 
 
 def test_postgis_tiles_read_a_layers_columns_once_and_again_when_they_change(pg_schema):
