@@ -351,8 +351,8 @@ def _scatter(out, data, lengths, dest) -> None:
     out[np.arange(len(data)) + shift] = data
 
 
-def _geometry(geoms) -> tuple[int, list[int], np.ndarray]:
-    """``(type, stream, starts)``: the command stream of all features as one list, feature
+def _geometry(geoms) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(type, stream, starts)``: the command stream of all features as one array, feature
     ``i`` being ``stream[starts[i]:starts[i + 1]]`` (empty when nothing of it is left)."""
     kind = _FAMILY[int(shapely.get_type_id(geoms[0]))]
     # shapely's ragged arrays: coordinates, then offsets from the innermost level out
