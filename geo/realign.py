@@ -189,18 +189,36 @@ def unit_adjacency(units: gpd.GeoDataFrame, *, min_shared: float = MIN_SHARED_BO
 
 def _shared_exactly(geoms) -> dict[tuple[int, int], float]:
     """Length (m) of the outline segments each pair of polygons ``(i, j)``, i < j, have in
-    common, coordinate for coordinate (:mod:`geo.edges`)."""
+    common, coordinate for coordinate (:mod:`geo.edges`).
+
+    >>> _shared_exactly(np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]))
+    {(0, 1): 1.0}
+    """
     owner, seg = segments(geoms)
-    edges = pd.DataFrame(
-        {
-            "key": fingerprints(seg),
-            "owner": owner,
-            "length": np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]),
-        }
-    )
-    pairs = edges.merge(edges[["key", "owner"]], on="key", suffixes=("", "_other"))
-    pairs = pairs[pairs["owner"] < pairs["owner_other"]]
-    return pairs.groupby(["owner", "owner_other"])["length"].sum().to_dict()
+    key = fingerprints(seg)
+    order = np.argsort(key, kind="stable")
+    key, owner = key[order], owner[order]
+    length = np.hypot(seg[order, 2] - seg[order, 0], seg[order, 3] - seg[order, 1])
+    # each run of one segment: every two polygons in it share it (mostly runs of two)
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    size = np.diff(np.r_[first, len(key)])
+    a, b, shared = [], [], []
+    for run in (2, *np.unique(size[size > 2]).tolist()):
+        starts = first[size == run]
+        for i in range(run):
+            for j in range(i + 1, run):
+                a.append(owner[starts + i])
+                b.append(owner[starts + j])
+                shared.append(length[starts])
+    if not a:
+        return {}
+    a, b, shared = np.concatenate(a), np.concatenate(b), np.concatenate(shared)
+    keep = a != b  # a polygon's own ring met twice is no neighbour
+    lo, hi = np.minimum(a, b)[keep], np.maximum(a, b)[keep]
+    n = len(geoms)
+    pairs, at = np.unique(lo * n + hi, return_inverse=True)
+    total = np.bincount(at, weights=shared[keep], minlength=len(pairs))
+    return {(int(p // n), int(p % n)): float(t) for p, t in zip(pairs.tolist(), total)}
 
 
 def aligned_layout(
