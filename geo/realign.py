@@ -792,13 +792,14 @@ def _maybe_uncovered(ui, inter, ugeom, tolerances) -> np.ndarray:
     suspect = deficit >= np.pi / 4 * tolerances.noise_width**2
     # pieces of one unit that overlap each other cover less than their areas add up to
     order = np.argsort(ui, kind="stable")
-    same = np.flatnonzero(ui[order][1:] == ui[order][:-1])
-    for k in same:  # each piece against the next one of the same unit ...
-        first = order[k]
-        for other in order[k + 1 :][ui[order[k + 1 :]] == ui[first]]:  # ... and the rest
-            if shapely.relate_pattern(inter[first], inter[other], "T********"):
-                suspect[ui[first]] = True
-                break
+    for group in np.split(order, np.flatnonzero(np.diff(ui[order])) + 1):
+        if len(group) < 2 or suspect[ui[group[0]]]:
+            continue
+        suspect[ui[group[0]]] = any(
+            shapely.relate_pattern(inter[a], inter[b], "T********")  # interiors meet
+            for i, a in enumerate(group)
+            for b in group[i + 1 :]
+        )
     return np.flatnonzero(suspect)
 
 
