@@ -180,8 +180,8 @@ def unit_adjacency(units: gpd.GeoDataFrame, *, min_shared: float = MIN_SHARED_BO
     rest = np.flatnonzero(shared < min_shared)  # the others, within half a metre
     if len(rest):
         edges = shapely.boundary(geoms)
-        near = shapely.buffer(edges[np.unique(b[rest])], 0.5, cap_style="flat")
-        at = np.searchsorted(np.unique(b[rest]), b[rest])
+        others, at = np.unique(b[rest], return_inverse=True)
+        near = shapely.buffer(edges[others], 0.5, cap_style="flat")
         shared[rest] = shapely.length(shapely.intersection(edges[a[rest]], near[at]))
     graph.add_edges_from(zip(a[shared >= min_shared].tolist(), b[shared >= min_shared].tolist()))
     return graph
@@ -728,7 +728,7 @@ def _transfers(ji, ui, inter, piece_fig, assigned, ugeom, unit_fig, posts,
     """The pieces changing hands: each jurisdiction's piece of a unit another takes, and
     the part of each unit that no jurisdiction holds now (三不管)."""
     rows = []
-    moving = np.flatnonzero((ji != assigned[ui]) & (shapely.area(inter) > 0))
+    moving = np.flatnonzero(ji != assigned[ui])
     for p in moving:
         rows.append((ui[p], ji[p], inter[p], piece_fig[p]))
     # the part of each unit in no jurisdiction now
@@ -785,9 +785,7 @@ def _maybe_uncovered(ui, inter, ugeom, tolerances) -> np.ndarray:
     pieces do not overlap one another and their areas add up to its own within the area
     of a disc noise_width across; only the others need the union and difference that
     find the uncovered part (most units of a city have one piece or two side by side)."""
-    areas = shapely.area(inter)
-    solid = areas > 0
-    ui, inter, areas = ui[solid], inter[solid], areas[solid]
+    areas = shapely.area(inter)  # every piece has area (geo.alignment._pieces)
     deficit = shapely.area(ugeom) - np.bincount(ui, weights=areas, minlength=len(ugeom))
     suspect = deficit >= np.pi / 4 * tolerances.noise_width**2
     # pieces of one unit that overlap each other cover less than their areas add up to
