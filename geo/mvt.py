@@ -313,7 +313,7 @@ def _features(kind: int, tags, tag_counts, geometry, geom_counts) -> bytes:
     out[at[has_tags]] = 0x12  # feature.tags
     _scatter(
         out,
-        tag_len_bytes[_mask_bytes(tag_len_sizes, has_tags)],
+        tag_len_bytes[np.repeat(has_tags, tag_len_sizes)],  # the bytes of those with tags
         tag_len_sizes[has_tags],
         at[has_tags] + 1,
     )
@@ -333,11 +333,6 @@ def _per_feature(sizes, counts) -> np.ndarray:
     bounds = np.concatenate([[0], np.cumsum(counts)])
     total = np.concatenate([[0], ends])
     return total[bounds[1:]] - total[bounds[:-1]]
-
-
-def _mask_bytes(sizes, keep) -> np.ndarray:
-    """Which bytes of a run of varints of ``sizes`` belong to the kept ones."""
-    return np.repeat(keep, sizes)
 
 
 def _scatter(out, data, lengths, dest) -> None:
