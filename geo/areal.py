@@ -55,12 +55,14 @@ def cell_shares(areas, cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     areas = np.asarray(areas, dtype=object)
     cells = np.asarray(cells, dtype=object)
-    live = np.flatnonzero(shapely.area(areas) > 0)  # not lines, points, empties or None
+    area = shapely.area(areas)
+    live = np.flatnonzero(area > 0)  # not lines, points, empties or None
     empty = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros(0))
     if not len(live) or not len(cells):
         return empty
-    mine = areas[live]
+    mine, own = areas[live], area[live]
     cell_area = shapely.area(cells)
+    tree = shapely.STRtree(cells)
     # 1. whole cells: a point strictly inside each cell, in which areas
     inner = _inner_points(cells)
     whole_a, whole_c = shapely.STRtree(inner).query(mine, predicate="contains")
@@ -68,26 +70,24 @@ def cell_shares(areas, cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     seg_a, seg = segments(mine)
     loose = ~_isin(fingerprints(seg), fingerprints(segments(cells)[1]))
     loose_seg = shapely.linestrings(seg[loose].reshape(-1, 2, 2))
-    s, cut_c = shapely.STRtree(cells).query(loose_seg, predicate="intersects")
+    s, cut_c = tree.query(loose_seg, predicate="intersects")
     cut_a = seg_a[loose][s]
     key = np.unique(cut_a * len(cells) + cut_c)
     cut_a, cut_c = key // len(cells), key % len(cells)
     keep = ~_isin(whole_a * len(cells) + whole_c, key)
     whole_a, whole_c = whole_a[keep], whole_c[keep]
-    shapely.prepare(mine)
     cut_share = shapely.area(shapely.intersection(mine[cut_a], cells[cut_c])) / cell_area[cut_c]
     # 3. each area's cells must add up to the area; where not, pair by pair
     held = np.zeros(len(mine))
     np.add.at(held, whole_a, cell_area[whole_c])
     np.add.at(held, cut_a, cut_share * cell_area[cut_c])
-    own = shapely.area(mine)
     off = np.flatnonzero(np.abs(held - own) > _AREA_AGREE * np.maximum(own, 1.0))
     a = np.concatenate([whole_a, cut_a])
     c = np.concatenate([whole_c, cut_c])
     share = np.concatenate([np.ones(len(whole_a)), cut_share])
     if len(off):
-        drop = np.isin(a, off)
-        ea, ec, es = _pairwise(mine[off], cells, cell_area)
+        drop = _isin(a, off)
+        ea, ec, es = _pairwise(mine[off], cells, cell_area, tree)
         a = np.concatenate([a[~drop], off[ea]])
         c = np.concatenate([c[~drop], ec])
         share = np.concatenate([share[~drop], es])
@@ -109,10 +109,11 @@ def _isin(values, among) -> np.ndarray:
     return pd.Index(values).isin(among)
 
 
-def _pairwise(areas, cells, cell_area):
+def _pairwise(areas, cells, cell_area, tree):
     """Shares by one intersection per overlapping pair, for areas the fast path could not
-    vouch for: a cell inside counts whole, one only touching from outside counts nothing."""
-    a, c = shapely.STRtree(cells).query(areas, predicate="intersects")
+    vouch for: a cell inside counts whole, one only touching from outside counts nothing.
+    ``tree``: the cells' index."""
+    a, c = tree.query(areas, predicate="intersects")
     shapely.prepare(areas)
     share = shapely.contains(areas[a], cells[c]).astype(float)
     cut = np.flatnonzero(share == 0)
