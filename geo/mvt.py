@@ -53,9 +53,9 @@ class Tags:
     Tables made by :meth:`added` share the values with the table they came from (the
     values only ever grow)."""
 
-    def __init__(self, keys, ids: np.ndarray, values: list[bytes], index: dict, python: list):
+    def __init__(self, keys, ids: np.ndarray, values: list[bytes], index: dict):
         self.keys, self.ids = list(keys), ids
-        self.values, self._index, self._python = values, index, python
+        self.values, self._index = values, index  # index: (type, value) -> its position
 
     @classmethod
     def of(cls, props: list[dict]) -> Tags:
@@ -66,7 +66,7 @@ class Tags:
     def from_columns(cls, columns: dict, n: int) -> Tags:
         """The table of ``n`` features whose values are ``columns`` ({key: one value per
         feature, None where it has none})."""
-        empty = cls([], np.full((0, 0), -1, dtype=np.int64), [], {}, [])
+        empty = cls([], np.full((0, 0), -1, dtype=np.int64), [], {})
         return empty.added(columns, n)
 
     def __len__(self) -> int:
@@ -91,20 +91,21 @@ class Tags:
             at = np.array(found + [-1], dtype=np.int64)  # at[-1]: missing
             ids[len(self) :, j] = at[codes]
         self.values.extend(_values(fresh))
-        self._python.extend(v for _, v in fresh)
-        return Tags(keys, ids, self.values, self._index, self._python)
+        return Tags(keys, ids, self.values, self._index)
 
     def records(self, rows) -> list[dict]:
-        """The properties of the features at ``rows``, one dict each."""
-        out = []
-        for row in self.ids[np.asarray(rows, dtype=np.int64)].tolist():
-            out.append({k: self._python[i] for k, i in zip(self.keys, row) if i >= 0})
-        return out
+        """The properties of the features at ``rows``, one dict each (for the rare tile
+        the library encodes: it reads the values back from the index, in its order)."""
+        value = [v for _, v in self._index]
+        return [
+            {k: value[i] for k, i in zip(self.keys, row) if i >= 0}
+            for row in self.ids[np.asarray(rows, dtype=np.int64)].tolist()
+        ]
 
     def taken(self, rows) -> Tags:
         """The table of the features at ``rows`` (positions in this one), in that order."""
         rows = np.asarray(rows, dtype=np.int64)
-        return Tags(self.keys, self.ids[rows], self.values, self._index, self._python)
+        return Tags(self.keys, self.ids[rows], self.values, self._index)
 
     def for_tile(self, rows) -> tuple[list[str], bytes, np.ndarray, np.ndarray]:
         """What the features at ``rows`` need in one tile: the keys they use, those values
