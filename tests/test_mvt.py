@@ -106,9 +106,9 @@ def test_what_the_library_leaves_out_is_left_out():
 def test_values_keep_their_types_and_are_written_once():
     geoms = _polygons(30)
     data = encode_tile([("grid", geoms, _props(len(geoms)))])
-    layer = mapbox_vector_tile.Mapbox.vector_tile_pb2.tile()
-    layer.ParseFromString(data)
-    values = layer.layers[0].values
+    tile = mapbox_vector_tile.Mapbox.vector_tile_pb2.tile()
+    tile.ParseFromString(data)
+    values = tile.layers[0].values
     seen = [(v.string_value, v.double_value, v.int_value, v.bool_value, v.HasField("bool_value"))
             for v in values]  # fmt: skip
     assert len(seen) == len(set(seen)), "a value written twice"
