@@ -154,6 +154,9 @@ class GeoPackageStore(LayerStore):
         with writing(self.path, layer, need), self._locked_copy() as tmp:
             kept = self._as_was(layer, len(gdf), record, unchanged_since)
             pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG", promote_to_multi=None)
+            if "code" in gdf:
+                with _connect(tmp) as con:
+                    _index_codes(con, layer)
             return self._record(tmp, kept, layer)
 
     def _delete(self, layer, record, unchanged_since):
@@ -336,6 +339,12 @@ def _connect(path: Path):
         con.close()
 
 
+def _index_codes(con, layer: str) -> None:
+    """Index a layer's codes, by which a save finds the features it replaces (without it,
+    each save scans the table: 150,000 cells, 33 ms). Made once, kept in the file."""
+    con.execute(f'CREATE INDEX IF NOT EXISTS "gridmap_{layer}_code" ON "{layer}" (code)')
+
+
 def _set_meta(con, key: str, value: int) -> None:
     con.execute("INSERT OR REPLACE INTO gridmap_meta VALUES (?, ?)", (key, value))
 
@@ -400,6 +409,8 @@ class _GeoPackageEdit(Edit):
         table = set(_columns(self.con, layer))
         cols = [c for c in features.columns if c != features.geometry.name and c in table]
         codes = [str(c) for c in dict.fromkeys(codes)]
+        if "code" in table:
+            _index_codes(self.con, layer)
         old: dict[str, list[int]] = {}
         for chunk in range(0, len(codes), 500):
             part = codes[chunk : chunk + 500]

@@ -83,6 +83,7 @@ class PostGISStore(LayerStore):
             )
         self.schema = schema
         self._columns: dict[str, set[str]] = {}  # table columns of each layer, for tiles
+        self._indexed: set[str] = set()  # layers whose rows are indexed (_index_rows)
         # connections enough for a threaded service's requests at once (waitress: 16)
         self.engine = sa.create_engine(
             _engine_url(url), pool_pre_ping=True, pool_size=8, max_overflow=24
@@ -296,6 +297,7 @@ class PostGISStore(LayerStore):
                     f'RENAME TO "idx_{layer}_geometry"'
                 )
             )
+            _index_rows(con, self.schema, layer, "code" in gdf)
 
     def _write(self, layer, gdf, record, unchanged_since):
         with self.engine.begin() as con:
@@ -378,6 +380,15 @@ class PostGISStore(LayerStore):
             return _PostGISEdit(self, con).users()
 
 
+def _index_rows(con, schema: str, layer: str, coded: bool) -> None:
+    """Index a layer's row keys and codes, by which a save finds the features it replaces
+    (without them each save scans the table: 150,000 cells, tens of ms)."""
+    t = f'"{schema}"."{layer}"'
+    con.execute(sa.text(f'CREATE INDEX IF NOT EXISTS "idx_{layer}_row" ON {t} (_row)'))
+    if coded:
+        con.execute(sa.text(f'CREATE INDEX IF NOT EXISTS "idx_{layer}_code" ON {t} (code)'))
+
+
 class _PostGISEdit(Edit):
     def __init__(self, store: PostGISStore, con):
         self.store, self.con, self.s = store, con, store.schema
@@ -432,6 +443,9 @@ class _PostGISEdit(Edit):
         }
         cols = [c for c in features.columns if c != features.geometry.name and c in table]
         codes = [str(c) for c in dict.fromkeys(codes)]
+        if layer not in self.store._indexed:  # a layer stored before indexes were made
+            _index_rows(self.con, self.s, layer, "code" in table)
+            self.store._indexed.add(layer)
         old: dict[str, list[int]] = {}
         rows = self.con.execute(
             sa.text(f"SELECT _row, code FROM {t} WHERE code = ANY(:codes) ORDER BY _row"),
