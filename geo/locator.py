@@ -37,7 +37,7 @@ class Locator:
         self.crs = ds.metric_crs if present else None
         self._areas = {n: present[n] for n in partitions() if n in present}
         self._extents = {n: extent_layer(n, self._areas) for n in self._areas}
-        self._labels: dict[str, tuple] = {}
+        self._labels: dict[str, tuple] = {}  # made on first lookup: see _labels_of
         self._outlines: dict[str, object] = {}
         self._applies: dict[str, set] = {}
         self._index(self._areas)
@@ -63,13 +63,25 @@ class Locator:
         self._first = dict(zip(self._areas, np.cumsum([0] + [len(g) for g in geoms[:-1]]).tolist()))
         for name in changed:
             gdf = self._areas[name]
-            self._labels[name] = _labels(gdf)
+            self._labels.pop(name, None)
             if self._extents[name] is None:
                 self._outlines[name] = _outline(gdf.geometry.values)
             if not KINDS[name].covers_parent and "parent_code" in gdf:
                 self._applies[name] = set(gdf["parent_code"].astype(str))
             else:
                 self._applies.pop(name, None)
+
+    def _labels_of(self, name: str) -> tuple:
+        """Layer ``name``'s codes and names as plain arrays of text, made on first lookup
+        (an edit does not wait: 150,000 cells, 17 ms) and kept."""
+        found = self._labels.get(name)
+        if found is None:
+            gdf = self._areas[name]
+            found = self._labels[name] = (
+                gdf["code"].astype(str).to_numpy(),
+                gdf["name"].astype(str).to_numpy(),
+            )
+        return found
 
     def _tree(self) -> shapely.STRtree:
         """The index over every area layer's features (150,000 cells: 70 ms to build)."""
@@ -103,7 +115,7 @@ class Locator:
         layer_of = self._layer_of[hits]
         out: dict[str, dict] = {}
         for k, name in enumerate(self._areas):
-            codes, names = self._labels[name]
+            codes, names = self._labels_of(name)
             mine = hits[layer_of == k] - self._first[name]
             holders = [{"code": codes[i], "name": names[i]} for i in mine]
             out[name] = {"status": "overlap" if len(holders) > 1 else "one", "holders": holders}
@@ -164,8 +176,3 @@ def _outline(geoms):
     filled = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
     shapely.prepare(filled)
     return filled
-
-
-def _labels(gdf) -> tuple:
-    """Codes and names of a layer as plain arrays of text (read by every lookup)."""
-    return gdf["code"].astype(str).to_numpy(), gdf["name"].astype(str).to_numpy()
