@@ -333,3 +333,54 @@ def test_ids_numbered_again_after_a_change_are_the_ids_of_the_whole_layer():
         new = np.concatenate([codes[keep], rng.choice(sorted(changed), 2).astype(object)])
         carried = np.concatenate([ids[keep], [None, None]]).astype(object)
         assert (renumbered(new, carried, changed) == feature_ids(new)).all()
+
+
+def test_a_splice_in_place_and_a_splice_that_moves_rows_take_the_same_rows():
+    """A save that only replaces rows is spliced by copying and overwriting them; one that
+    adds or removes rows by joining and taking. Over random splices of both kinds, every
+    kind of column (arrays of objects and numbers, lists, tag rows, frames with text,
+    numbers and geometry, a column whose added dtype differs) comes out as taking the rows
+    one by one."""
+    import geopandas as gpd
+    import numpy as np
+
+    from layers.storage.edits import Splice
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n, k = int(rng.integers(1, 12)), int(rng.integers(0, 4))
+        if rng.random() < 0.5 and k <= n:  # in place: k rows replaced
+            order = np.arange(n)
+            order[rng.choice(n, k, replace=False)] = n + np.arange(k)
+        else:  # rows removed, replaced and added, in any order
+            order = rng.permutation(n + k)[: int(rng.integers(0, n + k + 1))]
+        plan = Splice(np.arange(k), order)
+        objs, new_objs = (
+            np.array([f"s{i}" for i in range(n)], dtype=object),
+            np.array([f"a{i}" for i in range(k)], dtype=object),
+        )
+        want = [[*objs, *new_objs][i] for i in order]
+        assert plan.array(objs, new_objs).tolist() == want
+        assert plan.items(list(objs), list(new_objs)) == want
+        nums = np.arange(n * 3).reshape(n, 3)
+        new_nums = -np.arange(1, k * 3 + 1).reshape(k, 3)
+        assert (
+            plan.array(nums, new_nums).tolist() == np.concatenate([nums, new_nums])[order].tolist()
+        )
+        frame = gpd.GeoDataFrame(
+            {"code": [f"c{i}" for i in range(n)], "households": np.arange(n)},
+            geometry=[shapely.Point(i, 0) for i in range(n)],
+            crs="EPSG:4490",
+        )
+        added = gpd.GeoDataFrame(
+            {
+                "code": pd.Series([f"n{i}" for i in range(k)], dtype="str"),
+                "households": np.arange(k) + 0.5,
+            },
+            geometry=[shapely.Point(i, 9) for i in range(k)],
+            crs="EPSG:4490",
+        )
+        out = plan.rows(frame, added)
+        whole = pd.concat([frame, added], ignore_index=True).iloc[order].reset_index(drop=True)
+        assert isinstance(out, gpd.GeoDataFrame) and out.crs == frame.crs
+        pd.testing.assert_frame_equal(pd.DataFrame(out), pd.DataFrame(whole))
