@@ -67,6 +67,7 @@ class Dataset(Mapping):
         self._metric_crs = CRS.from_user_input(metric_crs) if metric_crs is not None else None
         self.name = name
         self._projected: dict[tuple[str, str], gpd.GeoDataFrame] = {}
+        self._codes: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -87,6 +88,18 @@ class Dataset(Mapping):
     def __repr__(self) -> str:
         inside = ", ".join(f"{n}: {len(g)}" for n, g in self._layers.items())
         return f"<Dataset {self.name or ''} {{{inside}}}>".replace("  ", " ")
+
+    def codes(self, layer: str) -> np.ndarray:
+        """``layer``'s codes as an array of text (objects), in row order: made once and
+        kept (finding features by code then costs a comparison, not a conversion of the
+        column: 150,000 cells, 5 ms). Do not modify it."""
+        with self._lock:
+            found = self._codes.get(layer)
+        if found is None:
+            found = self._layers[layer]["code"].astype(str).to_numpy(dtype=object)
+            with self._lock:
+                found = self._codes.setdefault(layer, found)
+        return found
 
     def present(self, names=None) -> list[str]:
         """The layers (of ``names``, default all) that hold at least one feature."""

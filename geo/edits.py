@@ -31,6 +31,7 @@ from geo.crs import reproject, to_crs
 from geo.dataset import Dataset
 from geo.errors import InputError, NotFound
 from geo.findings import Tolerances, new_since
+from geo.frames import taken_rows
 from geo.kinds import KINDS, hierarchy, population_kinds
 from geo.strict_json import finite
 
@@ -244,7 +245,10 @@ class PreviewBase:
 
     def __init__(self, layers, *, keep: PreviewBase | None = None, changed=()):
         """``keep``: the base of the version before a change of the grid cells
-        ``changed`` (codes): its checks of neighbourhoods without them are kept."""
+        ``changed`` (codes): its checks of neighbourhoods without them are kept, and its
+        metric CRS (chosen once for the dataset, as the served copy keeps it)."""
+        if keep is not None and not isinstance(layers, Dataset):
+            layers = keep.layers.subset(layers)
         ds = Dataset.of(layers)
         if "grid" not in ds:
             raise NotFound("this dataset has no grid layer", zh="该数据集没有网格图层")
@@ -335,9 +339,10 @@ def _changed_cells(base: PreviewBase, op: dict):
     return changed, cells
 
 
-def _one_cell(grid: gpd.GeoDataFrame, code: str) -> gpd.GeoDataFrame:
-    """The one row of ``grid`` with ``code``; NotFound when there is none or several."""
-    hits = np.flatnonzero(grid["code"].astype(str).to_numpy() == code)
+def _one_cell(grid: gpd.GeoDataFrame, codes: np.ndarray, code: str) -> gpd.GeoDataFrame:
+    """The one row of ``grid`` (its ``codes``) with ``code``; NotFound when there is none
+    or several."""
+    hits = np.flatnonzero(codes == code)
     if len(hits) != 1:
         raise NotFound(
             f"{len(hits)} features in 'grid' have code '{code}'",
@@ -356,16 +361,16 @@ def _updated(rows: gpd.GeoDataFrame, geom, props: dict) -> gpd.GeoDataFrame:
     return changed
 
 
-def _as_sent(grid: gpd.GeoDataFrame, op: dict) -> gpd.GeoDataFrame:
+def _as_sent(grid: gpd.GeoDataFrame, codes: np.ndarray, op: dict) -> gpd.GeoDataFrame:
     """The one cell an ``update``, ``create`` or ``delete`` sets (stored CRS; a deleted
-    cell has an empty geometry)."""
+    cell has an empty geometry); ``codes``: the grid's."""
     if op["op"] == "delete":
-        gone = _one_cell(grid, _code(op)).copy().reset_index(drop=True)
+        gone = _one_cell(grid, codes, _code(op)).copy().reset_index(drop=True)
         gone["geometry"] = shapely.Polygon()
         return gone
     geom, props = _update_feature(op.get("feature"))
     if op["op"] == "update":
-        return _updated(_one_cell(grid, _code(op)), geom, props)
+        return _updated(_one_cell(grid, codes, _code(op)), geom, props)
     parent = props.get("parent_code")
     if not isinstance(parent, str) or not parent:
         raise InputError(
@@ -373,7 +378,7 @@ def _as_sent(grid: gpd.GeoDataFrame, op: dict) -> gpd.GeoDataFrame:
             zh="新网格须在 properties.parent_code 中给出所属社区编码",
         )
     code = props.get("code") or redraw.next_codes(grid["code"], parent, 1)[0]
-    if not isinstance(code, str) or (grid["code"].astype(str) == code).any():
+    if not isinstance(code, str) or (codes == code).any():
         raise InputError(
             f"there is already a cell with code '{code}'", zh=f"编码为 {code} 的网格已存在"
         )
@@ -461,55 +466,49 @@ def _figures(population, changed, cells):
     return redraw.reapportion(before, changed, population)
 
 
-def _summaries(cells, changed) -> list[dict]:
-    """Per changed cell: status and figures before and after."""
-    old = cells.set_index(cells["code"].astype(str))
+def _summaries(cells, codes: np.ndarray, changed) -> list[dict]:
+    """Per changed cell: status and figures before and after (``codes``: the cells')."""
     out = []
     for row in changed.itertuples(index=False):
-        had = row.code in old.index
+        at = np.flatnonzero(codes == row.code)
+        was = cells.iloc[int(at[0])] if len(at) else None
         gone = row.geometry.is_empty
         rec = {
             "code": row.code,
             "name": row.name,
             "parent_code": row.parent_code,
-            "status": "removed" if gone else ("changed" if had else "added"),
+            "status": "removed" if gone else ("changed" if was is not None else "added"),
         }
         for f in redraw.FIGURES:
             if f in changed:
                 value = getattr(row, f)
                 rec[f] = None if gone or pd.isna(value) else int(value)
                 rec[f + "_before"] = (
-                    int(old.loc[row.code, f]) if had and pd.notna(old.loc[row.code, f]) else None
+                    int(was[f]) if was is not None and f in was and pd.notna(was[f]) else None
                 )
         rec["area_m2"] = round(row.geometry.area, 1)
-        rec["area_m2_before"] = round(old.loc[row.code].geometry.area, 1) if had else None
+        rec["area_m2_before"] = round(was.geometry.area, 1) if was is not None else None
         out.append(rec)
     return out
 
 
-def _new_grid(grid, changed_stored):
-    """The stored grid layer with the changed cells replaced, added or removed: existing
-    cells keep their place, a changed cell takes its code's first place, a new one comes
-    last (at the cost of the change, and one sort)."""
-    codes = grid["code"].astype(str).to_numpy()
+def _new_grid(grid, codes: np.ndarray, changed_stored) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """The stored grid layer (its ``codes``) with the changed cells replaced, added or
+    removed, and its codes: existing cells keep their place, a changed cell takes its
+    code's first place, a new one comes last (at the cost of the change, and one sort)."""
     changed = changed_stored["code"].astype(str).to_numpy()
     gone = np.isin(codes, changed)
     live = changed_stored[~changed_stored.geometry.is_empty]
-    cols = [c for c in grid.columns if c in live.columns or c == "geometry"]
     first: dict[str, int] = {}
     for i in np.flatnonzero(gone):
         first.setdefault(codes[i], int(i))
-    live_codes = live["code"].astype(str).to_numpy()
-    rank = np.concatenate(
-        [
-            np.flatnonzero(~gone),
-            [first.get(c, len(codes) + k) for k, c in enumerate(live_codes)],
-        ]
-    )
-    merged = pd.concat([grid[~gone], live[cols]], ignore_index=True)
-    return gpd.GeoDataFrame(
-        merged.iloc[np.argsort(rank, kind="stable")], geometry="geometry", crs=grid.crs
-    ).reset_index(drop=True)
+    live_codes = live["code"].astype(str).to_numpy(dtype=object)
+    kept = np.flatnonzero(~gone)
+    rank = np.concatenate([kept, [first.get(c, len(codes) + k) for k, c in enumerate(live_codes)]])
+    order = np.concatenate([kept, len(codes) + np.arange(len(live))])
+    order = order[np.argsort(rank, kind="stable")]
+    added = live.reindex(columns=grid.columns)
+    return taken_rows(grid, added, order), np.concatenate([codes, live_codes])[order]
 
 
 class Planned:
@@ -522,9 +521,11 @@ class Planned:
     """
 
     def __init__(self, op, changed, grid, cells, method, new_findings, **basis):
-        self.op, self.changed, self.grid = op, changed, grid
+        self.op, self.changed = op, changed
+        self.grid, self.grid_codes = grid  # the grid after, and its codes
         self.cells, self.method, self.new_findings = cells, method, new_findings
         self.before = basis.get("before")
+        self.before_codes = basis.get("before_codes")
         self.depends: set[str] = basis.get("depends", set())
         self.envelope = basis.get("envelope")
 
@@ -538,11 +539,12 @@ class Planned:
         return json.loads(live.to_crs("EPSG:4326").to_json(drop_id=True, na="null"))
 
 
-def _in_place(grid, cells, stored, changed) -> bool:
+def _in_place(grid, codes: np.ndarray, cells, stored, changed) -> bool:
     """Whether the one updated cell keeps its code, its parent and its outline, to within
-    the noise width (:class:`geo.findings.Tolerances`, metres in the metric CRS)."""
+    the noise width (:class:`geo.findings.Tolerances`, metres in the metric CRS);
+    ``codes``: the grid's."""
     code = str(stored["code"].iloc[0])
-    where = np.flatnonzero(grid["code"].astype(str).to_numpy() == code)
+    where = np.flatnonzero(codes == code)
     if len(stored) != 1 or len(where) != 1:
         return False
     i = where[0]
@@ -565,30 +567,30 @@ def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
     if base is None:
         base = PreviewBase(layers)
     ds = base.layers
-    grid = ds["grid"]
+    grid, codes = ds["grid"], ds.codes("grid")
     cells = base.metric["grid"]
     if op.get("op") in _AS_SENT:  # figures as the editor set them, geometry as sent
-        stored = _as_sent(grid, op)
+        stored = _as_sent(grid, codes, op)
         changed, method = to_crs(stored, base.crs), None
     else:
         changed, cells = _changed_cells(base, op)
         changed, method = _figures(base.population, changed, cells)
         stored = to_crs(changed, grid.crs)
-    if op.get("op") == "update" and _in_place(grid, cells, stored, changed):
+    if op.get("op") == "update" and _in_place(grid, codes, cells, stored, changed):
         # the cell stays where it was (to within noise) under the same code and parent:
         # no rule reads households, population or names (geo.findings.RULES), so the
         # change adds no finding, and the stored outline is kept exactly as it was
         code = str(stored["code"].iloc[0])
-        old = grid[grid["code"].astype(str) == code]
-        stored["geometry"] = old.geometry.to_numpy()
+        stored["geometry"] = grid.geometry.to_numpy()[codes == code]
         return Planned(
             "update",
             stored,
-            _new_grid(grid, stored),
-            _summaries(cells, changed),
+            _new_grid(grid, codes, stored),
+            _summaries(cells, codes, changed),
             None,
             [],
             before=grid,
+            before_codes=codes,
             depends={code},  # and nothing around it
             envelope=None,
         )
@@ -597,9 +599,9 @@ def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
         stored.loc[bad, "geometry"] = shapely.make_valid(
             stored.geometry[bad].values, method="structure"
         )
-    new_grid = _new_grid(grid, stored)
+    new_grid, new_codes = _new_grid(grid, codes, stored)
     region = list(stored.geometry[~stored.geometry.is_empty]) + list(
-        grid.geometry[grid["code"].astype(str).isin(stored["code"])]
+        grid.geometry.to_numpy()[np.isin(codes, stored["code"].astype(str).to_numpy())]
     )
     before = base.check_before(region)
     hood = neighbourhood(ds.subset(grid=new_grid), region)
@@ -607,11 +609,12 @@ def plan(layers, op: dict, base: PreviewBase | None = None) -> Planned:
     return Planned(
         op.get("op"),
         stored,
-        new_grid,
-        _summaries(cells, changed),
+        (new_grid, new_codes),
+        _summaries(cells, codes, changed),
         method,
         _new_findings(before, after),
         before=grid,
+        before_codes=codes,
         depends={*hood["grid"]["code"].astype(str), *stored["code"].astype(str)},
         envelope=shapely.box(*shapely.total_bounds([*region, *hood["grid"].geometry.values])),
     )
@@ -640,8 +643,8 @@ def preview_feature(layers, code: str, feature: dict, base: PreviewBase | None =
     base = base or PreviewBase(layers)
     planned = plan(layers, {"op": "update", "code": code, "feature": feature}, base)
     grid = base.layers["grid"]
-    i = int(np.flatnonzero(grid["code"].astype(str).to_numpy() == code)[0])
-    j = int(np.flatnonzero(planned.grid["code"].astype(str).to_numpy() == code)[0])
+    i = int(np.flatnonzero(planned.before_codes == code)[0])
+    j = int(np.flatnonzero(planned.grid_codes == code)[0])
     return {
         "before": feature_json(grid, i),
         "after": feature_json(planned.grid, j),

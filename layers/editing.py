@@ -230,16 +230,15 @@ def _save(
                 if "grid" not in layers:
                     raise NotFound("this dataset has no grid layer", zh="该数据集没有网格图层")
                 planned = plan(layers, op)
-            grid = planned.before
-            codes = grid["code"].astype(str).to_numpy()
-            existing = set(codes)
+            grid, codes = planned.before, planned.before_codes
+            existing = [c for c in planned.codes if (codes == c).any()]
             # an existing cell the change reaches that the editor did not read is stale too
-            check_base(e, "grid", {c: base.get(c, -1) for c in planned.codes if c in existing})
+            check_base(e, "grid", {c: base.get(c, -1) for c in existing})
             new = planned.new_findings
             if new and not (accepted and accepted.strip()):
                 raise EditRejected(new)
             e.write_features("grid", planned.changed, planned.codes)
-            after_codes = planned.grid["code"].astype(str).to_numpy()
+            after_codes = planned.grid_codes
             change_id, records = None, []
             for code in planned.codes:
                 was = (codes == code).nonzero()[0]
