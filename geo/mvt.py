@@ -75,9 +75,25 @@ class Tags:
     def added(self, columns: dict, n: int) -> Tags:
         """This table with rows for ``n`` more features after its own, their values in
         ``columns`` ({key: one value per feature})."""
+        keys, ids, rows = self._grown(columns, n)
+        return Tags(keys, np.concatenate([ids, rows]), self.values, self._index)
+
+    def spliced(self, plan, columns: dict, n: int) -> Tags:
+        """The table after a save: ``plan`` (:class:`layers.storage.edits.Splice`) says
+        which of this table's rows and of the ``n`` entering features' (values in
+        ``columns``) come where; a save that only replaces features costs a copy."""
+        keys, ids, rows = self._grown(columns, n)
+        return Tags(keys, plan.array(ids, rows), self.values, self._index)
+
+    def _grown(self, columns: dict, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The keys with those of ``columns`` added, this table's rows for them, and the
+        rows of ``n`` features whose values are ``columns``: their new values are added
+        to :attr:`values`."""
         keys = self.keys + [k for k in columns if k not in self.keys]
-        ids = np.full((len(self) + n, len(keys)), -1, dtype=np.int64)
-        ids[: len(self), : len(self.keys)] = self.ids
+        ids = self.ids
+        if len(keys) > len(self.keys):
+            ids = np.pad(ids, ((0, 0), (0, len(keys) - len(self.keys))), constant_values=-1)
+        rows = np.full((n, len(keys)), -1, dtype=np.int64)
         fresh: list[tuple[type, object]] = []
         for j, k in enumerate(keys):
             if k not in columns:
@@ -89,9 +105,9 @@ class Tags:
                 found[u] = self._index[tags[u]] = len(self._index)  # of a column differ)
                 fresh.append(tags[u])
             at = np.array(found + [-1], dtype=np.int64)  # at[-1]: missing
-            ids[len(self) :, j] = at[codes]
+            rows[:, j] = at[codes]
         self.values.extend(_values(fresh))
-        return Tags(keys, ids, self.values, self._index)
+        return keys, ids, rows
 
     def records(self, rows) -> list[dict]:
         """The properties of the features at ``rows``, one dict each (for the rare tile
@@ -101,11 +117,6 @@ class Tags:
             {k: value[i] for k, i in zip(self.keys, row) if i >= 0}
             for row in self.ids[np.asarray(rows, dtype=np.int64)].tolist()
         ]
-
-    def taken(self, rows) -> Tags:
-        """The table of the features at ``rows`` (positions in this one), in that order."""
-        rows = np.asarray(rows, dtype=np.int64)
-        return Tags(self.keys, self.ids[rows], self.values, self._index)
 
     def for_tile(self, rows) -> tuple[list[str], bytes, np.ndarray, np.ndarray]:
         """What the features at ``rows`` need in one tile: the keys they use, those values

@@ -343,13 +343,12 @@ class TileLayer:
         placed = np.flatnonzero(plan.order >= n)
         entering[plan.order[placed] - n] = ids[placed]
         geoms = spliced(self.geoms, new_geoms)
-        rows = plan.array(np.arange(n), n + np.arange(len(new_geoms)))
-        tags = self.tags.added(_columns(added, entering, self.columns), len(added))
+        tags = self.tags.spliced(plan, _columns(added, entering, self.columns), len(added))
         layer = TileLayer(
             self.name,
             geoms,
             self.columns,
-            tags.taken(rows),
+            tags,
             np.asarray(codes, dtype=object),
             plan.array(self.groups, groups),
             self.polygonal,

@@ -140,19 +140,29 @@ def test_gdal_reads_the_tiles(tmp_path):
     assert (frame.geometry.area > 0).all()
 
 
-def test_a_table_carried_through_a_save_writes_the_same_tiles_as_a_fresh_one():
-    """A tile layer's tag table is worked out once and carried through saves
-    (added, then taken in the layer's new order): its tiles are byte for byte those
-    of a table made afresh, and a value keeps its type (7 an int, 7.0 a double)."""
+@pytest.mark.parametrize("in_place", [True, False])
+def test_a_table_carried_through_a_save_writes_the_same_tiles_as_a_fresh_one(in_place):
+    """A tile layer's tag table is worked out once and carried through saves (spliced:
+    a save that replaces a feature in place, or one that moves it to the end): its tiles
+    are byte for byte those of a table made afresh, and a value keeps its type (7 an
+    int, 7.0 a double)."""
+    from layers.storage.edits import Splice
+
     geoms = _polygons(60)
     props = _props(len(geoms))
     changed = [dict(props[3], households=7, share=7.0, 名称="新网格")]
-    rows = np.array([0, 1, 2, len(props), *range(4, len(props))])  # feature 3 replaced
-    carried = Tags.of(props).added({k: [v] for k, v in changed[0].items()}, 1).taken(rows)
-    fresh = Tags.of(props[:3] + changed + props[4:])
+    if in_place:  # feature 3 replaced where it is
+        rows = np.array([0, 1, 2, len(props), *range(4, len(props))])
+        after = props[:3] + changed + props[4:]
+    else:  # feature 3 removed, the changed one last
+        rows = np.array([0, 1, 2, *range(4, len(props)), len(props)])
+        after = props[:3] + props[4:] + changed
+    plan = Splice(np.array([0]), rows)
+    carried = Tags.of(props).spliced(plan, {k: [v] for k, v in changed[0].items()}, 1)
+    fresh = Tags.of(after)
     everyone = np.arange(len(geoms))
     data = encode_tile([("grid", geoms, (carried, everyone))])
     assert data == encode_tile([("grid", geoms, (fresh, everyone))])
-    got = _decode(data)["grid"]["features"][3]["properties"]
+    got = _decode(data)["grid"]["features"][list(rows).index(len(props))]["properties"]
     assert got["名称"] == "新网格"
     assert type(got["households"]) is int and type(got["share"]) is float

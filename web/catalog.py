@@ -109,7 +109,7 @@ def renumbered(codes: np.ndarray, ids: np.ndarray, changed: set[str]) -> np.ndar
     those codes' features are numbered again (the others' order among themselves is
     kept), at the cost of the change rather than of sorting every code."""
     out = ids.copy()
-    hit = np.flatnonzero(pd.Series(codes).isin(changed).to_numpy())
+    hit = np.flatnonzero(np.isin(codes, list(changed)))  # a few codes: compared in turn
     for code, where in pd.Series(hit).groupby(codes[hit].astype(str)).groups.items():
         where = hit[np.asarray(where)]
         out[where] = (
@@ -526,8 +526,8 @@ class Catalog:
         from layers.storage.edits import Splice
 
         stored = self.stored["grid"]
-        plan, entered = Splice.chain(
-            stored["code"].to_numpy(), [(saved.features, saved.codes) for saved in saves]
+        plan, entered = Splice.chain(  # the served codes: the stored grid's, as text
+            self.collections["grid"].codes, [(saved.features, saved.codes) for saved in saves]
         )
         added = pd.concat(
             [
@@ -693,12 +693,13 @@ class Catalog:
             )
         ex = self._responsible(gdf)
         parent = self.layers.get(KINDS[name].parent)
-        names = (
-            dict(zip(parent["code"].astype(str), parent["name"].astype(str)))
-            if parent is not None and "code" in parent and "name" in parent
-            else {}
-        )
-        ex["parent_name"] = gdf["parent_code"].astype(str).map(names).to_numpy()
+        wanted = gdf["parent_code"].astype(str)
+        names = {}
+        if parent is not None and "code" in parent and "name" in parent:
+            # the parents of these features only: a save's cell needs one of 12,000
+            hit = parent[parent["code"].astype(str).isin(wanted.unique())]
+            names = dict(zip(hit["code"].astype(str), hit["name"].astype(str)))
+        ex["parent_name"] = wanted.map(names).to_numpy()
         if name == "grid":
             for theme, prop in THEME_PROPERTIES.items():
                 if prop not in gdf:
