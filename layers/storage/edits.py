@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.frames import taken_rows
+from geo.frames import in_place, taken_rows
 from layers.schema import conform
 
 __all__ = [
@@ -331,20 +331,9 @@ class Splice:
         in; a fresh RangeIndex; a GeoDataFrame if ``stored`` is one."""
         return taken_rows(stored, added, self.order)
 
-    def _in_place(self, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """For ``n`` stored rows, when the splice keeps every row where it was and only
-        replaces some (a save that changed features without adding or removing any):
-        the positions replaced and the added row each takes; else None."""
-        if len(self.order) != n:
-            return None
-        moved = np.flatnonzero(self.order != np.arange(n))
-        if (self.order[moved] < n).any():
-            return None
-        return moved, self.order[moved] - n
-
     def items(self, stored, added) -> list:
         """The same for plain sequences (``added``: one item per :attr:`added`)."""
-        replaced = self._in_place(len(stored))
+        replaced = in_place(self.order, len(stored))
         if replaced is None:
             return list(self.array(stored, added))
         out, added = list(stored), list(added)
@@ -356,7 +345,7 @@ class Splice:
         """The same as a NumPy array (of objects unless both are arrays of one dtype)."""
         if isinstance(stored, np.ndarray) and isinstance(added, np.ndarray):
             if stored.dtype == added.dtype:
-                replaced = self._in_place(len(stored))
+                replaced = in_place(self.order, len(stored))
                 if replaced is not None:
                     out = stored.copy()
                     out[replaced[0]] = added[replaced[1]]
