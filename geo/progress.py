@@ -27,6 +27,7 @@ STEPS = {
     "parts": ("{n} parts in {zones} zone(s)", "分为 {n} 片，{zones} 个投影带"),
     "part": ("part {i} of {n}{where}", "第 {i}/{n} 片"),
     "jurisdictions": ("jurisdictions", "辖区"),
+    "recheck": ("near the {n:,} cell(s) saved", "已保存的 {n:,} 个网格附近"),
 }
 
 

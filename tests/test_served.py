@@ -384,3 +384,38 @@ def test_a_splice_in_place_and_a_splice_that_moves_rows_take_the_same_rows():
         whole = pd.concat([frame, added], ignore_index=True).iloc[order].reset_index(drop=True)
         assert isinstance(out, gpd.GeoDataFrame) and out.crs == frame.crs
         pd.testing.assert_frame_equal(pd.DataFrame(out), pd.DataFrame(whole))
+
+
+def test_the_check_after_saves_of_cells_is_made_near_them_as_the_whole_check_finds(
+    catalog, monkeypatch
+):
+    """Once the dataset is checked, a save of cells is checked again near them only
+    (geo.recheck): the whole check does not run again, and the report is what it finds."""
+    import geo
+    from geo.checker import check_dataset
+    from geo.recheck import _keys
+
+    def rev(code):
+        return catalog.revisions().get(code, 0)
+
+    first = set(_keys(catalog.report().findings))  # the first check: the whole dataset
+
+    def whole(*_a, **_k):
+        raise AssertionError("the whole dataset was checked again")
+
+    monkeypatch.setattr(geo, "check", whole)
+    feature = _feature(catalog, CELL)  # pushed 30 m into its neighbours: overlaps
+    grown = shapely.buffer(shapely.geometry.shape(feature["geometry"]), 0.0003)
+    feature["geometry"], feature["properties"] = mapping(grown), {}
+    update_feature(catalog.store, "grid", CELL, feature, base_revision=rev(CELL),
+                   author="ana", reason="survey", accepted="checked", served=catalog)  # fmt: skip
+    got, want = catalog.report(), check_dataset(catalog.layers)
+    assert sorted(_keys(got.findings)) == sorted(_keys(want.findings))
+    assert any(CELL in k for k in set(_keys(got.findings)) - first)  # its new overlaps
+    apply_change(catalog.store, {"op": "split", "code": CELL, "line": _line_across(catalog, CELL)},
+                 base={CELL: rev(CELL)}, author="ana", reason="too big", accepted="checked",
+                 served=catalog)  # fmt: skip
+    got, want = catalog.report(), check_dataset(catalog.layers)
+    assert sorted(_keys(got.findings)) == sorted(_keys(want.findings))
+    for name, table in want.alignment.items():
+        pd.testing.assert_frame_equal(got.alignment[name], table, rtol=1e-9)

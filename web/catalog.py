@@ -24,6 +24,7 @@ import pandas as pd
 import shapely
 
 import geo
+from geo import recheck
 from geo.access import Access
 from geo.checker import Report
 from geo.crs import to_crs
@@ -39,6 +40,7 @@ from geo.kinds import (
     partitions,
 )
 from geo.locator import Locator
+from geo.progress import step
 from geo.report import FINDINGS_LAYERS, findings_layers
 from geo.sindex import SplicedIndex
 from geo.themes import NO_DATA, THEMES, classify, grid_figures
@@ -327,12 +329,14 @@ THEME_PROPERTIES = {
 
 @dataclass(frozen=True)
 class Checked:
-    """A check of the served layers: the report, each finding as GeoJSON text, and the
-    findings collections."""
+    """A check of the served layers: the report, each finding as GeoJSON text, the
+    findings collections, and the layers checked (the next check, after saves of cells,
+    is made from this one: :func:`geo.recheck.rechecked`)."""
 
     report: Report
     features: list[str]
     collections: dict[str, Collection]
+    layers: Dataset
 
 
 class Catalog:
@@ -357,6 +361,8 @@ class Catalog:
         self._showing = threading.Condition(self._lock)
         self._checking = threading.Lock()  # one check at a time
         self._running: CheckRun | None = None  # what the check under way is doing
+        self._kept: Checked | None = None  # the last check kept (of an earlier version)
+        self._cells_since: list[str] | None = None  # cells saved since it (None: more)
         self._last_check_s: float | None = None  # how long the last check took
         self._planning = threading.Lock()  # edits planned and previewed one at a time
         self._building_access = threading.Lock()
@@ -555,6 +561,8 @@ class Catalog:
             plan.rows(lonlat, added), geometry=lonlat.geometry.name, crs=lonlat.crs
         )
         self.layers = self.layers.subset(grid=lonlat)
+        if self._cells_since is not None:  # the next check is made near them
+            self._cells_since.extend(changed)
         self.locator = self.locator.with_area("grid", lonlat)
         figures = grid_figures(added, metric_crs=self.layers.metric_crs)
         self._figures = plan.rows(self._figures, figures)
@@ -613,6 +621,7 @@ class Catalog:
             name=self.location,
         )
         self.layers = layers
+        self._cells_since = None  # not only cells changed: the next check is whole
         if keep and changed in partitions():
             self.locator = self.locator.with_area(changed, layers[changed])
         elif keep and changed != "facility":
@@ -774,9 +783,16 @@ class Catalog:
                 if wanted is not None and self.version != wanted:
                     return None
                 layers, version = self.layers, self.version
+                kept, cells = self._kept, self._cells_since
+                cells = None if cells is None else list(cells)
             run = self._running = CheckRun(time.monotonic())
             try:
-                report = geo.check(layers, progress=run.told)
+                if kept is not None and cells is not None and recheck.applies(layers):
+                    # only grid cells changed since the check kept: checked near them
+                    run.told(step("recheck", n=len(set(cells))))
+                    report = recheck.rechecked(kept.report, kept.layers, layers, cells)
+                else:
+                    report = geo.check(layers, progress=run.told)
             finally:
                 self._running = None
             self._last_check_s = time.monotonic() - run.started
@@ -787,10 +803,14 @@ class Catalog:
                     name: Collection.from_frame(name, gdf)
                     for name, gdf in findings_layers(report.findings).items()
                 },
+                layers,
             )
             with self._lock:
-                if self.version == version:
-                    self._check = checked
+                # kept if no save came meanwhile (a save replaces the layers before it
+                # counts its cells in _cells_since: see _splice_grid)
+                if self.version == version and self.layers is layers:
+                    self._check = self._kept = checked
+                    self._cells_since = []
             return checked
 
     def check_status(self) -> dict:
