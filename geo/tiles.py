@@ -387,9 +387,10 @@ class TileLayer:
         dirty, self.dirty = self.dirty, set()
         if not dirty or not self.bands:
             return np.empty((0, 4))
-        before = {b: g.copy() for b, g in self.bands.items()}
+        rows = np.flatnonzero(np.isin(self.groups, list(dirty)))  # only these can move
+        before = {b: g[rows] for b, g in self.bands.items()}
         self.generalised(only=dirty, initializer=initializer)
-        moved = np.zeros(len(self.geoms), dtype=bool)
+        moved = np.zeros(len(rows), dtype=bool)
         for b, g in before.items():
-            moved |= ~shapely.equals_exact(g, self.bands[b], 0.0)
-        return shapely.bounds(self.geoms[moved]).reshape(-1, 4)
+            moved |= ~shapely.equals_exact(g, self.bands[b][rows], 0.0)
+        return shapely.bounds(self.geoms[rows[moved]]).reshape(-1, 4)

@@ -255,9 +255,7 @@ class Collection:
         and those whose id changed with them (``code.1``, …), are prepared again when
         served; the same as :meth:`from_frame` on the whole layer after the save."""
         added = added.reindex(columns=self.table.columns)
-        table = gpd.GeoDataFrame(
-            splice.rows(self.table, added), geometry=self.table.geometry.name, crs=self.table.crs
-        )
+        table = splice.rows(self.table, added)  # a GeoDataFrame, as the table is
         entering = added["code"].astype(str).to_numpy(dtype=object)
         codes = splice.array(self.codes, entering)
         carried = splice.array(self.ids, np.full(len(added), None, dtype=object))
@@ -551,15 +549,10 @@ class Catalog:
         added = gpd.GeoDataFrame(added, geometry=stored.geometry.name, crs=stored.crs)
         revisions = {code: rev for saved in saves for code, rev in saved.revisions.items()}
         changed = {str(code) for saved in saves for code in saved.codes}
-        grid = gpd.GeoDataFrame(
-            plan.rows(stored, added), geometry=stored.geometry.name, crs=stored.crs
-        )
+        grid = plan.rows(stored, added)
         self.stored = {**self.stored, "grid": grid}
         added = to_crs(added, "EPSG:4326")
-        lonlat = self.layers["grid"]
-        lonlat = gpd.GeoDataFrame(
-            plan.rows(lonlat, added), geometry=lonlat.geometry.name, crs=lonlat.crs
-        )
+        lonlat = plan.rows(self.layers["grid"], added)
         self.layers = self.layers.subset(grid=lonlat)
         if self._cells_since is not None:  # the next check is made near them
             self._cells_since.extend(changed)
@@ -861,11 +854,12 @@ class Catalog:
         features it concerns beside their codes (looked up in the finding's layer, then
         its parent layer, then any layer: a misaligned station names its street)."""
         lonlat = report.findings_lonlat()
-        names = {
-            n: dict(zip(g["code"].astype(str), g["name"].astype(str)))
-            for n, g in layers.items()
-            if "code" in g.columns and "name" in g.columns
-        }
+        named = sorted({str(c) for feats in lonlat["features"] for c in feats})
+        names = {}  # the names of the features findings concern, not of every feature
+        for n, g in layers.items():
+            if "code" in g.columns and "name" in g.columns:
+                hit = g[g["code"].astype(str).isin(named).to_numpy()]
+                names[n] = dict(zip(hit["code"].astype(str), hit["name"].astype(str)))
 
         def name_of(code, *prefer):
             for n in [*prefer, *names]:

@@ -35,6 +35,7 @@ __all__ = ["Tile", "TileCache", "BUDGET"]
 
 BUDGET = 256 * 2**20  # bytes of tiles kept (raw and gzipped)
 BUILD_WAIT = 120.0  # seconds a request waits for its turn to build a tile
+SAVES_PAUSE = 2.0  # seconds without a save before the groups saves changed are generalised
 log = logging.getLogger("gridmap")
 
 
@@ -219,7 +220,7 @@ class TileCache:
             state.generation += 1
             self._drop_touching(name, boxes, zooms=range(0, MAX_ZOOM + 1))
         if layer.dirty:
-            self._generalise_later(name)
+            self._generalise_later(name, quiet=SAVES_PAUSE)
 
     def forget(self, name: str | None = None) -> None:
         """Drop layer ``name``'s tiles and tile layer (every layer's when None)."""
@@ -229,19 +230,30 @@ class TileCache:
                 self._layers.pop(n, None)
 
     # ------------------------------------------------------------------ background
-    def _generalise_later(self, name: str) -> None:
+    def _generalise_later(self, name: str, quiet: float = 0.0) -> None:
         """Generalise layer ``name`` (or the groups a save changed) in the background, and
-        then drop the low-zoom tiles that were drawn before it or that it changes."""
+        then drop the low-zoom tiles that were drawn before it or that it changes;
+        ``quiet``: first wait until no save came for that many seconds (the groups a
+        burst of saves changed are generalised once, and not while the saves go on)."""
         with self._lock:
             if name in self._generalising:
                 return
             self._generalising.add(name)
         threading.Thread(
-            target=self._generalise, args=(name,), name="gridmap-generalise", daemon=True
+            target=self._generalise, args=(name, quiet), name="gridmap-generalise", daemon=True
         ).start()
 
-    def _generalise(self, name: str) -> None:
+    def _generalise(self, name: str, quiet: float = 0.0) -> None:
         try:
+            seen = None
+            while quiet:  # until saves pause
+                with self._lock:
+                    state = self._layers.get(name)
+                    now = None if state is None else (id(state), state.generation)
+                if now == seen:
+                    break
+                seen = now
+                time.sleep(quiet)
             while True:
                 with self._lock:
                     state = self._layers.get(name)

@@ -258,7 +258,7 @@ def measure(dataset: str, args, procs) -> None:
         times.append(time.perf_counter() - t)
     print(
         f"saves: {len(times)}, p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms "
-        f"(target p95 < 300 ms)"
+        f"(target p95 < 300 ms); each: {' '.join(f'{t * 1000:.0f}' for t in times)}"
     )
     t = time.perf_counter()
     near = wait_for_check(base, after=0.5)
