@@ -19,6 +19,8 @@ into one tile. Anything else (a layer mixing families) goes to ``mapbox-vector-t
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -135,7 +137,11 @@ class Tags:
         used, local = used[order], rank[local]
         pairs = np.stack([np.broadcast_to(key_no, sub.shape)[present], local], axis=1).ravel()
         keys = [k for k, u in zip(self.keys, used_keys) if u]
-        values = b"".join([self.values[i] for i in used.tolist()])
+        picked = used.tolist()
+        if len(picked) > 1:  # picked in C: a tile of 230 cells uses 700 values
+            values = b"".join(operator.itemgetter(*picked)(self.values))
+        else:
+            values = b"".join(self.values[i] for i in picked)
         return keys, values, pairs, 2 * present.sum(axis=1)
 
 
