@@ -45,7 +45,7 @@ from geo.report import FINDINGS_LAYERS, findings_layers
 from geo.sindex import SplicedIndex
 from geo.themes import NO_DATA, THEMES, classify, grid_figures
 from layers.storage import open_store
-from web.tilecache import TileCache
+from web.tilecache import TileCache, in_background
 
 __all__ = ["Collection", "Catalog", "plain"]
 
@@ -678,6 +678,7 @@ class Catalog:
         ]
 
     def _check_when_quiet(self, version, delay: float) -> None:
+        in_background()  # requests first: the check of a province takes both cores
         time.sleep(delay)
         if self.version == version:
             self._checked(wanted=version)
