@@ -242,7 +242,8 @@ class Collection:
         if not missing:
             return
         columns = [c for c in self.table.columns if c != self.table.geometry.name]
-        records = self.table[columns].iloc[missing].to_dict("records")
+        # the rows first: selecting columns first copies every row (150,000: 14 ms)
+        records = self.table.iloc[missing][columns].to_dict("records")
         geojson = shapely.to_geojson(rfc7946_geometries(self.table.geometry.values[missing]))
         for i, record, text in zip(missing, records, geojson):
             self.geometries[i] = text
@@ -678,10 +679,14 @@ class Catalog:
         ]
 
     def _check_when_quiet(self, version, delay: float) -> None:
-        in_background()  # requests first: the check of a province takes both cores
         time.sleep(delay)
-        if self.version == version:
-            self._checked(wanted=version)
+        if self.version != version:
+            return
+        with self._lock:
+            whole = self._kept is None or self._cells_since is None
+        if whole:  # requests first: the whole check of a province takes both cores
+            in_background()
+        self._checked(wanted=version)
 
     # ------------------------------------------------------------------ derived properties
     def _responsible(self, gdf: gpd.GeoDataFrame) -> pd.DataFrame:
