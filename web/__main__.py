@@ -93,7 +93,6 @@ def serve_here(args) -> int:
     from layers.errors import GridmapError
     from web import create_app
     from web.catalog import follow
-    from web.tilecache import in_background
 
     try:
         app = create_app({"WORKERS": args.workers})
@@ -107,12 +106,7 @@ def serve_here(args) -> int:
     # what every edit is planned on (the grid's metric copy: 150,000 cells, 1 s), made
     # now rather than by the first planner's save
     catalog = app.extensions["gridmap"]
-
-    def warm_edits():
-        in_background()
-        catalog.preview_base()
-
-    threading.Thread(target=warm_edits, name="gridmap-warm-edits", daemon=True).start()
+    threading.Thread(target=catalog.preview_base, name="gridmap-warm-edits", daemon=True).start()
     # what was loaded lives as long as the process: kept out of the garbage collector's
     # full passes, which otherwise stop every request for a third of a second now and then
     gc.collect()

@@ -45,7 +45,7 @@ from geo.report import FINDINGS_LAYERS, findings_layers
 from geo.sindex import SplicedIndex
 from geo.themes import NO_DATA, THEMES, classify, grid_figures
 from layers.storage import open_store
-from web.tilecache import TileCache, in_background
+from web.tilecache import TileCache
 
 __all__ = ["Collection", "Catalog", "plain"]
 
@@ -680,13 +680,8 @@ class Catalog:
 
     def _check_when_quiet(self, version, delay: float) -> None:
         time.sleep(delay)
-        if self.version != version:
-            return
-        with self._lock:
-            whole = self._kept is None or self._cells_since is None
-        if whole:  # requests first: the whole check of a province takes both cores
-            in_background()
-        self._checked(wanted=version)
+        if self.version == version:
+            self._checked(wanted=version)
 
     # ------------------------------------------------------------------ derived properties
     def _responsible(self, gdf: gpd.GeoDataFrame) -> pd.DataFrame:

@@ -31,7 +31,7 @@ import shapely
 from geo.errors import Busy
 from geo.tiles import BUFFER, EXACT_FROM, EXTENT, MAX_ZOOM, TileLayer, tile_window
 
-__all__ = ["Tile", "TileCache", "BUDGET", "in_background"]
+__all__ = ["Tile", "TileCache", "BUDGET"]
 
 BUDGET = 256 * 2**20  # bytes of tiles kept (raw and gzipped)
 BUILD_WAIT = 120.0  # seconds a request waits for its turn to build a tile
@@ -266,13 +266,13 @@ class TileCache:
                     # saves made while an older copy was being generalised: take its bands
                     # (the groups they changed are generalised again next round)
                     if not layer.inherit_bands():
-                        layer.generalised(self.workers, initializer=in_background)
+                        layer.generalised(self.workers, initializer=_in_background)
                     with self._lock:
                         if self._layers.get(name) is state and state.layer is layer:
                             state.generalisation += 1
                             self._drop(lambda key: key[0] == name and key[1] < EXACT_FROM)
                 else:
-                    boxes = layer.regeneralised(initializer=in_background)
+                    boxes = layer.regeneralised(initializer=_in_background)
                     with self._lock:
                         if self._layers.get(name) is state:
                             state.generalisation += 1
@@ -307,12 +307,11 @@ class TileCache:
         self._drop(lambda k: k[0] == name and k[1] in wanted and _reached(tree, *k[1:]))
 
 
-def in_background() -> None:
-    """Lower this thread's priority (Linux: a thread's own nice value; the threads it
-    starts inherit it): work nobody waits for — generalising a province's low zooms
-    (both cores for half a minute after its first tile), the check after start or after
-    saves — runs after the tiles and pages people wait for (cold tiles at 50 clients,
-    p95: 1.25 s with generalisation at full priority, 0.63 s with it done)."""
+def _in_background() -> None:
+    """Lower this thread's priority (Linux: a thread's own nice value): generalising a
+    province's low zooms takes both cores for half a minute after its first tile, and
+    the tiles and pages people wait for go first (cold tiles at 50 clients, p95: 1.25 s
+    with it at full priority, 0.63 s with it done)."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _BACKGROUND_NICE)
     except (AttributeError, OSError):  # not Linux, or not allowed: the same, only slower
