@@ -8,9 +8,11 @@ what only the second check finds and loses what only the first found. A finding 
 neighbourhood shows wrongly for want of what lies outside it (a cell of a community left
 out, say) is shown the same way before and after, and cancels out.
 
-The neighbourhood is generous: the communities the changed cells touch (before or after),
-the communities touching those, every cell reaching into any of them and every household
-unit reaching into those cells. What is counted over whole layers is counted again over
+The neighbourhood: the communities the changed cells touch (before or after) and those
+holding a cell they touch, every cell reaching into any of them, and every household unit
+reaching into those cells. A finding about a cell nearby that did not change is found the
+same way in both checks; one that the change alters involves a changed cell, a cell it
+touches or a community holding one, all in the neighbourhood. What is counted over whole layers is counted again over
 them: duplicate codes of the grid, the layers' feature counts and the alignment tables
 (their households and people come from the cells). Streets and jurisdictions do not
 change with cells: their findings are kept.
@@ -56,8 +58,8 @@ def applies(layers: Dataset) -> bool:
 
 def affected(layers: Dataset, region) -> dict:
     """The neighbourhood of ``region`` (geometries in the CRS of ``layers``, as stored):
-    the communities it touches and those touching them, the cells reaching into any of
-    them or into ``region``, and the household units reaching into those cells."""
+    the communities it touches or that hold a cell it touches, the cells reaching into
+    any of them or into ``region``, and the household units reaching into those cells."""
     area = shapely.union_all(np.asarray(region, dtype=object))
     grid = layers["grid"]
     cells = set(grid.sindex.query(area, predicate="intersects").tolist())
@@ -67,8 +69,6 @@ def affected(layers: Dataset, region) -> dict:
         near = set(comm.sindex.query(area, predicate="intersects").tolist())
         held = grid["parent_code"].astype(str).iloc[sorted(cells)] if cells else []
         near |= set(np.flatnonzero(comm["code"].astype(str).isin(set(held))).tolist())
-        touching = comm.sindex.query(comm.geometry.values[sorted(near)], predicate="intersects")
-        near |= set(touching[1].tolist())
         comms = comm.iloc[sorted(near)]
         out["community"] = comms
         inside = grid.sindex.query(comms.geometry.values, predicate="intersects")[1]
