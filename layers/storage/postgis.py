@@ -15,7 +15,9 @@ import zlib
 from contextlib import contextmanager
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
@@ -152,12 +154,7 @@ class PostGISStore(LayerStore):
 
     def _read(self, layer: str) -> gpd.GeoDataFrame:
         with self.engine.connect() as con:
-            gdf = gpd.read_postgis(
-                sa.text(f'SELECT * FROM "{self.schema}"."{layer}" ORDER BY _row'),
-                con,
-                geom_col="geometry",
-            )
-        return gdf.drop(columns="_row")
+            return _features(con, self.schema, layer)
 
     def read_region(self, layer: str, bounds) -> gpd.GeoDataFrame:
         """Only the features meeting ``bounds``, found by the table's GiST index."""
@@ -165,17 +162,14 @@ class PostGISStore(LayerStore):
             return self.read_layer(layer)  # the StorageError naming the layers present
         x0, y0, x1, y1 = (float(b) for b in bounds)
         table = f'"{self.schema}"."{layer}"'
+        where = (
+            f"geometry && ST_MakeEnvelope(:x0, :y0, :x1, :y1, "
+            f"(SELECT ST_SRID(geometry) FROM {table} LIMIT 1))"
+        )
         with self.engine.connect() as con:
-            gdf = gpd.read_postgis(
-                sa.text(
-                    f"SELECT * FROM {table} WHERE geometry && ST_MakeEnvelope(:x0, :y0, :x1, "
-                    f":y1, (SELECT ST_SRID(geometry) FROM {table} LIMIT 1)) ORDER BY _row"
-                ),
-                con,
-                geom_col="geometry",
-                params={"x0": x0, "y0": y0, "x1": x1, "y1": y1},
+            return _features(
+                con, self.schema, layer, where, {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
             )
-        return gdf.drop(columns="_row")
 
     def vector_tile(
         self, layer, z, x, y, columns, extent, buffer, ids_are_codes=False, metric_srid=None
@@ -380,6 +374,46 @@ class PostGISStore(LayerStore):
             return _PostGISEdit(self, con).users()
 
 
+def _features(con, schema: str, layer: str, where: str = "TRUE", params=None) -> gpd.GeoDataFrame:
+    """The features of ``layer`` (``where`` holds, with ``params``) in stored order, as
+    :func:`geopandas.read_postgis` reads them: the geometry as WKB parsed all at once
+    (``read_postgis`` parses each row's hex text in Python: 150,000 cells, 5 s of a 6 s
+    read), the CRS of the table's geometry column."""
+    columns = (
+        con.execute(
+            sa.text(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"
+            ),
+            {"s": schema, "t": layer},
+        )
+        .scalars()
+        .all()
+    )
+    srid = con.execute(
+        sa.text(
+            "SELECT srid FROM geometry_columns WHERE f_table_schema = :s "
+            "AND f_table_name = :t AND f_geometry_column = 'geometry'"
+        ),
+        {"s": schema, "t": layer},
+    ).scalar()
+    others = [f'"{c}"' for c in columns if c not in ("geometry", "_row")]
+    result = con.execute(
+        sa.text(
+            f"SELECT {', '.join([*others, 'ST_AsBinary(geometry) AS geometry'])} "
+            f'FROM "{schema}"."{layer}" WHERE {where} ORDER BY _row'
+        ),
+        params or {},
+    )
+    frame = pd.DataFrame.from_records(
+        result.fetchall(), columns=list(result.keys()), coerce_float=True
+    )
+    wkb = np.array([None if g is None else bytes(g) for g in frame.pop("geometry")], dtype=object)
+    return gpd.GeoDataFrame(
+        frame, geometry=shapely.from_wkb(wkb), crs=srid if srid and srid > 0 else None
+    )
+
+
 def _index_rows(con, schema: str, layer: str, coded: bool) -> None:
     """Index a layer's row keys and codes, by which a save finds the features it replaces
     (without them each save scans the table: 150,000 cells, tens of ms)."""
@@ -394,12 +428,7 @@ class _PostGISEdit(Edit):
         self.store, self.con, self.s = store, con, store.schema
 
     def read_layer(self, layer):
-        gdf = gpd.read_postgis(
-            sa.text(f'SELECT * FROM "{self.s}"."{layer}" ORDER BY _row'),
-            self.con,
-            geom_col="geometry",
-        )
-        return gdf.drop(columns="_row")
+        return _features(self.con, self.s, layer)
 
     def write_layer(self, layer, gdf):
         self.store._swap(self.con, layer, conform(gdf, layer))
