@@ -12,10 +12,10 @@ The neighbourhood: the communities the changed cells touch (before or after) and
 holding a cell they touch, every cell reaching into any of them, and every household unit
 reaching into those cells. A finding about a cell nearby that did not change is found the
 same way in both checks; one that the change alters involves a changed cell, a cell it
-touches or a community holding one, all in the neighbourhood. What is counted over whole layers is counted again over
-them: duplicate codes of the grid, the layers' feature counts and the alignment tables
-(their households and people come from the cells). Streets and jurisdictions do not
-change with cells: their findings are kept.
+touches or a community holding one, all in the neighbourhood. What is counted over whole
+layers is counted again over them: duplicate codes of the grid, the layers' feature
+counts and the alignment tables (their households and people come from the cells).
+Streets and jurisdictions do not change with cells: their findings are kept.
 
 :func:`rechecked` gives the same findings as checking the whole dataset again (the tests
 compare both over random saves on the known-answer tilings and the sample); a dataset

@@ -239,9 +239,8 @@ def _text(codes) -> np.ndarray:
     """Codes as an array of text objects: as given when they are one already (a served
     layer's codes; converting 150,000 to fixed-width text costs 10 ms)."""
     codes = np.asarray(codes)
-    if codes.dtype == object and all(isinstance(c, str) for c in codes[:1]):
-        if pd.api.types.infer_dtype(codes, skipna=False) == "string":
-            return codes
+    if codes.dtype == object and pd.api.types.infer_dtype(codes, skipna=False) == "string":
+        return codes
     return codes.astype(str).astype(object)
 
 
