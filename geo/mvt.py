@@ -103,9 +103,11 @@ class Tags:
             codes, uniques = _factorized(columns[k])
             tags = list(zip(map(type, uniques), uniques))  # 1 and 1.0 apart: types kept
             found = list(map(self._index.get, tags))
-            for u in [u for u, f in enumerate(found) if f is None]:  # new (the uniques
-                found[u] = self._index[tags[u]] = len(self._index)  # of a column differ)
-                fresh.append(tags[u])
+            new = [t for t, f in zip(tags, found) if f is None]  # (a column's uniques
+            if new:  # differ: each new one numbered once)
+                self._index.update(zip(new, range(len(self._index), len(self._index) + len(new))))
+                fresh.extend(new)
+                found = list(map(self._index.get, tags))
             at = np.array(found + [-1], dtype=np.int32)  # at[-1]: missing
             rows[:, j] = at[codes]
         self.values.extend(_values(fresh))
