@@ -27,6 +27,19 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;
 SAMPLE = ROOT / "data" / "lhasa.gpkg"
 DEFECTS = ROOT / "data" / "lhasa_defects.csv"
 
+@pytest.fixture(scope="session", autouse=True)
+def _overviews_of_this_run(tmp_path_factory):
+    """The services the tests start keep generalised low zooms in a folder of this run,
+    not in the checkout's instance folder (subprocesses inherit the setting)."""
+    old = os.environ.get("GRIDMAP_OVERVIEWS")
+    os.environ["GRIDMAP_OVERVIEWS"] = str(tmp_path_factory.mktemp("overviews"))
+    yield
+    if old is None:
+        os.environ.pop("GRIDMAP_OVERVIEWS", None)
+    else:
+        os.environ["GRIDMAP_OVERVIEWS"] = old
+
+
 # The PostGIS server the tests use. By default the local server's socket, database "test",
 # as the current OS user (Debian's peer authentication); .ci/setup prepares it.
 PG_URL = os.environ.get("GRIDMAP_TEST_DATABASE_URL", "postgresql:///test?host=/var/run/postgresql")

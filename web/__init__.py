@@ -7,7 +7,8 @@
 ``GRIDMAP_MAX_CONTENT_LENGTH``, ``GRIDMAP_MAX_JSON_BODY``, the upload limits
 ``GRIDMAP_MAX_UPLOAD`` and ``GRIDMAP_MAX_UPLOAD_FEATURES``, and the bounds of expensive
 analyses ``GRIDMAP_HEAVY_SLOTS``, ``GRIDMAP_HEAVY_QUEUE``, ``GRIDMAP_HEAVY_WAIT``,
-``GRIDMAP_PROPOSAL_SECONDS``), then
+``GRIDMAP_PROPOSAL_SECONDS``) and where generalised low zooms are kept between runs
+``GRIDMAP_OVERVIEWS``), then
 ``test_config``; one
 :class:`web.catalog.Catalog` per app; a blueprint per area — map pages, the features API
 and its OpenAPI document, analysis (findings, lookup, search, proposals), service sites,
@@ -109,6 +110,17 @@ def household_band(text: str) -> tuple[int, int]:
     return lo, hi
 
 
+def overviews(app: Flask):
+    """Where the app keeps generalised low zooms (:class:`layers.overviews.Overviews`),
+    or None (``OVERVIEWS`` = "off")."""
+    from layers.overviews import Overviews
+
+    where = app.config["OVERVIEWS"]
+    if where.strip().lower() == "off":
+        return None
+    return Overviews(where or Path(app.instance_path) / "overviews")
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
@@ -155,6 +167,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_UPLOAD_FEATURES=int(
             os.environ.get("GRIDMAP_MAX_UPLOAD_FEATURES", str(ImportLimits().max_features))
         ),
+        # the directory where the map's generalised low zooms are kept between runs
+        # (layers/overviews.py): "" for the app's instance folder, "off" for none
+        OVERVIEWS=os.environ.get("GRIDMAP_OVERVIEWS", ""),
     )
     app.json.ensure_ascii = False  # Chinese names as text, not \u escapes
     if test_config:
@@ -184,7 +199,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from web.params import refuse_unknown
 
     pages.check_basemap(app.config["BASEMAP"])
-    app.extensions["gridmap"] = Catalog(app.config["DATASET"])
+    app.extensions["gridmap"] = Catalog(app.config["DATASET"], overviews=overviews(app))
     app.extensions["gridmap.heavy"] = HeavyJobs(
         share(app.config, "HEAVY_SLOTS"), share(app.config, "HEAVY_QUEUE"), app.config["HEAVY_WAIT"]
     )

@@ -103,10 +103,10 @@ def serve_here(args) -> int:
     follow(app.extensions["gridmap"])
     # the edit previews' areal interpolation, imported once the service answers
     threading.Thread(target=warm, name="gridmap-warm", daemon=True).start()
-    # what every edit is planned on (the grid's metric copy: 150,000 cells, 1 s), made
-    # now rather than by the first planner's save
+    # the grid's tiles and what every edit is planned on, made now rather than by the
+    # first map view and the first planner's save
     catalog = app.extensions["gridmap"]
-    threading.Thread(target=catalog.preview_base, name="gridmap-warm-edits", daemon=True).start()
+    threading.Thread(target=catalog.warm, name="gridmap-warm-map", daemon=True).start()
     # what was loaded lives as long as the process: kept out of the garbage collector's
     # full passes, which otherwise stop every request for a third of a second now and then
     gc.collect()

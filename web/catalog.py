@@ -349,7 +349,9 @@ class Catalog:
     background.
     """
 
-    def __init__(self, dataset: str):
+    def __init__(self, dataset: str, overviews=None):
+        """``dataset``: a GeoPackage path or PostGIS URL; ``overviews``: where generalised
+        low zooms are kept between runs (:class:`layers.overviews.Overviews`), if anywhere."""
         self.store = open_store(dataset)
         self.location = self.store.location
         self._lock = threading.Lock()
@@ -367,7 +369,7 @@ class Catalog:
         self._planning = threading.Lock()  # edits planned and previewed one at a time
         self._building_access = threading.Lock()
         self.tiles = TileCache(columns=self._tile_columns, store=self.store,
-                               metric=self._metric_epsg)  # fmt: skip
+                               metric=self._metric_epsg, overviews=overviews)  # fmt: skip
         self._lock_themes = threading.Lock()
         self._figures, self._classes = None, {}
         self._lock_addresses = threading.Lock()
@@ -382,6 +384,15 @@ class Catalog:
         if known is None or known[0] is not crs:
             known = self._epsg_of = (crs, crs.to_epsg())
         return known[1]
+
+    def warm(self) -> None:
+        """Prepare what the first map view and the first save would otherwise wait for:
+        the grid's tile layer (150,000 cells: 2 s; with its generalisation when kept on
+        disk), then the base edits are planned on (:meth:`preview_base`)."""
+        grid = self.collection("grid")
+        if grid is not None:
+            self.tiles.layer("grid", grid)
+        self.preview_base()
 
     def preview_base(self):
         """Layers as stored, prepared for edit previews (:class:`geo.edits.PreviewBase`)."""

@@ -1,7 +1,10 @@
 """The vector tiles of the served dataset, kept for the version served.
 
 A layer is prepared for tiles (:class:`geo.tiles.TileLayer`) on its first tile request,
-and generalised for low zooms in the background (until then low zooms are drawn exact).
+and generalised for low zooms in the background (until then low zooms are drawn exact);
+the generalisation is kept on disk by its geometry (:mod:`layers.overviews`), so that the
+next start — or a worker beside this one — takes it at once, and after saves pause the
+generalisation of the layer as saved is kept again.
 Each tile is built on first request and kept, raw and gzipped, with its ETag, within a
 memory budget (least recently used dropped first). A tile asked for by several clients at
 once is built once; at most ``workers`` tiles are built at a time (building holds
@@ -71,13 +74,22 @@ class TileCache:
     """Tiles of every served layer (see the module's docstring)."""
 
     def __init__(
-        self, columns=None, store=None, budget: int = BUDGET, workers: int = 2, metric=None
+        self,
+        columns=None,
+        store=None,
+        budget: int = BUDGET,
+        workers: int = 2,
+        metric=None,
+        overviews=None,
     ):
         """``columns(name, collection)``: the properties a layer's tiles carry (all by
         default); ``store``: the dataset's storage, which builds the exact tiles of its
         layers where it can (PostGIS: ``ST_AsMVT``; see
         :meth:`layers.storage.base.LayerStore.vector_tile`); ``metric()``: the EPSG code
-        of the dataset's metric CRS, in which the storage measures the theme figures."""
+        of the dataset's metric CRS, in which the storage measures the theme figures;
+        ``overviews``: where generalisations are kept between runs
+        (:class:`layers.overviews.Overviews`), if anywhere."""
+        self.overviews = overviews
         self.columns = columns or (lambda name, collection: None)
         self.store = store
         self.metric = metric or (lambda: None)
@@ -194,6 +206,7 @@ class TileCache:
                 collection.ids,
                 collection.codes,
                 self.columns(name, collection),
+                kept=self.overviews.load if self.overviews is not None else None,
             )
             with self._lock:
                 self._drop(lambda key: key[0] == name)
@@ -260,8 +273,14 @@ class TileCache:
                     if state is None or not state.layer.generalises:
                         return
                     layer = state.layer
-                    if layer.bands and not layer.dirty:
-                        return
+                    done = bool(layer.bands) and not layer.dirty
+                if done:
+                    self._to_disk(layer)
+                    with self._lock:  # a save meanwhile: go round again
+                        state = self._layers.get(name)
+                        if state is None or state.layer is layer:
+                            return
+                    continue
                 if not layer.bands:
                     # saves made while an older copy was being generalised: take its bands
                     # (the groups they changed are generalised again next round)
@@ -282,6 +301,19 @@ class TileCache:
         finally:
             with self._lock:
                 self._generalising.discard(name)
+
+    # ------------------------------------------------------------------ overviews
+    def _to_disk(self, layer: TileLayer) -> None:
+        """Keep ``layer``'s generalisation on disk, unless it is already."""
+        if self.overviews is None or not layer.generalises:
+            return
+        key = layer.generalisation_key()
+        if key in self.overviews:
+            return
+        try:
+            self.overviews.save(key, layer.groups, layer.bands)
+        except OSError as err:  # a full disk: the next start generalises again
+            log.warning("could not keep the generalised layer %s: %s", layer.name, err)
 
     # ------------------------------------------------------------------ the store
     def _put(self, key, tile: Tile) -> None:
