@@ -28,8 +28,8 @@ import morecantile
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 
+from geo.crs import projected
 from geo.mvt import Tags, encode_tile, uniform
 from geo.sindex import SplicedIndex
 
@@ -59,7 +59,6 @@ BANDS = (8, 10, 12)  # a zoom below EXACT_FROM is drawn as the first band at or 
 GROUP = 2000  # features generalised together (see the module's docstring)
 SNAP = 0.01  # metres: vertices of neighbouring edges this close are made one first
 _EQUATOR = 2 * math.pi * 6378137.0  # Web Mercator metres round the equator
-_TO_MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
 _MAX_LAT = 85.05112878  # where Web Mercator ends
 
 
@@ -95,8 +94,8 @@ def to_web_mercator(geoms: np.ndarray) -> np.ndarray:
     the projection ends, held at its edge)."""
 
     def move(xy):
-        x, y = _TO_MERCATOR.transform(xy[:, 0], np.clip(xy[:, 1], -_MAX_LAT, _MAX_LAT))
-        return np.column_stack([x, y])
+        np.clip(xy[:, 1], -_MAX_LAT, _MAX_LAT, out=xy[:, 1])  # a copy shapely made
+        return projected(xy, "EPSG:4326", "EPSG:3857")
 
     return shapely.transform(np.asarray(geoms), move)
 

@@ -70,11 +70,19 @@ def test_far_outside_area_of_use_is_refused():
     assert problems and "fall outside" in problems[0]
 
 
-def test_kept_transformers_give_geopandas_coordinates_in_any_thread():
+@pytest.mark.parametrize("shared_out", [False, True])
+def test_kept_transformers_give_geopandas_coordinates_in_any_thread(shared_out, monkeypatch):
     """geo.crs.to_crs makes later threads' Transformers from the pipeline PROJ chose once
     (no database search per thread): the coordinates are those of GeoDataFrame.to_crs,
-    bit for bit, for Chinese zones, UTM and Web Mercator, from the main and a new thread."""
+    bit for bit, for Chinese zones, UTM and Web Mercator, from the main and a new thread,
+    and also when a large array is projected in parts on several threads."""
     import threading
+
+    import geo.crs
+
+    if shared_out:
+        monkeypatch.setattr(geo.crs, "SPLIT", 16)
+        monkeypatch.setattr(geo.crs.os, "cpu_count", lambda: 4)
 
     import geopandas as gpd
     import shapely
