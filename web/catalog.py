@@ -771,7 +771,9 @@ class Catalog:
                 continue
             figures = None
             if name == "grid":
-                figures = self._figures = grid_figures(gdf, metric_crs=self.layers.metric_crs)
+                # measured on the dataset's kept metric copy, which the check then uses
+                metric = self.layers.metric("grid")
+                figures = self._figures = grid_figures(metric, metric_crs=self.layers.metric_crs)
                 self._classes = None
             extras[name] = self._derived(name, gdf, figures)
         if only in (None, "grid") and "grid" not in self.layers:
