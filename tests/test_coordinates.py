@@ -78,11 +78,11 @@ def test_kept_transformers_give_geopandas_coordinates_in_any_thread(shared_out, 
     and also when a large array is projected in parts on several threads."""
     import threading
 
-    import geo.crs
+    import geo._parallel
 
     if shared_out:
-        monkeypatch.setattr(geo.crs, "SPLIT", 16)
-        monkeypatch.setattr(geo.crs.os, "cpu_count", lambda: 4)
+        monkeypatch.setattr(geo._parallel, "_MIN_CHUNK", 16)
+        monkeypatch.setenv("GRIDMAP_THREADS", "4")
 
     import geopandas as gpd
     import shapely
