@@ -9,6 +9,7 @@ same order, same text, ids, ETags, themes and answers.
 from __future__ import annotations
 
 import json
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -419,3 +420,22 @@ def test_the_check_after_saves_of_cells_is_made_near_them_as_the_whole_check_fin
     assert sorted(_keys(got.findings)) == sorted(_keys(want.findings))
     for name, table in want.alignment.items():
         pd.testing.assert_frame_equal(got.alignment[name], table, rtol=1e-9)
+
+
+def test_the_first_check_of_a_warmed_service_waits_for_its_map(tmp_path):
+    """``python -m web`` makes the grid's tiles ready first (Catalog.warm): its first
+    check starts only then (both take the cores; the first map view waits for the one),
+    and does start then."""
+    path = tmp_path / "city.gpkg"
+    path.write_bytes(SAMPLE.read_bytes())
+    catalog = Catalog(str(path), warmed_first=True)
+    time.sleep(2.5)  # the sample's whole check: about 1 s
+    assert catalog.check_status()["state"] != "done" and catalog._running is None
+    assert not catalog.tiles.cached("grid")
+    catalog.warm()
+    assert catalog.tiles.settled(60)
+    assert catalog.tiles.cached("grid")  # the whole-grid zooms, built ahead once generalised
+    deadline = time.monotonic() + 60
+    while catalog.check_status()["state"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert catalog.check_status()["state"] == "done"

@@ -322,6 +322,34 @@ def test_a_tile_asked_for_at_once_is_built_once_and_builders_are_bounded(tmp_pat
             cat.tiles._slots.release()
 
 
+def test_the_zooms_that_show_a_layer_whole_are_built_ahead_once_generalised(tmp_path, monkeypatch):
+    """Seeding: every tile of each zoom below 13 whose tiles covering the grid number at
+    most SEED_TILES (4 here, for the small sample), and none other; not before the layer
+    is generalised (its low zooms would be drawn again), but as soon as it is."""
+    import web.tilecache
+    from geo.tiles import EXACT_FROM
+
+    monkeypatch.setattr(web.tilecache, "SEED_TILES", 4)
+    SEED_TILES = 4
+    path = tmp_path / "city.gpkg"
+    path.write_bytes(SAMPLE.read_bytes())
+    cat = create_app({"DATASET": str(path), "OVERVIEWS": "off"}).extensions["gridmap"]
+    grid = cat.collections["grid"]
+    expected = set()
+    for z in range(EXACT_FROM):
+        tiles = _tiles_of(grid.bounds, z)
+        if len(tiles) <= SEED_TILES:
+            expected |= {(z, t.x, t.y) for t in tiles}
+    assert 0 < len({z for z, _, _ in expected}) < EXACT_FROM  # some zooms left out
+
+    assert cat.tiles.seed("grid", grid) == 0  # being generalised: not yet
+    assert cat.tiles.settled()
+    assert cat.tiles.cached("grid") == expected  # built once it was
+    before = cat.tiles.built
+    assert cat.tiles.seed("grid", grid) == len(expected)  # kept: nothing built again
+    assert cat.tiles.built == before
+
+
 # ----------------------------------------------------------------------- PostGIS
 @pytest.mark.postgis
 def test_postgis_builds_the_exact_tiles_with_st_asmvt(pg_schema):

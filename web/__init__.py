@@ -7,7 +7,7 @@
 ``GRIDMAP_MAX_CONTENT_LENGTH``, ``GRIDMAP_MAX_JSON_BODY``, the upload limits
 ``GRIDMAP_MAX_UPLOAD`` and ``GRIDMAP_MAX_UPLOAD_FEATURES``, and the bounds of expensive
 analyses ``GRIDMAP_HEAVY_SLOTS``, ``GRIDMAP_HEAVY_QUEUE``, ``GRIDMAP_HEAVY_WAIT``,
-``GRIDMAP_PROPOSAL_SECONDS``) and where generalised low zooms are kept between runs
+``GRIDMAP_PROPOSAL_SECONDS``, and where generalised low zooms are kept between runs,
 ``GRIDMAP_OVERVIEWS``), then
 ``test_config``; one
 :class:`web.catalog.Catalog` per app; a blueprint per area — map pages, the features API
@@ -170,6 +170,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         # the directory where the map's generalised low zooms are kept between runs
         # (layers/overviews.py): "" for the app's instance folder, "off" for none
         OVERVIEWS=os.environ.get("GRIDMAP_OVERVIEWS", ""),
+        # the server calls the catalog's warm() at start; the first check waits for it
+        WARMED_FIRST=False,
     )
     app.json.ensure_ascii = False  # Chinese names as text, not \u escapes
     if test_config:
@@ -199,7 +201,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from web.params import refuse_unknown
 
     pages.check_basemap(app.config["BASEMAP"])
-    app.extensions["gridmap"] = Catalog(app.config["DATASET"], overviews=overviews(app))
+    app.extensions["gridmap"] = Catalog(
+        app.config["DATASET"], overviews=overviews(app), warmed_first=app.config["WARMED_FIRST"]
+    )
     app.extensions["gridmap.heavy"] = HeavyJobs(
         share(app.config, "HEAVY_SLOTS"), share(app.config, "HEAVY_QUEUE"), app.config["HEAVY_WAIT"]
     )

@@ -95,18 +95,22 @@ def serve_here(args) -> int:
     from web.catalog import follow
 
     try:
-        app = create_app({"WORKERS": args.workers})
+        app = create_app({"WORKERS": args.workers, "WARMED_FIRST": True})
     except (GridmapError, ValueError) as err:
         print("error: " + " ".join(line.strip() for line in str(err).splitlines()), file=sys.stderr)
         return 2
     # what others commit (other workers, the CLI) is shown within a few tenths of a second
     follow(app.extensions["gridmap"])
-    # the edit previews' areal interpolation, imported once the service answers
-    threading.Thread(target=warm, name="gridmap-warm", daemon=True).start()
-    # the grid's tiles and what every edit is planned on, made now rather than by the
-    # first map view and the first planner's save
+    # the grid's tiles and what every edit is planned on, then the edit previews' areal
+    # interpolation (an import: 1.5 s holding Python's lock), made now rather than by the
+    # first map view and the first planner's save, one after the other (the map first)
     catalog = app.extensions["gridmap"]
-    threading.Thread(target=catalog.warm, name="gridmap-warm-map", daemon=True).start()
+
+    def warm_up():
+        catalog.warm()
+        warm()
+
+    threading.Thread(target=warm_up, name="gridmap-warm", daemon=True).start()
     # what was loaded lives as long as the process: kept out of the garbage collector's
     # full passes, which otherwise stop every request for a third of a second now and then
     gc.collect()

@@ -51,6 +51,8 @@ __all__ = ["Collection", "Catalog", "plain"]
 
 # Seconds without saves before the dataset is checked again after one.
 CHECK_DELAY = 2.0
+# Seconds the first check waits at most for the map to be made ready (Catalog.warm).
+WARM_WAIT = 60.0
 # Seconds at most a committed save waits for a later one of the same burst to show both.
 SHOW_WAIT = 0.5
 
@@ -349,9 +351,16 @@ class Catalog:
     background.
     """
 
-    def __init__(self, dataset: str, overviews=None):
+    def __init__(self, dataset: str, overviews=None, warmed_first: bool = False):
         """``dataset``: a GeoPackage path or PostGIS URL; ``overviews``: where generalised
-        low zooms are kept between runs (:class:`layers.overviews.Overviews`), if anywhere."""
+        low zooms are kept between runs (:class:`layers.overviews.Overviews`), if anywhere;
+        ``warmed_first``: :meth:`warm` will be called (``python -m web`` does, in the
+        background), and the first check waits for it (at most :data:`WARM_WAIT` s): both
+        take the cores, and the map's first view waits for the one (a province's first
+        view after a restart: 4.5 s with the check running beside it, 2 s without)."""
+        self._warmed = threading.Event()
+        if not warmed_first:
+            self._warmed.set()
         self.store = open_store(dataset)
         self.location = self.store.location
         self._lock = threading.Lock()
@@ -387,11 +396,16 @@ class Catalog:
 
     def warm(self) -> None:
         """Prepare what the first map view and the first save would otherwise wait for:
-        the grid's tile layer (150,000 cells: 2 s; with its generalisation when kept on
-        disk), then the base edits are planned on (:meth:`preview_base`)."""
-        grid = self.collection("grid")
-        if grid is not None:
-            self.tiles.layer("grid", grid)
+        the grid's tile layer (150,000 cells: 1.5 s; with its generalisation when kept on
+        disk) and the tiles that show it whole (:meth:`TileCache.seed`), then the base
+        edits are planned on (:meth:`preview_base`). The first check starts once the
+        tiles are made."""
+        try:
+            grid = self.collection("grid")
+            if grid is not None:
+                self.tiles.seed("grid", grid)
+        finally:
+            self._warmed.set()
         self.preview_base()
 
     def preview_base(self):
@@ -690,6 +704,7 @@ class Catalog:
         ]
 
     def _check_when_quiet(self, version, delay: float) -> None:
+        self._warmed.wait(WARM_WAIT)
         time.sleep(delay)
         if self.version == version:
             self._checked(wanted=version)

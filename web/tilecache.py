@@ -32,13 +32,14 @@ import numpy as np
 import shapely
 
 from geo.errors import Busy
-from geo.tiles import BUFFER, EXACT_FROM, EXTENT, MAX_ZOOM, TileLayer, tile_window
+from geo.tiles import BUFFER, EXACT_FROM, EXTENT, MAX_ZOOM, TMS, TileLayer, tile_window
 
 __all__ = ["Tile", "TileCache", "BUDGET"]
 
 BUDGET = 256 * 2**20  # bytes of tiles kept (raw and gzipped)
 BUILD_WAIT = 120.0  # seconds a request waits for its turn to build a tile
 SAVES_PAUSE = 2.0  # seconds without a save before the groups saves changed are generalised
+SEED_TILES = 32  # a zoom is seeded (built ahead) when this many tiles or fewer cover a layer
 log = logging.getLogger("gridmap")
 
 
@@ -103,6 +104,7 @@ class TileCache:
         self._generalising: set[str] = set()
         self._slots = threading.BoundedSemaphore(max(1, workers))
         self._inflight: dict[tuple, threading.Event] = {}
+        self._seeded: set[str] = set()  # layers whose whole-layer zooms are built ahead
         self.built = 0  # tiles built (not taken from the cache) since start
 
     # ------------------------------------------------------------------ reading
@@ -167,6 +169,31 @@ class TileCache:
     @staticmethod
     def _generation(state: _Layer, z: int) -> tuple[int, int]:
         return (state.generation, state.generalisation if z < EXACT_FROM else 0)
+
+    def seed(self, name: str, collection) -> int:
+        """Build ahead the tiles that show layer ``name`` whole, as a tile cache is seeded:
+        at each zoom below :data:`EXACT_FROM` whose tiles covering the layer number at most
+        :data:`SEED_TILES`, the deepest first (a province: its 20 tiles of zoom 11, then 6
+        of zoom 10, …, 36 in all), so that the first map views find them made. A polygon
+        layer is seeded once generalised (its low zooms are drawn anew then), now if it
+        is, else when its generalisation ends. How many tiles were asked for."""
+        layer = self.layer(name, collection)
+        with self._lock:
+            self._seeded.add(name)
+        if (layer.generalises and not layer.bands) or not len(layer):
+            return 0
+        asked = 0
+        for z in range(EXACT_FROM - 1, -1, -1):
+            tiles = list(TMS.tiles(*collection.bounds, zooms=[z]))
+            if len(tiles) > SEED_TILES:
+                continue
+            for t in tiles:
+                try:
+                    self.tile(name, collection, z, t.x, t.y)
+                except Busy:  # the builders are taken by requests: they come first
+                    return asked
+                asked += 1
+        return asked
 
     def cached(self, name: str) -> set[tuple[int, int, int]]:
         """The ``(z, x, y)`` of the tiles of ``name`` kept now."""
@@ -290,6 +317,9 @@ class TileCache:
                         if self._layers.get(name) is state and state.layer is layer:
                             state.generalisation += 1
                             self._drop(lambda key: key[0] == name and key[1] < EXACT_FROM)
+                        seed = name in self._seeded
+                    if seed:  # drawn anew: built ahead again
+                        self.seed(name, state.source)
                 else:
                     boxes = layer.regeneralised(initializer=_in_background)
                     with self._lock:
