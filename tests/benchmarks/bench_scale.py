@@ -5,20 +5,24 @@
 
 Builds its own province-sized dataset (streets ⊃ communities ⊃ ``--cells`` noisy grid
 cells, ``tests.tilings``) as a GeoPackage (and, with ``--postgis``, the same in PostGIS),
-serves it with ``python -m web``, and measures, each beside its reference in the same run:
+serves it with ``python -m web`` twice — the first start (nothing kept on disk), then a
+restart once the first run has kept the grid's generalisation (``layers.overviews``) — and
+measures, each beside its reference in the same run:
 
-- start: seconds until the service answers, and its resident memory (target < 5 s);
+- start: seconds until the service answers, and its resident memory (target < 5 s), at
+  both starts;
 - first view: the tiles a 1400 × 900 screen shows of the whole grid, six at a time as a
-  browser asks, cold (target < 2 s); reference: the bare encoder (mapbox-vector-tile) on
-  the same features of the same tiles, in this process; measured at the first start
-  (nothing kept: low zooms drawn exact until generalised) and again after a restart once
-  the saves below are made (the generalisation of the grid as saved kept on disk);
+  browser asks, cold (target < 2 s), at both starts (the first draws low zooms exact until
+  generalised); reference: the bare encoder (mapbox-vector-tile) on the same features of
+  the same tiles, in this process;
 - tile bytes of that view beside the bare encoder's bytes (target ≤ 1.5×);
-- tile p50/p95 at ``--clients`` concurrent clients, cold (tiles of zoom 14 never asked
-  for; target p95 < 300 ms) and cached (the same again; target < 100 ms);
-- save p50/p95 of ``--saves`` one-cell edits through the API, each waiting for the served
-  copy to show it (target p95 < 300 ms), made once the first check of the whole dataset
-  is done; reference: the old whole-file save (the grid layer written whole into a copy
+- tile p50/p95 at ``--clients`` concurrent clients on zoom-14 tiles never asked for (cold;
+  target p95 < 300 ms) while the first check runs, at both starts, and after the check;
+  the same tiles again (cached; target < 100 ms); with PostGIS, the bare ``ST_AsMVT``
+  query for the same tiles;
+- after the restart, once its first check is done: save p50/p95 of ``--saves`` one-cell
+  edits through the API, each waiting for the served copy to show it (target p95 <
+  300 ms); reference: the old whole-file save (the grid layer written whole into a copy
   of the GeoPackage, renamed over it);
 - the check once the saves pause, made near the saved cells (``geo.recheck``), beside the
   first check of the whole dataset (as ``GET /check`` reports how long each took).
@@ -47,7 +51,6 @@ from shapely.geometry import mapping, shape
 
 from geo.tiles import TMS, tile_bounds, to_web_mercator
 from tests.tilings import add_noise, hierarchy
-from web.tilecache import SAVES_PAUSE
 
 WORK = Path("/tmp/gridmap-bench-scale")
 PASSWORD = "bench-secret"
@@ -205,13 +208,32 @@ def kept_overviews(where: Path) -> int:
     return len(list(where.glob("*.overview.npz")))
 
 
+def tiles_at_once(url: str, tiles, clients: int, label: str, target: str) -> None:
+    """Zoom-14 ``tiles`` asked by ``clients`` clients at once: p50 and p95."""
+    with ThreadPoolExecutor(clients) as pool:
+        times = [r[0] for r in pool.map(lambda tt: fetch(f"{url}/14/{tt.y}/{tt.x}"), tiles)]
+    print(
+        f"tiles at {clients} clients, {label}: {len(times)} tiles, "
+        f"p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms ({target})"
+    )
+
+
+def stop(proc, procs) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(30)
+    procs.remove(proc)
+
+
 def measure(dataset: str, args, procs, overviews: Path) -> None:
+    """Two runs of the service on ``dataset``: the first start (nothing kept), then a
+    restart once the first run has kept the grid's generalisation — where the saves are
+    measured, as a planner meets the service on a working day."""
     from layers.storage import open_store
 
     shutil.rmtree(overviews, ignore_errors=True)  # the first start has none kept
     proc, base, started = serve(dataset, WORK / "gridmap.log", overviews)
     procs.append(proc)
-    print(f"\n== {dataset}")
+    print(f"\n== {dataset}\n-- first start (nothing kept)")
     print(f"start: {started:.1f} s (target < 5 s); resident {rss_mb(proc.pid):.0f} MB")
 
     meta = json.loads(fetch(f"{base}/collections/grid")[2])
@@ -222,36 +244,60 @@ def measure(dataset: str, args, procs, overviews: Path) -> None:
     grid = store.read_layer("grid").to_crs(4326)
     ref_s, ref_bytes = bare(grid, tiles, z)
     print(
-        f"first view, first start (no generalisation kept; drawn exact): zoom {z}, "
-        f"{len(tiles)} tiles, {first:.2f} s cold (target < 2 s); "
-        f"bare encoder on the same features {ref_s:.2f} s ({first / ref_s:.2f}x)"
+        f"first view (low zooms drawn exact until generalised): zoom {z}, {len(tiles)} "
+        f"tiles, {first:.2f} s cold (target < 2 s); bare encoder on the same features "
+        f"{ref_s:.2f} s ({first / ref_s:.2f}x)"
     )
     print(
         f"first view bytes: {ours / 1e6:.2f} MB; bare encoder {ref_bytes / 1e6:.2f} MB "
         f"({ours / ref_bytes:.2f}x, target <= 1.5x)"
     )
-
-    # 50 clients on zoom 14 tiles never asked for (cold), then the same again (cached)
+    # 50 clients on zoom 14 tiles never asked for (cold), then the same again (cached),
+    # while the first check runs
     deep = list(TMS.tiles(*bounds, zooms=[14]))
     rng = np.random.default_rng(0)
-    pick = [deep[i] for i in rng.choice(len(deep), min(len(deep), 10 * args.clients), False)]
-    for label, target in (("cold", "p95 < 300 ms"), ("cached", "p95 < 100 ms")):
-        with ThreadPoolExecutor(args.clients) as pool:
-            times = [r[0] for r in pool.map(lambda tt: fetch(f"{url}/14/{tt.y}/{tt.x}"), pick)]
-        print(
-            f"tiles at {args.clients} clients, {label}: {len(times)} tiles, "
-            f"p50 {pct(times, 50):.0f} ms, p95 {pct(times, 95):.0f} ms ({target})"
-        )
-
+    picks = [
+        [deep[i] for i in rng.choice(len(deep), min(len(deep), 10 * args.clients), False)]
+        for _ in range(2)
+    ]
+    tiles_at_once(url, picks[0], args.clients, "cold, first check running", "p95 < 300 ms")
+    tiles_at_once(url, picks[0], args.clients, "cached", "p95 < 100 ms")
     if dataset.startswith("postgres"):
-        bare_times = bare_st_asmvt(dataset, pick)
+        bare_times = bare_st_asmvt(dataset, picks[0])
         print(
             f"reference, the bare ST_AsMVT query for the same zoom-14 tiles, one at a time: "
             f"p50 {pct(bare_times, 50):.0f} ms, p95 {pct(bare_times, 95):.0f} ms"
         )
+    whole_check = wait_for_check(base)
+    t = time.perf_counter()
+    while (
+        not kept_overviews(overviews) or any(overviews.glob(".writing-*"))
+    ) and time.perf_counter() - t < 300:
+        time.sleep(0.5)
+    print(
+        f"the whole dataset's first check: {whole_check:.1f} s; the grid's generalisation "
+        f"kept {time.perf_counter() - t:.0f} s after it; resident {rss_mb(proc.pid):.0f} MB"
+    )
+    stop(proc, procs)
+
+    # the restart: the generalisation taken from disk
+    proc, base, started = serve(dataset, WORK / "gridmap-restart.log", overviews)
+    procs.append(proc)
+    print(f"-- restart ({kept_overviews(overviews)} generalisation kept)")
+    print(f"start: {started:.1f} s (target < 5 s); resident {rss_mb(proc.pid):.0f} MB")
+    url = f"{base}/collections/grid/tiles/WebMercatorQuad"
+    z, tiles, again, ours = first_view(base, bounds)
+    print(
+        f"first view: zoom {z}, {len(tiles)} tiles, {again:.2f} s cold (target < 2 s), "
+        f"{ours / 1e6:.2f} MB; the first start's {first:.2f} s; bare encoder on the exact "
+        f"features {ref_s:.2f} s"
+    )
+    tiles_at_once(url, picks[1], args.clients, "cold, first check running", "p95 < 300 ms")
+    whole_check = wait_for_check(base)
+    fresh = [deep[i] for i in rng.choice(len(deep), min(len(deep), 10 * args.clients), False)]
+    tiles_at_once(url, fresh, args.clients, "cold, check done", "p95 < 300 ms")
 
     # saves: one cell's households each, through the API, once the first check is done
-    whole_check = wait_for_check(base)
     auth = "Basic " + base64.b64encode(f"planner:{PASSWORD}".encode()).decode()
     codes = grid["code"].drop_duplicates(keep=False).sample(args.saves, random_state=1)
     times = []
@@ -293,30 +339,6 @@ def measure(dataset: str, args, procs, overviews: Path) -> None:
         print(f"reference, the old whole-file save of the grid: {time.perf_counter() - t:.1f} s")
     print(f"resident after: {rss_mb(proc.pid):.0f} MB")
 
-    # a restart, once the generalisation of the grid as saved is kept (the saves above
-    # change figures only: the geometry, and so the file, stay those of the first start)
-    time.sleep(SAVES_PAUSE + 1)
-    t = time.perf_counter()
-    while (
-        not kept_overviews(overviews) or any(overviews.glob(".writing-*"))
-    ) and time.perf_counter() - t < 300:
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(30)
-    procs.remove(proc)
-    proc, base, started = serve(dataset, WORK / "gridmap-restart.log", overviews)
-    procs.append(proc)
-    print(
-        f"restart (generalised grid kept, {kept_overviews(overviews)} files): start "
-        f"{started:.1f} s (target < 5 s); resident {rss_mb(proc.pid):.0f} MB"
-    )
-    z, tiles, again, ours = first_view(base, bounds)
-    print(
-        f"first view after the restart: zoom {z}, {len(tiles)} tiles, {again:.2f} s cold "
-        f"(target < 2 s), {ours / 1e6:.2f} MB; the first start's {first:.2f} s; bare encoder "
-        f"on the exact features {ref_s:.2f} s"
-    )
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -334,10 +356,8 @@ def main(argv=None):
     try:
         for i, dataset in enumerate(datasets):
             measure(dataset, args, procs, WORK / f"overviews-{i}")
-            for proc in procs:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(30)
-            procs.clear()
+            for proc in list(procs):
+                stop(proc, procs)
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGKILL)
