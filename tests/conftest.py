@@ -27,6 +27,7 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;
 SAMPLE = ROOT / "data" / "lhasa.gpkg"
 DEFECTS = ROOT / "data" / "lhasa_defects.csv"
 
+
 @pytest.fixture(scope="session", autouse=True)
 def _overviews_of_this_run(tmp_path_factory):
     """The services the tests start keep generalised low zooms in a folder of this run,
