@@ -424,15 +424,22 @@ def test_the_check_after_saves_of_cells_is_made_near_them_as_the_whole_check_fin
 
 def test_the_first_check_of_a_warmed_service_waits_for_its_map(tmp_path):
     """``python -m web`` makes the grid's tiles ready first (Catalog.warm): its first
-    check starts only then (both take the cores; the first map view waits for the one),
-    and does start then."""
+    check — due, or asked for by a page's findings — starts only then (both take the
+    cores; the first map view waits for the one), and does start then."""
     path = tmp_path / "city.gpkg"
     path.write_bytes(SAMPLE.read_bytes())
+    import threading
+
     catalog = Catalog(str(path), warmed_first=True)
+    found = []  # a page asking for the findings meanwhile waits too
+    asking = threading.Thread(target=lambda: found.append(catalog.findings()))
+    asking.start()
     time.sleep(2.5)  # the sample's whole check: about 1 s
     assert catalog.check_status()["state"] != "done" and catalog._running is None
-    assert not catalog.tiles.cached("grid")
+    assert not found and not catalog.tiles.cached("grid")
     catalog.warm()
+    asking.join(60)
+    assert found and found[0]
     assert catalog.tiles.settled(60)
     assert catalog.tiles.cached("grid")  # the whole-grid zooms, built ahead once generalised
     deadline = time.monotonic() + 60

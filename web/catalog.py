@@ -704,7 +704,6 @@ class Catalog:
         ]
 
     def _check_when_quiet(self, version, delay: float) -> None:
-        self._warmed.wait(WARM_WAIT)
         time.sleep(delay)
         if self.version == version:
             self._checked(wanted=version)
@@ -814,7 +813,9 @@ class Catalog:
         check runs at a time, outside the catalog's lock (saves and reads go on); if a save
         lands meanwhile, that check is answered but not kept (the save's follows).
         ``wanted``: check only if the copy is still at this version (a background check
-        that waited its turn while saves went on is not needed any more: None)."""
+        that waited its turn while saves went on is not needed any more: None). A check
+        asked for (a page's findings) or due while the service warms up waits for it."""
+        self._warmed.wait(WARM_WAIT)
         with self._checking:
             with self._lock:
                 if self._check is not None:
