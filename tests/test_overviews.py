@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -102,6 +104,13 @@ def test_the_directory_keeps_to_its_budget_least_recently_used_first(tmp_path):
     kept.prune()
     names = sorted(p.name[:1] for p in tmp_path.glob("*.overview.npz"))
     assert names == ["a", "c"]
+    # what killed writers left half written goes once it is an hour old, not before
+    old, new = tmp_path / ".writing-old.npz", tmp_path / ".writing-new.npz"
+    for p in (old, new):
+        p.write_bytes(b"half")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    kept.prune()
+    assert not old.exists() and new.exists()
     with pytest.raises(ValueError):
         kept.load("../../etc/passwd", 1)
 
