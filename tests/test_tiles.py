@@ -352,17 +352,30 @@ def test_the_zooms_that_show_a_layer_whole_are_built_ahead_once_generalised(tmp_
 
 # ----------------------------------------------------------------------- PostGIS
 @pytest.mark.postgis
-def test_postgis_builds_the_exact_tiles_with_st_asmvt(pg_schema):
+@pytest.mark.parametrize("repeated_code", [True, False])
+def test_postgis_builds_the_exact_tiles_with_st_asmvt(pg_schema, repeated_code):
     """On PostGIS, tiles from zoom 13 up are built by ST_AsMVT: the same features with the
     same ids and stored properties, the same geometry to a tile unit, as the service's
-    own encoder draws from its copy; low zooms (generalised) stay the service's."""
+    own encoder draws from its copy; low zooms (generalised) stay the service's. Both
+    with the sample's repeated code (its features' ids numbered) and without (ids are
+    the codes)."""
     from shapely.geometry import shape
 
+    from layers.storage import open_store
     from tests.conftest import copy_sample, schema_url
 
-    app = create_app({"DATASET": copy_sample(schema_url(pg_schema))})
+    url = copy_sample(schema_url(pg_schema))
+    if not repeated_code:
+        store = open_store(url)
+        cells = store.read_layer("grid")
+        again = cells["code"].duplicated()
+        assert again.any()
+        cells.loc[again, "code"] = cells.loc[again, "code"] + "9"
+        store.write_layer("grid", cells)
+    app = create_app({"DATASET": url})
     cat = app.extensions["gridmap"]
     grid = cat.collections["grid"]
+    assert cat.tiles.layer("grid", grid).unique_codes is not repeated_code
     own = TileLayer.from_lonlat(
         "grid", grid.table, grid.ids, grid.codes, cat._tile_columns("grid", grid)
     )
