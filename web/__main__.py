@@ -91,7 +91,7 @@ def serve_here(args) -> int:
 
     from geo.redraw import warm
     from layers.errors import GridmapError
-    from web import create_app
+    from web import create_app, pages
     from web.catalog import follow
 
     try:
@@ -102,13 +102,14 @@ def serve_here(args) -> int:
     # what others commit (other workers, the CLI) is shown within a few tenths of a second
     follow(app.extensions["gridmap"])
     # the grid's tiles and what every edit is planned on, then the edit previews' areal
-    # interpolation (an import: 1.5 s holding Python's lock), made now rather than by the
-    # first map view and the first planner's save, one after the other (the map first)
+    # interpolation and the map page's folium (imports: 2 s holding Python's lock), made
+    # now rather than by the first map view, page and save, one after the other
     catalog = app.extensions["gridmap"]
 
     def warm_up():
         catalog.warm()
         warm()
+        pages.warm()
 
     threading.Thread(target=warm_up, name="gridmap-warm", daemon=True).start()
     # what was loaded lives as long as the process: kept out of the garbage collector's

@@ -8,8 +8,8 @@ embedded: the page's ES modules (``static/js``) fetch them from the API for the 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-import folium
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from geo.findings import RULES, SLIVER
@@ -17,6 +17,9 @@ from geo.kinds import FACILITY_KINDS, KINDS, jurisdictions, map_layers, partitio
 from web.i18n import STRINGS, pick_lang
 from web.negotiation import chosen_format
 from web.params import accepts
+
+if TYPE_CHECKING:
+    import folium
 
 bp = Blueprint("pages", __name__)
 
@@ -36,8 +39,17 @@ def check_basemap(setting: str) -> None:
         )
 
 
+def warm() -> None:
+    """Import folium now (0.3-0.5 s: it compiles its page templates), so that the first
+    map page does not wait for it; the service calls this in the background once it
+    answers, rather than paying it before."""
+    import folium  # noqa: F401
+
+
 def _basemap(m: folium.Map, setting: str, key: str) -> None:
     """Add the configured base map: none (default), osm, tianditu or an XYZ URL."""
+    import folium
+
     if setting in ("", "none"):
         return
     if setting == "osm":
@@ -68,6 +80,8 @@ def render_map(
     band: tuple[int, int] = (300, 500),
 ) -> str:
     """The map page's HTML; ``user`` is the signed-in account (editing tools for planners)."""
+    import folium
+
     from web.auth import csrf_token
 
     x0, y0, x1, y1 = catalog.extent()
