@@ -105,9 +105,12 @@ class Tags:
             found = list(map(self._index.get, tags))
             new = [t for t, f in zip(tags, found) if f is None]  # (a column's uniques
             if new:  # differ: each new one numbered once)
-                self._index.update(zip(new, range(len(self._index), len(self._index) + len(new))))
+                first = len(self._index)
+                self._index.update(zip(new, range(first, first + len(new))))
                 fresh.extend(new)
-                found = list(map(self._index.get, tags))
+                # all new (a column seen first): numbered in order, else looked up again
+                found = range(first, first + len(new)) if len(new) == len(tags) else None
+                found = list(found or map(self._index.get, tags))
             at = np.array(found + [-1], dtype=np.int32)  # at[-1]: missing
             rows[:, j] = at[codes]
         self.values.extend(_values(fresh))
@@ -161,6 +164,11 @@ def _factorized(values) -> tuple[np.ndarray, list]:
     if isinstance(values, pd.Series) and values.dtype.kind in "biuf":  # NaN for none
         codes, uniques = pd.factorize(values)
         return codes, uniques.tolist()
+    if (isinstance(values, np.ndarray) and values.dtype.kind == "U") or (
+        isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype)
+    ):  # text and nothing else (missing: -1): no value to look at one by one
+        codes, uniques = pd.factorize(values)
+        return codes, np.asarray(uniques, dtype=object).tolist()
     if isinstance(values, pd.Series):
         values = values.tolist()
     column = np.empty(len(values), dtype=object)  # as given: [1, None] stays ints

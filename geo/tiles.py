@@ -184,7 +184,7 @@ def _columns(table: gpd.GeoDataFrame, ids: np.ndarray, columns) -> dict:
     """The tile properties of each feature by column: its id (as text) as ``id``, then
     the scalar ``columns`` (numbers, bools, text; anything else written as text, and
     lists, dicts and missing values left out: MVT has no nulls)."""
-    out = {"id": ids.astype(str).tolist()}
+    out = {"id": ids.astype(str)}
     for c in columns:
         if c not in table or table[c].dtype.kind not in "biufOUS":
             continue
