@@ -174,7 +174,7 @@ class TileCache:
         """Build ahead the tiles that show layer ``name`` whole, as a tile cache is seeded:
         at each zoom below :data:`EXACT_FROM` whose tiles covering the layer number at most
         :data:`SEED_TILES`, the deepest first (a province: its 20 tiles of zoom 11, then 6
-        of zoom 10, …, 36 in all), so that the first map views find them made. A polygon
+        of zoom 10, …, 44 in all), so that the first map views find them made. A polygon
         layer is seeded once generalised (its low zooms are drawn anew then), now if it
         is, else when its generalisation ends. How many tiles were asked for."""
         layer = self.layer(name, collection)
