@@ -108,9 +108,10 @@ class Tags:
                 first = len(self._index)
                 self._index.update(zip(new, range(first, first + len(new))))
                 fresh.extend(new)
-                # all new (a column seen first): numbered in order, else looked up again
-                found = range(first, first + len(new)) if len(new) == len(tags) else None
-                found = list(found or map(self._index.get, tags))
+                if len(new) == len(tags):  # all new (a column seen first): in order
+                    found = list(range(first, first + len(new)))
+                else:
+                    found = list(map(self._index.get, tags))
             at = np.array(found + [-1], dtype=np.int32)  # at[-1]: missing
             rows[:, j] = at[codes]
         self.values.extend(_values(fresh))
